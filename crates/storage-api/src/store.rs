@@ -1,0 +1,106 @@
+//! The store itself and its optional capabilities.
+//!
+//! [`KvStore`] is what every backend provides: reads, atomic writes and its schema. Everything
+//! else is a separate capability trait a backend implements only when its engine really has
+//! it; generic code asks for exactly the capabilities it needs in its bounds.
+
+use std::ops::RangeBounds;
+use std::path::Path;
+
+use crate::batch::KvWrite;
+use crate::error::{CheckpointError, FlushError, MaintenanceError, OpenError};
+use crate::iter::RawRange;
+use crate::read::KvRead;
+use crate::schema::VersionPolicy;
+use crate::table::{Schema, Table};
+
+/// A key-value store: typed reads (through [`ReadExt`](crate::ReadExt)), atomic batches and the
+/// schema it was opened with.
+pub trait KvStore: KvRead + KvWrite + Send + Sync {
+    /// The backend's short name (`memory`, `rocksdb`, …), used in errors and metrics.
+    const BACKEND: &'static str;
+
+    /// The schema the store was opened with.
+    fn schema(&self) -> &Schema;
+
+    /// The schema version recorded on disk when the store was opened (lower than
+    /// `schema().version()` only when opened with [`VersionPolicy::AllowOlder`]).
+    fn stored_schema_version(&self) -> u32;
+}
+
+/// Opening a store from a backend configuration.
+pub trait KvOpen: KvStore + Sized {
+    /// The backend's configuration.
+    type Config;
+
+    /// Opens (creating if needed) the store described by `config` for `schema`. A database
+    /// written by a newer schema, holding unknown tables or (with [`VersionPolicy::Exact`]) an
+    /// older version is refused before anything on disk changes.
+    fn open(config: &Self::Config, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError>;
+}
+
+/// Consistent point-in-time reads.
+pub trait KvSnapshots {
+    /// A read-only view of the store as it was when taken.
+    type Snapshot<'a>: KvRead
+    where
+        Self: 'a;
+
+    /// Takes a snapshot. Writes made afterwards are invisible through it.
+    fn snapshot(&self) -> Self::Snapshot<'_>;
+}
+
+/// Making buffered writes durable.
+pub trait KvFlush {
+    /// Makes every write acknowledged so far durable (an fsync of the log, and for engines with
+    /// in-memory tables, writing them out). A failure poisons the store.
+    fn flush(&self) -> Result<(), FlushError>;
+}
+
+/// Compaction: rewriting a key range to drop deleted data and release disk space.
+pub trait KvCompact {
+    /// Compacts the keys of `table` in `range`.
+    fn compact_raw(&self, table: &str, range: &RawRange) -> Result<(), MaintenanceError>;
+
+    /// Compacts the keys of table `T` in `range`.
+    fn compact<T: Table>(&self, range: impl RangeBounds<T::Key>) -> Result<(), MaintenanceError> {
+        self.compact_raw(T::NAME, &RawRange::from_bounds(&range))
+    }
+
+    /// Compacts the whole of table `T`.
+    fn compact_table<T: Table>(&self) -> Result<(), MaintenanceError> {
+        self.compact_raw(T::NAME, &RawRange::all())
+    }
+}
+
+/// Approximate figures for one table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Approximate number of live keys.
+    pub approx_keys: u64,
+    /// Approximate bytes on disk (for in-memory stores: bytes held).
+    pub approx_bytes: u64,
+}
+
+/// Size and key-count statistics.
+pub trait KvStats: KvStore {
+    /// Statistics of `table`.
+    fn table_stats_raw(&self, table: &str) -> Result<TableStats, MaintenanceError>;
+
+    /// Statistics of table `T`.
+    fn table_stats<T: Table>(&self) -> Result<TableStats, MaintenanceError> {
+        self.table_stats_raw(T::NAME)
+    }
+
+    /// Statistics of every table of the schema, in declaration order.
+    fn all_table_stats(&self) -> Result<Vec<(&'static str, TableStats)>, MaintenanceError> {
+        self.schema().tables().iter().map(|t| Ok((t.name, self.table_stats_raw(t.name)?))).collect()
+    }
+}
+
+/// A consistent on-disk copy of the whole store, cheap where the engine can hard-link its
+/// immutable files. The copy opens as a store of the same backend.
+pub trait KvCheckpoint {
+    /// Writes a checkpoint into `target`, which must not exist yet.
+    fn checkpoint(&self, target: &Path) -> Result<(), CheckpointError>;
+}

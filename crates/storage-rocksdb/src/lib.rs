@@ -1,0 +1,132 @@
+//! The production backend of node-storage: RocksDB on local disk.
+//!
+//! * one column family per table, created on open, tuned from the table's access hint and the
+//!   per-table overrides in [`RocksConfig`];
+//! * atomic batches map onto RocksDB write batches, `Durability::Synced` onto a synced WAL
+//!   write;
+//! * snapshots, compaction, statistics (from RocksDB properties) and checkpoints (RocksDB's
+//!   checkpoint API, hard links) are all available;
+//! * after a failed write or flush the store is poisoned and refuses writes until reopened.
+//!
+//! Opening first reads the schema record through a read-only instance (with its info log sent
+//! to a scratch directory), so a database that must be refused is left exactly as it was.
+
+mod batch;
+mod checkpoint;
+mod config;
+mod error;
+mod iter;
+mod maintenance;
+mod open;
+mod read;
+mod snapshot;
+
+use std::path::{Path, PathBuf};
+
+pub use batch::RocksBatch;
+pub use config::{Codec, CompactionStyle, RocksConfig, TableTuning};
+pub use iter::RocksCursor;
+pub use snapshot::RocksSnapshot;
+use storage_api::error::Poison;
+use storage_api::{KvOpen, KvStore, OpenError, Schema, VersionPolicy};
+
+use crate::error::map_err;
+
+/// A RocksDB-backed store.
+pub struct RocksStore {
+    db: rocksdb::DB,
+    schema: Schema,
+    stored_version: u32,
+    path: PathBuf,
+    wal: bool,
+    cache: rocksdb::Cache,
+    poison: Poison,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore").field("path", &self.path).field("schema", &self.schema.name()).finish()
+    }
+}
+
+impl RocksStore {
+    /// Opens the store at `config.path` for `schema`, requiring the stored version to match.
+    pub fn open(config: &RocksConfig, schema: Schema) -> Result<Self, OpenError> {
+        open::open(config, schema, VersionPolicy::Exact)
+    }
+
+    /// Opens the store with an explicit schema-version policy (migration tools accept older
+    /// versions).
+    pub fn open_with_policy(config: &RocksConfig, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
+        open::open(config, schema, policy)
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether an earlier write or flush failed, so writes are refused until reopen.
+    pub fn is_poisoned(&self) -> bool {
+        self.poison.is_poisoned()
+    }
+
+    /// An integer RocksDB property of the whole database (for example
+    /// `rocksdb.estimate-pending-compaction-bytes`), summed over tables where RocksDB reports
+    /// it per column family. `None` if RocksDB does not know it.
+    pub fn property_int(&self, name: &str) -> Option<u64> {
+        let mut total = None;
+        for t in self.schema.physical_tables() {
+            let cf = self.db.cf_handle(t)?;
+            if let Ok(Some(v)) = self.db.property_int_value_cf(cf, name) {
+                *total.get_or_insert(0) += v;
+            }
+        }
+        total
+    }
+
+    /// An integer RocksDB property of one table.
+    pub fn table_property_int(&self, table: &str, name: &str) -> Option<u64> {
+        let cf = self.db.cf_handle(table)?;
+        self.db.property_int_value_cf(cf, name).ok().flatten()
+    }
+
+    /// Bytes the shared block cache currently holds.
+    pub fn block_cache_usage(&self) -> u64 {
+        self.cache.get_usage() as u64
+    }
+
+    /// The underlying RocksDB handle, for engine-specific tooling (benchmarks, backups).
+    /// Writes made through it bypass poisoning and the schema: use with care.
+    pub fn raw_db(&self) -> &rocksdb::DB {
+        &self.db
+    }
+
+    fn cf(&self, table: &str) -> Option<&rocksdb::ColumnFamily> {
+        self.db.cf_handle(table)
+    }
+}
+
+impl KvStore for RocksStore {
+    const BACKEND: &'static str = error::BACKEND;
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn stored_schema_version(&self) -> u32 {
+        self.stored_version
+    }
+}
+
+impl KvOpen for RocksStore {
+    type Config = RocksConfig;
+
+    fn open(config: &RocksConfig, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
+        open::open(config, schema, policy)
+    }
+}
+
+fn backend_err(e: rocksdb::Error) -> storage_api::BackendError {
+    map_err(e)
+}

@@ -1,0 +1,58 @@
+//! Flush, compaction and statistics.
+
+use rocksdb::{BottommostLevelCompaction, CompactOptions, FlushOptions};
+use storage_api::{BackendError, FlushError, KvCompact, KvFlush, KvStats, MaintenanceError, RawRange, TableStats};
+use tracing::error;
+
+use crate::{RocksStore, backend_err};
+
+impl RocksStore {
+    pub(crate) fn flush_all_memtables(&self) -> Result<(), BackendError> {
+        let cfs: Vec<&rocksdb::ColumnFamily> = self.schema.physical_tables().filter_map(|t| self.cf(t)).collect();
+        let mut opts = FlushOptions::default();
+        opts.set_wait(true);
+        self.db.flush_cfs_opt(&cfs, &opts).map_err(backend_err)
+    }
+
+    fn stat_cf(&self, table: &str) -> Result<&rocksdb::ColumnFamily, MaintenanceError> {
+        self.cf(table).ok_or_else(|| MaintenanceError::UnknownTable(table.to_owned()))
+    }
+}
+
+impl KvFlush for RocksStore {
+    /// Syncs the write-ahead log and writes every memtable out to SST files.
+    fn flush(&self) -> Result<(), FlushError> {
+        self.poison.check_flush()?;
+        let result = if self.wal { self.db.flush_wal(true).map_err(backend_err) } else { Ok(()) }
+            .and_then(|()| self.flush_all_memtables());
+        result.map_err(|e| {
+            error!(path = %self.path.display(), error = %e, "flush failed; store poisoned until reopened");
+            self.poison.poison(&e);
+            FlushError::Backend(e)
+        })
+    }
+}
+
+impl KvCompact for RocksStore {
+    fn compact_raw(&self, table: &str, range: &RawRange) -> Result<(), MaintenanceError> {
+        let cf = self.stat_cf(table)?;
+        let mut opts = CompactOptions::default();
+        opts.set_exclusive_manual_compaction(false);
+        opts.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+        self.db.compact_range_cf_opt(cf, range.lower.as_deref(), range.upper.as_deref(), &opts);
+        Ok(())
+    }
+}
+
+impl KvStats for RocksStore {
+    /// Keys from `rocksdb.estimate-num-keys` (memtables and SST files, an estimate that can
+    /// count overwritten keys twice until compaction); bytes from
+    /// `rocksdb.live-sst-files-size`.
+    fn table_stats_raw(&self, table: &str) -> Result<TableStats, MaintenanceError> {
+        let cf = self.stat_cf(table)?;
+        let int = |name: &str| -> Result<u64, MaintenanceError> {
+            Ok(self.db.property_int_value_cf(cf, name).map_err(backend_err)?.unwrap_or(0))
+        };
+        Ok(TableStats { approx_keys: int("rocksdb.estimate-num-keys")?, approx_bytes: int("rocksdb.live-sst-files-size")? })
+    }
+}
