@@ -32,6 +32,22 @@ pub trait KvRead {
     fn cursor(&self, table: &str, range: RawRange, direction: Direction) -> Result<Self::Cursor<'_>, ReadError>;
 }
 
+/// Encodes `key` into a per-thread scratch buffer and passes the bytes to `f`, saving an
+/// allocation on every point read (falls back to a fresh buffer if re-entered).
+fn with_key<K: KeyCodec, R>(key: &K, f: impl FnOnce(&[u8]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(64));
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            key.encode_key(&mut buf);
+            f(&buf)
+        }
+        Err(_) => f(&key.to_key_bytes()),
+    })
+}
+
 fn decode_value<T: Table>(bytes: &[u8]) -> Result<T::Value, ReadError> {
     T::Value::decode_value(bytes).map_err(|source| ReadError::Decode { table: T::NAME, part: Part::Value, source })
 }
@@ -40,14 +56,12 @@ fn decode_value<T: Table>(bytes: &[u8]) -> Result<T::Value, ReadError> {
 pub trait ReadExt: KvRead {
     /// The value stored under `key` in table `T`.
     fn get<T: Table>(&self, key: &T::Key) -> Result<Option<T::Value>, ReadError> {
-        let mut buf = Vec::with_capacity(40);
-        key.encode_key(&mut buf);
-        self.get_raw_with(T::NAME, &buf, decode_value::<T>)?.transpose()
+        with_key(key, |k| self.get_raw_with(T::NAME, k, decode_value::<T>))?.transpose()
     }
 
     /// Whether table `T` holds `key`.
     fn contains<T: Table>(&self, key: &T::Key) -> Result<bool, ReadError> {
-        Ok(self.get_raw_with(T::NAME, &key.to_key_bytes(), |_| ())?.is_some())
+        Ok(with_key(key, |k| self.get_raw_with(T::NAME, k, |_| ()))?.is_some())
     }
 
     /// The values stored under `keys`, in the same order.

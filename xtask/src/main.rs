@@ -1,0 +1,119 @@
+//! `cargo xtask`: project automation.
+//!
+//! * `tidy`: the workspace's dependency invariants (also run by `cargo test`);
+//! * `crash --cycles N`: the SIGKILL durability loop against RocksDB, longer than `cargo test`;
+//! * `fuzz [--seconds N] [--target T] [--sanitizer S]`: builds and runs the cargo-fuzz targets,
+//!   installing cargo-fuzz if missing (stable toolchain with `RUSTC_BOOTSTRAP=1`);
+//! * `overhead [--blocks N] [--reads N]`: storage-api's RocksDB backend against the raw rocksdb
+//!   crate on the same workload, in one run.
+
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = args.split_first().map(|(c, r)| (c.as_str(), r)).unwrap_or(("help", &[]));
+    match cmd {
+        "tidy" => {
+            let problems = tidy::check(&workspace_root())?;
+            if problems.is_empty() {
+                println!("tidy: ok");
+                Ok(())
+            } else {
+                for p in &problems {
+                    eprintln!("tidy: {p}");
+                }
+                bail!("{} tidy problem(s)", problems.len())
+            }
+        }
+        "crash" => crash(rest),
+        "fuzz" => fuzz(rest),
+        "overhead" => overhead(rest),
+        "help" | "--help" | "-h" => {
+            println!("{}", HELP);
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n{HELP}"),
+    }
+}
+
+const HELP: &str = "usage: cargo xtask <command>
+  tidy                                   check the crate dependency invariants
+  crash [--cycles N]                     SIGKILL durability loop (default 200 cycles)
+  fuzz [--seconds N] [--target T] [--sanitizer address|none]
+                                         run the cargo-fuzz targets (default 60 s each)
+  overhead [--blocks N] [--reads N]      storage-api vs raw RocksDB overhead benchmark";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// The value following `--name`, if given.
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+}
+
+fn number(args: &[String], name: &str, default: u64) -> Result<u64> {
+    flag(args, name).map_or(Ok(default), |v| v.parse().with_context(|| format!("{name} takes a number, got `{v}`")))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace_root());
+    c
+}
+
+fn crash(args: &[String]) -> Result<()> {
+    let cycles = number(args, "--cycles", 200)?;
+    run(cargo()
+        .args(["test", "-p", "storage-rocksdb", "--test", "faults", "--", "crash_cycles"])
+        .env("NODE_STORAGE_CRASH_CYCLES", cycles.to_string()))
+}
+
+fn overhead(args: &[String]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["run", "-p", "node-storage-benches", "--bin", "overhead", "--"]);
+    cmd.args(args);
+    run(&mut cmd)
+}
+
+const FUZZ_TARGETS: [&str; 3] = ["key_codec", "value_codec", "open_corrupted"];
+
+fn fuzz(args: &[String]) -> Result<()> {
+    let seconds = number(args, "--seconds", 60)?;
+    let sanitizer = flag(args, "--sanitizer").unwrap_or("address");
+    let targets: Vec<&str> = match flag(args, "--target") {
+        Some(t) if FUZZ_TARGETS.contains(&t) => vec![t],
+        Some(t) => bail!("unknown fuzz target `{t}`; targets: {}", FUZZ_TARGETS.join(", ")),
+        None => FUZZ_TARGETS.to_vec(),
+    };
+    let installed = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !installed {
+        eprintln!("cargo-fuzz is missing: installing it (once)");
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let fuzz_dir = workspace_root().join("fuzz");
+    for target in targets {
+        std::fs::create_dir_all(fuzz_dir.join("corpus").join(target))?;
+        run(Command::new("cargo")
+            .current_dir(&fuzz_dir)
+            // cargo-fuzz needs nightly flags; the stable toolchain accepts them this way.
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "--sanitizer", sanitizer, target, "--"])
+            .arg(format!("-max_total_time={seconds}")))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The workspace's layering invariants, read from `cargo metadata`:
+//!
+//! 1. `storage-api` depends on no backend, no engine and no other workspace crate;
+//! 2. a backend depends on `storage-api`, its own engine and a few general-purpose crates
+//!    (serialisation, logging, errors), never on another workspace crate or engine; domain
+//!    crates depend on `storage-api` and codec/hash crates, never on a backend or engine;
+//! 3. `nodestore` reaches the workspace only through `node-storage`.
+//!
+//! Every crate must also opt into the workspace lints.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+/// The storage engines and their backend crates.
+const ENGINES: [(&str, &str); 3] = [("rocksdb", "storage-rocksdb"), ("redb", "storage-redb"), ("sled", "storage-sled")];
+/// Crates engines pull in directly, counted as engines too.
+const ENGINE_SYS: [&str; 1] = ["librocksdb-sys"];
+/// General-purpose crates a backend may use besides its engine.
+const BACKEND_UTILS: [&str; 5] = ["serde", "toml", "tracing", "thiserror", "libc"];
+const DOMAIN: [&str; 2] = ["chain-store", "dag-store"];
+
+/// One crate's declared dependencies: (name, kind) where kind is `normal`, `dev` or `build`.
+#[derive(Debug, Default)]
+pub(crate) struct Crate {
+    deps: Vec<(String, String)>,
+    workspace_lints: bool,
+}
+
+pub(crate) fn check(root: &Path) -> Result<Vec<String>> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .output()
+        .context("running cargo metadata")?;
+    anyhow::ensure!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    let meta: Value = serde_json::from_slice(&out.stdout)?;
+    let mut crates = BTreeMap::new();
+    for pkg in meta["packages"].as_array().context("packages")? {
+        let name = pkg["name"].as_str().context("name")?.to_owned();
+        let deps = pkg["dependencies"]
+            .as_array()
+            .context("dependencies")?
+            .iter()
+            .map(|d| {
+                let dep = d["rename"].as_str().or(d["name"].as_str()).unwrap_or_default().to_owned();
+                (dep, d["kind"].as_str().unwrap_or("normal").to_owned())
+            })
+            .collect();
+        let manifest = pkg["manifest_path"].as_str().context("manifest_path")?;
+        let text = std::fs::read_to_string(manifest)?;
+        let workspace_lints = text.contains("[lints]\nworkspace = true");
+        crates.insert(name, Crate { deps, workspace_lints });
+    }
+    Ok(rules(&crates))
+}
+
+fn is_engine(dep: &str) -> bool {
+    ENGINES.iter().any(|(e, _)| *e == dep) || ENGINE_SYS.contains(&dep)
+}
+
+pub(crate) fn rules(crates: &BTreeMap<String, Crate>) -> Vec<String> {
+    let members: Vec<&str> = crates.keys().map(String::as_str).collect();
+    let is_member = |d: &str| members.contains(&d);
+    let mut problems = Vec::new();
+    for (name, c) in crates {
+        if !c.workspace_lints {
+            problems.push(format!("{name}: Cargo.toml lacks `[lints] workspace = true`"));
+        }
+        for (dep, kind) in &c.deps {
+            let what = format!("{name} has a {kind} dependency on `{dep}`");
+            match name.as_str() {
+                "storage-api" if is_member(dep) || is_engine(dep) => {
+                    problems.push(format!("{what}: storage-api must know no backend, engine or other crate"));
+                }
+                backend if ENGINES.iter().any(|(_, b)| *b == backend) => {
+                    let own = ENGINES.iter().find(|(_, b)| *b == backend).map(|(e, _)| *e);
+                    let allowed = dep == "storage-api"
+                        || Some(dep.as_str()) == own
+                        || (kind != "normal" && !is_member(dep) && !is_engine(dep))
+                        || (kind == "normal" && BACKEND_UTILS.contains(&dep.as_str()));
+                    if !allowed {
+                        problems.push(format!("{what}: a backend may depend only on storage-api and its engine"));
+                    }
+                }
+                domain if DOMAIN.contains(&domain) && ((is_member(dep) && dep != "storage-api") || is_engine(dep)) => {
+                    if !(kind == "dev" && dep == "storage-api") {
+                        problems.push(format!("{what}: domain crates depend on storage-api only, never a backend"));
+                    }
+                }
+                "nodestore" if is_member(dep) && dep != "node-storage" && kind == "normal" => {
+                    problems.push(format!("{what}: nodestore may use the workspace only through node-storage"));
+                }
+                _ => {}
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn krate(deps: &[(&str, &str)]) -> Crate {
+        Crate { deps: deps.iter().map(|(d, k)| (d.to_string(), k.to_string())).collect(), workspace_lints: true }
+    }
+
+    #[test]
+    fn workspace_is_tidy() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let problems = check(root).unwrap();
+        assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn violations_are_caught() {
+        let mut ws = BTreeMap::new();
+        ws.insert("storage-api".to_string(), krate(&[("serde", "normal"), ("rocksdb", "normal")]));
+        ws.insert(
+            "storage-rocksdb".to_string(),
+            krate(&[("storage-api", "normal"), ("rocksdb", "normal"), ("redb", "normal"), ("reqwest", "normal")]),
+        );
+        ws.insert("storage-redb".to_string(), krate(&[("storage-api", "normal"), ("storage-rocksdb", "dev")]));
+        ws.insert("chain-store".to_string(), krate(&[("storage-api", "normal"), ("storage-rocksdb", "normal")]));
+        ws.insert("node-storage".to_string(), krate(&[]));
+        ws.insert("nodestore".to_string(), krate(&[("node-storage", "normal"), ("chain-store", "normal")]));
+        let mut unlinted = krate(&[]);
+        unlinted.workspace_lints = false;
+        ws.insert("xtask".to_string(), unlinted);
+        let problems = rules(&ws);
+        let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
+        assert!(has("storage-api has a normal dependency on `rocksdb`"), "{problems:#?}");
+        assert!(has("storage-rocksdb has a normal dependency on `redb`"));
+        assert!(has("storage-rocksdb has a normal dependency on `reqwest`"));
+        assert!(has("storage-redb has a dev dependency on `storage-rocksdb`"));
+        assert!(has("chain-store has a normal dependency on `storage-rocksdb`"));
+        assert!(has("nodestore has a normal dependency on `chain-store`"));
+        assert!(has("xtask: Cargo.toml lacks"));
+        assert!(!has("`serde`"));
+        assert_eq!(problems.len(), 7, "{problems:#?}");
+    }
+}
