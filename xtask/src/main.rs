@@ -108,12 +108,16 @@ fn fuzz(args: &[String]) -> Result<()> {
     let fuzz_dir = workspace_root().join("fuzz");
     for target in targets {
         std::fs::create_dir_all(fuzz_dir.join("corpus").join(target))?;
-        run(Command::new("cargo")
-            .current_dir(&fuzz_dir)
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(&fuzz_dir)
             // cargo-fuzz needs nightly flags; the stable toolchain accepts them this way.
             .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", "--sanitizer", sanitizer, target, "--"])
-            .arg(format!("-max_total_time={seconds}")))?;
+            .args(["fuzz", "run", "--sanitizer", sanitizer]);
+        if target == "open_corrupted" {
+            cmd.args(["--features", "rocksdb"]);
+        }
+        cmd.args([target, "--"]).arg(format!("-max_total_time={seconds}"));
+        run(&mut cmd)?;
     }
     Ok(())
 }

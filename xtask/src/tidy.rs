@@ -87,9 +87,7 @@ pub(crate) fn rules(crates: &BTreeMap<String, Crate>) -> Vec<String> {
                     }
                 }
                 domain if DOMAIN.contains(&domain) && ((is_member(dep) && dep != "storage-api") || is_engine(dep)) => {
-                    if !(kind == "dev" && dep == "storage-api") {
-                        problems.push(format!("{what}: domain crates depend on storage-api only, never a backend"));
-                    }
+                    problems.push(format!("{what}: domain crates depend on storage-api only, never a backend"));
                 }
                 "nodestore" if is_member(dep) && dep != "node-storage" && kind == "normal" => {
                     problems.push(format!("{what}: nodestore may use the workspace only through node-storage"));

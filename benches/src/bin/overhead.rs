@@ -202,7 +202,9 @@ fn main() {
         bps(api_sync, synced_blocks),
         pct(api_sync.as_secs_f64() / raw_sync.as_secs_f64())
     );
-    for (label, a, b) in [("p50", r_raw.p50, r_api.p50), ("p99", r_raw.p99, r_api.p99), ("mean", r_raw.mean, r_api.mean)] {
+    for (label, a, b) in
+        [("p50", r_raw.p50, r_api.p50), ("p99", r_raw.p99, r_api.p99), ("mean", r_raw.mean, r_api.mean)]
+    {
         println!(
             "| warm point read {label}, {n_reads} reads | {} | {} | {} |",
             micros(a),

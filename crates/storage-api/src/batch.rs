@@ -91,9 +91,11 @@ impl<B: RawBatch> WriteBatch<B> {
         self.key.clear();
         self.value.clear();
         key.encode_key(&mut self.key);
-        value
-            .encode_value(&mut self.value)
-            .map_err(|source| WriteError::Encode { table: T::NAME, part: Part::Value, source })?;
+        value.encode_value(&mut self.value).map_err(|source| WriteError::Encode {
+            table: T::NAME,
+            part: Part::Value,
+            source,
+        })?;
         self.raw.put_raw(T::NAME, &self.key, &self.value)?;
         Ok(self)
     }
@@ -112,7 +114,10 @@ impl<B: RawBatch> WriteBatch<B> {
     }
 
     /// Removes every key of table `T` starting with `prefix`.
-    pub fn delete_prefix<T: Table, P: KeyPrefix<T::Key> + ?Sized>(&mut self, prefix: &P) -> Result<&mut Self, WriteError> {
+    pub fn delete_prefix<T: Table, P: KeyPrefix<T::Key> + ?Sized>(
+        &mut self,
+        prefix: &P,
+    ) -> Result<&mut Self, WriteError> {
         self.delete_raw_range::<T>(RawRange::from_prefix::<T::Key, P>(prefix))
     }
 

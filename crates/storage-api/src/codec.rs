@@ -271,8 +271,7 @@ pub trait PostcardValue: Serialize + DeserializeOwned {
 
 /// Decodes a whole postcard payload, rejecting trailing bytes.
 pub fn postcard_decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, CodecError> {
-    let (value, rest) =
-        postcard::take_from_bytes(payload).map_err(|e| CodecError::Corrupt(e.to_string()))?;
+    let (value, rest) = postcard::take_from_bytes(payload).map_err(|e| CodecError::Corrupt(e.to_string()))?;
     if rest.is_empty() { Ok(value) } else { Err(CodecError::Trailing(rest.len())) }
 }
 
@@ -419,10 +418,7 @@ mod tests {
     #[test]
     fn value_version_errors() {
         assert_eq!(u64::decode_value(&[]), Err(CodecError::Empty));
-        assert_eq!(
-            u64::decode_value(&[9, 1]),
-            Err(CodecError::UnknownVersion { found: 9, supported: 1 })
-        );
+        assert_eq!(u64::decode_value(&[9, 1]), Err(CodecError::UnknownVersion { found: 9, supported: 1 }));
         assert_eq!(u64::decode_value(&[0, 1]), Err(CodecError::UnknownVersion { found: 0, supported: 1 }));
         assert!(matches!(u64::decode_value(&[1, 1, 7]), Err(CodecError::Trailing(1))));
         assert!(matches!(u64::decode_value(&[1, 0xff]), Err(CodecError::Corrupt(_))));

@@ -93,11 +93,17 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// A raw entry borrowed from a cursor: (key, value).
+pub type RawEntry<'a> = (&'a [u8], &'a [u8]);
+
+/// A decoded entry of table `T`.
+pub type Entry<T> = (<T as Table>::Key, <T as Table>::Value);
+
 /// A backend's cursor over one table and range: a lending iterator over borrowed entries.
 pub trait RawCursor {
     /// The next entry, borrowed until the next call; `None` when the range is exhausted.
     /// After an error the cursor is exhausted.
-    fn next_entry(&mut self) -> Option<Result<(&[u8], &[u8]), ReadError>>;
+    fn next_entry(&mut self) -> Option<Result<RawEntry<'_>, ReadError>>;
 }
 
 /// A typed iterator over a table, decoding each entry.
@@ -120,15 +126,18 @@ impl<T: Table, C: RawCursor> Iter<T, C> {
 }
 
 /// Decodes a raw entry of table `T`.
-pub fn decode_entry<T: Table>(key: &[u8], value: &[u8]) -> Result<(T::Key, T::Value), ReadError> {
+pub fn decode_entry<T: Table>(key: &[u8], value: &[u8]) -> Result<Entry<T>, ReadError> {
     let k = T::Key::decode_key(key).map_err(|source| ReadError::Decode { table: T::NAME, part: Part::Key, source })?;
-    let v = T::Value::decode_value(value)
-        .map_err(|source| ReadError::Decode { table: T::NAME, part: Part::Value, source })?;
+    let v = T::Value::decode_value(value).map_err(|source| ReadError::Decode {
+        table: T::NAME,
+        part: Part::Value,
+        source,
+    })?;
     Ok((k, v))
 }
 
 impl<T: Table, C: RawCursor> Iterator for Iter<T, C> {
-    type Item = Result<(T::Key, T::Value), ReadError>;
+    type Item = Result<Entry<T>, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         Some(self.cursor.next_entry()?.and_then(|(k, v)| decode_entry::<T>(k, v)))

@@ -5,7 +5,7 @@ use std::ops::RangeBounds;
 
 use crate::codec::{KeyCodec, KeyPrefix, ValueCodec};
 use crate::error::{Part, ReadError};
-use crate::iter::{Direction, Iter, RawCursor, RawRange};
+use crate::iter::{Direction, Entry, Iter, RawCursor, RawRange};
 use crate::table::Table;
 
 /// Raw reads by table name and encoded key: what a backend implements, for stores and
@@ -107,12 +107,12 @@ pub trait ReadExt: KvRead {
     }
 
     /// The entry of `T` with the smallest key, if any.
-    fn first<T: Table>(&self) -> Result<Option<(T::Key, T::Value)>, ReadError> {
+    fn first<T: Table>(&self) -> Result<Option<Entry<T>>, ReadError> {
         self.iter_all::<T>(Direction::Forward)?.next().transpose()
     }
 
     /// The entry of `T` with the largest key, if any.
-    fn last<T: Table>(&self) -> Result<Option<(T::Key, T::Value)>, ReadError> {
+    fn last<T: Table>(&self) -> Result<Option<Entry<T>>, ReadError> {
         self.iter_all::<T>(Direction::Reverse)?.next().transpose()
     }
 }

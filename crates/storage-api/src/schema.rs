@@ -91,8 +91,7 @@ pub fn check_schema(
     let unknown: Vec<String> =
         on_disk.iter().filter(|t| !schema.has_physical(t) && !is_engine_internal(t)).cloned().collect();
     let Some(record) = record else {
-        let data_tables: Vec<&String> =
-            on_disk.iter().filter(|t| *t != META_TABLE && !is_engine_internal(t)).collect();
+        let data_tables: Vec<&String> = on_disk.iter().filter(|t| *t != META_TABLE && !is_engine_internal(t)).collect();
         if data_tables.is_empty() {
             return Ok(SchemaAction::Initialize);
         }

@@ -1,7 +1,7 @@
 //! Cursors: RocksDB raw iterators bounded by the range through read options.
 
 use rocksdb::{DB, DBRawIteratorWithThreadMode};
-use storage_api::iter::RawCursor;
+use storage_api::iter::{RawCursor, RawEntry};
 use storage_api::{Direction, ReadError};
 
 use crate::backend_err;
@@ -21,7 +21,7 @@ impl<'a> RocksCursor<'a> {
 }
 
 impl RawCursor for RocksCursor<'_> {
-    fn next_entry(&mut self) -> Option<Result<(&[u8], &[u8]), ReadError>> {
+    fn next_entry(&mut self) -> Option<Result<RawEntry<'_>, ReadError>> {
         if self.done {
             return None;
         }

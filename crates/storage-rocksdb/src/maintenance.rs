@@ -53,6 +53,9 @@ impl KvStats for RocksStore {
         let int = |name: &str| -> Result<u64, MaintenanceError> {
             Ok(self.db.property_int_value_cf(cf, name).map_err(backend_err)?.unwrap_or(0))
         };
-        Ok(TableStats { approx_keys: int("rocksdb.estimate-num-keys")?, approx_bytes: int("rocksdb.live-sst-files-size")? })
+        Ok(TableStats {
+            approx_keys: int("rocksdb.estimate-num-keys")?,
+            approx_bytes: int("rocksdb.live-sst-files-size")?,
+        })
     }
 }

@@ -2,16 +2,16 @@
 //! read-write open that creates missing column families and records the schema.
 
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Options};
+use std::path::Path;
 use storage_api::schema::{SCHEMA_RECORD_KEY, SchemaAction, SchemaRecord, check_schema};
 use storage_api::table::{Access, META_TABLE};
-use std::path::Path;
 
 use storage_api::{BackendError, BackendErrorKind, OpenError, Schema, VersionPolicy};
 use tracing::{debug, info};
 
+use crate::RocksStore;
 use crate::config::{Codec, CompactionStyle, RocksConfig, TableTuning};
 use crate::error::map_err;
-use crate::RocksStore;
 
 fn codec(c: Codec) -> DBCompressionType {
     match c {
@@ -92,8 +92,11 @@ fn read_record(config: &RocksConfig, existing: &[String]) -> Result<Option<Schem
 fn scratch_log_dir() -> Result<std::path::PathBuf, OpenError> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir()
-        .join(format!("storage-rocksdb-check-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let dir = std::env::temp_dir().join(format!(
+        "storage-rocksdb-check-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&dir).map_err(|source| OpenError::Io { action: "create", path: dir.clone(), source })?;
     Ok(dir)
 }

@@ -24,14 +24,17 @@ fn populated() -> tempfile::TempDir {
 }
 
 fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == ext)).collect();
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
     v.sort();
     v
 }
 
 fn open_err(dir: &Path) -> OpenError {
-    RocksStore::open(&config(dir), suite_schema(1)).err().expect("open must fail")
+    RocksStore::open(&config(dir), suite_schema(1)).expect_err("open must fail")
 }
 
 #[test]
@@ -135,4 +138,3 @@ fn second_open_is_refused_while_locked() {
         e => panic!("unexpected {e}"),
     }
 }
-

@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use storage_api::testkit::{Items, Records, suite_schema};
-use storage_api::{
-    BackendErrorKind, Blob, Direction, Durability, FlushError, KvFlush, KvWrite, ReadExt, WriteError,
-};
+use storage_api::{BackendErrorKind, Blob, Direction, Durability, FlushError, KvFlush, KvWrite, ReadExt, WriteError};
 use storage_rocksdb::{RocksConfig, RocksStore};
 
 const CHILD: &str = "NODE_STORAGE_FAULTS_CHILD";
@@ -64,7 +62,11 @@ fn child_writer(dir: &Path) {
 fn verify(dir: &Path, acked: &[u32]) -> usize {
     let store = RocksStore::open(&config(dir), suite_schema(1)).unwrap_or_else(|e| panic!("reopen after crash: {e}"));
     for &i in acked {
-        assert_eq!(store.get::<Items>(&i).unwrap(), Some(Blob(vec![(i % 251) as u8; 512])), "acknowledged key {i} lost");
+        assert_eq!(
+            store.get::<Items>(&i).unwrap(),
+            Some(Blob(vec![(i % 251) as u8; 512])),
+            "acknowledged key {i} lost"
+        );
     }
     let items: Vec<u64> =
         store.iter_all::<Items>(Direction::Forward).unwrap().keys().map(|k| u64::from(k.unwrap())).collect();
@@ -87,7 +89,11 @@ fn crash_cycles() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout).lines().map_while(Result::ok).filter_map(|l| l.parse::<u32>().ok()).collect::<Vec<_>>()
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| l.parse::<u32>().ok())
+                .collect::<Vec<_>>()
         });
         std::thread::sleep(Duration::from_millis(rng.random_range(20..300)));
         child.kill().unwrap(); // SIGKILL
@@ -186,11 +192,8 @@ fn child_fsize(dir: &Path) {
 
 fn file_size_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .env(CHILD, "fsize")
-        .env(CHILD_DIR, dir.path())
-        .output()
-        .unwrap();
+    let out =
+        Command::new(std::env::current_exe().unwrap()).env(CHILD, "fsize").env(CHILD_DIR, dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let line = stdout.lines().find(|l| l.starts_with("ACKED ")).expect("child result");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Map;
 use crate::error::ReadError;
-use crate::iter::{Direction, RawCursor, RawRange};
+use crate::iter::{Direction, RawCursor, RawEntry, RawRange};
 
 /// A cursor over one table of a frozen table set. Each step is one ordered-map lookup from
 /// the last key returned.
@@ -27,7 +27,7 @@ impl MemCursor {
 }
 
 impl RawCursor for MemCursor {
-    fn next_entry(&mut self) -> Option<Result<(&[u8], &[u8]), ReadError>> {
+    fn next_entry(&mut self) -> Option<Result<RawEntry<'_>, ReadError>> {
         if self.done {
             return None;
         }

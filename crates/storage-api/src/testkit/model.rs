@@ -21,7 +21,13 @@ use crate::store::{KvSnapshots, KvStore};
 use crate::table::Table;
 
 /// The raw contents of the model's tables (`items`, then `pairs`), each in key order.
-pub type Dump = Vec<Vec<(Vec<u8>, Vec<u8>)>>;
+pub type Dump = Vec<Entries>;
+
+/// Owned raw entries in scan order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A multi-get, given the visitor to call.
+type MultiGet<'a> = &'a dyn Fn(&mut dyn FnMut(usize, Option<&[u8]>)) -> Result<(), ReadError>;
 
 /// Takes a snapshot of `store`, runs `during` (which writes to the store) and returns what the
 /// snapshot shows afterwards. Passed to [`run`] by backends that have snapshots.
@@ -132,7 +138,7 @@ fn apply<S: KvWrite>(store: &S, ops: &[BatchOp], durability: Durability) -> Resu
     store.write(batch, durability).map_err(|e| TestCaseError::fail(format!("write: {e}")))
 }
 
-fn scan<S: KvRead>(s: &S, t: Tbl, range: RawRange, dir: Direction) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+fn scan<S: KvRead>(s: &S, t: Tbl, range: RawRange, dir: Direction) -> Result<Entries, ReadError> {
     let mut cursor = s.cursor(t.name(), range, dir)?;
     let mut out = Vec::new();
     while let Some(entry) = cursor.next_entry() {
@@ -180,11 +186,12 @@ fn run_case<H: Harness>(ops: &[ModelOp], probe: Option<SnapshotProbe<H::Store>>)
             ModelOp::MultiGet(t, ks) => {
                 let keys: Vec<Vec<u8>> = ks.iter().map(|k| t.key(*k)).collect();
                 let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-                let collect = |st: &dyn Fn(&mut dyn FnMut(usize, Option<&[u8]>)) -> Result<(), ReadError>| {
+                let collect = |st: MultiGet<'_>| {
                     let mut out = Vec::new();
                     st(&mut |i, v| out.push((i, v.map(<[u8]>::to_vec)))).map(|_| out)
                 };
-                let want = collect(&|f| oracle.multi_get_raw_with(t.name(), &refs, f)).map_err(|e| fail("oracle", e))?;
+                let want =
+                    collect(&|f| oracle.multi_get_raw_with(t.name(), &refs, f)).map_err(|e| fail("oracle", e))?;
                 let got = collect(&|f| s.multi_get_raw_with(t.name(), &refs, f)).map_err(|e| fail("multi_get", e))?;
                 prop_assert_eq!(got, want, "step {}: multi_get", step);
             }
@@ -215,7 +222,12 @@ fn run_case<H: Harness>(ops: &[ModelOp], probe: Option<SnapshotProbe<H::Store>>)
                     return Err(e);
                 }
                 if let Some(seen) = seen {
-                    prop_assert_eq!(seen, dump(&oracle_snap).map_err(|e| fail("oracle", e))?, "step {}: snapshot", step);
+                    prop_assert_eq!(
+                        seen,
+                        dump(&oracle_snap).map_err(|e| fail("oracle", e))?,
+                        "step {}: snapshot",
+                        step
+                    );
                 }
             }
             ModelOp::Reopen => {

@@ -51,10 +51,8 @@ pub fn multi_get_keeps_order<H: Harness>() {
     s.write(b, Durability::Synced).unwrap();
     let keys = [9u32, 4, 98, 4, 1000, 0];
     let got = s.multi_get::<Items>(&keys).unwrap();
-    let want: Vec<Option<Blob>> = keys
-        .iter()
-        .map(|k| (k % 2 == 0 && *k < 100).then(|| Blob((k / 2).to_be_bytes().to_vec())))
-        .collect();
+    let want: Vec<Option<Blob>> =
+        keys.iter().map(|k| (k % 2 == 0 && *k < 100).then(|| Blob((k / 2).to_be_bytes().to_vec()))).collect();
     assert_eq!(got, want);
     assert!(s.multi_get::<Items>(&[]).unwrap().is_empty());
 }
@@ -155,8 +153,7 @@ pub fn delete_ranges<H: Harness>() {
     b.delete_prefix::<Pairs, _>(&1u16).unwrap();
     b.clear_table::<Items>().unwrap();
     s.write(b, Durability::Synced).unwrap();
-    let pairs: Vec<(u16, u16)> =
-        s.iter_all::<Pairs>(Direction::Forward).unwrap().keys().map(|k| k.unwrap()).collect();
+    let pairs: Vec<(u16, u16)> = s.iter_all::<Pairs>(Direction::Forward).unwrap().keys().map(|k| k.unwrap()).collect();
     assert_eq!(pairs, vec![(0, 0), (0, 1), (0, 2), (2, 0), (2, 1), (2, 2)]);
     assert!(item_keys(&s, Direction::Forward).is_empty());
 }
