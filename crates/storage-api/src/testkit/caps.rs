@@ -12,16 +12,20 @@ use crate::read::ReadExt;
 use crate::schema::VersionPolicy;
 use crate::store::{KvCheckpoint, KvCompact, KvFlush, KvSnapshots, KvStats};
 
-/// Every file under `dir` with its contents, to show that a refused operation changed nothing.
-pub fn dir_fingerprint(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+/// Every file under `dir` with its size and a hash of its contents, to show that a refused
+/// operation changed nothing.
+pub fn dir_fingerprint(dir: &Path) -> BTreeMap<PathBuf, (usize, u64)> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, (usize, u64)>) {
         for entry in std::fs::read_dir(dir).expect("read_dir") {
             let path = entry.expect("entry").path();
             if path.is_dir() {
                 walk(root, &path, out);
             } else {
                 let rel = path.strip_prefix(root).expect("prefix").to_path_buf();
-                out.insert(rel, std::fs::read(&path).expect("read"));
+                let bytes = std::fs::read(&path).expect("read");
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&bytes, &mut h);
+                out.insert(rel, (bytes.len(), std::hash::Hasher::finish(&h)));
             }
         }
     }
