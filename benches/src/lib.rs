@@ -5,7 +5,10 @@
 //! written as one atomic batch. All bytes come from a seeded generator, so every run and every
 //! backend sees the same data, and the data does not compress away.
 
+pub mod backends;
+pub mod report;
 pub mod stats;
+pub mod workloads;
 
 use storage_api::{Blob, Schema, table};
 
@@ -16,11 +19,13 @@ table! {
     pub struct Txs("txs", Point): [u8; 32] => Blob;
     /// Block hash by height.
     pub struct Canonical("canonical", Range): u64 => [u8; 32];
+    /// Small values (300 bytes) by random key.
+    pub struct Values("values", Point): u64 => Blob;
 }
 
 /// The benchmark schema.
 pub fn schema() -> Schema {
-    Schema::new("bench", 1).with::<Headers>().with::<Txs>().with::<Canonical>()
+    Schema::new("bench", 1).with::<Headers>().with::<Txs>().with::<Canonical>().with::<Values>()
 }
 
 /// Transactions per block.

@@ -5,7 +5,9 @@
 //! * `fuzz [--seconds N] [--target T] [--sanitizer S]`: builds and runs the cargo-fuzz targets,
 //!   installing cargo-fuzz if missing (stable toolchain with `RUSTC_BOOTSTRAP=1`);
 //! * `overhead [--blocks N] [--reads N]`: storage-api's RocksDB backend against the raw rocksdb
-//!   crate on the same workload, in one run.
+//!   crate on the same workload, in one run;
+//! * `bench [--quick] [--no-write]`: the backend comparison, written into `docs/BENCHMARKS.md`
+//!   with one SVG chart per workload in `docs/bench/`.
 
 mod tidy;
 
@@ -33,6 +35,7 @@ fn main() -> Result<()> {
         "crash" => crash(rest),
         "fuzz" => fuzz(rest),
         "overhead" => overhead(rest),
+        "bench" => bench(rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(())
@@ -46,7 +49,8 @@ const HELP: &str = "usage: cargo xtask <command>
   crash [--cycles N]                     SIGKILL durability loop (default 200 cycles)
   fuzz [--seconds N] [--target T] [--sanitizer address|none]
                                          run the cargo-fuzz targets (default 60 s each)
-  overhead [--blocks N] [--reads N]      storage-api vs raw RocksDB overhead benchmark";
+  overhead [--blocks N] [--reads N]      storage-api vs raw RocksDB overhead benchmark
+  bench [--quick] [--no-write]           backend comparison (rocksdb, redb, sled) into docs/BENCHMARKS.md";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
@@ -81,6 +85,13 @@ fn crash(args: &[String]) -> Result<()> {
     run(cargo()
         .args(["test", "-p", "storage-rocksdb", "--test", "faults", "--", "crash_cycles"])
         .env("NODE_STORAGE_CRASH_CYCLES", cycles.to_string()))
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["run", "-p", "node-storage-benches", "--bin", "compare", "--"]);
+    cmd.args(args);
+    run(&mut cmd)
 }
 
 fn overhead(args: &[String]) -> Result<()> {
