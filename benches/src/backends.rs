@@ -19,6 +19,8 @@ pub trait Backend {
     fn open(dir: &Path) -> Result<Self::Store, OpenError>;
     /// Compacts every table; `false` if the engine has no manual compaction.
     fn compact(store: &Self::Store) -> bool;
+    /// What opening does besides the engine's own open.
+    const REOPEN_NOTE: &'static str = "";
 }
 
 fn compact_all<S: KvCompact>(s: &S) -> bool {
@@ -34,6 +36,7 @@ pub struct Rocks;
 
 impl Backend for Rocks {
     const NAME: &'static str = "rocksdb";
+    const REOPEN_NOTE: &'static str = "schema check on a read-only instance, then WAL replay";
     type Store = RocksStore;
     fn open(dir: &Path) -> Result<RocksStore, OpenError> {
         RocksStore::open(&RocksConfig::at(dir), schema())
@@ -49,6 +52,7 @@ pub struct Redb;
 
 impl Backend for Redb {
     const NAME: &'static str = "redb";
+    const REOPEN_NOTE: &'static str = "schema check on a read-only instance";
     type Store = RedbStore;
     fn open(dir: &Path) -> Result<RedbStore, OpenError> {
         RedbStore::open(&RedbConfig::at(dir.join("store.redb")), schema())
@@ -65,6 +69,8 @@ pub struct Sled;
 
 impl Backend for Sled {
     const NAME: &'static str = "sled";
+    const REOPEN_NOTE: &'static str =
+        "includes copying the whole directory for the schema check (sled cannot open read-only)";
     type Store = SledStore;
     fn open(dir: &Path) -> Result<SledStore, OpenError> {
         SledStore::open(&SledConfig::at(dir), schema())

@@ -86,16 +86,17 @@ pub fn markdown(
         writeln!(out, "\n![{w}](bench/{file})\n")?;
     }
     writeln!(out, "### size on disk and reopen time\n")?;
-    writeln!(out, "| backend | after ingest | after compaction | reopen after clean close |")?;
-    writeln!(out, "|---|---:|---:|---:|")?;
+    writeln!(out, "| backend | after ingest | after compaction | reopen after clean close | reopen includes |")?;
+    writeln!(out, "|---|---:|---:|---:|---|")?;
     for f in footprints {
         let compacted = f.bytes_after_compaction.map_or("no manual compaction".into(), mib);
         writeln!(
             out,
-            "| {} | {} | {compacted} | {:.1} ms |",
+            "| {} | {} | {compacted} | {:.1} ms | {} |",
             f.backend,
             mib(f.bytes_after_ingest),
-            f.reopen.as_secs_f64() * 1e3
+            f.reopen.as_secs_f64() * 1e3,
+            f.reopen_note
         )?;
     }
     Ok(out)
