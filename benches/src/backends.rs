@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use storage_api::{KvCompact, KvFlush, KvStore, OpenError};
+use storage_api::{KvCompact, KvFlush, KvStore, OpenError, Schema};
 use storage_redb::{RedbConfig, RedbStore};
 use storage_rocksdb::{RocksConfig, RocksStore};
 use storage_sled::{SledConfig, SledStore};
@@ -15,8 +15,12 @@ pub trait Backend {
     const NAME: &'static str;
     /// The store type.
     type Store: KvStore + KvFlush;
-    /// Opens (creating) the store in `dir`.
-    fn open(dir: &Path) -> Result<Self::Store, OpenError>;
+    /// Opens (creating) the store for `schema` in `dir`.
+    fn open_schema(dir: &Path, schema: Schema) -> Result<Self::Store, OpenError>;
+    /// Opens (creating) the store with the benchmark schema in `dir`.
+    fn open(dir: &Path) -> Result<Self::Store, OpenError> {
+        Self::open_schema(dir, schema())
+    }
     /// Compacts every table; `false` if the engine has no manual compaction.
     fn compact(store: &Self::Store) -> bool;
     /// What opening does besides the engine's own open.
@@ -38,8 +42,8 @@ impl Backend for Rocks {
     const NAME: &'static str = "rocksdb";
     const REOPEN_NOTE: &'static str = "schema check on a read-only instance, then WAL replay";
     type Store = RocksStore;
-    fn open(dir: &Path) -> Result<RocksStore, OpenError> {
-        RocksStore::open(&RocksConfig::at(dir), schema())
+    fn open_schema(dir: &Path, schema: Schema) -> Result<RocksStore, OpenError> {
+        RocksStore::open(&RocksConfig::at(dir), schema)
     }
     fn compact(store: &RocksStore) -> bool {
         compact_all(store)
@@ -54,8 +58,8 @@ impl Backend for Redb {
     const NAME: &'static str = "redb";
     const REOPEN_NOTE: &'static str = "schema check on a read-only instance";
     type Store = RedbStore;
-    fn open(dir: &Path) -> Result<RedbStore, OpenError> {
-        RedbStore::open(&RedbConfig::at(dir.join("store.redb")), schema())
+    fn open_schema(dir: &Path, schema: Schema) -> Result<RedbStore, OpenError> {
+        RedbStore::open(&RedbConfig::at(dir.join("store.redb")), schema)
     }
     fn compact(store: &RedbStore) -> bool {
         // One whole-file compaction covers every table.
@@ -72,8 +76,8 @@ impl Backend for Sled {
     const REOPEN_NOTE: &'static str =
         "includes copying the whole directory for the schema check (sled cannot open read-only)";
     type Store = SledStore;
-    fn open(dir: &Path) -> Result<SledStore, OpenError> {
-        SledStore::open(&SledConfig::at(dir), schema())
+    fn open_schema(dir: &Path, schema: Schema) -> Result<SledStore, OpenError> {
+        SledStore::open(&SledConfig::at(dir), schema)
     }
     fn compact(_store: &SledStore) -> bool {
         false

@@ -26,6 +26,14 @@ pub struct Sizes {
     pub scans: u64,
     /// Operations of the mixed 90/10 run.
     pub mixed_ops: u64,
+    /// DAG vertices inserted in batches of 1,000.
+    pub dag_batched: u64,
+    /// DAG vertices inserted one per write.
+    pub dag_single: u64,
+    /// Tip-set reads.
+    pub dag_tip_reads: u64,
+    /// 1,000-vertex ancestor walks.
+    pub dag_walks: u64,
 }
 
 impl Sizes {
@@ -38,6 +46,10 @@ impl Sizes {
         reads: 200_000,
         scans: 2_000,
         mixed_ops: 200_000,
+        dag_batched: 200_000,
+        dag_single: 20_000,
+        dag_tip_reads: 10_000,
+        dag_walks: 500,
     };
     /// The quick smoke run (well under a minute).
     pub const QUICK: Sizes = Sizes {
@@ -48,6 +60,10 @@ impl Sizes {
         reads: 10_000,
         scans: 50,
         mixed_ops: 10_000,
+        dag_batched: 5_000,
+        dag_single: 1_000,
+        dag_tip_reads: 500,
+        dag_walks: 20,
     };
 }
 
@@ -123,13 +139,13 @@ pub fn drop_page_cache(dir: &Path) -> bool {
     ok
 }
 
-fn timed(samples: &mut Vec<u64>, f: impl FnOnce()) {
+pub(crate) fn timed(samples: &mut Vec<u64>, f: impl FnOnce()) {
     let start = Instant::now();
     f();
     samples.push(start.elapsed().as_nanos() as u64);
 }
 
-fn row(
+pub(crate) fn row(
     workload: &'static str,
     backend: &'static str,
     ops: u64,
@@ -193,7 +209,17 @@ fn point_reads<S: ReadExt>(store: &S, blocks: u64, n: u64, seed: u64) -> (Durati
 }
 
 /// Runs every workload on backend `B` in a fresh directory under `root`.
-pub fn run<B: Backend>(root: &Path, sizes: Sizes) -> (Vec<Row>, Footprint) {
+pub fn run<B: Backend>(root: &Path, sizes: Sizes, only_dag: bool) -> (Vec<Row>, Footprint) {
+    if only_dag {
+        let footprint = Footprint {
+            backend: B::NAME,
+            bytes_after_ingest: 0,
+            bytes_after_compaction: None,
+            reopen: Duration::ZERO,
+            reopen_note: "not measured (--only-dag)",
+        };
+        return (crate::dag::run::<B>(root, sizes), footprint);
+    }
     let dir = root.join(B::NAME);
     std::fs::create_dir_all(&dir).unwrap();
     let name = B::NAME;
@@ -281,6 +307,7 @@ pub fn run<B: Backend>(root: &Path, sizes: Sizes) -> (Vec<Row>, Footprint) {
     };
     rows.push(r);
     drop(store);
+    rows.extend(crate::dag::run::<B>(root, sizes));
     (rows, Footprint { backend: name, bytes_after_ingest, bytes_after_compaction, reopen, reopen_note: B::REOPEN_NOTE })
 }
 

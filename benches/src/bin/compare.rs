@@ -2,14 +2,15 @@
 //! ratios compare like with like. Writes the report section of `docs/BENCHMARKS.md` and one SVG
 //! chart per workload under `docs/bench/`.
 //!
-//! `cargo xtask bench [--quick] [--no-write]`
+//! `cargo xtask bench [--quick] [--no-write] [--only-dag] [--backend rocksdb|redb|sled]`
+//! (the last two are for investigation and never write the report)
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use node_storage_benches::backends::{Backend, Redb, Rocks, Sled};
 use node_storage_benches::report::{markdown, splice};
-use node_storage_benches::workloads::{Sizes, run};
+use node_storage_benches::workloads::{Footprint, Row, Sizes, run};
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -27,28 +28,33 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem} RAM, Linux {}", kernel.trim())
 }
 
+fn collect((r, f): (Vec<Row>, Footprint), rows: &mut Vec<Row>, footprints: &mut Vec<Footprint>) {
+    rows.extend(r);
+    footprints.push(f);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let write = !args.iter().any(|a| a == "--no-write");
+    let only_dag = args.iter().any(|a| a == "--only-dag");
+    let only_backend = args.iter().position(|a| a == "--backend").and_then(|i| args.get(i + 1)).cloned();
+    // Partial runs are for investigation; they never overwrite the recorded report.
+    let write = !args.iter().any(|a| a == "--no-write") && !only_dag && only_backend.is_none();
     let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
     let root = tempfile::Builder::new().prefix("bench-").tempdir_in(std::env::temp_dir()).unwrap();
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut footprints = Vec::new();
-    fn one<B: Backend>(
-        root: &std::path::Path,
-        sizes: Sizes,
-        rows: &mut Vec<node_storage_benches::workloads::Row>,
-        f: &mut Vec<node_storage_benches::workloads::Footprint>,
-    ) {
-        let (r, fp) = run::<B>(root, sizes);
-        rows.extend(r);
-        f.push(fp);
+    let wanted = |name: &str| only_backend.as_deref().is_none_or(|b| b == name);
+    if wanted(Rocks::NAME) {
+        collect(run::<Rocks>(root.path(), sizes, only_dag), &mut rows, &mut footprints);
     }
-    one::<Rocks>(root.path(), sizes, &mut rows, &mut footprints);
-    one::<Redb>(root.path(), sizes, &mut rows, &mut footprints);
-    one::<Sled>(root.path(), sizes, &mut rows, &mut footprints);
+    if wanted(Redb::NAME) {
+        collect(run::<Redb>(root.path(), sizes, only_dag), &mut rows, &mut footprints);
+    }
+    if wanted(Sled::NAME) {
+        collect(run::<Sled>(root.path(), sizes, only_dag), &mut rows, &mut footprints);
+    }
     let elapsed = started.elapsed();
 
     let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs");

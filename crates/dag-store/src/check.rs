@@ -1,0 +1,292 @@
+//! The integrity check: reads everything, changes nothing, reports every problem found.
+//!
+//! It holds one small entry per stored vertex in memory (parents, height, timestamp).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use storage_api::iter::{RawCursor, decode_entry};
+use storage_api::{Direction, KvStore, RawRange, ReadExt, Table};
+
+use crate::DagStore;
+use crate::error::DagError;
+use crate::model::{Status, VertexHash};
+use crate::schema::{ByHeight, ByTime, Children, Finalized, Tips, VertexMetas, Vertices};
+
+/// One inconsistency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A stored vertex that does not decode.
+    UndecodableVertex {
+        /// The raw key, hex.
+        key: String,
+        /// The decode error.
+        error: String,
+    },
+    /// A stored vertex whose content does not hash to its key.
+    HashMismatch(VertexHash),
+    /// A vertex without metadata, or metadata saying it was pruned.
+    BadMeta(VertexHash),
+    /// A stored height that is not 1 + the highest parent height.
+    HeightMismatch {
+        /// The vertex.
+        vertex: VertexHash,
+        /// Stored height.
+        stored: u64,
+        /// Height computed from the parents.
+        expected: u64,
+    },
+    /// A parent that is neither stored nor pruned.
+    MissingParent {
+        /// The vertex.
+        vertex: VertexHash,
+        /// The parent.
+        parent: VertexHash,
+    },
+    /// A parent → child edge missing from the children index.
+    MissingEdge {
+        /// Parent.
+        parent: VertexHash,
+        /// Child.
+        child: VertexHash,
+    },
+    /// A children-index entry no vertex accounts for.
+    StaleEdge {
+        /// Parent.
+        parent: VertexHash,
+        /// Child.
+        child: VertexHash,
+    },
+    /// A vertex missing from the height index.
+    MissingHeightEntry(VertexHash),
+    /// A height-index entry no vertex accounts for.
+    StaleHeightEntry(VertexHash),
+    /// A vertex missing from the time index.
+    MissingTimeEntry(VertexHash),
+    /// A time-index entry no vertex accounts for.
+    StaleTimeEntry(VertexHash),
+    /// A vertex without children that is not in the tip set.
+    MissingTip(VertexHash),
+    /// A tip that is not stored or has children.
+    StaleTip(VertexHash),
+    /// The finalized sequence skips a number.
+    FinalizedGap {
+        /// The sequence number expected.
+        expected: u64,
+        /// The one found.
+        found: u64,
+    },
+    /// A finalized-sequence entry whose vertex metadata disagrees.
+    FinalizedMismatch {
+        /// The sequence number.
+        seq: u64,
+        /// The vertex it names.
+        vertex: VertexHash,
+    },
+    /// A table could not be read.
+    Unreadable {
+        /// The table.
+        table: &'static str,
+        /// The error.
+        error: String,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::UndecodableVertex { key, error } => write!(f, "vertex under key {key} does not decode: {error}"),
+            Problem::HashMismatch(h) => write!(f, "vertex {h}: content does not hash to its key"),
+            Problem::BadMeta(h) => write!(f, "vertex {h}: metadata missing or says pruned"),
+            Problem::HeightMismatch { vertex, stored, expected } => {
+                write!(f, "vertex {vertex}: height {stored}, parents imply {expected}")
+            }
+            Problem::MissingParent { vertex, parent } => {
+                write!(f, "vertex {vertex}: parent {parent} neither stored nor pruned")
+            }
+            Problem::MissingEdge { parent, child } => {
+                write!(f, "edge {parent} -> {child} missing from the children index")
+            }
+            Problem::StaleEdge { parent, child } => {
+                write!(f, "children index has {parent} -> {child}, which no vertex has")
+            }
+            Problem::MissingHeightEntry(h) => write!(f, "vertex {h} missing from the height index"),
+            Problem::StaleHeightEntry(h) => write!(f, "height index names {h}, which is not stored at that height"),
+            Problem::MissingTimeEntry(h) => write!(f, "vertex {h} missing from the time index"),
+            Problem::StaleTimeEntry(h) => write!(f, "time index names {h}, which is not stored at that time"),
+            Problem::MissingTip(h) => write!(f, "vertex {h} has no children but is not a tip"),
+            Problem::StaleTip(h) => write!(f, "tip {h} is not stored or has children"),
+            Problem::FinalizedGap { expected, found } => {
+                write!(f, "finalized sequence jumps from {expected} to {found}")
+            }
+            Problem::FinalizedMismatch { seq, vertex } => {
+                write!(f, "finalized sequence {seq} names {vertex}, whose metadata disagrees")
+            }
+            Problem::Unreadable { table, error } => write!(f, "table {table} unreadable: {error}"),
+        }
+    }
+}
+
+/// The outcome of [`DagStore::check`].
+#[derive(Debug, Clone, Default)]
+pub struct IntegrityReport {
+    /// Vertices examined.
+    pub vertices: u64,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+}
+
+impl IntegrityReport {
+    /// Whether no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+struct Seen {
+    parents: Vec<VertexHash>,
+    height: u64,
+    timestamp: u64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl<S: KvStore> DagStore<S> {
+    /// Verifies hashes, edge symmetry, the height and time indexes, the tip set and the
+    /// finalized sequence. Reads only.
+    pub fn check(&self) -> Result<IntegrityReport, DagError> {
+        let mut report = IntegrityReport::default();
+        let problems = &mut report.problems;
+        let mut vertices: HashMap<VertexHash, Seen> = HashMap::new();
+        let mut cursor = self.store.cursor(Vertices::NAME, RawRange::all(), Direction::Forward)?;
+        while let Some(entry) = cursor.next_entry() {
+            let (k, v) = entry?;
+            match decode_entry::<Vertices>(k, v) {
+                Ok((hash, stored)) => {
+                    if stored.vertex.hash != hash || !stored.vertex.hash_is_valid() {
+                        problems.push(Problem::HashMismatch(hash));
+                    }
+                    vertices.insert(
+                        hash,
+                        Seen {
+                            parents: stored.vertex.parents,
+                            height: stored.height,
+                            timestamp: stored.vertex.timestamp_ms,
+                        },
+                    );
+                }
+                Err(e) => problems.push(Problem::UndecodableVertex { key: hex(k), error: e.to_string() }),
+            }
+        }
+        report.vertices = vertices.len() as u64;
+        let hashes: Vec<VertexHash> = vertices.keys().copied().collect();
+        let metas = self.store.multi_get::<VertexMetas>(&hashes)?;
+        for (hash, meta) in hashes.iter().zip(&metas) {
+            if !matches!(meta, Some(m) if m.status != Status::Pruned && m.height == vertices[hash].height) {
+                problems.push(Problem::BadMeta(*hash));
+            }
+        }
+        // Heights and parents.
+        let mut edges_expected: HashSet<(VertexHash, VertexHash)> = HashSet::new();
+        for (hash, seen) in &vertices {
+            let mut expected = 0;
+            for p in &seen.parents {
+                let parent_height = match vertices.get(p) {
+                    Some(ps) => {
+                        edges_expected.insert((*p, *hash));
+                        Some(ps.height)
+                    }
+                    None => self.store.get::<VertexMetas>(p)?.filter(|m| m.status == Status::Pruned).map(|m| m.height),
+                };
+                match parent_height {
+                    Some(h) => expected = expected.max(h + 1),
+                    None => problems.push(Problem::MissingParent { vertex: *hash, parent: *p }),
+                }
+            }
+            if expected != seen.height {
+                problems.push(Problem::HeightMismatch { vertex: *hash, stored: seen.height, expected });
+            }
+        }
+        // Edges.
+        let mut with_children: HashSet<VertexHash> = HashSet::new();
+        let mut edges_found: HashSet<(VertexHash, VertexHash)> = HashSet::new();
+        for key in self.store.iter_all::<Children>(Direction::Forward)?.keys() {
+            match key {
+                Ok(edge) => {
+                    with_children.insert(edge.0);
+                    if !edges_expected.contains(&edge) {
+                        problems.push(Problem::StaleEdge { parent: edge.0, child: edge.1 });
+                    }
+                    edges_found.insert(edge);
+                }
+                Err(e) => problems.push(Problem::Unreadable { table: Children::NAME, error: e.to_string() }),
+            }
+        }
+        for edge in &edges_expected {
+            if !edges_found.contains(edge) {
+                problems.push(Problem::MissingEdge { parent: edge.0, child: edge.1 });
+            }
+        }
+        // Height and time indexes.
+        let mut in_height: HashSet<VertexHash> = HashSet::new();
+        for key in self.store.iter_all::<ByHeight>(Direction::Forward)?.keys() {
+            let (h, hash) = key?;
+            match vertices.get(&hash) {
+                Some(s) if s.height == h => {
+                    in_height.insert(hash);
+                }
+                _ => problems.push(Problem::StaleHeightEntry(hash)),
+            }
+        }
+        let mut in_time: HashSet<VertexHash> = HashSet::new();
+        for key in self.store.iter_all::<ByTime>(Direction::Forward)?.keys() {
+            let (t, hash) = key?;
+            match vertices.get(&hash) {
+                Some(s) if s.timestamp == t => {
+                    in_time.insert(hash);
+                }
+                _ => problems.push(Problem::StaleTimeEntry(hash)),
+            }
+        }
+        for hash in vertices.keys() {
+            if !in_height.contains(hash) {
+                problems.push(Problem::MissingHeightEntry(*hash));
+            }
+            if !in_time.contains(hash) {
+                problems.push(Problem::MissingTimeEntry(*hash));
+            }
+        }
+        // Tips.
+        // The table itself, not the in-memory mirror: the check is about what is on disk.
+        let tips: HashSet<VertexHash> =
+            self.store.iter_all::<Tips>(Direction::Forward)?.keys().collect::<Result<_, _>>()?;
+        for hash in vertices.keys() {
+            if !with_children.contains(hash) && !tips.contains(hash) {
+                problems.push(Problem::MissingTip(*hash));
+            }
+        }
+        for tip in &tips {
+            if !vertices.contains_key(tip) || with_children.contains(tip) {
+                problems.push(Problem::StaleTip(*tip));
+            }
+        }
+        // Finalized sequence.
+        let mut expected = 0;
+        for entry in self.store.iter_all::<Finalized>(Direction::Forward)? {
+            let (seq, hash) = entry?;
+            if seq != expected {
+                problems.push(Problem::FinalizedGap { expected, found: seq });
+            }
+            expected = seq + 1;
+            let meta = self.store.get::<VertexMetas>(&hash)?;
+            if !matches!(meta, Some(m) if m.finalized_seq == Some(seq) && m.status != Status::Pending) {
+                problems.push(Problem::FinalizedMismatch { seq, vertex: hash });
+            }
+        }
+        problems.sort_by_key(ToString::to_string);
+        Ok(report)
+    }
+}
