@@ -215,10 +215,12 @@ impl<S: KvStore> DagStore<S> {
         let mut edges_found: HashSet<(VertexHash, VertexHash)> = HashSet::new();
         for key in self.store.iter_all::<Children>(Direction::Forward)?.keys() {
             match key {
-                Ok(edge) => {
-                    with_children.insert(edge.0);
-                    if !edges_expected.contains(&edge) {
-                        problems.push(Problem::StaleEdge { parent: edge.0, child: edge.1 });
+                Ok((parent_height, parent, child)) => {
+                    let edge = (parent, child);
+                    with_children.insert(parent);
+                    let height_ok = vertices.get(&parent).is_some_and(|p| p.height == parent_height);
+                    if !edges_expected.contains(&edge) || !height_ok {
+                        problems.push(Problem::StaleEdge { parent, child });
                     }
                     edges_found.insert(edge);
                 }

@@ -111,15 +111,31 @@ impl<S: KvStore> DagStore<S> {
         for p in &no_longer_tips {
             batch.delete::<Tips>(p)?;
         }
-        for i in topo {
-            let (v, signature) = items[i];
+        for &i in &topo {
+            let v = items[i].0;
             let h = v.parents.iter().map(|p| height[p] + 1).max().unwrap_or(0);
             height.insert(v.hash, h);
             outcome[i] = Inserted::New { height: h };
+        }
+        // The hash-keyed tables get their entries in key order: an LSM memtable inserts a
+        // sorted run much faster than keys at random positions.
+        let mut by_hash = topo.clone();
+        by_hash.sort_unstable_by_key(|&i| items[i].0.hash);
+        for &i in &by_hash {
+            let (v, signature) = items[i];
+            let h = height[&v.hash];
             let stored = StoredVertex { vertex: v.clone(), height: h, signature: signature.to_vec() };
-            let meta = VertexMeta { status: Status::Pending, height: h, finalized_seq: None, received_at_ms };
             batch.put::<Vertices>(&v.hash, &stored)?;
+        }
+        for &i in &by_hash {
+            let v = items[i].0;
+            let meta =
+                VertexMeta { status: Status::Pending, height: height[&v.hash], finalized_seq: None, received_at_ms };
             batch.put::<VertexMetas>(&v.hash, &meta)?;
+        }
+        for i in topo {
+            let v = items[i].0;
+            let h = height[&v.hash];
             batch.put::<ByHeight>(&(h, v.hash), &())?;
             batch.put::<ByTime>(&(v.timestamp_ms, v.hash), &())?;
             if !has_child_in_batch.contains(&v.hash) {
@@ -127,7 +143,7 @@ impl<S: KvStore> DagStore<S> {
                 new_tips.push(v.hash);
             }
             for p in &v.parents {
-                batch.put::<Children>(&(*p, v.hash), &())?;
+                batch.put::<Children>(&(height[p], *p, v.hash), &())?;
             }
         }
         self.store.write(batch, self.durability)?;

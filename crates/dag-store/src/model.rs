@@ -70,11 +70,18 @@ impl Vertex {
             payload: &self.payload,
             timestamp_ms: self.timestamp_ms,
         };
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(HASH_DOMAIN);
-        let bytes = postcard::to_allocvec(&canonical).expect("canonical encoding is infallible");
-        hasher.update(&bytes);
-        VertexHash(*hasher.finalize().as_bytes())
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with(|cell| {
+            let mut buf = cell.take();
+            buf.clear();
+            buf.extend_from_slice(HASH_DOMAIN);
+            let buf = postcard::to_extend(&canonical, buf).expect("canonical encoding is infallible");
+            let hash = VertexHash(*blake3::hash(&buf).as_bytes());
+            cell.replace(buf);
+            hash
+        })
     }
 
     /// Whether `hash` matches the content.
@@ -155,6 +162,33 @@ pub struct StoredVertex {
 }
 
 impl PostcardValue for StoredVertex {}
+
+/// The leading fields of an encoded [`StoredVertex`], borrowed: enough to walk the DAG
+/// without allocating the payload, strings and signature.
+#[derive(Deserialize)]
+struct Head<'a> {
+    _hash: VertexHash,
+    #[serde(borrow)]
+    _id: &'a str,
+    #[serde(borrow)]
+    _creator: &'a str,
+    parents: Vec<VertexHash>,
+}
+
+impl StoredVertex {
+    /// The parents from an encoded stored vertex, decoding only what precedes them.
+    pub(crate) fn parents_from_bytes(bytes: &[u8]) -> Result<Vec<VertexHash>, storage_api::codec::CodecError> {
+        use storage_api::codec::{CodecError, split_version};
+        match split_version(bytes)? {
+            (v, payload) if v == <Self as PostcardValue>::FORMAT_VERSION => {
+                postcard::take_from_bytes::<Head<'_>>(payload)
+                    .map(|(head, _)| head.parents)
+                    .map_err(|e| CodecError::Corrupt(e.to_string()))
+            }
+            (v, _) => Err(CodecError::UnknownVersion { found: v, supported: <Self as PostcardValue>::FORMAT_VERSION }),
+        }
+    }
+}
 
 /// Where a vertex is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -60,10 +60,11 @@ impl<S: KvStore> DagStore<S> {
         Ok(self.existing(hash)?.vertex.parents)
     }
 
-    /// The vertex's children, in hash order.
+    /// The vertex's children, in hash order (empty for an unknown vertex).
     pub fn children(&self, hash: &VertexHash) -> Result<Vec<VertexHash>, DagError> {
-        let it = self.store.iter_prefix::<Children, _>(hash, Direction::Forward)?;
-        it.keys().map(|k| Ok(k?.1)).collect()
+        let Some(meta) = self.store.get::<VertexMetas>(hash)? else { return Ok(Vec::new()) };
+        let it = self.store.iter_prefix::<Children, _>(&(meta.height, *hash), Direction::Forward)?;
+        it.keys().map(|k| Ok(k?.2)).collect()
     }
 
     /// The vertices at `height`, in hash order.
@@ -108,9 +109,17 @@ impl<S: KvStore> DagStore<S> {
     /// pruning boundary.
     pub fn ancestors(&self, hash: &VertexHash, walk: Walk) -> Result<Vec<VertexHash>, DagError> {
         let start = self.existing(hash)?;
-        self.bfs(start.vertex.parents, walk, |h| match self.store.get::<Vertices>(h)? {
-            Some(v) => Ok(v.vertex.parents),
-            None => Ok(Vec::new()),
+        self.bfs(start.vertex.parents, walk, |h| {
+            let parents = self.store.get_raw_with(Vertices::NAME, &h.0, StoredVertex::parents_from_bytes)?;
+            match parents {
+                Some(Ok(p)) => Ok(p),
+                Some(Err(source)) => Err(DagError::Read(storage_api::ReadError::Decode {
+                    table: Vertices::NAME,
+                    part: storage_api::error::Part::Value,
+                    source,
+                })),
+                None => Ok(Vec::new()), // pruned: the walk stops at the boundary
+            }
         })
     }
 

@@ -255,7 +255,7 @@ fn corruption_is_detected<S: KvStore>(fx: Fx<S>) {
     let tip = fx.tips().unwrap()[0];
     let mut batch = fx.store().batch();
     batch.delete::<Tips>(&tip).unwrap();
-    batch.put::<Children>(&(vertices[0].0.hash, VertexHash([5; 32])), &()).unwrap();
+    batch.put::<Children>(&(0, vertices[0].0.hash, VertexHash([5; 32])), &()).unwrap();
     fx.store().write(batch, Durability::Synced).unwrap();
     let report = fx.check().unwrap();
     let p = &report.problems;

@@ -65,6 +65,10 @@ fn table_options(config: &RocksConfig, cache: &Cache, name: &str, access: Access
     let bloom = t.bloom_filter_bits.unwrap_or(default_bloom);
     if bloom > 0.0 {
         block.set_bloom_filter(bloom, false);
+        // A bloom filter over the memtable too: lookups of absent keys (the "is it already
+        // stored?" checks before inserts) then skip the skiplist search.
+        o.set_memtable_whole_key_filtering(true);
+        o.set_memtable_prefix_bloom_ratio(0.05);
     }
     o.set_block_based_table_factory(&block);
     o
