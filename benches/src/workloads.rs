@@ -163,7 +163,8 @@ pub(crate) fn row(
     }
 }
 
-fn insert_block<S: KvWrite>(store: &S, b: &Block, durability: Durability) {
+/// Writes one block (header, transactions, height index) as one atomic batch.
+pub fn insert_block<S: KvWrite>(store: &S, b: &Block, durability: Durability) {
     let mut batch = store.batch();
     batch.put::<Headers>(&b.hash, &b.header).unwrap();
     for (h, tx) in &b.txs {

@@ -12,9 +12,10 @@
 use std::time::{Duration, Instant};
 
 use node_storage_benches::stats::{Summary, micros};
+use node_storage_benches::workloads::insert_block;
 use node_storage_benches::{Block, Canonical, Headers, Rng, TXS_PER_BLOCK, Txs, schema, tx_hash};
 use rocksdb::WriteOptions;
-use storage_api::{Durability, KvCompact, KvFlush, KvWrite, ReadExt};
+use storage_api::{Durability, KvCompact, KvFlush, ReadExt};
 use storage_rocksdb::{RocksConfig, RocksStore};
 
 const CHUNK_BLOCKS: u64 = 250;
@@ -64,16 +65,6 @@ impl<'a> Raw<'a> {
     }
 }
 
-fn api_insert(store: &RocksStore, b: &Block, durability: Durability) {
-    let mut batch = store.batch();
-    batch.put::<Headers>(&b.hash, &b.header).unwrap();
-    for (h, tx) in &b.txs {
-        batch.put::<Txs>(h, tx).unwrap();
-    }
-    batch.put::<Canonical>(&b.height, &b.hash).unwrap();
-    store.write(batch, durability).unwrap();
-}
-
 fn config(dir: &std::path::Path) -> RocksConfig {
     RocksConfig::at(dir)
 }
@@ -97,7 +88,7 @@ fn ingest(raw: &Raw<'_>, api: &RocksStore, start: u64, blocks: u64, durability: 
         let run_api = |t: &mut Duration| {
             let s = Instant::now();
             for b in &chunk {
-                api_insert(api, b, durability);
+                insert_block(api, b, durability);
             }
             *t += s.elapsed();
         };

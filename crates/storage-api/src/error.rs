@@ -301,6 +301,24 @@ impl Poison {
         self.poisoned.store(true, Ordering::Release);
     }
 
+    /// Runs a write: refuses it if the store is poisoned, and poisons the store if it fails.
+    pub fn guard_write(&self, write: impl FnOnce() -> Result<(), BackendError>) -> Result<(), WriteError> {
+        self.check_write()?;
+        write().map_err(|e| {
+            self.poison(&e);
+            WriteError::Backend(e)
+        })
+    }
+
+    /// Runs a flush: refuses it if the store is poisoned, and poisons the store if it fails.
+    pub fn guard_flush(&self, flush: impl FnOnce() -> Result<(), BackendError>) -> Result<(), FlushError> {
+        self.check_flush()?;
+        flush().map_err(|e| {
+            self.poison(&e);
+            FlushError::Backend(e)
+        })
+    }
+
     /// Whether the store is poisoned.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)

@@ -58,14 +58,13 @@ impl KvWrite for RedbStore {
     }
 
     fn write_raw(&self, batch: OpsBatch<'_>, durability: Durability) -> Result<(), WriteError> {
-        self.poison.check_write()?;
-        if batch.ops().is_empty() {
-            return Ok(());
-        }
-        self.apply(batch.into_ops(), durability).map_err(|e| {
-            error!(path = %self.path.display(), error = %e, "commit failed; store poisoned until reopened");
-            self.poison.poison(&e);
-            WriteError::Backend(e)
+        self.poison.guard_write(|| {
+            if batch.ops().is_empty() {
+                return Ok(());
+            }
+            self.apply(batch.into_ops(), durability).inspect_err(
+                |e| error!(path = %self.path.display(), error = %e, "commit failed; store poisoned until reopened"),
+            )
         })
     }
 }

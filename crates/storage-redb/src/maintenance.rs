@@ -11,17 +11,16 @@ impl KvFlush for RedbStore {
     /// Commits an empty transaction with immediate durability, which makes every earlier
     /// non-durable commit durable too.
     fn flush(&self) -> Result<(), FlushError> {
-        self.poison.check_flush()?;
-        let result = (|| -> Result<(), BackendError> {
-            let db = self.db();
-            let mut txn = db.begin_write().map_err(map_err)?;
-            txn.set_durability(RedbDurability::Immediate).map_err(map_err)?;
-            txn.commit().map_err(map_err)
-        })();
-        result.map_err(|e| {
-            error!(path = %self.path.display(), error = %e, "flush failed; store poisoned until reopened");
-            self.poison.poison(&e);
-            FlushError::Backend(e)
+        self.poison.guard_flush(|| {
+            let commit = || -> Result<(), BackendError> {
+                let db = self.db();
+                let mut txn = db.begin_write().map_err(map_err)?;
+                txn.set_durability(RedbDurability::Immediate).map_err(map_err)?;
+                txn.commit().map_err(map_err)
+            };
+            commit().inspect_err(
+                |e| error!(path = %self.path.display(), error = %e, "flush failed; store poisoned until reopened"),
+            )
         })
     }
 }

@@ -81,26 +81,22 @@ impl KvWrite for RocksStore {
     }
 
     fn write_raw(&self, batch: RocksBatch<'_>, durability: Durability) -> Result<(), WriteError> {
-        self.poison.check_write()?;
-        if batch.batch.is_empty() {
-            return Ok(());
-        }
-        let mut opts = WriteOptions::default();
-        let synced = durability == Durability::Synced;
-        opts.set_sync(synced && self.wal);
-        opts.disable_wal(!self.wal);
-        let result = self.db.write_opt(batch.batch, &opts).map_err(backend_err).and_then(|()| {
-            if synced && !self.wal {
-                // Without a log, durability means writing the memtables out.
-                self.flush_all_memtables()
-            } else {
-                Ok(())
+        self.poison.guard_write(|| {
+            if batch.batch.is_empty() {
+                return Ok(());
             }
-        });
-        result.map_err(|e| {
-            error!(path = %self.path.display(), error = %e, "write failed; store poisoned until reopened");
-            self.poison.poison(&e);
-            WriteError::Backend(e)
+            let mut opts = WriteOptions::default();
+            let synced = durability == Durability::Synced;
+            opts.set_sync(synced && self.wal);
+            opts.disable_wal(!self.wal);
+            self.db
+                .write_opt(batch.batch, &opts)
+                .map_err(backend_err)
+                // Without a log, durability means writing the memtables out.
+                .and_then(|()| if synced && !self.wal { self.flush_all_memtables() } else { Ok(()) })
+                .inspect_err(
+                    |e| error!(path = %self.path.display(), error = %e, "write failed; store poisoned until reopened"),
+                )
         })
     }
 }

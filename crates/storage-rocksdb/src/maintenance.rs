@@ -22,13 +22,12 @@ impl RocksStore {
 impl KvFlush for RocksStore {
     /// Syncs the write-ahead log and writes every memtable out to SST files.
     fn flush(&self) -> Result<(), FlushError> {
-        self.poison.check_flush()?;
-        let result = if self.wal { self.db.flush_wal(true).map_err(backend_err) } else { Ok(()) }
-            .and_then(|()| self.flush_all_memtables());
-        result.map_err(|e| {
-            error!(path = %self.path.display(), error = %e, "flush failed; store poisoned until reopened");
-            self.poison.poison(&e);
-            FlushError::Backend(e)
+        self.poison.guard_flush(|| {
+            if self.wal { self.db.flush_wal(true).map_err(backend_err) } else { Ok(()) }
+                .and_then(|()| self.flush_all_memtables())
+                .inspect_err(
+                    |e| error!(path = %self.path.display(), error = %e, "flush failed; store poisoned until reopened"),
+                )
         })
     }
 }

@@ -9,12 +9,10 @@ use crate::error::map_err;
 impl KvFlush for SledStore {
     /// sled's flush: writes dirty pages out and syncs on its main path (not on every path).
     fn flush(&self) -> Result<(), FlushError> {
-        self.poison.check_flush()?;
-        self.db.flush().map(|_| ()).map_err(|e| {
-            let e = map_err(e);
-            error!(path = %self.path.display(), error = %e, "flush failed; store poisoned until reopened");
-            self.poison.poison(&e);
-            FlushError::Backend(e)
+        self.poison.guard_flush(|| {
+            self.db.flush().map(|_| ()).map_err(map_err).inspect_err(
+                |e| error!(path = %self.path.display(), error = %e, "flush failed; store poisoned until reopened"),
+            )
         })
     }
 }
