@@ -171,10 +171,17 @@ fn finalization_rules<S: KvStore>(fx: Fx<S>) {
         fx.mark_finalized(&v.hash, seq as u64).unwrap();
     }
     assert!(matches!(fx.mark_finalized(&vertices[3].0.hash, 60), Err(DagError::AlreadyFinalized { seq: 3, .. })));
-    assert!(matches!(fx.mark_finalized(&VertexHash([9; 32]), 60), Err(DagError::NotFound(_))));
+    // A sequence number used before is refused, naming the one expected.
+    let extra = VertexBuilder::new("a").id("extra").parents(vec![vertices[59].0.hash]).build();
+    fx.insert_vertex(&extra, b"").unwrap();
+    let err = fx.mark_finalized(&extra.hash, 59).unwrap_err();
+    assert!(matches!(err, DagError::SequenceOutOfOrder { expected: 60, got: 59 }), "{err}");
+    assert!(err.to_string().contains("expected 60"), "{err}");
+    fx.mark_finalized(&extra.hash, 60).unwrap();
+    assert!(matches!(fx.mark_finalized(&VertexHash([9; 32]), 61), Err(DagError::NotFound(_))));
     assert_eq!(fx.finalized_at(7).unwrap(), Some(vertices[7].0.hash));
     assert_eq!(fx.finalization_of(&vertices[7].0.hash).unwrap(), Some(7));
-    assert_eq!(fx.last_finalized().unwrap(), Some((59, vertices[59].0.hash)));
+    assert_eq!(fx.last_finalized().unwrap(), Some((60, extra.hash)));
     let range = fx.finalized_range(10..13).unwrap();
     assert_eq!(range, (10..13).map(|i| (i, vertices[i as usize].0.hash)).collect::<Vec<_>>());
     assert!(fx.check().unwrap().is_ok());
