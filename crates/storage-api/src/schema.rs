@@ -80,8 +80,9 @@ pub enum SchemaAction {
 /// * `on_disk`: the physical tables present (for backends that can list them; otherwise the
 ///   tables named by the record).
 ///
-/// A database with data tables but no record is refused (it was not written by storage-api,
-/// or its record was lost).
+/// A database without a record whose tables all belong to the schema is an interrupted
+/// creation and is initialised; one holding other tables and no record is refused (it was not
+/// written by this schema).
 pub fn check_schema(
     schema: &Schema,
     record: Option<&SchemaRecord>,
@@ -91,11 +92,15 @@ pub fn check_schema(
     let unknown: Vec<String> =
         on_disk.iter().filter(|t| !schema.has_physical(t) && !is_engine_internal(t)).cloned().collect();
     let Some(record) = record else {
-        let data_tables: Vec<&String> = on_disk.iter().filter(|t| *t != META_TABLE && !is_engine_internal(t)).collect();
-        if data_tables.is_empty() {
+        // No record: a new database, or one whose creation was interrupted after the engine
+        // created the tables but before the record was written (every table is one of ours).
+        // Anything else was not written by this schema.
+        if unknown.is_empty() {
             return Ok(SchemaAction::Initialize);
         }
-        return Err(OpenError::MissingSchemaRecord { tables: data_tables.into_iter().cloned().collect() });
+        let data_tables: Vec<String> =
+            on_disk.iter().filter(|t| *t != META_TABLE && !is_engine_internal(t)).cloned().collect();
+        return Err(OpenError::MissingSchemaRecord { tables: data_tables });
     };
     if record.name != schema.name() {
         return Err(OpenError::WrongSchema { expected: schema.name(), found: record.name.clone() });
@@ -154,6 +159,12 @@ mod tests {
     fn new_database_initializes() {
         assert_eq!(check_schema(&schema(), None, &[], VersionPolicy::Exact).unwrap(), SchemaAction::Initialize);
         let disk = vec!["default".to_string()];
+        assert_eq!(check_schema(&schema(), None, &disk, VersionPolicy::Exact).unwrap(), SchemaAction::Initialize);
+    }
+
+    #[test]
+    fn interrupted_creation_resumes() {
+        let disk = vec!["a".to_string(), META_TABLE.to_string(), "default".to_string()];
         assert_eq!(check_schema(&schema(), None, &disk, VersionPolicy::Exact).unwrap(), SchemaAction::Initialize);
     }
 

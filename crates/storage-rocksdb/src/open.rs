@@ -30,6 +30,10 @@ fn db_options(config: &RocksConfig) -> Options {
     o.set_max_background_jobs(config.background_jobs);
     o.set_keep_log_file_num(5);
     o.set_atomic_flush(!config.wal);
+    // The MANIFEST records which logs are live; recovery then fails loudly when a log it needs
+    // is gone (a MANIFEST cut back to an older state, or deleted logs) instead of silently
+    // opening an older database.
+    o.set_track_and_verify_wals_in_manifest(true);
     if config.statistics {
         o.enable_statistics();
     }
@@ -84,6 +88,7 @@ fn read_record(config: &RocksConfig, existing: &[String]) -> Result<Option<Schem
     let mut opts = Options::default();
     opts.set_db_log_dir(&scratch);
     opts.set_max_open_files(64);
+    opts.set_track_and_verify_wals_in_manifest(true);
     let db = DB::open_cf_for_read_only(&opts, &config.path, existing, false).map_err(map_err)?;
     let cf = db.cf_handle(META_TABLE).expect("listed column family is open");
     let record = db.get_pinned_cf(cf, SCHEMA_RECORD_KEY).map_err(map_err)?;
@@ -107,9 +112,10 @@ fn scratch_log_dir() -> Result<std::path::PathBuf, OpenError> {
 
 /// Refuses directories that RocksDB would silently treat as a new, empty database although they
 /// hold table files: a deleted `CURRENT` file, or a MANIFEST truncated so far that it no longer
-/// lists the schema's tables. Opening would delete those files.
-fn refuse_lost_tables(path: &Path, current: bool, existing: &[String]) -> Result<(), OpenError> {
-    if current && existing.iter().any(|t| t == META_TABLE) {
+/// leads to the schema record. Opening would delete those files. (A creation interrupted
+/// before the record was written has no table files yet, and is resumed.)
+fn refuse_lost_tables(path: &Path, current: bool, has_record: bool) -> Result<(), OpenError> {
+    if current && has_record {
         return Ok(());
     }
     let Ok(entries) = std::fs::read_dir(path) else { return Ok(()) };
@@ -128,8 +134,8 @@ fn refuse_lost_tables(path: &Path, current: bool, existing: &[String]) -> Result
         )
     } else if tables > 0 {
         format!(
-            "{} holds {tables} table files but its MANIFEST describes no node-storage tables (truncated or \
-             replaced MANIFEST?); refusing to open, which would delete them (restore from a backup)",
+            "{} holds {tables} table files but no schema record is reachable through its MANIFEST (truncated \
+             or replaced MANIFEST?); refusing to open, which would delete them (restore from a backup)",
             path.display()
         )
     } else {
@@ -143,8 +149,8 @@ pub(crate) fn open(config: &RocksConfig, schema: Schema, policy: VersionPolicy) 
     let path = &config.path;
     let exists = path.join("CURRENT").exists();
     let existing: Vec<String> = if exists { DB::list_cf(&Options::default(), path).map_err(map_err)? } else { vec![] };
-    refuse_lost_tables(path, exists, &existing)?;
     let record = if exists { read_record(config, &existing)? } else { None };
+    refuse_lost_tables(path, exists, record.is_some())?;
     let action = check_schema(&schema, record.as_ref(), &existing, policy)?;
     debug!(path = %path.display(), ?action, "schema check passed");
 
