@@ -51,7 +51,7 @@ fn garbage_current_file() {
 /// files it no longer knows.
 #[test]
 fn truncated_manifest_never_loses_data_silently() {
-    let mut refused = 0;
+    let (mut refused, mut by_wal_check, mut by_record_check) = (0, 0, 0);
     for (num, den) in (1..20).map(|k| (k, 20)) {
         let dir = populated();
         let current = fs::read_to_string(dir.path().join("CURRENT")).unwrap();
@@ -64,6 +64,9 @@ fn truncated_manifest_never_loses_data_silently() {
         match RocksStore::open(&config(dir.path()), suite_schema(1)) {
             Err(e) => {
                 refused += 1;
+                let msg = e.to_string();
+                by_wal_check += usize::from(msg.contains("Missing WAL"));
+                by_record_check += usize::from(msg.contains("no schema record is reachable"));
                 assert!(e.to_string().contains("rocksdb"), "{e}");
                 assert_eq!(
                     before,
@@ -77,7 +80,9 @@ fn truncated_manifest_never_loses_data_silently() {
             }
         }
     }
-    assert!(refused > 0, "every truncation opened: the check was never exercised");
+    assert!(refused > 0, "every truncation opened: the checks were never exercised");
+    // Both guards take part: RocksDB's log tracking and the schema-record check.
+    assert!(by_wal_check > 0 && by_record_check > 0, "wal check {by_wal_check}, record check {by_record_check}");
 }
 
 #[test]
