@@ -133,18 +133,34 @@ impl<S: KvStore> DagStore<S> {
                 VertexMeta { status: Status::Pending, height: height[&v.hash], finalized_seq: None, received_at_ms };
             batch.put::<VertexMetas>(&v.hash, &meta)?;
         }
-        for i in topo {
+        // The index entries too, each table's in key order.
+        let mut by_height: Vec<(u64, VertexHash)> = Vec::with_capacity(topo.len());
+        let mut by_time: Vec<(u64, VertexHash)> = Vec::with_capacity(topo.len());
+        let mut edges: Vec<(u64, VertexHash, VertexHash)> = Vec::with_capacity(topo.len() * 3);
+        for &i in &topo {
             let v = items[i].0;
-            let h = height[&v.hash];
-            batch.put::<ByHeight>(&(h, v.hash), &())?;
-            batch.put::<ByTime>(&(v.timestamp_ms, v.hash), &())?;
+            by_height.push((height[&v.hash], v.hash));
+            by_time.push((v.timestamp_ms, v.hash));
+            edges.extend(v.parents.iter().map(|p| (height[p], *p, v.hash)));
             if !has_child_in_batch.contains(&v.hash) {
-                batch.put::<Tips>(&v.hash, &())?;
                 new_tips.push(v.hash);
             }
-            for p in &v.parents {
-                batch.put::<Children>(&(height[p], *p, v.hash), &())?;
-            }
+        }
+        by_height.sort_unstable();
+        by_time.sort_unstable();
+        edges.sort_unstable();
+        new_tips.sort_unstable();
+        for key in &by_height {
+            batch.put::<ByHeight>(key, &())?;
+        }
+        for key in &by_time {
+            batch.put::<ByTime>(key, &())?;
+        }
+        for key in &edges {
+            batch.put::<Children>(key, &())?;
+        }
+        for tip in &new_tips {
+            batch.put::<Tips>(tip, &())?;
         }
         self.store.write(batch, self.durability)?;
         let mut tips = self.tip_set_mut();
