@@ -4,7 +4,8 @@ use rocksdb::{WriteBatch, WriteOptions};
 use storage_api::{Durability, KvWrite, RawBatch, RawRange, WriteError};
 use tracing::error;
 
-use crate::{RocksStore, backend_err};
+use crate::RocksStore;
+use crate::error::map_err;
 
 /// A batch of operations on a [`RocksStore`], applied atomically by `write`.
 pub struct RocksBatch<'a> {
@@ -30,7 +31,7 @@ impl RocksBatch<'_> {
             k.push(0);
             k
         });
-        it.status().map_err(backend_err)?;
+        it.status().map_err(map_err)?;
         let all_ff = vec![0xff; self.max_key_len + 1];
         if end.as_ref().is_none_or(|e| *e < all_ff) {
             end = Some(all_ff);
@@ -91,7 +92,7 @@ impl KvWrite for RocksStore {
             opts.disable_wal(!self.wal);
             self.db
                 .write_opt(batch.batch, &opts)
-                .map_err(backend_err)
+                .map_err(map_err)
                 // Without a log, durability means writing the memtables out.
                 .and_then(|()| if synced && !self.wal { self.flush_all_memtables() } else { Ok(()) })
                 .inspect_err(

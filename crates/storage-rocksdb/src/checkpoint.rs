@@ -7,7 +7,8 @@ use rocksdb::checkpoint::Checkpoint;
 use storage_api::{CheckpointError, KvCheckpoint};
 use tracing::info;
 
-use crate::{RocksStore, backend_err};
+use crate::RocksStore;
+use crate::error::map_err;
 
 impl KvCheckpoint for RocksStore {
     fn checkpoint(&self, target: &Path) -> Result<(), CheckpointError> {
@@ -22,7 +23,7 @@ impl KvCheckpoint for RocksStore {
             }
             Err(e) => {
                 let _ = std::fs::remove_dir_all(target);
-                Err(CheckpointError::Backend(backend_err(e)))
+                Err(CheckpointError::Backend(map_err(e)))
             }
         }
     }

@@ -4,7 +4,7 @@ use rocksdb::{DB, DBRawIteratorWithThreadMode};
 use storage_api::iter::{RawCursor, RawEntry};
 use storage_api::{Direction, ReadError};
 
-use crate::backend_err;
+use crate::error::map_err;
 
 /// A cursor over one column family; the range bounds live in its read options.
 pub struct RocksCursor<'a> {
@@ -36,7 +36,7 @@ impl RawCursor for RocksCursor<'_> {
             self.done = true;
             return match self.it.status() {
                 Ok(()) => None,
-                Err(e) => Some(Err(backend_err(e).into())),
+                Err(e) => Some(Err(map_err(e).into())),
             };
         }
         self.it.item().map(Ok)

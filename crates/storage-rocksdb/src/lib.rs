@@ -30,8 +30,6 @@ pub use snapshot::RocksSnapshot;
 use storage_api::error::Poison;
 use storage_api::{KvOpen, KvStore, OpenError, Schema, VersionPolicy};
 
-use crate::error::map_err;
-
 /// A RocksDB-backed store.
 pub struct RocksStore {
     db: rocksdb::DB,
@@ -125,8 +123,4 @@ impl KvOpen for RocksStore {
     fn open(config: &RocksConfig, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
         open::open(config, schema, policy)
     }
-}
-
-fn backend_err(e: rocksdb::Error) -> storage_api::BackendError {
-    map_err(e)
 }

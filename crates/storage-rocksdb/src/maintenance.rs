@@ -4,14 +4,15 @@ use rocksdb::{BottommostLevelCompaction, CompactOptions, FlushOptions};
 use storage_api::{BackendError, FlushError, KvCompact, KvFlush, KvStats, MaintenanceError, RawRange, TableStats};
 use tracing::error;
 
-use crate::{RocksStore, backend_err};
+use crate::RocksStore;
+use crate::error::map_err;
 
 impl RocksStore {
     pub(crate) fn flush_all_memtables(&self) -> Result<(), BackendError> {
         let cfs: Vec<&rocksdb::ColumnFamily> = self.schema.physical_tables().filter_map(|t| self.cf(t)).collect();
         let mut opts = FlushOptions::default();
         opts.set_wait(true);
-        self.db.flush_cfs_opt(&cfs, &opts).map_err(backend_err)
+        self.db.flush_cfs_opt(&cfs, &opts).map_err(map_err)
     }
 
     fn stat_cf(&self, table: &str) -> Result<&rocksdb::ColumnFamily, MaintenanceError> {
@@ -23,7 +24,7 @@ impl KvFlush for RocksStore {
     /// Syncs the write-ahead log and writes every memtable out to SST files.
     fn flush(&self) -> Result<(), FlushError> {
         self.poison.guard_flush(|| {
-            if self.wal { self.db.flush_wal(true).map_err(backend_err) } else { Ok(()) }
+            if self.wal { self.db.flush_wal(true).map_err(map_err) } else { Ok(()) }
                 .and_then(|()| self.flush_all_memtables())
                 .inspect_err(
                     |e| error!(path = %self.path.display(), error = %e, "flush failed; store poisoned until reopened"),
@@ -50,7 +51,7 @@ impl KvStats for RocksStore {
     fn table_stats_raw(&self, table: &str) -> Result<TableStats, MaintenanceError> {
         let cf = self.stat_cf(table)?;
         let int = |name: &str| -> Result<u64, MaintenanceError> {
-            Ok(self.db.property_int_value_cf(cf, name).map_err(backend_err)?.unwrap_or(0))
+            Ok(self.db.property_int_value_cf(cf, name).map_err(map_err)?.unwrap_or(0))
         };
         Ok(TableStats {
             approx_keys: int("rocksdb.estimate-num-keys")?,

@@ -4,8 +4,9 @@
 use rocksdb::{DB, ReadOptions};
 use storage_api::{Direction, KvRead, RawRange, ReadError};
 
+use crate::RocksStore;
+use crate::error::map_err;
 use crate::iter::RocksCursor;
-use crate::{RocksStore, backend_err};
 
 pub(crate) fn get_with<R>(
     store: &RocksStore,
@@ -15,7 +16,7 @@ pub(crate) fn get_with<R>(
     f: impl FnOnce(&[u8]) -> R,
 ) -> Result<Option<R>, ReadError> {
     let cf = store.cf(table).ok_or_else(|| ReadError::UnknownTable(table.to_owned()))?;
-    let value = store.db.get_pinned_cf_opt(cf, key, opts).map_err(backend_err)?;
+    let value = store.db.get_pinned_cf_opt(cf, key, opts).map_err(map_err)?;
     Ok(value.map(|v| f(&v)))
 }
 
@@ -29,7 +30,7 @@ pub(crate) fn multi_get_with(
     let cf = store.cf(table).ok_or_else(|| ReadError::UnknownTable(table.to_owned()))?;
     let results = store.db.batched_multi_get_cf_opt(cf, keys.iter().copied(), false, opts);
     for (i, r) in results.into_iter().enumerate() {
-        let v = r.map_err(backend_err)?;
+        let v = r.map_err(map_err)?;
         f(i, v.as_deref());
     }
     Ok(())
