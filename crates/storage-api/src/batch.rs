@@ -121,6 +121,15 @@ impl<B: RawBatch> WriteBatch<B> {
         self.delete_raw_range::<T>(RawRange::from_prefix::<T::Key, P>(prefix))
     }
 
+    /// Removes every key of table `T` whose leading components lie in `range` (for example
+    /// every `(height, hash)` key below a height).
+    pub fn delete_prefix_range<T: Table, P: KeyPrefix<T::Key>>(
+        &mut self,
+        range: impl RangeBounds<P>,
+    ) -> Result<&mut Self, WriteError> {
+        self.delete_raw_range::<T>(RawRange::from_prefix_bounds::<T::Key, P>(&range))
+    }
+
     /// Removes every key of table `T`.
     pub fn clear_table<T: Table>(&mut self) -> Result<&mut Self, WriteError> {
         self.delete_raw_range::<T>(RawRange::all())

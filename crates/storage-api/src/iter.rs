@@ -63,6 +63,31 @@ impl RawRange {
         Self::prefix(bytes)
     }
 
+    /// The keys of composite key type `K` whose leading components (encoded as prefix type
+    /// `P`) lie in `range`: for example every `(height, hash)` key with height in `10..20`.
+    pub fn from_prefix_bounds<K: KeyCodec, P: KeyPrefix<K>>(range: &impl RangeBounds<P>) -> Self {
+        let encode = |p: &P| {
+            let mut bytes = Vec::with_capacity(32);
+            p.encode_prefix(&mut bytes);
+            bytes
+        };
+        let lower = match range.start_bound() {
+            Bound::Unbounded => None,
+            Bound::Included(p) => Some(encode(p)),
+            Bound::Excluded(p) => match prefix_end(&encode(p)) {
+                Some(end) => Some(end),
+                // Nothing sorts after every key with an all-0xff prefix: the range is empty.
+                None => return RawRange { lower: Some(encode(p)), upper: Some(encode(p)) },
+            },
+        };
+        let upper = match range.end_bound() {
+            Bound::Unbounded => None,
+            Bound::Included(p) => prefix_end(&encode(p)),
+            Bound::Excluded(p) => Some(encode(p)),
+        };
+        RawRange { lower, upper }
+    }
+
     /// Whether `key` lies in the range.
     pub fn contains(&self, key: &[u8]) -> bool {
         self.lower.as_deref().is_none_or(|l| key >= l) && self.upper.as_deref().is_none_or(|u| key < u)
@@ -171,6 +196,21 @@ mod tests {
         assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
         assert_eq!(prefix_end(&[0xff, 0xff]), None);
         assert_eq!(prefix_end(&[]), None);
+    }
+
+    #[test]
+    fn prefix_bounds_cover_whole_prefixes() {
+        type K = (u8, u16);
+        let r = RawRange::from_prefix_bounds::<K, u8>(&(3u8..5u8));
+        assert!(r.contains(&[3, 0, 0]) && r.contains(&[4, 0xff, 0xff]) && !r.contains(&[5, 0, 0]));
+        assert!(!r.contains(&[2, 0xff, 0xff]));
+        let r = RawRange::from_prefix_bounds::<K, u8>(&(3u8..=4u8));
+        assert!(r.contains(&[4, 0xff, 0xff]) && !r.contains(&[5, 0, 0]));
+        let r = RawRange::from_prefix_bounds::<K, u8>(&(Bound::Excluded(3u8), Bound::Unbounded));
+        assert!(!r.contains(&[3, 0xff, 0xff]) && r.contains(&[4, 0, 0]));
+        let r = RawRange::from_prefix_bounds::<K, u8>(&(Bound::Excluded(0xffu8), Bound::Unbounded));
+        assert!(r.is_empty() && !r.contains(&[0xff, 0xff, 0xff]));
+        assert_eq!(RawRange::from_prefix_bounds::<K, u8>(&(..=0xffu8)).upper, None);
     }
 
     #[test]

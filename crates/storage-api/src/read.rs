@@ -106,6 +106,15 @@ pub trait ReadExt: KvRead {
         Ok(Iter::new(self.cursor(T::NAME, RawRange::from_prefix::<T::Key, P>(prefix), direction)?))
     }
 
+    /// Iterates over the entries of `T` whose leading key components lie in `range`.
+    fn iter_prefix_range<T: Table, P: KeyPrefix<T::Key>>(
+        &self,
+        range: impl RangeBounds<P>,
+        direction: Direction,
+    ) -> Result<Iter<T, Self::Cursor<'_>>, ReadError> {
+        Ok(Iter::new(self.cursor(T::NAME, RawRange::from_prefix_bounds::<T::Key, P>(&range), direction)?))
+    }
+
     /// The entry of `T` with the smallest key, if any.
     fn first<T: Table>(&self) -> Result<Option<Entry<T>>, ReadError> {
         self.iter_all::<T>(Direction::Forward)?.next().transpose()

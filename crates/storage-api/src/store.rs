@@ -8,6 +8,7 @@ use std::ops::RangeBounds;
 use std::path::Path;
 
 use crate::batch::KvWrite;
+use crate::codec::KeyPrefix;
 use crate::error::{CheckpointError, FlushError, MaintenanceError, OpenError};
 use crate::iter::RawRange;
 use crate::read::KvRead;
@@ -65,6 +66,14 @@ pub trait KvCompact {
     /// Compacts the keys of table `T` in `range`.
     fn compact<T: Table>(&self, range: impl RangeBounds<T::Key>) -> Result<(), MaintenanceError> {
         self.compact_raw(T::NAME, &RawRange::from_bounds(&range))
+    }
+
+    /// Compacts the keys of table `T` whose leading components lie in `range`.
+    fn compact_prefix_range<T: Table, P: KeyPrefix<T::Key>>(
+        &self,
+        range: impl RangeBounds<P>,
+    ) -> Result<(), MaintenanceError> {
+        self.compact_raw(T::NAME, &RawRange::from_prefix_bounds::<T::Key, P>(&range))
     }
 
     /// Compacts the whole of table `T`.

@@ -1,0 +1,216 @@
+//! Log blooms: one per canonical block, and a sectioned bit index over them.
+//!
+//! A block's bloom has [`BLOOM_BITS`] bits; each log address and topic sets three of them,
+//! chosen from a BLAKE3 hash of its bytes. A filter item can be in a block only if all three
+//! of its bits are set there.
+//!
+//! Testing one bloom per block would read every bloom of a wide range. The bit index turns the
+//! layout around: for each completed section of [`SECTION_SIZE`] blocks and each bloom bit, a
+//! bit vector says which blocks of the section set that bit. A filter then reads three vectors
+//! per item and section, ANDs and ORs them, and visits only the candidate blocks. Blocks after
+//! the last completed section are tested against their own blooms.
+
+use storage_api::ValueCodec;
+use storage_api::codec::{CodecError, split_version};
+
+use crate::model::{ChainModel, Log, Receipt};
+
+/// Bits in a block bloom (as in the EVM).
+pub const BLOOM_BITS: usize = 2048;
+const BLOOM_BYTES: usize = BLOOM_BITS / 8;
+/// Blocks per bloom-bit section.
+pub const SECTION_SIZE: u64 = 4096;
+const SECTION_BYTES: usize = SECTION_SIZE as usize / 8;
+const FORMAT_VERSION: u8 = 1;
+
+/// The three bloom bits of an item.
+pub fn bit_positions(item: &[u8]) -> [u16; 3] {
+    let h = blake3::hash(item);
+    let b = h.as_bytes();
+    let bit = |i: usize| (u16::from_be_bytes([b[i], b[i + 1]]) as usize % BLOOM_BITS) as u16;
+    [bit(0), bit(2), bit(4)]
+}
+
+/// A block's log bloom.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Bloom(pub Box<[u8; BLOOM_BYTES]>);
+
+impl std::fmt::Debug for Bloom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ones: u32 = self.0.iter().map(|b| b.count_ones()).sum();
+        write!(f, "Bloom({ones} of {BLOOM_BITS} bits set)")
+    }
+}
+
+impl Default for Bloom {
+    fn default() -> Self {
+        Bloom(Box::new([0; BLOOM_BYTES]))
+    }
+}
+
+impl Bloom {
+    /// The bloom of every log address and topic in `receipts`.
+    pub fn of_receipts<M: ChainModel>(receipts: &[M::Receipt]) -> Self {
+        let mut bloom = Bloom::default();
+        for r in receipts {
+            for log in r.logs() {
+                bloom.accrue(log.address().as_ref());
+                for t in log.topics() {
+                    bloom.accrue(t.as_ref());
+                }
+            }
+        }
+        bloom
+    }
+
+    /// Adds an item.
+    pub fn accrue(&mut self, item: &[u8]) {
+        for bit in bit_positions(item) {
+            self.set(bit);
+        }
+    }
+
+    fn set(&mut self, bit: u16) {
+        self.0[bit as usize / 8] |= 0x80 >> (bit % 8);
+    }
+
+    /// Whether bit `bit` is set.
+    pub fn bit(&self, bit: u16) -> bool {
+        self.0[bit as usize / 8] & (0x80 >> (bit % 8)) != 0
+    }
+
+    /// Whether the item may have been added (false positives possible, no false negatives).
+    pub fn may_contain(&self, item: &[u8]) -> bool {
+        bit_positions(item).iter().all(|&b| self.bit(b))
+    }
+}
+
+impl ValueCodec for Bloom {
+    fn encode_value(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&self.0[..]);
+        Ok(())
+    }
+    fn decode_value(bytes: &[u8]) -> Result<Self, CodecError> {
+        let payload = versioned(bytes)?;
+        let arr: [u8; BLOOM_BYTES] =
+            payload.try_into().map_err(|_| CodecError::Length { expected: BLOOM_BYTES, found: payload.len() })?;
+        Ok(Bloom(Box::new(arr)))
+    }
+}
+
+fn versioned(bytes: &[u8]) -> Result<&[u8], CodecError> {
+    match split_version(bytes)? {
+        (FORMAT_VERSION, payload) => Ok(payload),
+        (v, _) => Err(CodecError::UnknownVersion { found: v, supported: FORMAT_VERSION }),
+    }
+}
+
+/// One bit of the bloom across the blocks of one section: bit `j` (big-endian within bytes)
+/// is set if block `section * SECTION_SIZE + j` set the bloom bit.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BloomBits(pub Box<[u8; SECTION_BYTES]>);
+
+impl std::fmt::Debug for BloomBits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ones: u32 = self.0.iter().map(|b| b.count_ones()).sum();
+        write!(f, "BloomBits({ones} of {SECTION_SIZE} blocks)")
+    }
+}
+
+impl BloomBits {
+    /// No block.
+    pub fn zero() -> Self {
+        BloomBits(Box::new([0; SECTION_BYTES]))
+    }
+
+    /// Every block.
+    pub fn ones() -> Self {
+        BloomBits(Box::new([0xff; SECTION_BYTES]))
+    }
+
+    /// In place: blocks in both.
+    pub fn and(&mut self, other: &BloomBits) {
+        self.0.iter_mut().zip(other.0.iter()).for_each(|(a, b)| *a &= b);
+    }
+
+    /// In place: blocks in either.
+    pub fn or(&mut self, other: &BloomBits) {
+        self.0.iter_mut().zip(other.0.iter()).for_each(|(a, b)| *a |= b);
+    }
+
+    /// The offsets (within the section) of the blocks set, ascending.
+    pub fn offsets(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b != 0)
+            .flat_map(|(i, &b)| (0..8u64).filter(move |j| b & (0x80 >> j) != 0).map(move |j| i as u64 * 8 + j))
+    }
+}
+
+impl ValueCodec for BloomBits {
+    fn encode_value(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&self.0[..]);
+        Ok(())
+    }
+    fn decode_value(bytes: &[u8]) -> Result<Self, CodecError> {
+        let payload = versioned(bytes)?;
+        let arr: [u8; SECTION_BYTES] =
+            payload.try_into().map_err(|_| CodecError::Length { expected: SECTION_BYTES, found: payload.len() })?;
+        Ok(BloomBits(Box::new(arr)))
+    }
+}
+
+/// Transposes a section's blooms (`blooms[j]` for block `j` of the section; `None` for heights
+/// without a block) into one [`BloomBits`] per bloom bit.
+pub fn transpose(blooms: &[Option<&Bloom>]) -> Vec<BloomBits> {
+    let mut out: Vec<BloomBits> = (0..BLOOM_BITS).map(|_| BloomBits::zero()).collect();
+    for (j, bloom) in blooms.iter().enumerate() {
+        let Some(bloom) = bloom else { continue };
+        let (byte, mask) = (j / 8, 0x80u8 >> (j % 8));
+        for (i, &b) in bloom.0.iter().enumerate() {
+            if b == 0 {
+                continue;
+            }
+            for k in 0..8 {
+                if b & (0x80 >> k) != 0 {
+                    out[i * 8 + k].0[byte] |= mask;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_matches_blooms() {
+        let mut a = Bloom::default();
+        a.accrue(b"alpha");
+        let mut b = Bloom::default();
+        b.accrue(b"beta");
+        let bits = transpose(&[Some(&a), None, Some(&b)]);
+        for bit in bit_positions(b"alpha") {
+            assert!(bits[bit as usize].offsets().any(|o| o == 0));
+        }
+        for bit in bit_positions(b"beta") {
+            assert!(bits[bit as usize].offsets().any(|o| o == 2));
+        }
+        assert!(bits.iter().all(|v| !v.offsets().any(|o| o == 1)));
+        assert!(a.may_contain(b"alpha") && !Bloom::default().may_contain(b"alpha"));
+    }
+
+    #[test]
+    fn bad_lengths_are_errors() {
+        assert!(Bloom::decode_value(&[1, 0, 0]).is_err());
+        assert!(BloomBits::decode_value(&[2; 513]).is_err());
+        let mut out = Vec::new();
+        BloomBits::ones().encode_value(&mut out).unwrap();
+        assert_eq!(BloomBits::decode_value(&out).unwrap(), BloomBits::ones());
+    }
+}

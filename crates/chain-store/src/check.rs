@@ -1,0 +1,304 @@
+//! A read-only integrity check of the whole chain store.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use storage_api::{Direction, KvStore, ReadExt, Table};
+
+use crate::ChainStore;
+use crate::bloom::Bloom;
+use crate::error::ChainError;
+use crate::model::{BlockHeader, BlockRef, ChainModel, Transaction, hex};
+use crate::schema::{
+    AddressIndex, BloomBitsTable, Bodies, Canonical, ChainMeta, Headers, LogBloom, Receipts, State, StateChanges,
+    TxIndex,
+};
+
+/// Examples kept in a report.
+const EXAMPLES: usize = 20;
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The table holding (or missing) the entry.
+    pub table: &'static str,
+    /// The entry's key, readable.
+    pub key: String,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]: {}", self.table, self.key, self.what)
+    }
+}
+
+/// The result of [`ChainStore::check`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntegrityReport {
+    /// Canonical blocks walked.
+    pub blocks_checked: u64,
+    /// Problems found, in total.
+    pub problems: u64,
+    /// Problems per table.
+    pub by_table: BTreeMap<&'static str, u64>,
+    /// The first problems found.
+    pub examples: Vec<Problem>,
+}
+
+impl IntegrityReport {
+    /// Whether no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems == 0
+    }
+
+    fn note(&mut self, table: &'static str, key: impl fmt::Display, what: impl fmt::Display) {
+        self.problems += 1;
+        *self.by_table.entry(table).or_default() += 1;
+        if self.examples.len() < EXAMPLES {
+            self.examples.push(Problem { table, key: key.to_string(), what: what.to_string() });
+        }
+    }
+}
+
+impl fmt::Display for IntegrityReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} canonical blocks checked, {} problem(s)", self.blocks_checked, self.problems)?;
+        for p in &self.examples {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+    /// Walks the canonical chain and every table, verifying parent links, the height index,
+    /// the transaction and address indexes, blooms and change sets, and that every stored value
+    /// decodes. Modifies nothing; reports every problem (a count per table and the first
+    /// examples). Errors only if the backend itself fails.
+    pub fn check(&self) -> Result<IntegrityReport, ChainError> {
+        let mut r = IntegrityReport::default();
+        let ptrs = self.pointers();
+        for entry in self.store.iter_all::<ChainMeta<M>>(Direction::Forward)? {
+            decoded(&mut r, ChainMeta::<M>::NAME, "meta", entry);
+        }
+        let (Some(first), Some(head)) = (ptrs.first, ptrs.head) else { return Ok(r) };
+        let mut expected_addr = 0u64;
+        let mut prev: Option<M::Hash> = None;
+        let mut next = first.number;
+        for entry in self.store.iter::<Canonical<M>>(first.number.., Direction::Forward)? {
+            let Some((h, hash)) = decoded(&mut r, Canonical::<M>::NAME, "entry", entry) else {
+                prev = None;
+                continue;
+            };
+            let hash = hash.0;
+            if h > head.number {
+                r.note(Canonical::<M>::NAME, h, "entry above the head");
+                continue;
+            }
+            if h != next {
+                r.note(Canonical::<M>::NAME, next, format!("heights {next}..{h} missing"));
+            }
+            next = h + 1;
+            r.blocks_checked += 1;
+            expected_addr += self.check_block(&mut r, BlockRef { number: h, hash }, prev, ptrs.pruned_below)?;
+            prev = Some(hash);
+        }
+        if next != head.number + 1 {
+            r.note(Canonical::<M>::NAME, head.number, "the head is not on the canonical index");
+        }
+        self.check_indexes(&mut r, &ptrs, expected_addr)?;
+        self.check_tables(&mut r, head.number)?;
+        Ok(r)
+    }
+
+    /// One canonical block; returns the number of address-index entries it should have.
+    fn check_block(
+        &self,
+        r: &mut IntegrityReport,
+        at: BlockRef<M::Hash>,
+        parent: Option<M::Hash>,
+        pruned_below: u64,
+    ) -> Result<u64, ChainError> {
+        let key = format!("{} {}", at.number, hex(at.hash.as_ref()));
+        match decoded(r, Headers::<M>::NAME, &key, self.store.get::<Headers<M>>(&at.hash)) {
+            Some(Some(h)) => {
+                if h.0.number() != at.number || h.0.hash() != at.hash {
+                    r.note(Headers::<M>::NAME, &key, "header does not match its canonical height and hash");
+                }
+                if parent.is_some_and(|p| p != h.0.parent_hash()) {
+                    r.note(Headers::<M>::NAME, &key, "parent hash is not the canonical block below");
+                }
+            }
+            Some(None) => r.note(Headers::<M>::NAME, &key, "canonical block has no header"),
+            None => {}
+        }
+        if at.number < pruned_below {
+            return Ok(0);
+        }
+        let k = (at.number, at.hash);
+        let body = present(r, Bodies::<M>::NAME, &key, self.store.get::<Bodies<M>>(&k));
+        let receipts = present(r, Receipts::<M>::NAME, &key, self.store.get::<Receipts<M>>(&k));
+        if let Some(changes) = present(r, StateChanges::<M>::NAME, &key, self.store.get::<StateChanges<M>>(&k))
+            && changes.0.previous.as_ref().is_none_or(|p| p.len() != changes.0.writes.len())
+        {
+            r.note(StateChanges::<M>::NAME, &key, "canonical block lacks the previous values of its writes");
+        }
+        if let Some(receipts) = &receipts {
+            let bloom = present(r, LogBloom::<M>::NAME, &key, self.store.get::<LogBloom<M>>(&at.number));
+            if bloom.is_some_and(|b| b != Bloom::of_receipts::<M>(&receipts.0)) {
+                r.note(LogBloom::<M>::NAME, &key, "bloom does not match the receipts");
+            }
+        }
+        let Some(body) = body else { return Ok(0) };
+        if receipts.as_ref().is_some_and(|rs| rs.0.len() != body.0.len()) {
+            r.note(Receipts::<M>::NAME, &key, "receipt count differs from transaction count");
+        }
+        let mut expected = 0;
+        for (i, tx) in body.0.iter().enumerate() {
+            let index = i as u32;
+            let tx_key = hex(tx.hash().as_ref());
+            match decoded(r, TxIndex::<M>::NAME, &tx_key, self.store.get::<TxIndex<M>>(&tx.hash())) {
+                Some(Some(loc)) if loc.0.number == at.number && loc.0.block == at.hash && loc.0.index == index => {}
+                Some(_) => r.note(TxIndex::<M>::NAME, &tx_key, format!("does not point to {key} index {i}")),
+                None => {}
+            }
+            let mut parties = vec![tx.from()];
+            parties.extend(tx.to().filter(|to| *to != tx.from()));
+            for addr in parties {
+                expected += 1;
+                let akey = (addr, at.number, index);
+                let shown = format!("{} {} {i}", hex(addr.as_ref()), at.number);
+                match decoded(r, AddressIndex::<M>::NAME, &shown, self.store.get::<AddressIndex<M>>(&akey)) {
+                    Some(Some(t)) if t.0 == tx.hash() => {}
+                    Some(_) => {
+                        r.note(AddressIndex::<M>::NAME, &shown, format!("missing or wrong entry for tx {tx_key}"))
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok(expected)
+    }
+
+    /// Index entries that the forward walk cannot see: stale or extra ones.
+    fn check_indexes(
+        &self,
+        r: &mut IntegrityReport,
+        ptrs: &crate::Pointers<M::Hash>,
+        expected_addr: u64,
+    ) -> Result<(), ChainError> {
+        let head = ptrs.head.map_or(0, |h| h.number);
+        for entry in self.store.iter_all::<TxIndex<M>>(Direction::Forward)? {
+            let Some((tx, loc)) = decoded(r, TxIndex::<M>::NAME, "entry", entry) else { continue };
+            if self.canonical_matches(BlockRef { number: loc.0.number, hash: loc.0.block }, head)? == Some(false) {
+                r.note(TxIndex::<M>::NAME, hex(tx.as_ref()), "points to a block that is not canonical");
+            }
+        }
+        let mut found = 0u64;
+        for entry in self.store.iter_all::<AddressIndex<M>>(Direction::Forward)? {
+            let Some(((addr, h, i), tx)) = decoded(r, AddressIndex::<M>::NAME, "entry", entry) else { continue };
+            if h < ptrs.pruned_below {
+                continue;
+            }
+            found += 1;
+            let loc = self.store.get::<TxIndex<M>>(&tx.0).ok().flatten();
+            if !loc.is_some_and(|l| l.0.number == h && l.0.index == i) {
+                r.note(
+                    AddressIndex::<M>::NAME,
+                    format!("{} {h} {i}", hex(addr.as_ref())),
+                    "entry for a transaction not at this canonical position",
+                );
+            }
+        }
+        if found != expected_addr {
+            r.note(
+                AddressIndex::<M>::NAME,
+                "count",
+                format!("{found} entries above the pruning boundary, {expected_addr} expected"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Values the walk did not decode: state, side blocks, bloom bits, strays above the head.
+    fn check_tables(&self, r: &mut IntegrityReport, head: u64) -> Result<(), ChainError> {
+        for entry in self.store.iter_all::<State<M>>(Direction::Forward)? {
+            decoded(r, State::<M>::NAME, "entry", entry);
+        }
+        for entry in self.store.iter_all::<Headers<M>>(Direction::Forward)? {
+            decoded(r, Headers::<M>::NAME, "entry", entry);
+        }
+        for entry in self.store.iter_all::<BloomBitsTable<M>>(Direction::Forward)? {
+            decoded(r, BloomBitsTable::<M>::NAME, "entry", entry);
+        }
+        for entry in self.store.iter::<LogBloom<M>>(head + 1.., Direction::Forward)? {
+            if let Some((h, _)) = decoded(r, LogBloom::<M>::NAME, "entry", entry) {
+                r.note(LogBloom::<M>::NAME, h, "bloom above the head");
+            }
+        }
+        self.side_values::<Bodies<M>, _>(r, head)?;
+        self.side_values::<Receipts<M>, _>(r, head)?;
+        self.side_values::<StateChanges<M>, _>(r, head)?;
+        Ok(())
+    }
+
+    /// Decodes the values of `T` that belong to non-canonical blocks.
+    fn side_values<T, X>(&self, r: &mut IntegrityReport, head: u64) -> Result<(), ChainError>
+    where
+        T: Table<Key = (u64, M::Hash), Value = crate::schema::Stored<X>>,
+    {
+        for key in self.store.iter_all::<T>(Direction::Forward)?.keys() {
+            let Some((h, hash)) = decoded(r, T::NAME, "key", key) else { continue };
+            if self.canonical_matches(BlockRef { number: h, hash }, head)? == Some(false) {
+                decoded(r, T::NAME, format!("{h} {}", hex(hash.as_ref())), self.store.get::<T>(&(h, hash)));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+    /// Whether `block` is canonical; `None` if the canonical entry does not decode (the walk
+    /// reports that once).
+    fn canonical_matches(&self, block: BlockRef<M::Hash>, head: u64) -> Result<Option<bool>, ChainError> {
+        match self.is_canonical_at(block, head) {
+            Ok(b) => Ok(Some(b)),
+            Err(ChainError::Read(storage_api::ReadError::Decode { .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The value, or `None` after noting a decode (or backend) error.
+fn decoded<T>(
+    r: &mut IntegrityReport,
+    table: &'static str,
+    key: impl fmt::Display,
+    result: Result<T, storage_api::ReadError>,
+) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            r.note(table, key, e);
+            None
+        }
+    }
+}
+
+/// A value that must exist: notes decode errors and absence.
+fn present<T>(
+    r: &mut IntegrityReport,
+    table: &'static str,
+    key: &str,
+    result: Result<Option<T>, storage_api::ReadError>,
+) -> Option<T> {
+    match decoded(r, table, key, result)? {
+        Some(v) => Some(v),
+        None => {
+            r.note(table, key, "missing for a canonical block");
+            None
+        }
+    }
+}

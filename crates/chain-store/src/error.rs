@@ -1,0 +1,165 @@
+//! Errors of the chain store.
+//!
+//! Hashes appear as `0x…` hex strings so the error type does not depend on the model.
+
+use storage_api::{MaintenanceError, ReadError, WriteError};
+
+/// A chain-store operation failed. Writes are all-or-nothing: on error nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The block's hash does not match its content.
+    #[error("block {block}: hash does not match its content (content hashes to {computed})")]
+    HashMismatch {
+        /// The hash the block claims.
+        block: String,
+        /// The hash of its content.
+        computed: String,
+    },
+    /// A transaction's hash does not match its content.
+    #[error("block {block}: transaction {index} claims hash {claimed} but its content hashes to {computed}")]
+    TxHashMismatch {
+        /// The block.
+        block: String,
+        /// The transaction's index.
+        index: usize,
+        /// The hash it claims.
+        claimed: String,
+        /// The hash of its content.
+        computed: String,
+    },
+    /// The number of receipts differs from the number of transactions.
+    #[error("block {block}: {receipts} receipt(s) for {transactions} transaction(s)")]
+    ReceiptCount {
+        /// The block.
+        block: String,
+        /// Its transactions.
+        transactions: usize,
+        /// The receipts given.
+        receipts: usize,
+    },
+    /// The store has no first block yet: call `init` with genesis or a trusted checkpoint.
+    #[error("the chain store is empty: initialise it with a genesis or checkpoint block first")]
+    NotInitialized,
+    /// `init` on a store that already has a first block.
+    #[error("the chain store already starts at block {number} ({hash})")]
+    AlreadyInitialized {
+        /// The first block's height.
+        number: u64,
+        /// Its hash.
+        hash: String,
+    },
+    /// The block's parent is not stored (nor earlier in the same import).
+    #[error("block {block} at height {number}: parent {parent} is unknown")]
+    UnknownParent {
+        /// The block.
+        block: String,
+        /// Its height.
+        number: u64,
+        /// The missing parent.
+        parent: String,
+    },
+    /// The block's height is not its parent's height plus one.
+    #[error("block {block}: height {number} does not follow its parent's height {parent_number}")]
+    BadNumber {
+        /// The block.
+        block: String,
+        /// Its height.
+        number: u64,
+        /// The parent's height.
+        parent_number: u64,
+    },
+    /// A new block at or below the finalized height can never become canonical.
+    #[error("block {block} at height {number} conflicts with finalized block {finalized} at height {finalized_number}")]
+    ConflictsWithFinalized {
+        /// The block.
+        block: String,
+        /// Its height.
+        number: u64,
+        /// The finalized block.
+        finalized: String,
+        /// Its height.
+        finalized_number: u64,
+    },
+    /// The block is not stored.
+    #[error("block {0} is not stored")]
+    UnknownBlock(String),
+    /// A reorg would remove finalized blocks.
+    #[error(
+        "cannot make {target} the head: the chains fork at height {fork_number}, below finalized block {finalized} at height {finalized_number}; finalized blocks cannot be reorged out"
+    )]
+    ReorgPastFinalized {
+        /// The requested head.
+        target: String,
+        /// The height of the common ancestor.
+        fork_number: u64,
+        /// The finalized block.
+        finalized: String,
+        /// Its height.
+        finalized_number: u64,
+    },
+    /// Safe and finalized pointers must be on the canonical chain.
+    #[error("block {0} is not on the canonical chain")]
+    NotCanonical(String),
+    /// The finalized pointer only moves forward.
+    #[error("cannot move finalized back from height {current} to {requested}")]
+    FinalizedBackwards {
+        /// The finalized height now.
+        current: u64,
+        /// The height requested.
+        requested: u64,
+    },
+    /// The data was pruned.
+    #[error("{what} at height {number} was pruned (everything below height {pruned_below} is)")]
+    Pruned {
+        /// What was asked for.
+        what: &'static str,
+        /// Its height.
+        number: u64,
+        /// The pruning boundary.
+        pruned_below: u64,
+    },
+    /// A height above the canonical head.
+    #[error("height {number} is above the canonical head at {head}")]
+    AboveHead {
+        /// The height asked for.
+        number: u64,
+        /// The head's height.
+        head: u64,
+    },
+    /// A log query matched more logs than its cap.
+    #[error("log filter matched more than {cap} logs (by height {reached}); narrow the block range or the filter")]
+    TooManyLogs {
+        /// The cap.
+        cap: usize,
+        /// The height the scan had reached.
+        reached: u64,
+    },
+    /// A log filter with more topic positions than the store indexes.
+    #[error("log filter has {0} topic positions; at most 4 are supported")]
+    TooManyTopics(usize),
+    /// Stored data that should exist is missing: the database is damaged.
+    #[error(
+        "missing {table} entry for block {block} at height {number}: the database is damaged (run the integrity check)"
+    )]
+    Missing {
+        /// The table.
+        table: &'static str,
+        /// The block.
+        block: String,
+        /// Its height.
+        number: u64,
+    },
+    /// The store was opened with another schema.
+    #[error("store holds schema `{0}`, not the chain schema")]
+    WrongSchema(String),
+    /// A read failed (including stored data that does not decode).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// A write failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// Compaction failed.
+    #[error(transparent)]
+    Maintenance(#[from] MaintenanceError),
+}

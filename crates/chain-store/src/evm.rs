@@ -1,0 +1,254 @@
+//! The default EVM-style model: 32-byte hashes, 20-byte addresses, logs with up to four
+//! topics, state as (address, slot) → 32-byte word.
+//!
+//! Hashes are BLAKE3 (domain-separated), not Keccak: the store checks that a block's and each
+//! transaction's hash matches its content, and this model is for tests, benchmarks and the
+//! CLI rather than consensus.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use storage_api::newtype_key;
+
+use crate::model::{BlockHeader, ChainModel, Log, Receipt, Transaction, hex};
+
+/// A 32-byte hash or word.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct B256(pub [u8; 32]);
+newtype_key!(B256, [u8; 32]);
+
+/// A 20-byte account address.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Address(pub [u8; 20]);
+newtype_key!(Address, [u8; 20]);
+
+macro_rules! bytes_newtype {
+    ($t:ty) => {
+        impl AsRef<[u8]> for $t {
+            fn as_ref(&self) -> &[u8] {
+                &self.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex(&self.0))
+            }
+        }
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex(&self.0))
+            }
+        }
+    };
+}
+bytes_newtype!(B256);
+bytes_newtype!(Address);
+
+impl B256 {
+    /// A word holding `v` big-endian in its last eight bytes.
+    pub fn from_u64(v: u64) -> Self {
+        let mut w = [0u8; 32];
+        w[24..].copy_from_slice(&v.to_be_bytes());
+        B256(w)
+    }
+}
+
+/// A block header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvmHeader {
+    /// The block's hash: [`EvmHeader::compute_hash`].
+    pub hash: B256,
+    /// The parent's hash.
+    pub parent_hash: B256,
+    /// The height.
+    pub number: u64,
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+    /// The block producer.
+    pub beneficiary: Address,
+    /// Gas used by all transactions.
+    pub gas_used: u64,
+    /// The gas limit.
+    pub gas_limit: u64,
+    /// Commitment to the transactions: [`tx_root`].
+    pub tx_root: B256,
+    /// The post-state commitment (opaque to the store).
+    pub state_root: B256,
+    /// Extra data.
+    #[serde(with = "serde_bytes")]
+    pub extra: Vec<u8>,
+}
+
+impl EvmHeader {
+    /// The hash of every field except `hash`.
+    pub fn compute_hash(&self) -> B256 {
+        self.hash_with_tx_root(&self.tx_root)
+    }
+
+    /// The hash of every field except `hash`, with `tx_root` in place of the header's own.
+    fn hash_with_tx_root(&self, tx_root: &B256) -> B256 {
+        let mut h = blake3::Hasher::new_derive_key("node-storage evm header v1");
+        h.update(&self.parent_hash.0);
+        h.update(&self.number.to_be_bytes());
+        h.update(&self.timestamp.to_be_bytes());
+        h.update(&self.beneficiary.0);
+        h.update(&self.gas_used.to_be_bytes());
+        h.update(&self.gas_limit.to_be_bytes());
+        h.update(&tx_root.0);
+        h.update(&self.state_root.0);
+        h.update(&(self.extra.len() as u64).to_be_bytes());
+        h.update(&self.extra);
+        B256(*h.finalize().as_bytes())
+    }
+}
+
+/// The commitment to a block's transactions: a hash over their hashes, in order.
+pub fn tx_root(transactions: &[EvmTx]) -> B256 {
+    let mut h = blake3::Hasher::new_derive_key("node-storage evm tx root v1");
+    h.update(&(transactions.len() as u64).to_be_bytes());
+    for tx in transactions {
+        h.update(&tx.hash.0);
+    }
+    B256(*h.finalize().as_bytes())
+}
+
+/// A transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvmTx {
+    /// The hash: [`EvmTx::compute_hash`].
+    pub hash: B256,
+    /// The sender.
+    pub from: Address,
+    /// The recipient (`None` creates a contract).
+    pub to: Option<Address>,
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// Value transferred (wei).
+    pub value: u128,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// Call data.
+    #[serde(with = "serde_bytes")]
+    pub input: Vec<u8>,
+}
+
+impl EvmTx {
+    /// The hash of every field except `hash`.
+    pub fn compute_hash(&self) -> B256 {
+        let mut h = blake3::Hasher::new_derive_key("node-storage evm tx v1");
+        h.update(&self.from.0);
+        match &self.to {
+            Some(to) => h.update(&[1]).update(&to.0),
+            None => h.update(&[0]),
+        };
+        h.update(&self.nonce.to_be_bytes());
+        h.update(&self.value.to_be_bytes());
+        h.update(&self.gas_limit.to_be_bytes());
+        h.update(&(self.input.len() as u64).to_be_bytes());
+        h.update(&self.input);
+        B256(*h.finalize().as_bytes())
+    }
+}
+
+/// A receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvmReceipt {
+    /// Whether the transaction succeeded.
+    pub success: bool,
+    /// Gas used by this transaction.
+    pub gas_used: u64,
+    /// Emitted logs.
+    pub logs: Vec<EvmLog>,
+}
+
+/// A log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvmLog {
+    /// The emitting contract.
+    pub address: Address,
+    /// Up to four indexed topics.
+    pub topics: Vec<B256>,
+    /// Unindexed data.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// A state key: an account's storage slot. Slot zero holds the account's balance in this
+/// model's synthetic chains.
+pub type StorageKey = (Address, B256);
+
+/// The EVM-style model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evm;
+
+impl ChainModel for Evm {
+    type Hash = B256;
+    type Address = Address;
+    type Header = EvmHeader;
+    type Tx = EvmTx;
+    type Receipt = EvmReceipt;
+    type Log = EvmLog;
+    type StateKey = StorageKey;
+    type StateValue = B256;
+
+    fn compute_block_hash(header: &EvmHeader, transactions: &[EvmTx]) -> Option<B256> {
+        // The hash commits to the transactions actually given, so a body that does not match
+        // its header yields a different hash.
+        Some(header.hash_with_tx_root(&tx_root(transactions)))
+    }
+
+    fn compute_tx_hash(tx: &EvmTx) -> Option<B256> {
+        Some(tx.compute_hash())
+    }
+}
+
+impl BlockHeader<Evm> for EvmHeader {
+    fn hash(&self) -> B256 {
+        self.hash
+    }
+    fn parent_hash(&self) -> B256 {
+        self.parent_hash
+    }
+    fn number(&self) -> u64 {
+        self.number
+    }
+    fn timestamp(&self) -> u64 {
+        self.timestamp
+    }
+}
+
+impl Transaction<Evm> for EvmTx {
+    fn hash(&self) -> B256 {
+        self.hash
+    }
+    fn from(&self) -> Address {
+        self.from
+    }
+    fn to(&self) -> Option<Address> {
+        self.to
+    }
+}
+
+impl Receipt<Evm> for EvmReceipt {
+    fn success(&self) -> bool {
+        self.success
+    }
+    fn gas_used(&self) -> u64 {
+        self.gas_used
+    }
+    fn logs(&self) -> &[EvmLog] {
+        &self.logs
+    }
+}
+
+impl Log<Evm> for EvmLog {
+    fn address(&self) -> Address {
+        self.address
+    }
+    fn topics(&self) -> &[B256] {
+        &self.topics
+    }
+    fn data(&self) -> &[u8] {
+        &self.data
+    }
+}

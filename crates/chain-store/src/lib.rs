@@ -1,0 +1,168 @@
+//! Linear-chain persistence, generic over any storage-api backend and over the node's own
+//! block, transaction, receipt and log types ([`ChainModel`]; [`evm::Evm`] is a ready model).
+//!
+//! * [`ChainStore::init`] stores the first block (genesis or a trusted checkpoint);
+//!   [`ChainStore::insert_block`] / [`ChainStore::insert_blocks`] validate and store blocks
+//!   with receipts and state writes — a block whose parent is the head extends the canonical
+//!   chain in the same atomic batch (canonical index, tx index, address index, log bloom,
+//!   state and its change set); other blocks are stored as side blocks;
+//! * [`ChainStore::set_canonical_head`] reorgs to any stored block in one batch, reverting and
+//!   re-applying state; finalized blocks can never be reorged out;
+//! * reads by hash, by height and over height ranges; transactions and receipts by hash;
+//!   state at the head and at older heights; address history; `eth_getLogs`-style filters
+//!   served by per-block blooms and a sectioned bloom-bit index;
+//! * [`ChainStore::prune`] drops old bodies, receipts and change sets with range deletes;
+//!   [`ChainStore::check`] verifies the whole store read-only and reports every problem.
+//!
+//! Writes are serialised by an internal lock; reads never take it. Reads that combine several
+//! tables (a block, a log filter) run against the live store, so a concurrent reorg can make
+//! them fail with a clear error or see the new chain; they never see a half-written batch.
+
+mod apply;
+pub mod bloom;
+mod canon;
+mod check;
+mod error;
+pub mod evm;
+pub mod generator;
+mod history;
+mod insert;
+mod logs;
+mod model;
+mod prune;
+mod read;
+pub mod schema;
+mod state;
+
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
+
+pub use bloom::{BLOOM_BITS, Bloom, SECTION_SIZE};
+pub use canon::Reorg;
+pub use check::{IntegrityReport, Problem};
+pub use error::ChainError;
+pub use history::{AddressCursor, AddressPage, AddressQuery, AddressTx, Order};
+pub use insert::Inserted;
+pub use logs::{LogFilter, LogMatch, LogMatchOf, MAX_TOPICS};
+pub use model::{
+    Block, BlockHeader, BlockRef, ChainModel, Data, Id, Log, NewBlock, Receipt, StateWrite, Transaction, TxLocation,
+};
+pub use prune::PruneReport;
+pub use read::Located;
+pub use schema::chain_schema;
+use schema::{ChainMeta, MetaKey, MetaValue};
+use storage_api::{Durability, KvStore, ReadExt};
+
+/// The chain store over backend `S` (opened with [`chain_schema::<M>()`](chain_schema)) for
+/// model `M`.
+#[derive(Debug)]
+pub struct ChainStore<S, M: ChainModel> {
+    store: S,
+    durability: Durability,
+    writer: Mutex<()>,
+    /// The chain pointers, mirrored from the meta table: loaded on open, replaced after each
+    /// successful write.
+    pointers: RwLock<Pointers<M::Hash>>,
+}
+
+/// The chain's pointers and boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pointers<H> {
+    /// The first block (genesis or the trusted checkpoint the store started from).
+    pub first: Option<BlockRef<H>>,
+    /// The canonical head.
+    pub head: Option<BlockRef<H>>,
+    /// The safe block.
+    pub safe: Option<BlockRef<H>>,
+    /// The finalized block.
+    pub finalized: Option<BlockRef<H>>,
+    /// Bodies, receipts and change sets below this height are pruned.
+    pub pruned_below: u64,
+    /// Bloom-bit sections `0..bloom_sections` are built.
+    pub bloom_sections: u64,
+}
+
+impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+    /// Wraps a store opened with [`chain_schema::<M>()`](chain_schema). Block inserts are
+    /// synced by default.
+    pub fn new(store: S) -> Result<Self, ChainError> {
+        if store.schema().name() != schema::SCHEMA_NAME {
+            return Err(ChainError::WrongSchema(store.schema().name().to_owned()));
+        }
+        let block = |key: MetaKey| -> Result<Option<BlockRef<M::Hash>>, ChainError> {
+            Ok(match store.get::<ChainMeta<M>>(&(key as u8))? {
+                Some(schema::Stored(MetaValue::Block(b))) => Some(b),
+                _ => None,
+            })
+        };
+        let number = |key: MetaKey| -> Result<u64, ChainError> {
+            Ok(match store.get::<ChainMeta<M>>(&(key as u8))? {
+                Some(schema::Stored(MetaValue::Number(n))) => n,
+                _ => 0,
+            })
+        };
+        let pointers = Pointers {
+            first: block(MetaKey::First)?,
+            head: block(MetaKey::Head)?,
+            safe: block(MetaKey::Safe)?,
+            finalized: block(MetaKey::Finalized)?,
+            pruned_below: number(MetaKey::PrunedBelow)?,
+            bloom_sections: number(MetaKey::BloomSections)?,
+        };
+        Ok(ChainStore {
+            store,
+            durability: Durability::Synced,
+            writer: Mutex::new(()),
+            pointers: RwLock::new(pointers),
+        })
+    }
+
+    /// Sets the durability of block inserts (for a bulk import, buffered inserts and one
+    /// [`storage_api::KvFlush::flush`] at the end). Reorgs, pointer updates and pruning are
+    /// always synced.
+    pub fn with_insert_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The backend.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Unwraps the backend.
+    pub fn into_inner(self) -> S {
+        self.store
+    }
+
+    /// The chain's pointers and boundaries.
+    pub fn pointers(&self) -> Pointers<M::Hash> {
+        *self.ptrs()
+    }
+
+    /// The canonical head.
+    pub fn head(&self) -> Option<BlockRef<M::Hash>> {
+        self.ptrs().head
+    }
+
+    /// The safe block.
+    pub fn safe(&self) -> Option<BlockRef<M::Hash>> {
+        self.ptrs().safe
+    }
+
+    /// The finalized block.
+    pub fn finalized(&self) -> Option<BlockRef<M::Hash>> {
+        self.ptrs().finalized
+    }
+
+    fn ptrs(&self) -> RwLockReadGuard<'_, Pointers<M::Hash>> {
+        self.pointers.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_ptrs(&self, p: Pointers<M::Hash>) {
+        *self.pointers.write().unwrap_or_else(|p| p.into_inner()) = p;
+    }
+
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,203 @@
+//! Log filtering with `eth_getLogs` semantics over a block range.
+
+use std::collections::{BTreeSet, HashMap};
+
+use storage_api::{Direction, KvStore, ReadExt};
+
+use crate::ChainStore;
+use crate::bloom::{BloomBits, SECTION_SIZE, bit_positions};
+use crate::error::ChainError;
+use crate::model::{BlockRef, ChainModel, Log, Receipt, Transaction};
+use crate::schema::{BloomBitsTable, Bodies, Canonical, LogBloom, Receipts};
+
+/// Topic positions a filter may constrain.
+pub const MAX_TOPICS: usize = 4;
+
+/// A log filter: a block range, emitting addresses, and topics by position.
+///
+/// A log matches if its address is one of `addresses` (any address if empty) and, for each
+/// position `i` with a non-empty `topics[i]`, its topic `i` is one of those alternatives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter<A, H> {
+    /// Lowest height (clamped to the first block).
+    pub from: u64,
+    /// Highest height, inclusive (clamped to the head).
+    pub to: u64,
+    /// Emitting contracts; empty for any.
+    pub addresses: Vec<A>,
+    /// Per position, the alternatives; empty for any. At most four positions.
+    pub topics: Vec<Vec<H>>,
+}
+
+impl<A, H> LogFilter<A, H> {
+    /// Every log of heights `from..=to`.
+    pub fn range(from: u64, to: u64) -> Self {
+        LogFilter { from, to, addresses: Vec::new(), topics: Vec::new() }
+    }
+
+    /// Only logs emitted by one of `addresses`.
+    pub fn addresses(mut self, addresses: impl IntoIterator<Item = A>) -> Self {
+        self.addresses = addresses.into_iter().collect();
+        self
+    }
+
+    /// Only logs whose topic at `position` is one of `alternatives`.
+    pub fn topic(mut self, position: usize, alternatives: impl IntoIterator<Item = H>) -> Self {
+        if self.topics.len() <= position {
+            self.topics.resize_with(position + 1, Vec::new);
+        }
+        self.topics[position] = alternatives.into_iter().collect();
+        self
+    }
+}
+
+/// A log that matched, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogMatch<H, L> {
+    /// The block's height.
+    pub block_number: u64,
+    /// The block's hash.
+    pub block_hash: H,
+    /// The transaction's hash.
+    pub tx_hash: H,
+    /// The transaction's index in the block.
+    pub tx_index: u32,
+    /// The log's index in the block.
+    pub log_index: u32,
+    /// The log.
+    pub log: L,
+}
+
+/// A [`LogMatch`] of model `M`.
+pub type LogMatchOf<M> = LogMatch<<M as ChainModel>::Hash, <M as ChainModel>::Log>;
+
+impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+    /// The logs of canonical blocks matching `filter`, in chain order. Fails with
+    /// `TooManyLogs` once more than `cap` match, and with `Pruned` if the range starts below
+    /// the pruning boundary.
+    ///
+    /// Completed bloom-bit sections narrow the range to candidate blocks by reading three bit
+    /// vectors per filter item; the rest of the range is tested block by block against the
+    /// per-block blooms. Only candidates' receipts are read.
+    pub fn logs(&self, filter: &LogFilter<M::Address, M::Hash>, cap: usize) -> Result<Vec<LogMatchOf<M>>, ChainError> {
+        if filter.topics.len() > MAX_TOPICS {
+            return Err(ChainError::TooManyTopics(filter.topics.len()));
+        }
+        let ptrs = self.pointers();
+        let (Some(head), Some(first)) = (ptrs.head, ptrs.first) else { return Ok(Vec::new()) };
+        let (from, to) = (filter.from.max(first.number), filter.to.min(head.number));
+        if from > to {
+            return Ok(Vec::new());
+        }
+        if from < ptrs.pruned_below {
+            return Err(ChainError::Pruned { what: "receipts", number: from, pruned_below: ptrs.pruned_below });
+        }
+        // Each group is a set of alternatives (OR); a block must match every group (AND).
+        let mut groups: Vec<Vec<[u16; 3]>> = Vec::new();
+        if !filter.addresses.is_empty() {
+            groups.push(filter.addresses.iter().map(|a| bit_positions(a.as_ref())).collect());
+        }
+        for alternatives in filter.topics.iter().filter(|t| !t.is_empty()) {
+            groups.push(alternatives.iter().map(|t| bit_positions(t.as_ref())).collect());
+        }
+        let mut out = Vec::new();
+        for section in from / SECTION_SIZE..=to / SECTION_SIZE {
+            let lo = from.max(section * SECTION_SIZE);
+            let hi = to.min(section * SECTION_SIZE + SECTION_SIZE - 1);
+            let candidates: Vec<u64> = if groups.is_empty() {
+                (lo..=hi).collect()
+            } else if section < ptrs.bloom_sections {
+                self.section_candidates(section, &groups)?
+                    .offsets()
+                    .map(|o| section * SECTION_SIZE + o)
+                    .filter(|h| (lo..=hi).contains(h))
+                    .collect()
+            } else {
+                let mut c = Vec::new();
+                for entry in self.store.iter::<LogBloom<M>>(lo..=hi, Direction::Forward)? {
+                    let (h, bloom) = entry?;
+                    if groups.iter().all(|g| g.iter().any(|bits| bits.iter().all(|&b| bloom.bit(b)))) {
+                        c.push(h);
+                    }
+                }
+                c
+            };
+            for h in candidates {
+                self.match_block(h, filter, &mut out)?;
+                if out.len() > cap {
+                    return Err(ChainError::TooManyLogs { cap, reached: h });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The blocks of a built section whose bit vectors allow every group.
+    fn section_candidates(&self, section: u64, groups: &[Vec<[u16; 3]>]) -> Result<BloomBits, ChainError> {
+        let bits: BTreeSet<u16> = groups.iter().flatten().flatten().copied().collect();
+        let keys: Vec<(u64, u16)> = bits.iter().map(|b| (section, *b)).collect();
+        let vectors: HashMap<u16, BloomBits> = bits
+            .iter()
+            .zip(self.store.multi_get::<BloomBitsTable<M>>(&keys)?)
+            .map(|(b, v)| (*b, v.unwrap_or_else(BloomBits::zero)))
+            .collect();
+        let mut all = BloomBits::ones();
+        for group in groups {
+            let mut any = BloomBits::zero();
+            for item in group {
+                let mut v = vectors[&item[0]].clone();
+                v.and(&vectors[&item[1]]);
+                v.and(&vectors[&item[2]]);
+                any.or(&v);
+            }
+            all.and(&any);
+        }
+        Ok(all)
+    }
+
+    fn match_block(
+        &self,
+        number: u64,
+        filter: &LogFilter<M::Address, M::Hash>,
+        out: &mut Vec<LogMatchOf<M>>,
+    ) -> Result<(), ChainError> {
+        let Some(hash) = self.store.get::<Canonical<M>>(&number)? else { return Ok(()) };
+        let block = BlockRef { number, hash: hash.0 };
+        let receipts = self.required::<Receipts<M>, _>(&block)?;
+        let mut body = None;
+        let mut log_index = 0u32;
+        for (tx_index, receipt) in receipts.iter().enumerate() {
+            for log in receipt.logs() {
+                if log_matches::<M>(log, filter) {
+                    if body.is_none() {
+                        body = Some(self.required::<Bodies<M>, _>(&block)?);
+                    }
+                    let tx = body
+                        .as_ref()
+                        .and_then(|b| b.get(tx_index))
+                        .ok_or_else(|| self.missing::<Bodies<M>>(number, &block.hash))?;
+                    out.push(LogMatch {
+                        block_number: number,
+                        block_hash: block.hash,
+                        tx_hash: tx.hash(),
+                        tx_index: tx_index as u32,
+                        log_index,
+                        log: log.clone(),
+                    });
+                }
+                log_index += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `log` matches `filter` exactly (no bloom involved).
+pub(crate) fn log_matches<M: ChainModel>(log: &M::Log, filter: &LogFilter<M::Address, M::Hash>) -> bool {
+    (filter.addresses.is_empty() || filter.addresses.contains(&log.address()))
+        && filter
+            .topics
+            .iter()
+            .enumerate()
+            .all(|(i, alts)| alts.is_empty() || log.topics().get(i).is_some_and(|t| alts.contains(t)))
+}
