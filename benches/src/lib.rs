@@ -6,6 +6,7 @@
 //! backend sees the same data, and the data does not compress away.
 
 pub mod backends;
+pub mod chain;
 pub mod dag;
 pub mod report;
 pub mod stats;

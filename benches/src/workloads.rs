@@ -34,6 +34,14 @@ pub struct Sizes {
     pub dag_tip_reads: u64,
     /// 1,000-vertex ancestor walks.
     pub dag_walks: u64,
+    /// 100-transaction blocks imported into the chain store.
+    pub chain_blocks: u64,
+    /// Warm block-by-height reads.
+    pub chain_reads: u64,
+    /// Blocks of the chain the log filters run over.
+    pub chain_log_blocks: u64,
+    /// Log-filter queries per filter.
+    pub chain_log_queries: u64,
 }
 
 impl Sizes {
@@ -50,6 +58,10 @@ impl Sizes {
         dag_single: 20_000,
         dag_tip_reads: 10_000,
         dag_walks: 500,
+        chain_blocks: 20_000,
+        chain_reads: 100_000,
+        chain_log_blocks: 100_000,
+        chain_log_queries: 50,
     };
     /// The quick smoke run (well under a minute).
     pub const QUICK: Sizes = Sizes {
@@ -64,6 +76,10 @@ impl Sizes {
         dag_single: 1_000,
         dag_tip_reads: 500,
         dag_walks: 20,
+        chain_blocks: 300,
+        chain_reads: 2_000,
+        chain_log_blocks: 5_000,
+        chain_log_queries: 5,
     };
 }
 
@@ -209,17 +225,30 @@ fn point_reads<S: ReadExt>(store: &S, blocks: u64, n: u64, seed: u64) -> (Durati
     (t.elapsed(), samples)
 }
 
-/// Runs every workload on backend `B` in a fresh directory under `root`.
-pub fn run<B: Backend>(root: &Path, sizes: Sizes, only_dag: bool) -> (Vec<Row>, Footprint) {
-    if only_dag {
+/// Which workloads to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Everything.
+    All,
+    /// The DAG workloads.
+    Dag,
+    /// The chain workloads.
+    Chain,
+}
+
+/// Runs the selected workloads on backend `B` in fresh directories under `root`.
+pub fn run<B: Backend>(root: &Path, sizes: Sizes, only: Only) -> (Vec<Row>, Footprint) {
+    if only != Only::All {
         let footprint = Footprint {
             backend: B::NAME,
             bytes_after_ingest: 0,
             bytes_after_compaction: None,
             reopen: Duration::ZERO,
-            reopen_note: "not measured (--only-dag)",
+            reopen_note: "not measured (partial run)",
         };
-        return (crate::dag::run::<B>(root, sizes), footprint);
+        let rows =
+            if only == Only::Dag { crate::dag::run::<B>(root, sizes) } else { crate::chain::run::<B>(root, sizes) };
+        return (rows, footprint);
     }
     let dir = root.join(B::NAME);
     std::fs::create_dir_all(&dir).unwrap();
@@ -309,6 +338,7 @@ pub fn run<B: Backend>(root: &Path, sizes: Sizes, only_dag: bool) -> (Vec<Row>, 
     rows.push(r);
     drop(store);
     rows.extend(crate::dag::run::<B>(root, sizes));
+    rows.extend(crate::chain::run::<B>(root, sizes));
     (rows, Footprint { backend: name, bytes_after_ingest, bytes_after_compaction, reopen, reopen_note: B::REOPEN_NOTE })
 }
 

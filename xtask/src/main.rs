@@ -11,7 +11,7 @@
 
 mod tidy;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -53,8 +53,13 @@ const HELP: &str = "usage: cargo xtask <command>
   overhead [--blocks N] [--reads N]      storage-api vs raw RocksDB overhead benchmark
   bench [--quick] [--no-write]           backend comparison (rocksdb, redb, sled) into docs/BENCHMARKS.md";
 
+/// The workspace being worked on. Read at run time (cargo sets the variable for `cargo run`):
+/// the build cache is shared between checkouts, so a path baked in at compile time can name
+/// another checkout than the one invoking xtask.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir.parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 /// The value following `--name`, if given.

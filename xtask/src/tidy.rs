@@ -115,7 +115,8 @@ mod tests {
 
     #[test]
     fn workspace_is_tidy() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+        let root = Path::new(&manifest_dir).parent().unwrap();
         let problems = check(root).unwrap();
         assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
     }

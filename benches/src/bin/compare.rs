@@ -2,7 +2,7 @@
 //! ratios compare like with like. Writes the report section of `docs/BENCHMARKS.md` and one SVG
 //! chart per workload under `docs/bench/`.
 //!
-//! `cargo xtask bench [--quick] [--no-write] [--only-dag] [--backend rocksdb|redb|sled]`
+//! `cargo xtask bench [--quick] [--no-write] [--only-dag | --only-chain] [--backend rocksdb|redb|sled]`
 //! (the last two are for investigation and never write the report)
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use node_storage_benches::backends::{Backend, Redb, Rocks, Sled};
 use node_storage_benches::report::{markdown, splice};
-use node_storage_benches::workloads::{Footprint, Row, Sizes, run};
+use node_storage_benches::workloads::{Footprint, Only, Row, Sizes, run};
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -36,10 +36,16 @@ fn collect((r, f): (Vec<Row>, Footprint), rows: &mut Vec<Row>, footprints: &mut 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let only_dag = args.iter().any(|a| a == "--only-dag");
+    let only = if args.iter().any(|a| a == "--only-dag") {
+        Only::Dag
+    } else if args.iter().any(|a| a == "--only-chain") {
+        Only::Chain
+    } else {
+        Only::All
+    };
     let only_backend = args.iter().position(|a| a == "--backend").and_then(|i| args.get(i + 1)).cloned();
     // Partial runs are for investigation; they never overwrite the recorded report.
-    let write = !args.iter().any(|a| a == "--no-write") && !only_dag && only_backend.is_none();
+    let write = !args.iter().any(|a| a == "--no-write") && only == Only::All && only_backend.is_none();
     let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
     let root = tempfile::Builder::new().prefix("bench-").tempdir_in(std::env::temp_dir()).unwrap();
     let started = Instant::now();
@@ -47,17 +53,20 @@ fn main() {
     let mut footprints = Vec::new();
     let wanted = |name: &str| only_backend.as_deref().is_none_or(|b| b == name);
     if wanted(Rocks::NAME) {
-        collect(run::<Rocks>(root.path(), sizes, only_dag), &mut rows, &mut footprints);
+        collect(run::<Rocks>(root.path(), sizes, only), &mut rows, &mut footprints);
     }
     if wanted(Redb::NAME) {
-        collect(run::<Redb>(root.path(), sizes, only_dag), &mut rows, &mut footprints);
+        collect(run::<Redb>(root.path(), sizes, only), &mut rows, &mut footprints);
     }
     if wanted(Sled::NAME) {
-        collect(run::<Sled>(root.path(), sizes, only_dag), &mut rows, &mut footprints);
+        collect(run::<Sled>(root.path(), sizes, only), &mut rows, &mut footprints);
     }
     let elapsed = started.elapsed();
 
-    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    // Read at run time: the build cache is shared between checkouts.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    let docs = manifest_dir.join("../docs");
     let charts = if write { docs.join("bench") } else { root.path().join("charts") };
     std::fs::create_dir_all(&charts).unwrap();
     let body = markdown(&rows, &footprints, &charts).unwrap();

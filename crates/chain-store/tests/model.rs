@@ -75,7 +75,8 @@ fn run<S: KvStore>(chain: &ChainStore<S, Evm>, seed: u64, ops: &[Op]) -> Result<
     let genesis = g.next_blocks().remove(0);
     chain.init(&genesis).unwrap();
     let mut m = Model { blocks: vec![genesis], parent: vec![0], head: 0, finalized: None };
-    let all_keys: Vec<(Address, B256)> = (0..6).map(|i| ChainGenerator::balance_key(ChainGenerator::account(i))).collect();
+    let all_keys: Vec<(Address, B256)> =
+        (0..6).map(|i| ChainGenerator::balance_key(ChainGenerator::account(i))).collect();
     for op in ops {
         let canonical = m.path(m.head);
         match *op {
