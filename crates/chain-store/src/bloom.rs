@@ -105,19 +105,27 @@ impl Bloom {
     }
 }
 
-impl ValueCodec for Bloom {
-    fn encode_value(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        out.push(FORMAT_VERSION);
-        out.extend_from_slice(&self.0[..]);
-        Ok(())
-    }
-    fn decode_value(bytes: &[u8]) -> Result<Self, CodecError> {
-        let payload = versioned(bytes)?;
-        let arr: [u8; BLOOM_BYTES] =
-            payload.try_into().map_err(|_| CodecError::Length { expected: BLOOM_BYTES, found: payload.len() })?;
-        Ok(Bloom(Box::new(arr)))
-    }
+/// Fixed-size bit arrays stored as a version byte and the raw bytes; any other length is a
+/// decode error.
+macro_rules! fixed_bits_value {
+    ($t:ident, $bytes:expr) => {
+        impl ValueCodec for $t {
+            fn encode_value(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+                out.push(FORMAT_VERSION);
+                out.extend_from_slice(&self.0[..]);
+                Ok(())
+            }
+            fn decode_value(bytes: &[u8]) -> Result<Self, CodecError> {
+                let payload = versioned(bytes)?;
+                let arr: [u8; $bytes] =
+                    payload.try_into().map_err(|_| CodecError::Length { expected: $bytes, found: payload.len() })?;
+                Ok($t(Box::new(arr)))
+            }
+        }
+    };
 }
+fixed_bits_value!(Bloom, BLOOM_BYTES);
+fixed_bits_value!(BloomBits, SECTION_BYTES);
 
 fn versioned(bytes: &[u8]) -> Result<&[u8], CodecError> {
     match split_version(bytes)? {
@@ -166,20 +174,6 @@ impl BloomBits {
             .enumerate()
             .filter(|(_, b)| **b != 0)
             .flat_map(|(i, &b)| (0..8u64).filter(move |j| b & (0x80 >> j) != 0).map(move |j| i as u64 * 8 + j))
-    }
-}
-
-impl ValueCodec for BloomBits {
-    fn encode_value(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        out.push(FORMAT_VERSION);
-        out.extend_from_slice(&self.0[..]);
-        Ok(())
-    }
-    fn decode_value(bytes: &[u8]) -> Result<Self, CodecError> {
-        let payload = versioned(bytes)?;
-        let arr: [u8; SECTION_BYTES] =
-            payload.try_into().map_err(|_| CodecError::Length { expected: SECTION_BYTES, found: payload.len() })?;
-        Ok(BloomBits(Box::new(arr)))
     }
 }
 
