@@ -90,12 +90,12 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         let hashes: Vec<M::Hash> = blocks.iter().map(|(b, _, _)| b.hash()).collect();
         let stored = self.store.multi_get::<Headers<M>>(&hashes)?;
         let mut outcome = vec![Inserted::AlreadyStored; blocks.len()];
-        // Heights of the blocks new in this call, by hash.
-        let mut fresh: HashMap<M::Hash, u64> = HashMap::new();
+        // The blocks new in this call, by hash: position in the call and height.
+        let mut fresh: HashMap<M::Hash, (usize, u64)> = HashMap::new();
         let mut todo = Vec::new();
         for (i, s) in stored.iter().enumerate() {
             if s.is_none() && !fresh.contains_key(&hashes[i]) {
-                fresh.insert(hashes[i], blocks[i].0.number());
+                fresh.insert(hashes[i], (i, blocks[i].0.number()));
                 todo.push(i);
             }
         }
@@ -113,8 +113,8 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
             let parent_number = match known.get(&parent) {
                 Some(n) => *n,
                 // A parent later in the slice is not a parent "earlier in the same call".
-                None => match todo.iter().position(|&j| hashes[j] == parent) {
-                    Some(pos) if todo[pos] < i => fresh[&parent],
+                None => match fresh.get(&parent) {
+                    Some(&(j, n)) if j < i => n,
                     _ => {
                         return Err(ChainError::UnknownParent {
                             block: hex(block.hash().as_ref()),
