@@ -38,6 +38,8 @@ pub struct RocksStore {
     path: PathBuf,
     wal: bool,
     cache: rocksdb::Cache,
+    /// The database options, kept when statistics are enabled (tickers are read from them).
+    statistics: Option<rocksdb::Options>,
     poison: Poison,
 }
 
@@ -92,6 +94,16 @@ impl RocksStore {
     /// Bytes the shared block cache currently holds.
     pub fn block_cache_usage(&self) -> u64 {
         self.cache.get_usage() as u64
+    }
+
+    /// Block-cache hits and misses since open (RocksDB tickers), or `None` unless the store
+    /// was opened with `statistics = true`.
+    pub fn block_cache_hits_misses(&self) -> Option<(u64, u64)> {
+        let o = self.statistics.as_ref()?;
+        Some((
+            o.get_ticker_count(rocksdb::statistics::Ticker::BlockCacheHit),
+            o.get_ticker_count(rocksdb::statistics::Ticker::BlockCacheMiss),
+        ))
     }
 
     /// The underlying RocksDB handle, for engine-specific tooling (benchmarks, backups).

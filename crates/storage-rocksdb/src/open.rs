@@ -163,7 +163,8 @@ pub(crate) fn open(config: &RocksConfig, schema: Schema, policy: VersionPolicy) 
     if existing.iter().any(|t| t == "default") {
         descriptors.push(ColumnFamilyDescriptor::new("default", Options::default()));
     }
-    let db = DB::open_cf_descriptors(&db_options(config), path, descriptors).map_err(map_err)?;
+    let options = db_options(config);
+    let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(map_err)?;
 
     let wanted = SchemaRecord::for_schema(&schema);
     let stored_version = match action {
@@ -198,6 +199,7 @@ pub(crate) fn open(config: &RocksConfig, schema: Schema, policy: VersionPolicy) 
         path: path.clone(),
         wal: config.wal,
         cache,
+        statistics: config.statistics.then_some(options),
         poison: Default::default(),
     })
 }

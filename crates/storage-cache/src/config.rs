@@ -1,0 +1,81 @@
+//! Cache configuration.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One cache's settings. Capacity is by entry count unless `max_bytes` is set (then entries
+/// are weighed, see [`TypedCache::weighted`](crate::TypedCache::weighted)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Maximum number of entries (ignored when `max_bytes` is set). 0 disables the cache in
+    /// effect (nothing is kept).
+    pub max_entries: u64,
+    /// Maximum total weight (bytes), when set.
+    pub max_bytes: Option<u64>,
+    /// Entries expire this many milliseconds after insertion, when set.
+    pub ttl_ms: Option<u64>,
+    /// Entries expire this many milliseconds after their last read, when set.
+    pub tti_ms: Option<u64>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { max_entries: 1_000, max_bytes: None, ttl_ms: None, tti_ms: None }
+    }
+}
+
+/// An invalid cache setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cache `{cache}`: {problem}")]
+pub struct ConfigError {
+    /// The cache.
+    pub cache: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl CacheConfig {
+    /// A cache of `max_entries` entries without expiry.
+    pub fn entries(max_entries: u64) -> Self {
+        CacheConfig { max_entries, ..CacheConfig::default() }
+    }
+
+    /// Sets the time-to-live.
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl_ms = Some(ttl.as_millis() as u64);
+        self
+    }
+
+    /// Sets the time-to-idle.
+    pub fn with_tti(mut self, tti: Duration) -> Self {
+        self.tti_ms = Some(tti.as_millis() as u64);
+        self
+    }
+
+    /// Time-to-live, when set.
+    pub fn ttl(&self) -> Option<Duration> {
+        self.ttl_ms.map(Duration::from_millis)
+    }
+
+    /// Time-to-idle, when set.
+    pub fn tti(&self) -> Option<Duration> {
+        self.tti_ms.map(Duration::from_millis)
+    }
+
+    /// Checks the settings of the cache named `cache`.
+    pub fn validate(&self, cache: &str) -> Result<(), ConfigError> {
+        let err = |problem: &str| Err(ConfigError { cache: cache.to_owned(), problem: problem.to_owned() });
+        if self.ttl_ms == Some(0) {
+            return err("ttl_ms must be positive (omit it for no expiry)");
+        }
+        if self.tti_ms == Some(0) {
+            return err("tti_ms must be positive (omit it for no expiry)");
+        }
+        if self.max_bytes == Some(0) {
+            return err("max_bytes must be positive (omit it to count entries)");
+        }
+        Ok(())
+    }
+}
