@@ -78,6 +78,14 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         self.insert_parts(&parts)
     }
 
+    /// [`ChainStore::insert_blocks`] over borrowed blocks (no copies for callers that hold
+    /// them elsewhere, such as a queue of requests).
+    pub fn insert_block_refs(&self, blocks: &[&NewBlock<M>]) -> Result<Vec<Inserted>, ChainError> {
+        let parts: Vec<BlockParts<'_, M>> =
+            blocks.iter().map(|b| (&b.block, b.receipts.as_slice(), b.state.as_slice())).collect();
+        self.insert_parts(&parts)
+    }
+
     fn insert_parts(&self, blocks: &[BlockParts<'_, M>]) -> Result<Vec<Inserted>, ChainError> {
         for (block, receipts, _) in blocks {
             validate(block, receipts)?;

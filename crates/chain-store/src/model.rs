@@ -143,6 +143,8 @@ pub type StateWrite<M> = (<M as ChainModel>::StateKey, Option<<M as ChainModel>:
 
 /// Everything inserted for one block: the block, its receipts (one per transaction, in order)
 /// and its state writes.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct NewBlock<M: ChainModel> {
     /// The block.
     pub block: Block<M>,

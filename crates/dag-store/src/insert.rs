@@ -34,6 +34,11 @@ impl<S: KvStore> DagStore<S> {
         self.insert_refs(&refs)
     }
 
+    /// [`DagStore::insert_batch`] over borrowed vertices and signatures.
+    pub fn insert_batch_refs(&self, items: &[(&Vertex, &[u8])]) -> Result<Vec<Inserted>, DagError> {
+        self.insert_refs(items)
+    }
+
     fn insert_refs(&self, items: &[(&Vertex, &[u8])]) -> Result<Vec<Inserted>, DagError> {
         for (v, _) in items {
             let actual = v.content_hash();

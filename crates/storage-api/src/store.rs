@@ -56,6 +56,13 @@ pub trait KvFlush {
     /// Makes every write acknowledged so far durable (an fsync of the log, and for engines with
     /// in-memory tables, writing them out). A failure poisons the store.
     fn flush(&self) -> Result<(), FlushError>;
+
+    /// Makes every write so far durable, as cheaply as the engine allows: engines with a
+    /// write-ahead log sync the log only (group commit uses this after a run of buffered
+    /// writes). Defaults to [`KvFlush::flush`].
+    fn sync(&self) -> Result<(), FlushError> {
+        self.flush()
+    }
 }
 
 /// Compaction: rewriting a key range to drop deleted data and release disk space.

@@ -31,6 +31,24 @@ impl KvFlush for RocksStore {
                 )
         })
     }
+
+    /// Syncs the write-ahead log only (memtables stay in memory; the WAL makes them durable).
+    fn sync(&self) -> Result<(), FlushError> {
+        self.sync_wal()
+    }
+}
+
+impl RocksStore {
+    fn sync_wal(&self) -> Result<(), FlushError> {
+        if !self.wal {
+            return self.flush();
+        }
+        self.poison.guard_flush(|| {
+            self.db.flush_wal(true).map_err(map_err).inspect_err(
+                |e| error!(path = %self.path.display(), error = %e, "WAL sync failed; store poisoned until reopened"),
+            )
+        })
+    }
 }
 
 impl KvCompact for RocksStore {

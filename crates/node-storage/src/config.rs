@@ -1,0 +1,290 @@
+//! The facade's configuration: one serde struct, loaded from TOML and overridden by
+//! `NODE_STORAGE_*` environment variables. Every field has a default; unknown keys and
+//! invalid values are errors at startup that name the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use storage_cache::CacheConfig;
+use storage_metrics::MetricsConfig;
+
+use crate::error::ConfigError;
+
+/// The storage engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// RocksDB (production).
+    #[default]
+    Rocksdb,
+    /// redb (comparison).
+    Redb,
+    /// sled 0.34 (comparison only: weaker durability, no compaction).
+    Sled,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Rocksdb => "rocksdb",
+            BackendKind::Redb => "redb",
+            BackendKind::Sled => "sled",
+        })
+    }
+}
+
+/// Everything node-storage needs to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The engine.
+    pub backend: BackendKind,
+    /// Directory holding the chain, DAG and node databases.
+    pub data_dir: PathBuf,
+    /// Engine options shared by the stores.
+    pub engine: EngineConfig,
+    /// The object caches in front of the stores.
+    pub caches: CachesConfig,
+    /// The writer: lanes, group commit, timeouts, retries, circuit breaker.
+    pub writer: WriterConfig,
+    /// What to keep, and how often maintenance runs.
+    pub retention: RetentionConfig,
+    /// Metrics, the `/metrics` endpoint and service-level thresholds.
+    pub metrics: MetricsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            backend: BackendKind::default(),
+            data_dir: PathBuf::from("nodestore-data"),
+            engine: EngineConfig::default(),
+            caches: CachesConfig::default(),
+            writer: WriterConfig::default(),
+            retention: RetentionConfig::default(),
+            metrics: MetricsConfig::default(),
+        }
+    }
+}
+
+/// Engine options (mapped onto each backend's own settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Engine cache per store, bytes (RocksDB block cache, redb and sled page caches).
+    pub cache_bytes: u64,
+    /// RocksDB memtable size per table, bytes.
+    pub write_buffer_bytes: u64,
+    /// Collect RocksDB statistics (needed for the engine cache hit ratio).
+    pub statistics: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { cache_bytes: 128 << 20, write_buffer_bytes: 32 << 20, statistics: true }
+    }
+}
+
+/// The object caches (decoded values; the engine's cache is the second level).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CachesConfig {
+    /// Blocks by hash.
+    pub blocks: CacheConfig,
+    /// Canonical block hash by height.
+    pub canonical: CacheConfig,
+    /// Receipts by block hash.
+    pub receipts: CacheConfig,
+    /// State values by key (with a TTL by default).
+    pub state: CacheConfig,
+    /// DAG vertices by hash.
+    pub vertices: CacheConfig,
+}
+
+impl Default for CachesConfig {
+    fn default() -> Self {
+        CachesConfig {
+            blocks: CacheConfig::entries(1_000),
+            canonical: CacheConfig::entries(10_000),
+            receipts: CacheConfig::entries(5_000),
+            state: CacheConfig::entries(10_000).with_ttl(std::time::Duration::from_secs(60)),
+            vertices: CacheConfig::entries(10_000),
+        }
+    }
+}
+
+/// The writer thread's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterConfig {
+    /// Capacity of the high lane (finalization, head updates). Submitters wait when full.
+    pub high_lane: usize,
+    /// Capacity of the normal lane (blocks, vertices).
+    pub normal_lane: usize,
+    /// Capacity of the low lane (maintenance).
+    pub low_lane: usize,
+    /// Most requests one group commit takes.
+    pub max_batch_requests: usize,
+    /// Most payload bytes one group commit takes (a single larger request still goes alone).
+    pub max_batch_bytes: usize,
+    /// A request not done within this many milliseconds fails with `Timeout`.
+    pub request_timeout_ms: u64,
+    /// Retries of a write after a transient engine error.
+    pub retries: u32,
+    /// First retry delay, milliseconds (doubling each time).
+    pub retry_base_ms: u64,
+    /// Consecutive engine failures that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// Milliseconds the breaker stays open before letting a probe through.
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            high_lane: 1_024,
+            normal_lane: 16_384,
+            low_lane: 64,
+            max_batch_requests: 2_048,
+            max_batch_bytes: 32 << 20,
+            request_timeout_ms: 30_000,
+            retries: 3,
+            retry_base_ms: 10,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 5_000,
+        }
+    }
+}
+
+/// Retention and the maintenance schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Keep bodies, receipts and change sets of this many recent blocks (none: keep all).
+    pub chain_keep_blocks: Option<u64>,
+    /// Keep DAG vertices this many heights below the last finalized one (none: keep all).
+    pub dag_keep_heights: Option<u64>,
+    /// Seconds between pruning runs (0: never).
+    pub prune_interval_s: u64,
+    /// Seconds between compactions (0: never).
+    pub compact_interval_s: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { chain_keep_blocks: None, dag_keep_heights: None, prune_interval_s: 600, compact_interval_s: 0 }
+    }
+}
+
+/// The environment-variable prefix: `NODE_STORAGE_WRITER__RETRIES=5` sets `writer.retries`
+/// (sections separated by a double underscore).
+pub const ENV_PREFIX: &str = "NODE_STORAGE_";
+
+impl Config {
+    /// Defaults, then `path` (TOML) if given, then `NODE_STORAGE_*` variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| ConfigError::Read { path: p.to_owned(), reason: e.to_string() })?,
+            None => String::new(),
+        };
+        Self::from_toml_and_env(&text, std::env::vars())
+    }
+
+    /// Parses TOML text (no environment).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_toml_and_env(text, std::iter::empty())
+    }
+
+    /// Parses TOML text, then applies `vars` whose names start with [`ENV_PREFIX`].
+    pub fn from_toml_and_env(
+        text: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        let mut from_env = Vec::new();
+        for (name, raw) in vars {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let path: Vec<String> = key.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if path.iter().any(String::is_empty) {
+                return Err(ConfigError::Env { var: name, reason: "empty key segment".into() });
+            }
+            set_path(&mut doc, &path, parse_env_value(&raw)).map_err(|reason| ConfigError::Env { var: name.clone(), reason })?;
+            from_env.push(name);
+        }
+        let config: Config = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
+            let mut msg = e.to_string().trim().replace('\n', " ");
+            if !from_env.is_empty() {
+                msg.push_str(&format!(" (environment overrides applied: {})", from_env.join(", ")));
+            }
+            ConfigError::Parse(msg)
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: &str| Err(ConfigError::Invalid { key: key.to_owned(), reason: why.to_owned() });
+        let w = &self.writer;
+        for (key, v) in [("writer.high_lane", w.high_lane), ("writer.normal_lane", w.normal_lane), ("writer.low_lane", w.low_lane)] {
+            if v == 0 {
+                return invalid(key, "a lane needs room for at least one request");
+            }
+        }
+        if w.max_batch_requests == 0 {
+            return invalid("writer.max_batch_requests", "must be at least 1");
+        }
+        if w.max_batch_bytes == 0 {
+            return invalid("writer.max_batch_bytes", "must be positive");
+        }
+        if w.request_timeout_ms == 0 {
+            return invalid("writer.request_timeout_ms", "must be positive");
+        }
+        if w.breaker_failures == 0 {
+            return invalid("writer.breaker_failures", "must be at least 1");
+        }
+        if self.engine.cache_bytes < (1 << 20) {
+            return invalid("engine.cache_bytes", "must be at least 1 MiB");
+        }
+        if self.engine.write_buffer_bytes < (1 << 20) {
+            return invalid("engine.write_buffer_bytes", "must be at least 1 MiB");
+        }
+        if self.retention.chain_keep_blocks == Some(0) {
+            return invalid("retention.chain_keep_blocks", "keeping 0 blocks is not possible; omit it to keep all");
+        }
+        let c = &self.caches;
+        for (name, cache) in
+            [("blocks", &c.blocks), ("canonical", &c.canonical), ("receipts", &c.receipts), ("state", &c.state), ("vertices", &c.vertices)]
+        {
+            cache.validate(name).map_err(|e| ConfigError::Invalid { key: format!("caches.{name}"), reason: e.problem })?;
+        }
+        self.metrics.slo.validate().map_err(|reason| ConfigError::Invalid { key: "metrics".into(), reason })?;
+        Ok(())
+    }
+
+    /// The configuration as TOML (for `nodestore config` and documentation).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// An environment value: a TOML scalar if it parses as one (numbers, booleans, quoted
+/// strings, arrays), otherwise the raw text as a string.
+fn parse_env_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+fn set_path(doc: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut table = doc;
+    for p in parents {
+        let entry = table.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry.as_table_mut().ok_or_else(|| format!("`{p}` is not a section"))?;
+    }
+    table.insert(last.clone(), value);
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Errors of the facade: one narrow type per concern and [`StorageError`] as the umbrella.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chain_store::ChainError;
+use dag_store::DagError;
+use storage_api::{BackendErrorKind, FlushError, MaintenanceError, OpenError, ReadError, WriteError};
+
+/// The configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {}: {reason}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// TOML syntax, an unknown key or a wrongly typed value.
+    #[error("config: {0}")]
+    Parse(String),
+    /// An environment override could not be applied.
+    #[error("config: environment variable {var}: {reason}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// Why.
+        reason: String,
+    },
+    /// A value that parses but is not allowed.
+    #[error("config: `{key}` {reason}")]
+    Invalid {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A node-storage operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A store could not be opened.
+    #[error("opening the {store} store: {source}")]
+    Open {
+        /// `chain`, `dag` or `node`.
+        store: &'static str,
+        /// Why.
+        source: OpenError,
+    },
+    /// The chain store refused or failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The DAG store refused or failed.
+    #[error(transparent)]
+    Dag(#[from] DagError),
+    /// A read failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// A write failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The writes were applied but could not be made durable; the store now refuses writes
+    /// until it is reopened.
+    #[error("sync failed, writes not durable: {0}")]
+    Flush(#[from] FlushError),
+    /// Compaction or statistics failed.
+    #[error(transparent)]
+    Maintenance(#[from] MaintenanceError),
+    /// The request was not done in time. If it had already started it may still commit
+    /// (inserts are idempotent, so resubmitting is safe).
+    #[error("request {id} timed out after {after:?}")]
+    Timeout {
+        /// The request's correlation id.
+        id: String,
+        /// The configured timeout.
+        after: Duration,
+    },
+    /// The circuit breaker is open after repeated engine failures; retry later.
+    #[error("storage unavailable (circuit breaker open after repeated failures; last: {last_error}); retry in {retry_in:?}")]
+    Unavailable {
+        /// When the breaker lets a probe through.
+        retry_in: Duration,
+        /// The failure that opened it.
+        last_error: String,
+    },
+    /// The handle is shutting down.
+    #[error("storage is shutting down")]
+    ShuttingDown,
+    /// No such dead letter.
+    #[error("dead letter {0} not found")]
+    NoSuchDeadLetter(u64),
+    /// A stored dead letter could not be decoded.
+    #[error("dead letter {id} is unreadable: {reason}")]
+    CorruptDeadLetter {
+        /// Its id.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Metrics could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] storage_metrics::MetricsError),
+    /// A background thread could not start, or died.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl StorageError {
+    /// A short, stable name for metrics (`errors_total{kind=…}`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StorageError::Config(_) => "config",
+            StorageError::Open { .. } => "open",
+            StorageError::Chain(e) => match e {
+                ChainError::Read(_) | ChainError::Write(_) | ChainError::Maintenance(_) => "engine",
+                _ => "chain_rejected",
+            },
+            StorageError::Dag(e) => match e {
+                DagError::Read(_) | DagError::Write(_) | DagError::Maintenance(_) => "engine",
+                _ => "dag_rejected",
+            },
+            StorageError::Read(_) | StorageError::Write(_) | StorageError::Maintenance(_) => "engine",
+            StorageError::Flush(_) => "sync",
+            StorageError::Timeout { .. } => "timeout",
+            StorageError::Unavailable { .. } => "unavailable",
+            StorageError::ShuttingDown => "shutting_down",
+            StorageError::NoSuchDeadLetter(_) | StorageError::CorruptDeadLetter { .. } => "dead_letter",
+            StorageError::Metrics(_) => "metrics",
+            StorageError::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether the engine failed (as opposed to the request being rejected): these count
+    /// towards the circuit breaker.
+    pub fn is_engine_failure(&self) -> bool {
+        matches!(self.kind(), "engine" | "sync")
+    }
+
+    /// Whether retrying the same write may succeed: engine I/O, busy or unknown errors.
+    /// Poisoned stores, corruption and rejected input are not transient.
+    pub fn is_transient(&self) -> bool {
+        let write = match self {
+            StorageError::Write(w) | StorageError::Chain(ChainError::Write(w)) | StorageError::Dag(DagError::Write(w)) => w,
+            _ => return false,
+        };
+        matches!(write, WriteError::Backend(b) if matches!(b.kind, BackendErrorKind::Io | BackendErrorKind::Busy | BackendErrorKind::Other))
+    }
+
+    /// Whether the write could succeed later (a parent that has not arrived yet, an engine
+    /// failure) — such writes go to the dead-letter table. Malformed input never does.
+    pub fn is_retryable_later(&self) -> bool {
+        match self {
+            StorageError::Dag(DagError::MissingParents { .. } | DagError::UnfinalizedParents { .. }) => true,
+            StorageError::Chain(ChainError::UnknownParent { .. } | ChainError::NotInitialized | ChainError::UnknownBlock(_)) => true,
+            StorageError::Timeout { .. } | StorageError::Unavailable { .. } => false,
+            e => e.is_engine_failure(),
+        }
+    }
+}
+

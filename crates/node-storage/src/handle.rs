@@ -1,0 +1,538 @@
+//! [`StorageHandle`]: the async API a node embeds.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chain_store::evm::Evm;
+use chain_store::{
+    AddressPage, AddressQuery, Block, ChainModel, IntegrityReport as ChainReport, Located, LogFilter, LogMatchOf,
+    NewBlock, Pointers, PruneReport as ChainPruneReport, Reorg, TxLocation,
+};
+use dag_store::{IntegrityReport as DagReport, PruneReport as DagPruneReport, StoredVertex, Vertex, VertexHash};
+use storage_api::{Direction, ReadExt, TableStats};
+use storage_metrics::{Event, Health, Metrics, MetricsServer};
+use tokio::sync::oneshot;
+use tracing::Instrument;
+
+use crate::backend::Backend;
+use crate::breaker::BreakerState;
+use crate::config::Config;
+use crate::deadletter::{self, DeadLetter, DeadLetters, Replayed};
+use crate::error::StorageError;
+use crate::request::{Done, Op, Request};
+use crate::shared::Shared;
+use crate::{maintenance, writer};
+
+/// The storage of one node: chain and DAG stores behind caches, a writer thread with priority
+/// lanes and group commit, metrics and scheduled maintenance. Clone it freely; the last clone
+/// dropped (or [`StorageHandle::shutdown`]) drains the lanes and syncs.
+///
+/// Reads run on the caller's task when the cache answers and on the blocking pool otherwise;
+/// they never queue behind writes. Writes resolve once durable.
+pub struct StorageHandle<B: Backend, M: ChainModel = Evm> {
+    shared: Arc<Shared<B, M>>,
+    threads: Arc<Threads>,
+}
+
+impl<B: Backend, M: ChainModel> Clone for StorageHandle<B, M> {
+    fn clone(&self) -> Self {
+        StorageHandle { shared: self.shared.clone(), threads: self.threads.clone() }
+    }
+}
+
+impl<B: Backend, M: ChainModel> std::fmt::Debug for StorageHandle<B, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageHandle").field("backend", &B::KIND).field("data_dir", &self.shared.config.data_dir).finish()
+    }
+}
+
+/// The background threads; stopped when the last handle goes.
+struct Threads {
+    stop_writer: Mutex<Option<oneshot::Sender<()>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    maintenance: Mutex<Option<maintenance::Scheduler>>,
+    server: Mutex<Option<MetricsServer>>,
+    closing: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Threads {
+    fn stop(&self) {
+        (self.closing)();
+        if let Some(m) = self.maintenance.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            m.stop();
+        }
+        if let Some(tx) = self.stop_writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+        self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sizes and figures of one store (see [`StorageHandle::stats`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoreStats {
+    /// `chain`, `dag` or `node`.
+    pub store: &'static str,
+    /// Bytes on disk.
+    pub disk_bytes: u64,
+    /// Per-table approximate keys and bytes.
+    pub tables: Vec<(&'static str, u64, u64)>,
+}
+
+impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
+    /// Opens (creating if needed) the stores under `config.data_dir` on engine `B`, and
+    /// starts the writer and the maintenance scheduler. Does not need a runtime; the async
+    /// methods need a Tokio runtime with timers enabled.
+    pub fn open(config: Config) -> Result<Self, StorageError> {
+        let metrics = Metrics::new(&config.metrics)?;
+        let opened = Shared::<B, M>::open(config, metrics)?;
+        let shared = opened.shared.clone();
+        shared.metrics.set_source(Arc::new(crate::shared::MetricsSource(Arc::downgrade(&shared))));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let writer = writer::spawn(opened, stop_rx)?;
+        let closing_shared = shared.clone();
+        let threads = Arc::new(Threads {
+            stop_writer: Mutex::new(Some(stop_tx)),
+            writer: Mutex::new(Some(writer)),
+            maintenance: Mutex::new(None),
+            server: Mutex::new(None),
+            closing: Arc::new(move || closing_shared.closing.store(true, Ordering::SeqCst)),
+        });
+        let handle = StorageHandle { shared, threads };
+        let scheduler = maintenance::Scheduler::start(handle.clone_for_maintenance())?;
+        *handle.threads.maintenance.lock().unwrap_or_else(|p| p.into_inner()) = Some(scheduler);
+        tracing::info!(backend = %B::KIND, data_dir = %handle.shared.config.data_dir.display(), "node-storage open");
+        Ok(handle)
+    }
+
+    /// The maintenance thread's view: the shared state without keeping the threads alive.
+    fn clone_for_maintenance(&self) -> maintenance::Target<B, M> {
+        maintenance::Target { shared: Arc::downgrade(&self.shared) }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The metrics (render them, or serve them with [`StorageHandle::serve_metrics`]).
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Serves `/metrics`, `/metrics.json` and `/health` on `config.metrics.listen` (loopback
+    /// by default) until the handle shuts down. Returns the bound address.
+    pub fn serve_metrics(&self) -> Result<std::net::SocketAddr, StorageError> {
+        let server = self.shared.metrics.serve(self.shared.config.metrics.listen)?;
+        let addr = server.addr();
+        *self.threads.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(server);
+        Ok(addr)
+    }
+
+    /// Lane depths, breaker state, last error, poisoned flag.
+    pub fn health(&self) -> Health {
+        self.shared.health_now()
+    }
+
+    /// The circuit breaker's state.
+    pub fn breaker(&self) -> BreakerState {
+        self.shared.breaker.state()
+    }
+
+    /// Stops maintenance, drains every lane (queued writes still commit), syncs, and stops
+    /// the writer. Later requests fail with `ShuttingDown`.
+    pub async fn shutdown(&self) {
+        let threads = self.threads.clone();
+        let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
+    }
+
+    // ---- writes -------------------------------------------------------------------------
+
+    async fn submit(&self, op: Op<M>) -> Result<Done<M>, StorageError> {
+        self.submit_with(op, 0, None).await
+    }
+
+    async fn submit_with(&self, op: Op<M>, attempts: u32, replay_of: Option<u64>) -> Result<Done<M>, StorageError> {
+        let s = &*self.shared;
+        if s.closing.load(Ordering::SeqCst) {
+            return Err(StorageError::ShuttingDown);
+        }
+        if let Err(e) = s.breaker.admit() {
+            s.metrics.count(Event::Rejected, 1);
+            return Err(e);
+        }
+        let id = s.request_id();
+        let span = tracing::info_span!("storage_write", id = %id, op = op.name());
+        let timeout = Duration::from_millis(s.config.writer.request_timeout_ms);
+        let now = Instant::now();
+        let (tx, rx) = oneshot::channel();
+        let lane = op.lane();
+        let request = Request { op, id: id.clone(), enqueued: now, deadline: now + timeout, reply: tx, span: span.clone(), attempts, replay_of };
+        let work = async {
+            s.lanes.get(lane).send(request).await.map_err(|_| StorageError::ShuttingDown)?;
+            rx.await.map_err(|_| StorageError::ShuttingDown)?
+        };
+        match tokio::time::timeout(timeout, work.instrument(span)).await {
+            Ok(r) => r,
+            Err(_) => {
+                s.metrics.count(Event::Timeouts, 1);
+                s.metrics.error("timeout");
+                Err(StorageError::Timeout { id, after: timeout })
+            }
+        }
+    }
+
+    /// Stores a DAG vertex with its creator's signature (validated, idempotent). Normal lane.
+    pub async fn insert_vertex(&self, vertex: Vertex, signature: Vec<u8>) -> Result<dag_store::Inserted, StorageError> {
+        match self.submit(Op::InsertVertex { vertex, signature }).await? {
+            Done::Vertex(i) => Ok(i),
+            _ => unreachable!("vertex insert answers with Vertex"),
+        }
+    }
+
+    /// Finalizes a vertex at the next sequence number. High lane.
+    pub async fn finalize_vertex(&self, hash: VertexHash, sequence: u64) -> Result<(), StorageError> {
+        self.submit(Op::FinalizeVertex { hash, sequence }).await.map(|_| ())
+    }
+
+    /// Stores the chain's first block (genesis or a trusted checkpoint). Normal lane.
+    pub async fn init_chain(&self, first: NewBlock<M>) -> Result<(), StorageError> {
+        self.submit(Op::InitChain(Box::new(first))).await.map(|_| ())
+    }
+
+    /// Stores a block with receipts and state writes; it extends the canonical chain if its
+    /// parent is the head. Normal lane.
+    pub async fn insert_block(&self, block: NewBlock<M>) -> Result<chain_store::Inserted, StorageError> {
+        match self.submit(Op::InsertBlock(Box::new(block))).await? {
+            Done::Block(i) => Ok(i),
+            _ => unreachable!("block insert answers with Block"),
+        }
+    }
+
+    /// Moves the canonical head (a reorg if it leaves the current branch). High lane.
+    pub async fn set_head(&self, hash: M::Hash) -> Result<Reorg<M::Hash>, StorageError> {
+        match self.submit(Op::SetHead(hash)).await? {
+            Done::Reorg(r) => Ok(r),
+            _ => unreachable!("set_head answers with Reorg"),
+        }
+    }
+
+    /// Sets the safe block. High lane.
+    pub async fn set_safe(&self, hash: M::Hash) -> Result<(), StorageError> {
+        self.submit(Op::SetSafe(hash)).await.map(|_| ())
+    }
+
+    /// Sets the finalized block. High lane.
+    pub async fn set_finalized(&self, hash: M::Hash) -> Result<(), StorageError> {
+        self.submit(Op::SetFinalized(hash)).await.map(|_| ())
+    }
+
+    /// Prunes chain bodies, receipts and change sets older than the last `keep_last` blocks.
+    /// Low lane.
+    pub async fn prune_chain(&self, keep_last: u64) -> Result<ChainPruneReport, StorageError> {
+        match self.submit(Op::PruneChain { keep_last }).await? {
+            Done::ChainPruned(r) => Ok(r),
+            _ => unreachable!("prune_chain answers with ChainPruned"),
+        }
+    }
+
+    /// Prunes DAG vertices below `height` (all finalized). Low lane.
+    pub async fn prune_dag(&self, below: u64) -> Result<DagPruneReport, StorageError> {
+        match self.submit(Op::PruneDag { below }).await? {
+            Done::DagPruned(r) => Ok(r),
+            _ => unreachable!("prune_dag answers with DagPruned"),
+        }
+    }
+
+    /// Compacts the chain and DAG stores; `false` if the engine cannot compact. Low lane.
+    pub async fn compact(&self) -> Result<bool, StorageError> {
+        match self.submit(Op::Compact).await? {
+            Done::Compacted(b) => Ok(b),
+            _ => unreachable!("compact answers with Compacted"),
+        }
+    }
+
+    // ---- reads --------------------------------------------------------------------------
+
+    async fn read<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Shared<B, M>) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let shared = self.shared.clone();
+        let started = Instant::now();
+        let id = shared.request_id();
+        let span = tracing::debug_span!("storage_read", id = %id, op);
+        let r = tokio::task::spawn_blocking(move || span.in_scope(|| f(&shared)))
+            .await
+            .map_err(|e| StorageError::Internal(format!("read task failed: {e}")))?;
+        self.shared.metrics.read(op, started);
+        if let Err(e) = &r {
+            self.shared.metrics.error(e.kind());
+        }
+        r
+    }
+
+    /// A block by hash (cached).
+    pub async fn block(&self, hash: M::Hash) -> Result<Option<Arc<Block<M>>>, StorageError> {
+        let started = Instant::now();
+        if let Some(b) = self.shared.caches.blocks.get(&hash) {
+            self.shared.metrics.read("block", started);
+            self.shared.metrics.count(Event::BlocksRead, 1);
+            return Ok(Some(b));
+        }
+        let r = self.read("block", move |s| s.load_block(&hash)).await?;
+        self.shared.metrics.count(Event::BlocksRead, u64::from(r.is_some()));
+        Ok(r)
+    }
+
+    /// The canonical block at `number` (cached: height → hash, hash → block).
+    pub async fn block_by_number(&self, number: u64) -> Result<Option<Arc<Block<M>>>, StorageError> {
+        let started = Instant::now();
+        let s = &self.shared;
+        if let Some(hash) = s.caches.canonical.get(&number)
+            && let Some(b) = s.caches.blocks.get(&hash)
+        {
+            s.metrics.read("block_by_number", started);
+            s.metrics.count(Event::BlocksRead, 1);
+            return Ok(Some(b));
+        }
+        let r = self
+            .read("block_by_number", move |s| match s.load_canonical(number)? {
+                Some(hash) => match s.caches.blocks.get(&hash) {
+                    Some(b) => Ok(Some(b)),
+                    None => s.load_block(&hash),
+                },
+                None => Ok(None),
+            })
+            .await?;
+        s.metrics.count(Event::BlocksRead, u64::from(r.is_some()));
+        Ok(r)
+    }
+
+    /// A header by hash.
+    pub async fn header(&self, hash: M::Hash) -> Result<Option<M::Header>, StorageError> {
+        self.read("header", move |s| Ok(s.chain.header(&hash)?)).await
+    }
+
+    /// The canonical header at `number`.
+    pub async fn header_by_number(&self, number: u64) -> Result<Option<M::Header>, StorageError> {
+        self.read("header_by_number", move |s| Ok(s.chain.header_by_number(number)?)).await
+    }
+
+    /// A block's receipts by block hash (cached).
+    pub async fn receipts(&self, hash: M::Hash) -> Result<Option<Arc<Vec<M::Receipt>>>, StorageError> {
+        let started = Instant::now();
+        if let Some(r) = self.shared.caches.receipts.get(&hash) {
+            self.shared.metrics.read("receipts", started);
+            return Ok(Some(r));
+        }
+        self.read("receipts", move |s| {
+            let seen = s.caches.receipts.generation();
+            let Some(r) = s.chain.receipts(&hash)? else { return Ok(None) };
+            let r = Arc::new(r);
+            s.caches.receipts.insert_at(seen, hash, r.clone());
+            Ok(Some(r))
+        })
+        .await
+    }
+
+    /// Where a canonical transaction is.
+    pub async fn tx_location(&self, tx_hash: M::Hash) -> Result<Option<TxLocation<M::Hash>>, StorageError> {
+        self.read("tx_location", move |s| Ok(s.chain.tx_location(&tx_hash)?)).await
+    }
+
+    /// A canonical transaction by hash, with its location.
+    pub async fn transaction(&self, tx_hash: M::Hash) -> Result<Option<Located<M::Tx, M>>, StorageError> {
+        self.read("transaction", move |s| Ok(s.chain.transaction(&tx_hash)?)).await
+    }
+
+    /// A canonical transaction's receipt by transaction hash.
+    pub async fn receipt(&self, tx_hash: M::Hash) -> Result<Option<Located<M::Receipt, M>>, StorageError> {
+        self.read("receipt", move |s| Ok(s.chain.receipt(&tx_hash)?)).await
+    }
+
+    /// A state value at the head (cached, with the configured TTL).
+    pub async fn state(&self, key: M::StateKey) -> Result<Option<M::StateValue>, StorageError> {
+        let started = Instant::now();
+        if let Some(v) = self.shared.caches.state.get(&key) {
+            self.shared.metrics.read("state", started);
+            return Ok(v);
+        }
+        self.read("state", move |s| {
+            let seen = s.caches.state.generation();
+            let v = s.chain.state(&key)?;
+            s.caches.state.insert_at(seen, key, v.clone());
+            Ok(v)
+        })
+        .await
+    }
+
+    /// State values as of canonical height `number`.
+    pub async fn state_at(&self, keys: Vec<M::StateKey>, number: u64) -> Result<Vec<Option<M::StateValue>>, StorageError> {
+        self.read("state_at", move |s| Ok(s.chain.state_at(&keys, number)?)).await
+    }
+
+    /// Logs matching `filter`, at most `cap` (more is a `TooManyLogs` error).
+    pub async fn logs(
+        &self,
+        filter: LogFilter<M::Address, M::Hash>,
+        cap: usize,
+    ) -> Result<Vec<LogMatchOf<M>>, StorageError> {
+        self.read("logs", move |s| Ok(s.chain.logs(&filter, cap)?)).await
+    }
+
+    /// An address's transactions, paginated.
+    pub async fn address_history(
+        &self,
+        address: M::Address,
+        query: AddressQuery,
+    ) -> Result<AddressPage<M::Hash>, StorageError> {
+        self.read("address_history", move |s| Ok(s.chain.address_history(&address, &query)?)).await
+    }
+
+    /// The chain's pointers (first, head, safe, finalized, pruning boundary).
+    pub fn pointers(&self) -> Pointers<M::Hash> {
+        self.shared.chain.pointers()
+    }
+
+    /// A vertex by hash (cached).
+    pub async fn vertex(&self, hash: VertexHash) -> Result<Option<Arc<StoredVertex>>, StorageError> {
+        let started = Instant::now();
+        if let Some(v) = self.shared.caches.vertices.get(&hash) {
+            self.shared.metrics.read("vertex", started);
+            self.shared.metrics.count(Event::VerticesRead, 1);
+            return Ok(Some(v));
+        }
+        let r = self.read("vertex", move |s| s.load_vertex(&hash)).await?;
+        self.shared.metrics.count(Event::VerticesRead, u64::from(r.is_some()));
+        Ok(r)
+    }
+
+    /// A vertex's children.
+    pub async fn children(&self, hash: VertexHash) -> Result<Vec<VertexHash>, StorageError> {
+        self.read("children", move |s| Ok(s.dag.children(&hash)?)).await
+    }
+
+    /// Vertices at a height.
+    pub async fn vertices_at_height(&self, height: u64) -> Result<Vec<VertexHash>, StorageError> {
+        self.read("at_height", move |s| Ok(s.dag.at_height(height)?)).await
+    }
+
+    /// The DAG's tips.
+    pub async fn tips(&self) -> Result<Vec<VertexHash>, StorageError> {
+        self.read("tips", |s| Ok(s.dag.tips()?)).await
+    }
+
+    /// The last finalized vertex and its sequence number.
+    pub async fn last_finalized_vertex(&self) -> Result<Option<(u64, VertexHash)>, StorageError> {
+        self.read("last_finalized", |s| Ok(s.dag.last_finalized()?)).await
+    }
+
+    /// The next finalization sequence number.
+    pub async fn next_finalization_sequence(&self) -> Result<u64, StorageError> {
+        self.read("next_sequence", |s| Ok(s.dag.next_sequence()?)).await
+    }
+
+    // ---- operations ---------------------------------------------------------------------
+
+    /// Integrity checks of the chain and DAG stores (read-only, full scans).
+    pub async fn check(&self) -> Result<(ChainReport, DagReport), StorageError> {
+        self.read("check", |s| Ok((s.chain.check()?, s.dag.check()?))).await
+    }
+
+    /// Disk and per-table figures of every store.
+    pub async fn stats(&self) -> Result<Vec<StoreStats>, StorageError> {
+        self.read("stats", |s| {
+            fn one<S: Backend>(data_dir: &std::path::Path, name: &'static str, store: &S) -> Result<StoreStats, StorageError> {
+                let tables = store.all_table_stats()?;
+                Ok(StoreStats {
+                    store: name,
+                    disk_bytes: crate::backend::disk_usage(&S::store_path(data_dir, name)),
+                    tables: tables.into_iter().map(|(t, TableStats { approx_keys, approx_bytes })| (t, approx_keys, approx_bytes)).collect(),
+                })
+            }
+            let dir = &s.config.data_dir;
+            Ok(vec![one(dir, "chain", s.chain.store())?, one(dir, "dag", s.dag.store())?, one(dir, "node", &s.node)?])
+        })
+        .await
+    }
+
+    /// Cache figures: (name, stats).
+    pub fn cache_stats(&self) -> Vec<(&'static str, storage_cache::CacheStats)> {
+        self.shared.caches.stats().to_vec()
+    }
+
+    /// The dead letters, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StorageError> {
+        self.read("dead_letters", |s| {
+            s.node
+                .iter_all::<DeadLetters>(Direction::Forward)?
+                .map(|e| {
+                    let (id, blob) = e?;
+                    deadletter::decode(id, &blob)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Replays dead letters (`None`: all), oldest first: each is resubmitted; a success
+    /// removes it, a failure keeps it with the new reason.
+    pub async fn replay_dead_letters(&self, ids: Option<Vec<u64>>) -> Result<Vec<Replayed>, StorageError> {
+        let letters = self.dead_letters().await?;
+        let mut out = Vec::new();
+        for letter in letters {
+            if ids.as_ref().is_some_and(|ids| !ids.contains(&letter.id)) {
+                continue;
+            }
+            let op: Op<M> = postcard::from_bytes(&letter.payload)
+                .map_err(|e| StorageError::CorruptDeadLetter { id: letter.id, reason: e.to_string() })?;
+            let result = self.submit_with(op, letter.attempts, Some(letter.id)).await;
+            let id = letter.id;
+            let error = result.err().map(|e| e.to_string());
+            let update = match &error {
+                // Done: the entry goes.
+                None => None,
+                // Still failing: the entry stays, with the new reason.
+                Some(reason) => Some(DeadLetter { reason: reason.clone(), attempts: letter.attempts + 1, ..letter.clone() }),
+            };
+            self.read("dead_letter_update", move |s| {
+                let mut batch = s.node.batch();
+                match &update {
+                    None => {
+                        batch.delete::<DeadLetters>(&id)?;
+                    }
+                    Some(l) => {
+                        batch.put::<DeadLetters>(&id, &deadletter::encode(l))?;
+                    }
+                }
+                s.node.write(batch, storage_api::Durability::Synced)?;
+                if update.is_none() {
+                    s.dead_letters.fetch_sub(1, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+            .await?;
+            out.push(Replayed { id, op: letter.op, error });
+        }
+        if let Some(ids) = ids {
+            for id in ids {
+                if !out.iter().any(|r| r.id == id) {
+                    return Err(StorageError::NoSuchDeadLetter(id));
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,49 @@
+//! node-storage: the storage of a blockchain node, composed.
+//!
+//! [`StorageHandle`] opens a chain store and a DAG store (plus a small `node` store for the
+//! dead-letter table) on one engine, puts decoded-object caches in front of them, and runs:
+//!
+//! * a **writer thread** fed by three bounded priority lanes (high: finalization and head
+//!   updates; normal: blocks and vertices; low: maintenance). It drains queued requests into
+//!   groups: each run of inserts is one atomic engine batch, and the group ends with one sync,
+//!   after which every request in it is acknowledged. Duplicate vertex inserts in a group
+//!   coalesce. Transient engine errors are retried with exponential backoff; repeated engine
+//!   failures open a circuit breaker (fast `Unavailable`); writes that fail for good and may
+//!   succeed later go to a persisted dead-letter table, listable and replayable.
+//! * reads on the caller's task when a cache answers, else on the blocking pool: they never
+//!   wait for the writer. Caches are invalidated on every reorg and prune, with protection
+//!   against a reader caching a value it read before the change.
+//! * a **maintenance scheduler** (pruning per the retention config, compaction, service-level
+//!   evaluation) and **metrics** served on `/metrics`.
+//!
+//! Configuration is one [`Config`], loaded from TOML and `NODE_STORAGE_*` variables.
+//! The engine is a type parameter ([`Backend`]); [`with_backend`] turns the configured engine
+//! into that type in one place.
+
+mod backend;
+mod breaker;
+mod caches;
+mod config;
+mod deadletter;
+mod error;
+mod handle;
+mod maintenance;
+mod request;
+mod shared;
+mod writer;
+
+pub use backend::{Backend, BackendVisitor, with_backend};
+pub use breaker::BreakerState;
+pub use chain_store;
+pub use config::{BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, RetentionConfig, WriterConfig};
+pub use dag_store;
+pub use deadletter::{DeadLetter, Replayed, node_schema};
+pub use error::{ConfigError, StorageError};
+pub use handle::{StorageHandle, StoreStats};
+pub use storage_api;
+pub use storage_cache;
+pub use storage_metrics;
+pub use storage_redb::RedbStore;
+pub use storage_rocksdb::RocksStore;
+pub use storage_sled::SledStore;
+pub use tokio;

@@ -1,0 +1,122 @@
+//! The maintenance scheduler: periodic pruning (per the retention config) and compaction
+//! through the low-priority lane, and service-level evaluation, each visible in metrics and
+//! logs.
+
+use std::sync::Weak;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use chain_store::ChainModel;
+use tokio::sync::oneshot;
+
+use crate::backend::Backend;
+use crate::error::StorageError;
+use crate::request::{Done, Op, Request};
+use crate::shared::Shared;
+
+/// What the scheduler works on (weak: it must not keep a dropped handle alive).
+pub(crate) struct Target<B: Backend, M: ChainModel> {
+    pub(crate) shared: Weak<Shared<B, M>>,
+}
+
+pub(crate) struct Scheduler {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Scheduler {
+    pub(crate) fn start<B: Backend, M: ChainModel>(target: Target<B, M>) -> Result<Self, StorageError> {
+        let (stop, stopped) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("node-storage-maintenance".into())
+            .spawn(move || run(target, stopped))
+            .map_err(|e| StorageError::Internal(format!("starting the maintenance thread: {e}")))?;
+        Ok(Scheduler { stop, thread })
+    }
+
+    pub(crate) fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+fn run<B: Backend, M: ChainModel>(target: Target<B, M>, stopped: mpsc::Receiver<()>) {
+    let start = Instant::now();
+    let (mut last_slo, mut last_prune, mut last_compact) = (start, start, start);
+    loop {
+        match stopped.recv_timeout(Duration::from_millis(250)) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        let Some(shared) = target.shared.upgrade() else { return };
+        let now = Instant::now();
+        let c = &shared.config;
+        if now.duration_since(last_slo) >= Duration::from_secs(c.metrics.slo.window_s) {
+            last_slo = now;
+            let report = shared.metrics.evaluate_slos();
+            if report.violated() {
+                tracing::warn!(?report, "service-level threshold broken in the last window");
+            }
+        }
+        let prune_every = c.retention.prune_interval_s;
+        if prune_every > 0 && now.duration_since(last_prune) >= Duration::from_secs(prune_every) {
+            last_prune = now;
+            if let Some(keep) = c.retention.chain_keep_blocks {
+                task(&shared, "prune_chain", Op::PruneChain { keep_last: keep });
+            }
+            if let Some(keep) = c.retention.dag_keep_heights {
+                match dag_boundary(&shared, keep) {
+                    Ok(Some(below)) => task(&shared, "prune_dag", Op::PruneDag { below }),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot work out the DAG pruning boundary"),
+                }
+            }
+        }
+        let compact_every = c.retention.compact_interval_s;
+        if compact_every > 0 && now.duration_since(last_compact) >= Duration::from_secs(compact_every) {
+            last_compact = now;
+            task(&shared, "compact", Op::Compact);
+        }
+    }
+}
+
+/// Height below which DAG vertices may go: `keep` below the last finalized vertex.
+fn dag_boundary<B: Backend, M: ChainModel>(s: &Shared<B, M>, keep: u64) -> Result<Option<u64>, StorageError> {
+    let Some((_, hash)) = s.dag.last_finalized()? else { return Ok(None) };
+    let Some(v) = s.dag.vertex(&hash)? else { return Ok(None) };
+    let below = v.height.saturating_sub(keep);
+    Ok((below > s.dag.pruned_below()?).then_some(below))
+}
+
+/// Runs one maintenance write through the low lane and waits for it.
+fn task<B: Backend, M: ChainModel>(s: &Shared<B, M>, name: &'static str, op: Op<M>) {
+    let started = Instant::now();
+    let id = s.request_id();
+    let span = tracing::info_span!("maintenance", id = %id, task = name);
+    let _g = span.enter();
+    let (tx, rx) = oneshot::channel();
+    let timeout = Duration::from_millis(s.config.writer.request_timeout_ms).max(Duration::from_secs(3600));
+    let request = Request {
+        op,
+        id,
+        enqueued: started,
+        deadline: started + timeout,
+        reply: tx,
+        span: span.clone(),
+        attempts: 0,
+        replay_of: None,
+    };
+    let result = match s.lanes.low.blocking_send(request) {
+        Ok(()) => rx.blocking_recv().unwrap_or(Err(StorageError::ShuttingDown)),
+        Err(_) => Err(StorageError::ShuttingDown),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    s.metrics.maintenance(name, secs, result.is_ok());
+    match result {
+        Ok(Done::ChainPruned(r)) => tracing::info!(pruned_below = r.pruned_below, secs, "chain pruned"),
+        Ok(Done::DagPruned(r)) => tracing::info!(vertices = r.vertices, pruned_below = r.pruned_below, secs, "DAG pruned"),
+        Ok(Done::Compacted(done)) => tracing::info!(done, secs, "compaction finished"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "maintenance task failed"),
+    }
+}
