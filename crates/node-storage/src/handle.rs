@@ -192,6 +192,87 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         }
     }
 
+    /// Submits many writes in order (one task, FIFO lane) and waits for all: the writer
+    /// groups them into as few batches and syncs as its limits allow. Each gets its own
+    /// outcome.
+    async fn submit_many(&self, ops: Vec<Op<M>>) -> Vec<Result<Done<M>, StorageError>> {
+        let s = &*self.shared;
+        let timeout = Duration::from_millis(s.config.writer.request_timeout_ms);
+        let mut pending = Vec::with_capacity(ops.len());
+        for op in ops {
+            if s.closing.load(Ordering::SeqCst) {
+                pending.push(Err(StorageError::ShuttingDown));
+                continue;
+            }
+            if let Err(e) = s.breaker.admit() {
+                s.metrics.count(Event::Rejected, 1);
+                pending.push(Err(e));
+                continue;
+            }
+            let id = s.request_id();
+            let span = tracing::info_span!("storage_write", id = %id, op = op.name());
+            let now = Instant::now();
+            let (tx, rx) = oneshot::channel();
+            let lane = op.lane();
+            let request =
+                Request { op, id: id.clone(), enqueued: now, deadline: now + timeout, reply: tx, span, attempts: 0, replay_of: None };
+            match tokio::time::timeout(timeout, s.lanes.get(lane).send(request)).await {
+                Ok(Ok(())) => pending.push(Ok((id, now, rx))),
+                Ok(Err(_)) => pending.push(Err(StorageError::ShuttingDown)),
+                Err(_) => pending.push(Err(StorageError::Timeout { id, after: timeout })),
+            }
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(match p {
+                Err(e) => Err(e),
+                Ok((id, sent, rx)) => {
+                    let left = timeout.saturating_sub(sent.elapsed());
+                    match tokio::time::timeout(left, rx).await {
+                        Ok(Ok(r)) => r,
+                        Ok(Err(_)) => Err(StorageError::ShuttingDown),
+                        Err(_) => {
+                            s.metrics.count(Event::Timeouts, 1);
+                            Err(StorageError::Timeout { id, after: timeout })
+                        }
+                    }
+                }
+            });
+        }
+        out
+    }
+
+    /// Stores many vertices, submitted in order (parents before children) and committed in
+    /// as few group commits as the writer limits allow. One outcome per vertex.
+    pub async fn insert_vertices(
+        &self,
+        vertices: Vec<(Vertex, Vec<u8>)>,
+    ) -> Vec<Result<dag_store::Inserted, StorageError>> {
+        let ops = vertices.into_iter().map(|(vertex, signature)| Op::InsertVertex { vertex, signature }).collect();
+        self.submit_many(ops)
+            .await
+            .into_iter()
+            .map(|r| r.map(|d| match d {
+                Done::Vertex(i) => i,
+                _ => unreachable!("vertex insert answers with Vertex"),
+            }))
+            .collect()
+    }
+
+    /// Stores many blocks, in order (a parent may precede its child in the list). One outcome
+    /// per block.
+    pub async fn insert_blocks(&self, blocks: Vec<NewBlock<M>>) -> Vec<Result<chain_store::Inserted, StorageError>> {
+        let ops = blocks.into_iter().map(|b| Op::InsertBlock(Box::new(b))).collect();
+        self.submit_many(ops)
+            .await
+            .into_iter()
+            .map(|r| r.map(|d| match d {
+                Done::Block(i) => i,
+                _ => unreachable!("block insert answers with Block"),
+            }))
+            .collect()
+    }
+
     /// Stores a DAG vertex with its creator's signature (validated, idempotent). Normal lane.
     pub async fn insert_vertex(&self, vertex: Vertex, signature: Vec<u8>) -> Result<dag_store::Inserted, StorageError> {
         match self.submit(Op::InsertVertex { vertex, signature }).await? {

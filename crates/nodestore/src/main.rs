@@ -1,1 +1,195 @@
-fn main(){}
+//! `nodestore`: run, inspect and maintain a node-storage database.
+//!
+//! Every command takes `--config` (TOML), `--data-dir` (overrides the config) and `--json`;
+//! errors are one line on stderr with a non-zero exit code.
+
+mod commands;
+mod demo;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use node_storage::{Backend, BackendKind, BackendVisitor, Config, with_backend};
+
+/// Run, inspect and maintain a node-storage database.
+#[derive(Debug, Parser)]
+#[command(name = "nodestore", version, about)]
+pub(crate) struct Cli {
+    /// Configuration file (TOML); `NODE_STORAGE_*` variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the config; default ./nodestore-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Engine (overrides the config).
+    #[arg(long, global = true, value_enum)]
+    backend: Option<Engine>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Engine {
+    Rocksdb,
+    Redb,
+    Sled,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Cmd {
+    /// Create a database, ingest a synthetic chain and DAG, reorg, query, print stats.
+    Demo {
+        /// Main-chain blocks to ingest.
+        #[arg(long, default_value_t = 5_000)]
+        blocks: u64,
+        /// DAG vertices to ingest.
+        #[arg(long, default_value_t = 50_000)]
+        vertices: u64,
+    },
+    /// Per-table keys and bytes, cache and engine figures.
+    Stats,
+    /// Read one object.
+    Get {
+        #[command(subcommand)]
+        what: GetCmd,
+    },
+    /// Logs matching a filter (eth_getLogs semantics).
+    Logs {
+        /// First block.
+        #[arg(long)]
+        from: u64,
+        /// Last block.
+        #[arg(long)]
+        to: u64,
+        /// Emitting contract (hex); repeatable.
+        #[arg(long)]
+        address: Vec<String>,
+        /// Topic 0 alternatives (hex); repeatable.
+        #[arg(long)]
+        topic0: Vec<String>,
+        /// Most logs to return.
+        #[arg(long, default_value_t = 1_000)]
+        limit: usize,
+    },
+    /// An address's transactions, newest first.
+    History {
+        /// The address (hex).
+        address: String,
+        /// Most entries.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Read-only integrity check of the chain and DAG stores.
+    Check,
+    /// Compact every table.
+    Compact,
+    /// Prune old chain bodies and/or DAG vertices.
+    Prune {
+        /// Keep the last N blocks' bodies, receipts and change sets.
+        #[arg(long)]
+        chain_keep: Option<u64>,
+        /// Prune DAG vertices below this height (all must be finalized).
+        #[arg(long)]
+        dag_below: Option<u64>,
+    },
+    /// Writes that failed for good.
+    DeadLetter {
+        #[command(subcommand)]
+        what: DeadLetterCmd,
+    },
+    /// Run the store with maintenance and /metrics until Ctrl-C.
+    Serve,
+    /// Print the effective configuration.
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GetCmd {
+    /// A block by height or hash.
+    Block {
+        /// Height, or block hash (hex).
+        id: String,
+    },
+    /// A transaction by hash.
+    Tx {
+        /// Transaction hash (hex).
+        hash: String,
+    },
+    /// A receipt by transaction hash.
+    Receipt {
+        /// Transaction hash (hex).
+        hash: String,
+    },
+    /// A DAG vertex by hash.
+    Vertex {
+        /// Vertex hash (hex).
+        hash: String,
+    },
+    /// An account's balance in the demo model's state.
+    State {
+        /// Account address (hex).
+        address: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeadLetterCmd {
+    /// List dead letters.
+    List,
+    /// Replay dead letters (all, or the given ids).
+    Replay {
+        /// Ids to replay.
+        ids: Vec<u64>,
+    },
+}
+
+struct Run {
+    cli: Cli,
+    config: Config,
+}
+
+impl BackendVisitor for Run {
+    type Output = anyhow::Result<()>;
+    fn visit<B: Backend>(self) -> anyhow::Result<()> {
+        let rt = node_storage::tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        rt.block_on(commands::run::<B>(self.cli, self.config))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NODESTORE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if matches!(cli.command, Cmd::Serve) { "info" } else { "warn" }));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let result = (|| {
+        let mut config = Config::load(cli.config.as_deref())?;
+        if let Some(d) = &cli.data_dir {
+            config.data_dir = d.clone();
+        }
+        if let Some(b) = cli.backend {
+            config.backend = match b {
+                Engine::Rocksdb => BackendKind::Rocksdb,
+                Engine::Redb => BackendKind::Redb,
+                Engine::Sled => BackendKind::Sled,
+            };
+        }
+        let needs_data = !matches!(cli.command, Cmd::Demo { .. } | Cmd::Config);
+        if needs_data && !config.data_dir.exists() {
+            anyhow::bail!("no database at {} (run `nodestore demo` or pass --data-dir)", config.data_dir.display());
+        }
+        with_backend(&config.clone(), Run { cli, config })
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("nodestore: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
