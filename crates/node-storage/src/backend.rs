@@ -62,7 +62,10 @@ impl Backend for RocksStore {
 
     fn engine_samples(&self, store: &'static str, out: &mut Vec<Sample>) {
         let gauge = |what, value: Option<u64>| value.map(|v| Sample::new(what, v as f64).label("store", store));
-        out.extend(gauge(Observed::PendingCompactionBytes, self.property_int("rocksdb.estimate-pending-compaction-bytes")));
+        out.extend(gauge(
+            Observed::PendingCompactionBytes,
+            self.property_int("rocksdb.estimate-pending-compaction-bytes"),
+        ));
         out.extend(gauge(Observed::MemtableBytes, self.property_int("rocksdb.size-all-mem-tables")));
         out.push(Sample::new(Observed::BlockCacheUsageBytes, self.block_cache_usage() as f64).label("store", store));
         let stalled = self.property_int("rocksdb.actual-delayed-write-rate").unwrap_or(0) > 0
@@ -70,11 +73,17 @@ impl Backend for RocksStore {
         out.push(Sample::new(Observed::WriteStall, f64::from(u8::from(stalled))).label("store", store));
         for level in 0..7 {
             let files = self.property_int(&format!("rocksdb.num-files-at-level{level}")).unwrap_or(0);
-            out.push(Sample::new(Observed::SstFiles, files as f64).label("store", store).label("level", level.to_string()));
+            out.push(
+                Sample::new(Observed::SstFiles, files as f64).label("store", store).label("level", level.to_string()),
+            );
         }
         if let Some((hits, misses)) = self.block_cache_hits_misses() {
             let ratio = if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 };
-            out.push(Sample::new(Observed::CacheHitRatio, ratio).label("cache", format!("engine_{store}")).label("level", "l2"));
+            out.push(
+                Sample::new(Observed::CacheHitRatio, ratio)
+                    .label("cache", format!("engine_{store}"))
+                    .label("level", "l2"),
+            );
         }
     }
 }

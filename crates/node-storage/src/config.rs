@@ -172,7 +172,12 @@ pub struct RetentionConfig {
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        RetentionConfig { chain_keep_blocks: None, dag_keep_heights: None, prune_interval_s: 600, compact_interval_s: 0 }
+        RetentionConfig {
+            chain_keep_blocks: None,
+            dag_keep_heights: None,
+            prune_interval_s: 600,
+            compact_interval_s: 0,
+        }
     }
 }
 
@@ -209,7 +214,8 @@ impl Config {
             if path.iter().any(String::is_empty) {
                 return Err(ConfigError::Env { var: name, reason: "empty key segment".into() });
             }
-            set_path(&mut doc, &path, parse_env_value(&raw)).map_err(|reason| ConfigError::Env { var: name.clone(), reason })?;
+            set_path(&mut doc, &path, parse_env_value(&raw))
+                .map_err(|reason| ConfigError::Env { var: name.clone(), reason })?;
             from_env.push(name);
         }
         let config: Config = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
@@ -227,7 +233,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, why: &str| Err(ConfigError::Invalid { key: key.to_owned(), reason: why.to_owned() });
         let w = &self.writer;
-        for (key, v) in [("writer.high_lane", w.high_lane), ("writer.normal_lane", w.normal_lane), ("writer.low_lane", w.low_lane)] {
+        for (key, v) in
+            [("writer.high_lane", w.high_lane), ("writer.normal_lane", w.normal_lane), ("writer.low_lane", w.low_lane)]
+        {
             if v == 0 {
                 return invalid(key, "a lane needs room for at least one request");
             }
@@ -254,10 +262,16 @@ impl Config {
             return invalid("retention.chain_keep_blocks", "keeping 0 blocks is not possible; omit it to keep all");
         }
         let c = &self.caches;
-        for (name, cache) in
-            [("blocks", &c.blocks), ("canonical", &c.canonical), ("receipts", &c.receipts), ("state", &c.state), ("vertices", &c.vertices)]
-        {
-            cache.validate(name).map_err(|e| ConfigError::Invalid { key: format!("caches.{name}"), reason: e.problem })?;
+        for (name, cache) in [
+            ("blocks", &c.blocks),
+            ("canonical", &c.canonical),
+            ("receipts", &c.receipts),
+            ("state", &c.state),
+            ("vertices", &c.vertices),
+        ] {
+            cache
+                .validate(name)
+                .map_err(|e| ConfigError::Invalid { key: format!("caches.{name}"), reason: e.problem })?;
         }
         self.metrics.slo.validate().map_err(|reason| ConfigError::Invalid { key: "metrics".into(), reason })?;
         Ok(())

@@ -84,7 +84,9 @@ pub enum StorageError {
         after: Duration,
     },
     /// The circuit breaker is open after repeated engine failures; retry later.
-    #[error("storage unavailable (circuit breaker open after repeated failures; last: {last_error}); retry in {retry_in:?}")]
+    #[error(
+        "storage unavailable (circuit breaker open after repeated failures; last: {last_error}); retry in {retry_in:?}"
+    )]
     Unavailable {
         /// When the breaker lets a probe through.
         retry_in: Duration,
@@ -148,7 +150,9 @@ impl StorageError {
     /// Poisoned stores, corruption and rejected input are not transient.
     pub fn is_transient(&self) -> bool {
         let write = match self {
-            StorageError::Write(w) | StorageError::Chain(ChainError::Write(w)) | StorageError::Dag(DagError::Write(w)) => w,
+            StorageError::Write(w)
+            | StorageError::Chain(ChainError::Write(w))
+            | StorageError::Dag(DagError::Write(w)) => w,
             _ => return false,
         };
         matches!(write, WriteError::Backend(b) if matches!(b.kind, BackendErrorKind::Io | BackendErrorKind::Busy | BackendErrorKind::Other))
@@ -159,10 +163,11 @@ impl StorageError {
     pub fn is_retryable_later(&self) -> bool {
         match self {
             StorageError::Dag(DagError::MissingParents { .. } | DagError::UnfinalizedParents { .. }) => true,
-            StorageError::Chain(ChainError::UnknownParent { .. } | ChainError::NotInitialized | ChainError::UnknownBlock(_)) => true,
+            StorageError::Chain(
+                ChainError::UnknownParent { .. } | ChainError::NotInitialized | ChainError::UnknownBlock(_),
+            ) => true,
             StorageError::Timeout { .. } | StorageError::Unavailable { .. } => false,
             e => e.is_engine_failure(),
         }
     }
 }
-

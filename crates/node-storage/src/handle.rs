@@ -43,7 +43,10 @@ impl<B: Backend, M: ChainModel> Clone for StorageHandle<B, M> {
 
 impl<B: Backend, M: ChainModel> std::fmt::Debug for StorageHandle<B, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StorageHandle").field("backend", &B::KIND).field("data_dir", &self.shared.config.data_dir).finish()
+        f.debug_struct("StorageHandle")
+            .field("backend", &B::KIND)
+            .field("data_dir", &self.shared.config.data_dir)
+            .finish()
     }
 }
 
@@ -177,7 +180,16 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         let now = Instant::now();
         let (tx, rx) = oneshot::channel();
         let lane = op.lane();
-        let request = Request { op, id: id.clone(), enqueued: now, deadline: now + timeout, reply: tx, span: span.clone(), attempts, replay_of };
+        let request = Request {
+            op,
+            id: id.clone(),
+            enqueued: now,
+            deadline: now + timeout,
+            reply: tx,
+            span: span.clone(),
+            attempts,
+            replay_of,
+        };
         let work = async {
             s.lanes.get(lane).send(request).await.map_err(|_| StorageError::ShuttingDown)?;
             rx.await.map_err(|_| StorageError::ShuttingDown)?
@@ -214,8 +226,16 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
             let now = Instant::now();
             let (tx, rx) = oneshot::channel();
             let lane = op.lane();
-            let request =
-                Request { op, id: id.clone(), enqueued: now, deadline: now + timeout, reply: tx, span, attempts: 0, replay_of: None };
+            let request = Request {
+                op,
+                id: id.clone(),
+                enqueued: now,
+                deadline: now + timeout,
+                reply: tx,
+                span,
+                attempts: 0,
+                replay_of: None,
+            };
             match tokio::time::timeout(timeout, s.lanes.get(lane).send(request)).await {
                 Ok(Ok(())) => pending.push(Ok((id, now, rx))),
                 Ok(Err(_)) => pending.push(Err(StorageError::ShuttingDown)),
@@ -252,10 +272,12 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         self.submit_many(ops)
             .await
             .into_iter()
-            .map(|r| r.map(|d| match d {
-                Done::Vertex(i) => i,
-                _ => unreachable!("vertex insert answers with Vertex"),
-            }))
+            .map(|r| {
+                r.map(|d| match d {
+                    Done::Vertex(i) => i,
+                    _ => unreachable!("vertex insert answers with Vertex"),
+                })
+            })
             .collect()
     }
 
@@ -266,10 +288,12 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         self.submit_many(ops)
             .await
             .into_iter()
-            .map(|r| r.map(|d| match d {
-                Done::Block(i) => i,
-                _ => unreachable!("block insert answers with Block"),
-            }))
+            .map(|r| {
+                r.map(|d| match d {
+                    Done::Block(i) => i,
+                    _ => unreachable!("block insert answers with Block"),
+                })
+            })
             .collect()
     }
 
@@ -460,7 +484,11 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     }
 
     /// State values as of canonical height `number`.
-    pub async fn state_at(&self, keys: Vec<M::StateKey>, number: u64) -> Result<Vec<Option<M::StateValue>>, StorageError> {
+    pub async fn state_at(
+        &self,
+        keys: Vec<M::StateKey>,
+        number: u64,
+    ) -> Result<Vec<Option<M::StateValue>>, StorageError> {
         self.read("state_at", move |s| Ok(s.chain.state_at(&keys, number)?)).await
     }
 
@@ -535,12 +563,19 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// Disk and per-table figures of every store.
     pub async fn stats(&self) -> Result<Vec<StoreStats>, StorageError> {
         self.read("stats", |s| {
-            fn one<S: Backend>(data_dir: &std::path::Path, name: &'static str, store: &S) -> Result<StoreStats, StorageError> {
+            fn one<S: Backend>(
+                data_dir: &std::path::Path,
+                name: &'static str,
+                store: &S,
+            ) -> Result<StoreStats, StorageError> {
                 let tables = store.all_table_stats()?;
                 Ok(StoreStats {
                     store: name,
                     disk_bytes: crate::backend::disk_usage(&S::store_path(data_dir, name)),
-                    tables: tables.into_iter().map(|(t, TableStats { approx_keys, approx_bytes })| (t, approx_keys, approx_bytes)).collect(),
+                    tables: tables
+                        .into_iter()
+                        .map(|(t, TableStats { approx_keys, approx_bytes })| (t, approx_keys, approx_bytes))
+                        .collect(),
                 })
             }
             let dir = &s.config.data_dir;
@@ -586,7 +621,9 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
                 // Done: the entry goes.
                 None => None,
                 // Still failing: the entry stays, with the new reason.
-                Some(reason) => Some(DeadLetter { reason: reason.clone(), attempts: letter.attempts + 1, ..letter.clone() }),
+                Some(reason) => {
+                    Some(DeadLetter { reason: reason.clone(), attempts: letter.attempts + 1, ..letter.clone() })
+                }
             };
             self.read("dead_letter_update", move |s| {
                 let mut batch = s.node.batch();

@@ -114,7 +114,9 @@ fn task<B: Backend, M: ChainModel>(s: &Shared<B, M>, name: &'static str, op: Op<
     s.metrics.maintenance(name, secs, result.is_ok());
     match result {
         Ok(Done::ChainPruned(r)) => tracing::info!(pruned_below = r.pruned_below, secs, "chain pruned"),
-        Ok(Done::DagPruned(r)) => tracing::info!(vertices = r.vertices, pruned_below = r.pruned_below, secs, "DAG pruned"),
+        Ok(Done::DagPruned(r)) => {
+            tracing::info!(vertices = r.vertices, pruned_below = r.pruned_below, secs, "DAG pruned")
+        }
         Ok(Done::Compacted(done)) => tracing::info!(done, secs, "compaction finished"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "maintenance task failed"),

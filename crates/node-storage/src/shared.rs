@@ -71,9 +71,15 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| StorageError::Open {
             store: "data_dir",
-            source: storage_api::OpenError::Io { action: "creating the data directory", path: config.data_dir.clone(), source: e },
+            source: storage_api::OpenError::Io {
+                action: "creating the data directory",
+                path: config.data_dir.clone(),
+                source: e,
+            },
         })?;
-        let open = |name: &'static str, schema| B::open_store(&config, name, schema).map_err(|source| StorageError::Open { store: name, source });
+        let open = |name: &'static str, schema| {
+            B::open_store(&config, name, schema).map_err(|source| StorageError::Open { store: name, source })
+        };
         let chain = ChainStore::new(open("chain", chain_schema::<M>())?)?.with_insert_durability(Durability::Buffered);
         let dag = DagStore::new(open("dag", dag_schema())?)?.with_insert_durability(Durability::Buffered);
         let node = open("node", node_schema())?;
@@ -218,8 +224,14 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         out.push(Sample::new(Observed::DbSizeBytes, disk_usage(&path) as f64).label("store", name));
         if let Ok(tables) = store.all_table_stats() {
             for (table, s) in tables {
-                out.push(Sample::new(Observed::TableSizeBytes, s.approx_bytes as f64).label("store", name).label("table", table));
-                out.push(Sample::new(Observed::TableKeys, s.approx_keys as f64).label("store", name).label("table", table));
+                out.push(
+                    Sample::new(Observed::TableSizeBytes, s.approx_bytes as f64)
+                        .label("store", name)
+                        .label("table", table),
+                );
+                out.push(
+                    Sample::new(Observed::TableKeys, s.approx_keys as f64).label("store", name).label("table", table),
+                );
             }
         }
         store.engine_samples(name, out);
@@ -249,9 +261,13 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
     fn observe_into(&self, out: &mut Vec<Sample>) {
         for (name, s) in self.caches.stats() {
             out.push(Sample::new(Observed::CacheRequests, s.hits as f64).label("cache", name).label("result", "hit"));
-            out.push(Sample::new(Observed::CacheRequests, s.misses as f64).label("cache", name).label("result", "miss"));
             out.push(
-                Sample::new(Observed::CacheHitRatio, s.hit_ratio().unwrap_or(0.0)).label("cache", name).label("level", "l1"),
+                Sample::new(Observed::CacheRequests, s.misses as f64).label("cache", name).label("result", "miss"),
+            );
+            out.push(
+                Sample::new(Observed::CacheHitRatio, s.hit_ratio().unwrap_or(0.0))
+                    .label("cache", name)
+                    .label("level", "l1"),
             );
             out.push(Sample::new(Observed::CacheEntries, s.entries as f64).label("cache", name));
             out.push(Sample::new(Observed::CacheEvictions, s.evictions as f64).label("cache", name));
@@ -277,5 +293,4 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             out.push(Sample::new(Observed::DagFinalized, seq as f64));
         }
     }
-
 }

@@ -167,7 +167,8 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                 let reason = e.to_string();
                 tracing::error!(error = %reason, "group commit sync failed; store poisoned");
                 for &k in dirty.iter() {
-                    outcomes[k] = Some(Err(StorageError::Internal(format!("sync failed, write not durable: {reason}"))));
+                    outcomes[k] =
+                        Some(Err(StorageError::Internal(format!("sync failed, write not durable: {reason}"))));
                 }
                 s.breaker.failure(&reason);
             }
@@ -180,11 +181,7 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
 
     /// Runs `f` (a whole run's write), retrying while it fails as a whole with a transient
     /// engine error.
-    fn retrying(
-        &self,
-        run: &[Request<M>],
-        f: impl Fn() -> Result<Vec<Outcome<M>>, StorageError>,
-    ) -> Vec<Outcome<M>> {
+    fn retrying(&self, run: &[Request<M>], f: impl Fn() -> Result<Vec<Outcome<M>>, StorageError>) -> Vec<Outcome<M>> {
         let w = &self.shared.config.writer;
         let mut attempt = 0;
         let ids: Vec<&str> = run.iter().map(|r| r.id.as_str()).collect();
@@ -296,7 +293,10 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
         let results: Vec<Result<chain_store::Inserted, StorageError>> = match chain.insert_block_refs(&blocks) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(e @ (chain_store::ChainError::Read(_) | chain_store::ChainError::Write(_))) => return Err(e.into()),
-            Err(_) => blocks.iter().map(|b| chain.insert_block_refs(&[b]).map(|mut v| v.remove(0)).map_err(Into::into)).collect(),
+            Err(_) => blocks
+                .iter()
+                .map(|b| chain.insert_block_refs(&[b]).map(|mut v| v.remove(0)).map_err(Into::into))
+                .collect(),
         };
         let mut out = Vec::with_capacity(run.len());
         for (b, r) in blocks.iter().zip(results) {
@@ -330,7 +330,12 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                 s.caches.after_reorg(&reorg);
                 if !reorg.removed.is_empty() {
                     s.metrics.count(Event::Reorgs, 1);
-                    tracing::info!(fork = reorg.fork_point.number, removed = reorg.removed.len(), added = reorg.added.len(), "reorg");
+                    tracing::info!(
+                        fork = reorg.fork_point.number,
+                        removed = reorg.removed.len(),
+                        added = reorg.added.len(),
+                        "reorg"
+                    );
                 }
                 Done::Reorg(reorg)
             }

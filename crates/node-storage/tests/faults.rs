@@ -111,13 +111,14 @@ fn vertex(i: u64) -> Vertex {
     VertexBuilder::new("a").id(format!("v{i}")).timestamp(i).build()
 }
 
-fn setup(f: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Handle, tokio::runtime::Runtime, std::sync::MutexGuard<'static, ()>) {
+fn setup(
+    f: impl FnOnce(&mut Config),
+) -> (tempfile::TempDir, Handle, tokio::runtime::Runtime, std::sync::MutexGuard<'static, ()>) {
     let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     FAIL.store(0, Ordering::SeqCst);
     DELAY_MS.store(0, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Config::default();
-    c.data_dir = dir.path().to_owned();
+    let mut c = Config { data_dir: dir.path().to_owned(), ..Config::default() };
     c.engine.cache_bytes = 8 << 20;
     c.engine.write_buffer_bytes = 4 << 20;
     f(&mut c);

@@ -15,8 +15,7 @@ use node_storage::{Config, RocksStore, StorageError, StorageHandle};
 type Handle = StorageHandle<RocksStore, Evm>;
 
 fn config(dir: &std::path::Path) -> Config {
-    let mut c = Config::default();
-    c.data_dir = dir.to_owned();
+    let mut c = Config { data_dir: dir.to_owned(), ..Config::default() };
     c.engine.cache_bytes = 8 << 20;
     c.engine.write_buffer_bytes = 4 << 20;
     c
@@ -27,7 +26,11 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn lone_vertex(i: u64) -> Vertex {
-    VertexBuilder::new(format!("agent-{}", i % 7)).id(format!("v{i}")).payload(i.to_le_bytes().to_vec()).timestamp(i).build()
+    VertexBuilder::new(format!("agent-{}", i % 7))
+        .id(format!("v{i}"))
+        .payload(i.to_le_bytes().to_vec())
+        .timestamp(i)
+        .build()
 }
 
 fn sum_of(json: &serde_json::Value, name: &str, field: &str) -> f64 {

@@ -50,7 +50,14 @@ async fn dispatch<B: Backend>(h: &Handle<B>, cmd: Cmd, as_json: bool) -> anyhow:
             } else {
                 let rows: Vec<Vec<String>> = logs
                     .iter()
-                    .map(|m| vec![m.block_number.to_string(), m.log_index.to_string(), hex(m.tx_hash.as_ref()), hex(m.log.address.as_ref())])
+                    .map(|m| {
+                        vec![
+                            m.block_number.to_string(),
+                            m.log_index.to_string(),
+                            hex(m.tx_hash.as_ref()),
+                            hex(m.log.address.as_ref()),
+                        ]
+                    })
                     .collect();
                 table(&["block", "log", "tx", "address"], &rows);
                 println!("{} log(s)", logs.len());
@@ -61,10 +68,18 @@ async fn dispatch<B: Backend>(h: &Handle<B>, cmd: Cmd, as_json: bool) -> anyhow:
             let a = Address(parse_hex::<20>(&address, "address")?);
             let page = h.address_history(a, AddressQuery::newest_first(limit)).await?;
             if as_json {
-                json(&json!(page.items.iter().map(|t| json!({"block": t.number, "index": t.index, "tx": hex(t.tx_hash.as_ref())})).collect::<Vec<_>>()));
+                json(&json!(
+                    page.items
+                        .iter()
+                        .map(|t| json!({"block": t.number, "index": t.index, "tx": hex(t.tx_hash.as_ref())}))
+                        .collect::<Vec<_>>()
+                ));
             } else {
-                let rows: Vec<Vec<String>> =
-                    page.items.iter().map(|t| vec![t.number.to_string(), t.index.to_string(), hex(t.tx_hash.as_ref())]).collect();
+                let rows: Vec<Vec<String>> = page
+                    .items
+                    .iter()
+                    .map(|t| vec![t.number.to_string(), t.index.to_string(), hex(t.tx_hash.as_ref())])
+                    .collect();
                 table(&["block", "index", "tx"], &rows);
             }
             Ok(())
@@ -104,7 +119,10 @@ async fn dispatch<B: Backend>(h: &Handle<B>, cmd: Cmd, as_json: bool) -> anyhow:
             Ok(())
         }
         Cmd::Prune { chain_keep, dag_below } => {
-            anyhow::ensure!(chain_keep.is_some() || dag_below.is_some(), "say what to prune: --chain-keep N and/or --dag-below H");
+            anyhow::ensure!(
+                chain_keep.is_some() || dag_below.is_some(),
+                "say what to prune: --chain-keep N and/or --dag-below H"
+            );
             let mut out = json!({});
             if let Some(keep) = chain_keep {
                 let r = h.prune_chain(keep).await?;
@@ -124,12 +142,25 @@ async fn dispatch<B: Backend>(h: &Handle<B>, cmd: Cmd, as_json: bool) -> anyhow:
         Cmd::DeadLetter { what: DeadLetterCmd::List } => {
             let letters = h.dead_letters().await?;
             if as_json {
-                json(&json!(letters.iter().map(|l| json!({"id": l.id, "correlation_id": l.correlation_id, "at_ms": l.at_ms,
-                    "op": l.op, "reason": l.reason, "attempts": l.attempts, "bytes": l.payload.len()})).collect::<Vec<_>>()));
+                json(&json!(
+                    letters
+                        .iter()
+                        .map(|l| json!({"id": l.id, "correlation_id": l.correlation_id, "at_ms": l.at_ms,
+                    "op": l.op, "reason": l.reason, "attempts": l.attempts, "bytes": l.payload.len()}))
+                        .collect::<Vec<_>>()
+                ));
             } else {
                 let rows: Vec<Vec<String>> = letters
                     .iter()
-                    .map(|l| vec![l.id.to_string(), l.op.clone(), l.attempts.to_string(), l.correlation_id.clone(), l.reason.clone()])
+                    .map(|l| {
+                        vec![
+                            l.id.to_string(),
+                            l.op.clone(),
+                            l.attempts.to_string(),
+                            l.correlation_id.clone(),
+                            l.reason.clone(),
+                        ]
+                    })
                     .collect();
                 table(&["id", "op", "attempts", "request", "reason"], &rows);
             }
@@ -140,8 +171,10 @@ async fn dispatch<B: Backend>(h: &Handle<B>, cmd: Cmd, as_json: bool) -> anyhow:
             if as_json {
                 json(&serde_json::to_value(&r)?);
             } else {
-                let rows: Vec<Vec<String>> =
-                    r.iter().map(|x| vec![x.id.to_string(), x.op.clone(), x.error.clone().unwrap_or_else(|| "replayed".into())]).collect();
+                let rows: Vec<Vec<String>> = r
+                    .iter()
+                    .map(|x| vec![x.id.to_string(), x.op.clone(), x.error.clone().unwrap_or_else(|| "replayed".into())])
+                    .collect();
                 table(&["id", "op", "result"], &rows);
             }
             Ok(())
@@ -177,15 +210,24 @@ async fn get<B: Backend>(h: &Handle<B>, what: GetCmd, as_json: bool) -> anyhow::
             block_json(&*block.with_context(|| format!("no block {id}"))?)
         }
         GetCmd::Tx { hash } => {
-            let (tx, at) = h.transaction(B256(parse_hex::<32>(&hash, "tx hash")?)).await?.with_context(|| format!("no transaction {hash}"))?;
+            let (tx, at) = h
+                .transaction(B256(parse_hex::<32>(&hash, "tx hash")?))
+                .await?
+                .with_context(|| format!("no transaction {hash}"))?;
             json!({ "tx": tx, "block": at.number, "index": at.index })
         }
         GetCmd::Receipt { hash } => {
-            let (r, at) = h.receipt(B256(parse_hex::<32>(&hash, "tx hash")?)).await?.with_context(|| format!("no receipt for {hash}"))?;
+            let (r, at) = h
+                .receipt(B256(parse_hex::<32>(&hash, "tx hash")?))
+                .await?
+                .with_context(|| format!("no receipt for {hash}"))?;
             json!({ "receipt": r, "block": at.number, "index": at.index })
         }
         GetCmd::Vertex { hash } => {
-            let v = h.vertex(VertexHash(parse_hex::<32>(&hash, "vertex hash")?)).await?.with_context(|| format!("no vertex {hash}"))?;
+            let v = h
+                .vertex(VertexHash(parse_hex::<32>(&hash, "vertex hash")?))
+                .await?
+                .with_context(|| format!("no vertex {hash}"))?;
             json!({ "hash": v.vertex.hash.to_string(), "id": v.vertex.id, "creator": v.vertex.creator, "height": v.height,
                     "timestamp_ms": v.vertex.timestamp_ms, "parents": v.vertex.parents.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "payload_bytes": v.vertex.payload.len() })
@@ -217,8 +259,13 @@ async fn stats<B: Backend>(h: &Handle<B>, as_json: bool) -> anyhow::Result<()> {
         }));
         return Ok(());
     }
-    println!("backend {}   chain head {:?}   finalized {:?}   pruned below {}", B::KIND,
-        p.head.map(|h| h.number), p.finalized.map(|h| h.number), p.pruned_below);
+    println!(
+        "backend {}   chain head {:?}   finalized {:?}   pruned below {}",
+        B::KIND,
+        p.head.map(|h| h.number),
+        p.finalized.map(|h| h.number),
+        p.pruned_below
+    );
     let mut rows = Vec::new();
     for s in &stores {
         for (table_name, keys, size) in &s.tables {
@@ -231,8 +278,13 @@ async fn stats<B: Backend>(h: &Handle<B>, as_json: bool) -> anyhow::Result<()> {
     let rows: Vec<Vec<String>> = caches
         .iter()
         .map(|(n, s)| {
-            vec![n.to_string(), s.entries.to_string(), s.hits.to_string(), s.misses.to_string(),
-                 s.hit_ratio().map_or("-".into(), |r| format!("{:.1}%", r * 100.0))]
+            vec![
+                n.to_string(),
+                s.entries.to_string(),
+                s.hits.to_string(),
+                s.misses.to_string(),
+                s.hit_ratio().map_or("-".into(), |r| format!("{:.1}%", r * 100.0)),
+            ]
         })
         .collect();
     table(&["cache", "entries", "hits", "misses", "hit ratio"], &rows);

@@ -3,11 +3,11 @@
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use node_storage::Backend;
+use node_storage::chain_store::evm::Evm;
 use node_storage::chain_store::generator::{ChainGenerator, GenConfig};
 use node_storage::chain_store::{AddressQuery, LogFilter, NewBlock};
-use node_storage::chain_store::evm::Evm;
 use node_storage::dag_store::generator::DagGenerator;
-use node_storage::Backend;
 use serde_json::json;
 
 use crate::commands::Handle;
@@ -31,9 +31,19 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
     let started = Instant::now();
     let mut report = json!({ "data_dir": h.config().data_dir.display().to_string(), "backend": B::KIND.to_string() });
     // ---- chain
-    let mut g = ChainGenerator::new(GenConfig { txs_per_block: 20, fork_probability: 0.02, marker_every: 100, ..GenConfig::default() });
+    let mut g = ChainGenerator::new(GenConfig {
+        txs_per_block: 20,
+        fork_probability: 0.02,
+        marker_every: 100,
+        ..GenConfig::default()
+    });
     let resume = h.pointers().head;
-    anyhow::ensure!(resume.is_none(), "{} already holds a chain (head {}); use a fresh --data-dir", h.config().data_dir.display(), resume.map_or(0, |r| r.number));
+    anyhow::ensure!(
+        resume.is_none(),
+        "{} already holds a chain (head {}); use a fresh --data-dir",
+        h.config().data_dir.display(),
+        resume.map_or(0, |r| r.number)
+    );
     let genesis = g.next_blocks().remove(0);
     h.init_chain(genesis.clone()).await?;
     let pb = bar(blocks, "blocks", as_json);
@@ -105,7 +115,10 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
     let q = Instant::now();
     let mid = h.block_by_number(blocks / 2).await?.expect("canonical block");
     let tx = mid.transactions.first().map(|t| t.hash);
-    let located = match tx { Some(t) => h.transaction(t).await?, None => None };
+    let located = match tx {
+        Some(t) => h.transaction(t).await?,
+        None => None,
+    };
     let account = ChainGenerator::account(3);
     let history = h.address_history(account, AddressQuery::newest_first(5)).await?;
     let logs = h.logs(LogFilter::range(0, blocks + 10).addresses([ChainGenerator::marker_contract()]), 10_000).await?;
@@ -128,24 +141,60 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
     }
     println!();
     println!("chain: {blocks} blocks in {chain_secs:.1} s ({:.0} blocks/s)", blocks as f64 / chain_secs);
-    println!("reorg: head {} -> {} (fork at {}, {} removed, {} added); finalized {}", head.number,
-        reorg.added.last().map_or(0, |b| b.number), reorg.fork_point.number, reorg.removed.len(), reorg.added.len(), finalized.header.number);
-    println!("dag:   {vertices} vertices in {dag_secs:.1} s ({:.0}/s), {} tips, {seq} finalized", vertices as f64 / dag_secs, tips.len());
+    println!(
+        "reorg: head {} -> {} (fork at {}, {} removed, {} added); finalized {}",
+        head.number,
+        reorg.added.last().map_or(0, |b| b.number),
+        reorg.fork_point.number,
+        reorg.removed.len(),
+        reorg.added.len(),
+        finalized.header.number
+    );
+    println!(
+        "dag:   {vertices} vertices in {dag_secs:.1} s ({:.0}/s), {} tips, {seq} finalized",
+        vertices as f64 / dag_secs,
+        tips.len()
+    );
     println!();
     let rows = vec![
-        vec!["block by height".into(), format!("#{} {} ({} txs)", mid.header.number, hex(&mid.hash().as_ref()[..8]), mid.transactions.len())],
+        vec![
+            "block by height".into(),
+            format!("#{} {} ({} txs)", mid.header.number, hex(&mid.hash().as_ref()[..8]), mid.transactions.len()),
+        ],
         vec!["tx lookup".into(), report["queries"]["tx_lookup"].to_string()],
-        vec!["address history".into(), format!("{} -> blocks {:?}", hex(account.as_ref()), history.items.iter().map(|i| i.number).collect::<Vec<_>>())],
+        vec![
+            "address history".into(),
+            format!(
+                "{} -> blocks {:?}",
+                hex(account.as_ref()),
+                history.items.iter().map(|i| i.number).collect::<Vec<_>>()
+            ),
+        ],
         vec!["log filter".into(), format!("{} logs from the marker contract", logs.len())],
-        vec!["state".into(), format!("balance of {}: {}", hex(account.as_ref()), balance.map_or("none".into(), |b| hex(&b.as_ref()[..8])))],
-        vec!["DAG tips".into(), format!("{} tips, e.g. {}", tips.len(), tips.first().map_or(String::new(), ToString::to_string))],
+        vec![
+            "state".into(),
+            format!(
+                "balance of {}: {}",
+                hex(account.as_ref()),
+                balance.map_or("none".into(), |b| hex(&b.as_ref()[..8]))
+            ),
+        ],
+        vec![
+            "DAG tips".into(),
+            format!("{} tips, e.g. {}", tips.len(), tips.first().map_or(String::new(), ToString::to_string)),
+        ],
     ];
     table(&["query", "result"], &rows);
     println!();
     let mut rows = Vec::new();
     for s in &stats {
         let keys: u64 = s.tables.iter().map(|t| t.1).sum();
-        rows.push(vec![s.store.to_string(), s.tables.len().to_string(), keys.to_string(), crate::output::bytes(s.disk_bytes)]);
+        rows.push(vec![
+            s.store.to_string(),
+            s.tables.len().to_string(),
+            keys.to_string(),
+            crate::output::bytes(s.disk_bytes),
+        ]);
     }
     table(&["store", "tables", "keys (approx)", "on disk"], &rows);
     println!("\ndone in {:.1} s; database in {}", started.elapsed().as_secs_f64(), h.config().data_dir.display());

@@ -163,8 +163,9 @@ impl BackendVisitor for Run {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("NODESTORE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if matches!(cli.command, Cmd::Serve) { "info" } else { "warn" }));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NODESTORE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if matches!(cli.command, Cmd::Serve) { "info" } else { "warn" })
+    });
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = (|| {
         let mut config = Config::load(cli.config.as_deref())?;

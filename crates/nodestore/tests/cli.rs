@@ -60,7 +60,9 @@ fn errors_are_one_line_with_a_non_zero_exit() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown field `retires`"), "{err}");
 
-    assert!(nodestore(dir.path()).args(["demo", "--blocks", "20", "--vertices", "50"]).output().unwrap().status.success());
+    assert!(
+        nodestore(dir.path()).args(["demo", "--blocks", "20", "--vertices", "50"]).output().unwrap().status.success()
+    );
     let out = nodestore(dir.path()).args(["get", "block", "0xzz"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("block hash `0xzz`: expected 64 hex digits"));
     let out = nodestore(dir.path()).args(["get", "block", "99999"]).output().unwrap();

@@ -30,7 +30,8 @@ fn evicts_beyond_entry_capacity_and_counts_it() {
 #[test]
 fn weighs_entries_against_a_byte_capacity() {
     let config = CacheConfig { max_bytes: Some(10_000), ..CacheConfig::default() };
-    let c: TypedCache<u64, Arc<Vec<u8>>> = TypedCache::weighted("t", &config, |_, v: &Arc<Vec<u8>>| v.len() as u32).unwrap();
+    let c: TypedCache<u64, Arc<Vec<u8>>> =
+        TypedCache::weighted("t", &config, |_, v: &Arc<Vec<u8>>| v.len() as u32).unwrap();
     for i in 0..100 {
         c.insert(i, Arc::new(vec![0; 1_000]));
     }

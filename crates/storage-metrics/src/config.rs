@@ -43,7 +43,13 @@ pub struct SloConfig {
 
 impl Default for SloConfig {
     fn default() -> Self {
-        SloConfig { write_p99_ms: 10.0, read_p99_ms: 5.0, cache_hit_ratio_min: 0.8, min_cache_lookups: 100, window_s: 60 }
+        SloConfig {
+            write_p99_ms: 10.0,
+            read_p99_ms: 5.0,
+            cache_hit_ratio_min: 0.8,
+            min_cache_lookups: 100,
+            window_s: 60,
+        }
     }
 }
 

@@ -97,8 +97,8 @@ impl Lane {
 
 /// Bucket bounds for latencies, in seconds: 1 µs .. 10 s.
 const SECONDS: [f64; 22] = [
-    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25,
-    0.5, 1.0, 2.5, 5.0, 10.0,
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
 ];
 const COUNTS: [f64; 12] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];
 const BYTES: [f64; 10] = [1e3, 4e3, 16e3, 64e3, 256e3, 1e6, 4e6, 16e6, 64e6, 256e6];
@@ -127,10 +127,8 @@ struct Prebuilt {
 impl Instruments {
     pub(crate) fn new(provider: &SdkMeterProvider, samples: Arc<Mutex<Vec<Sample>>>) -> Self {
         let meter = provider.meter("node-storage");
-        let events = Event::ALL
-            .iter()
-            .map(|e| meter.u64_counter(e.name()).with_description(format!("{e:?}")).build())
-            .collect();
+        let events =
+            Event::ALL.iter().map(|e| meter.u64_counter(e.name()).with_description(format!("{e:?}")).build()).collect();
         let histogram = |name: &'static str, help: &'static str, bounds: &[f64]| {
             meter.f64_histogram(name).with_description(help).with_boundaries(bounds.to_vec()).build()
         };
@@ -146,7 +144,11 @@ impl Instruments {
                 "Write latency by operation, submission to durable acknowledgement",
                 &SECONDS,
             ),
-            queue_wait: histogram("node_storage_queue_wait_seconds", "Time queued before the writer took a request", &SECONDS),
+            queue_wait: histogram(
+                "node_storage_queue_wait_seconds",
+                "Time queued before the writer took a request",
+                &SECONDS,
+            ),
             batch_requests: histogram("node_storage_batch_requests", "Requests per group commit", &COUNTS),
             batch_bytes: histogram("node_storage_batch_bytes", "Payload bytes per group commit", &BYTES),
             maintenance: histogram("node_storage_maintenance_seconds", "Maintenance task run time", &SECONDS),

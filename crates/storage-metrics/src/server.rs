@@ -23,8 +23,7 @@ impl std::fmt::Debug for MetricsServer {
 
 impl MetricsServer {
     pub(crate) fn start(metrics: Metrics, addr: SocketAddr) -> Result<Self, MetricsError> {
-        let server =
-            Arc::new(Server::http(addr).map_err(|e| MetricsError::Listen { addr, reason: e.to_string() })?);
+        let server = Arc::new(Server::http(addr).map_err(|e| MetricsError::Listen { addr, reason: e.to_string() })?);
         let bound = server.server_addr().to_ip().unwrap_or(addr);
         let serving = server.clone();
         let thread = std::thread::Builder::new()
