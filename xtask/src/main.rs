@@ -94,9 +94,18 @@ fn crash(args: &[String]) -> Result<()> {
 }
 
 fn bench(args: &[String]) -> Result<()> {
+    let facade_only = args.iter().any(|a| a == "--only-facade");
+    let rest: Vec<&String> = args.iter().filter(|a| *a != "--only-facade").collect();
+    if !facade_only {
+        let mut cmd = cargo();
+        cmd.args(["run", "-p", "node-storage-benches", "--bin", "compare", "--"]);
+        cmd.args(&rest);
+        run(&mut cmd)?;
+    }
+    // The facade targets (group commit, cached reads, overhead) on RocksDB.
     let mut cmd = cargo();
-    cmd.args(["run", "-p", "node-storage-benches", "--bin", "compare", "--"]);
-    cmd.args(args);
+    cmd.args(["run", "-p", "node-storage-benches", "--bin", "facade", "--"]);
+    cmd.args(rest.iter().filter(|a| a.as_str() == "--quick"));
     run(&mut cmd)
 }
 
