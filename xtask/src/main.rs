@@ -36,6 +36,7 @@ fn main() -> Result<()> {
         "fuzz" => fuzz(rest),
         "overhead" => overhead(rest),
         "bench" => bench(rest),
+        "prometheus" => run(cargo().args(["test", "-p", "node-storage", "--test", "prometheus", "--", "--ignored"])),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(())
@@ -51,7 +52,10 @@ const HELP: &str = "usage: cargo xtask <command>
                                          run the cargo-fuzz targets (default 60 s each; ASan
                                          for the codecs, none for open_corrupted)
   overhead [--blocks N] [--reads N]      storage-api vs raw RocksDB overhead benchmark
-  bench [--quick] [--no-write]           backend comparison (rocksdb, redb, sled) into docs/BENCHMARKS.md";
+  bench [--quick] [--no-write]           backend comparison (rocksdb, redb, sled) into docs/BENCHMARKS.md,
+                                         then the facade targets (--only-facade: those alone)
+  prometheus                             a real Prometheus scrapes node-storage; every dashboard query
+                                         must return data (needs the `prometheus` binary)";
 
 /// The workspace being worked on. Read at run time (cargo sets the variable for `cargo run`):
 /// the build cache is shared between checkouts, so a path baked in at compile time can name

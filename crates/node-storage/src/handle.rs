@@ -269,40 +269,21 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         vertices: Vec<(Vertex, Vec<u8>)>,
     ) -> Vec<Result<dag_store::Inserted, StorageError>> {
         let ops = vertices.into_iter().map(|(vertex, signature)| Op::InsertVertex { vertex, signature }).collect();
-        self.submit_many(ops)
-            .await
-            .into_iter()
-            .map(|r| {
-                r.map(|d| match d {
-                    Done::Vertex(i) => i,
-                    _ => unreachable!("vertex insert answers with Vertex"),
-                })
-            })
-            .collect()
+        let answers = self.submit_many(ops).await;
+        answers.into_iter().map(|r| r.map(Done::into_vertex)).collect()
     }
 
     /// Stores many blocks, in order (a parent may precede its child in the list). One outcome
     /// per block.
     pub async fn insert_blocks(&self, blocks: Vec<NewBlock<M>>) -> Vec<Result<chain_store::Inserted, StorageError>> {
         let ops = blocks.into_iter().map(|b| Op::InsertBlock(Box::new(b))).collect();
-        self.submit_many(ops)
-            .await
-            .into_iter()
-            .map(|r| {
-                r.map(|d| match d {
-                    Done::Block(i) => i,
-                    _ => unreachable!("block insert answers with Block"),
-                })
-            })
-            .collect()
+        let answers = self.submit_many(ops).await;
+        answers.into_iter().map(|r| r.map(Done::into_block)).collect()
     }
 
     /// Stores a DAG vertex with its creator's signature (validated, idempotent). Normal lane.
     pub async fn insert_vertex(&self, vertex: Vertex, signature: Vec<u8>) -> Result<dag_store::Inserted, StorageError> {
-        match self.submit(Op::InsertVertex { vertex, signature }).await? {
-            Done::Vertex(i) => Ok(i),
-            _ => unreachable!("vertex insert answers with Vertex"),
-        }
+        self.submit(Op::InsertVertex { vertex, signature }).await.map(Done::into_vertex)
     }
 
     /// Finalizes a vertex at the next sequence number. High lane.
@@ -318,10 +299,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// Stores a block with receipts and state writes; it extends the canonical chain if its
     /// parent is the head. Normal lane.
     pub async fn insert_block(&self, block: NewBlock<M>) -> Result<chain_store::Inserted, StorageError> {
-        match self.submit(Op::InsertBlock(Box::new(block))).await? {
-            Done::Block(i) => Ok(i),
-            _ => unreachable!("block insert answers with Block"),
-        }
+        self.submit(Op::InsertBlock(Box::new(block))).await.map(Done::into_block)
     }
 
     /// Moves the canonical head (a reorg if it leaves the current branch). High lane.

@@ -78,6 +78,24 @@ pub(crate) enum Done<M: ChainModel> {
     Compacted(bool),
 }
 
+impl<M: ChainModel> Done<M> {
+    /// The answer to a vertex insert.
+    pub(crate) fn into_vertex(self) -> dag_store::Inserted {
+        match self {
+            Done::Vertex(i) => i,
+            _ => unreachable!("a vertex insert answers with Vertex"),
+        }
+    }
+
+    /// The answer to a block insert.
+    pub(crate) fn into_block(self) -> chain_store::Inserted {
+        match self {
+            Done::Block(i) => i,
+            _ => unreachable!("a block insert answers with Block"),
+        }
+    }
+}
+
 pub(crate) type Reply<M> = oneshot::Sender<Result<Done<M>, StorageError>>;
 
 /// A queued write.

@@ -159,10 +159,10 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
             }
         }
         // One sync per store for the whole group: only now are the buffered writes durable.
-        for (dirty, sync) in [(&dag_dirty, s.dag.store().sync()), (&chain_dirty, s.chain.store().sync())] {
-            if dirty.is_empty() {
-                continue;
-            }
+        // Only stores that took buffered writes in this group are synced.
+        let dag_sync = if dag_dirty.is_empty() { Ok(()) } else { s.dag.store().sync() };
+        let chain_sync = if chain_dirty.is_empty() { Ok(()) } else { s.chain.store().sync() };
+        for (dirty, sync) in [(&dag_dirty, dag_sync), (&chain_dirty, chain_sync)] {
             if let Err(e) = sync {
                 let reason = e.to_string();
                 tracing::error!(error = %reason, "group commit sync failed; store poisoned");

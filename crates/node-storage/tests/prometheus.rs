@@ -1,8 +1,7 @@
 //! A real Prometheus (the Debian `prometheus` package) scrapes a live node-storage under load,
 //! and every query of `docs/grafana-dashboard.json` must return data.
 //!
-//! Needs the `prometheus` binary on PATH; `.ci/run` installs it and runs
-//! `cargo test -p node-storage --test prometheus -- --ignored`.
+//! Needs the `prometheus` binary on PATH; `.ci/run` installs it and runs `cargo xtask prometheus`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
