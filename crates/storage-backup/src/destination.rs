@@ -1,0 +1,352 @@
+//! Where backups live: a local directory, S3 (or any S3-compatible server), GCS or Azure Blob,
+//! all through the `object_store` crate — the crate's one `dyn` seam.
+//!
+//! Credentials come only from the environment, read by object_store's builders:
+//! `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` (S3),
+//! `GOOGLE_SERVICE_ACCOUNT` / `GOOGLE_APPLICATION_CREDENTIALS` (GCS), `AZURE_STORAGE_ACCOUNT_NAME`
+//! / `AZURE_STORAGE_ACCOUNT_KEY` (Azure). They are never logged or written to a manifest.
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{BackoffConfig, ObjectStore, PutPayload, RetryConfig, WriteMultipart};
+use tokio::sync::mpsc;
+
+use crate::config::BackupConfig;
+use crate::error::{BackupError, DestinationError};
+
+/// An object found by [`Destination::list`].
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The key, relative to the destination's prefix.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was last written.
+    pub modified: SystemTime,
+}
+
+/// What an upload stored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stored {
+    /// Bytes stored.
+    pub size: u64,
+    /// BLAKE3 of the stored bytes.
+    pub hash: blake3::Hash,
+}
+
+/// An opened backup destination.
+#[derive(Clone)]
+pub struct Destination {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    shown: String,
+    hint: &'static str,
+    part_size: usize,
+    threshold: u64,
+    parallel: usize,
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl Destination {
+    /// Opens the destination `config.destination` names (creating a local directory if needed).
+    pub fn open(config: &BackupConfig) -> Result<Self, DestinationError> {
+        let url = config.destination.trim();
+        let retry = RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: config.max_retries,
+            retry_timeout: Duration::from_secs(config.retry_timeout_secs),
+        };
+        let config_error = |message: String| DestinationError::Config { destination: url.to_owned(), message };
+        let (store, prefix, hint): (Arc<dyn ObjectStore>, &str, &'static str) = if let Some(rest) =
+            url.strip_prefix("s3://")
+        {
+            let (bucket, prefix) = split_bucket(rest);
+            let mut b = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry)
+                .with_allow_http(config.allow_http);
+            if let Some(endpoint) = &config.endpoint {
+                b = b.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+            }
+            if let Some(region) = &config.region {
+                b = b.with_region(region);
+            }
+            if let Some(c) = &config.credentials {
+                b = b.with_access_key_id(&c.access_key_id).with_secret_access_key(&c.secret_access_key);
+            }
+            let hint = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+            (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
+        } else if let Some(rest) = url.strip_prefix("gs://") {
+            let (bucket, prefix) = split_bucket(rest);
+            let b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket).with_retry(retry);
+            let hint = "GOOGLE_SERVICE_ACCOUNT or GOOGLE_APPLICATION_CREDENTIALS";
+            (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
+        } else if let Some(rest) = url.strip_prefix("az://") {
+            let (container, prefix) = split_bucket(rest);
+            let b =
+                object_store::azure::MicrosoftAzureBuilder::from_env().with_container_name(container).with_retry(retry);
+            let hint = "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY";
+            (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
+        } else if url.contains("://") && !url.starts_with("file://") {
+            return Err(config_error("unknown scheme (use file://, s3://, gs:// or az://)".into()));
+        } else {
+            let dir = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
+            std::fs::create_dir_all(&dir).map_err(|e| config_error(format!("cannot create directory: {e}")))?;
+            let local =
+                object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| config_error(e.to_string()))?;
+            (Arc::new(local), "", "the directory's permissions")
+        };
+        let shown = match &config.endpoint {
+            Some(endpoint) if url.starts_with("s3://") => format!("{url} (endpoint {endpoint})"),
+            _ => url.to_owned(),
+        };
+        Ok(Destination {
+            store,
+            prefix: Path::from(prefix),
+            shown,
+            hint,
+            part_size: config.part_size_bytes as usize,
+            threshold: config.multipart_threshold_bytes.max(1),
+            parallel: config.parallel_uploads.max(1),
+        })
+    }
+
+    /// The destination as shown to operators (never with credentials).
+    pub fn describe(&self) -> &str {
+        &self.shown
+    }
+
+    /// How many uploads run at once.
+    pub(crate) fn parallel(&self) -> usize {
+        self.parallel
+    }
+
+    fn path(&self, key: &str) -> Path {
+        let key = Path::from(key);
+        let mut parts: Vec<_> = self.prefix.parts().collect();
+        parts.extend(key.parts());
+        Path::from_iter(parts)
+    }
+
+    fn err(&self, action: &'static str, key: &str) -> impl FnOnce(object_store::Error) -> DestinationError + '_ {
+        let key = key.to_owned();
+        move |e| DestinationError::from_store(&self.shown, self.hint, action, &key, e)
+    }
+
+    /// Stores `bytes` under `key` in one request.
+    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), DestinationError> {
+        self.store.put(&self.path(key), PutPayload::from(bytes)).await.map_err(self.err("writing", key))?;
+        Ok(())
+    }
+
+    /// Reads the whole object `key` (for small objects: manifests, markers).
+    pub async fn get_bytes(&self, key: &str) -> Result<Bytes, DestinationError> {
+        let got = self.store.get(&self.path(key)).await.map_err(self.err("reading", key))?;
+        got.bytes().await.map_err(self.err("reading", key))
+    }
+
+    /// Deletes `key` (a missing key is not an error).
+    pub async fn delete(&self, key: &str) -> Result<(), DestinationError> {
+        match self.store.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err("deleting", key)(e)),
+        }
+    }
+
+    /// Every object under `prefix` (relative keys), in no particular order.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, DestinationError> {
+        let full = self.path(prefix);
+        let skip = self.prefix.parts().count();
+        let metas: Vec<_> = self.store.list(Some(&full)).try_collect().await.map_err(self.err("listing", prefix))?;
+        Ok(metas
+            .into_iter()
+            .map(|m| Listed {
+                key: m.location.parts().skip(skip).map(|p| p.as_ref().to_owned()).collect::<Vec<_>>().join("/"),
+                size: m.size,
+                modified: m.last_modified.into(),
+            })
+            .collect())
+    }
+
+    /// Uploads what `produce` writes (on a blocking thread) to `key`: one request for small
+    /// objects, a parallel multipart upload above the threshold. Nothing is stored under `key`
+    /// unless `produce` succeeds and every part is accepted; a failed multipart upload is
+    /// aborted.
+    pub(crate) async fn put_stream<T: Send + 'static>(
+        &self,
+        key: &str,
+        produce: impl FnOnce(&mut ChunkWriter) -> Result<T, BackupError> + Send + 'static,
+    ) -> Result<(T, Stored), BackupError> {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+        let part = self.part_size;
+        let producer = tokio::task::spawn_blocking(move || {
+            let mut writer = ChunkWriter::new(tx, part);
+            let value = produce(&mut writer)?;
+            let stored = writer.finish()?;
+            Ok::<_, BackupError>((value, stored))
+        });
+        let joined = |r: Result<Result<(T, Stored), BackupError>, tokio::task::JoinError>| {
+            r.map_err(|e| BackupError::Invalid(format!("backup worker failed: {e}")))?
+        };
+        // Collect up to the threshold: small objects go in one request.
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut head_len = 0u64;
+        while head_len <= self.threshold {
+            match rx.recv().await {
+                Some(chunk) => {
+                    head_len += chunk.len() as u64;
+                    head.push(chunk);
+                }
+                None => {
+                    let (value, stored) = joined(producer.await)?;
+                    let payload: PutPayload = head.into_iter().collect();
+                    self.store.put(&self.path(key), payload).await.map_err(self.err("uploading", key))?;
+                    return Ok((value, stored));
+                }
+            }
+        }
+        let upload = self.store.put_multipart(&self.path(key)).await.map_err(self.err("starting upload of", key))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
+        for chunk in head {
+            writer.put(chunk);
+        }
+        let mut failure = None;
+        loop {
+            if let Err(e) = writer.wait_for_capacity(self.parallel).await {
+                failure = Some(e);
+                break;
+            }
+            match rx.recv().await {
+                Some(chunk) => writer.put(chunk),
+                None => break,
+            }
+        }
+        drop(rx); // a producer still writing sees the upload has stopped
+        let produced = joined(producer.await);
+        match (failure, produced) {
+            (None, Ok(done)) => {
+                writer.finish().await.map_err(self.err("uploading", key))?;
+                Ok(done)
+            }
+            (Some(e), _) => {
+                let _ = writer.abort().await;
+                Err(self.err("uploading", key)(e).into())
+            }
+            (None, Err(e)) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Downloads `key` into the new file `file`, returning the size and BLAKE3 of the bytes.
+    pub(crate) async fn get_to_file(&self, key: &str, file: &FsPath) -> Result<Stored, BackupError> {
+        let got = self.store.get(&self.path(key)).await.map_err(self.err("downloading", key))?;
+        let mut stream = got.into_stream();
+        let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+        let target = file.to_owned();
+        let writer = tokio::task::spawn_blocking(move || -> Result<Stored, BackupError> {
+            use std::io::Write;
+            let out = std::fs::File::create_new(&target).map_err(BackupError::io("creating", &target))?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+            let mut hasher = blake3::Hasher::new();
+            let mut size = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                out.write_all(&chunk).map_err(BackupError::io("writing", &target))?;
+            }
+            out.flush().map_err(BackupError::io("writing", &target))?;
+            Ok(Stored { size, hash: hasher.finalize() })
+        });
+        let mut failure = None;
+        loop {
+            match stream.try_next().await {
+                Ok(Some(chunk)) => {
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let written = writer.await.map_err(|e| BackupError::Invalid(format!("download worker failed: {e}")))?;
+        if let Some(e) = failure {
+            return Err(self.err("downloading", key)(e).into());
+        }
+        written
+    }
+}
+
+fn split_bucket(rest: &str) -> (&str, &str) {
+    match rest.split_once('/') {
+        Some((bucket, prefix)) => (bucket, prefix.trim_matches('/')),
+        None => (rest, ""),
+    }
+}
+
+/// A `Write` that hashes what passes through and hands it to the uploader in parts.
+pub(crate) struct ChunkWriter {
+    tx: mpsc::Sender<Bytes>,
+    buf: Vec<u8>,
+    part: usize,
+    hasher: blake3::Hasher,
+    size: u64,
+}
+
+impl ChunkWriter {
+    fn new(tx: mpsc::Sender<Bytes>, part: usize) -> Self {
+        ChunkWriter { tx, buf: Vec::with_capacity(part), part, hasher: blake3::Hasher::new(), size: 0 }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(self.part)));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the upload stopped"))
+    }
+
+    fn finish(mut self) -> Result<Stored, BackupError> {
+        self.send().map_err(BackupError::io("uploading", "(stream)"))?;
+        Ok(Stored { size: self.size, hash: self.hasher.finalize() })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(data);
+        self.size += data.len() as u64;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let take = rest.len().min(self.part - self.buf.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() == self.part {
+                self.send()?;
+            }
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
