@@ -2,7 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use storage_api::{KvCompact, KvFlush, KvStats, KvStore, MaintenanceError, OpenError, RawRange, Schema};
+use storage_api::{
+    CheckpointError, KvCheckpoint, KvCompact, KvFlush, KvSnapshots, KvStats, KvStore, MaintenanceError, OpenError,
+    RawRange, Schema,
+};
+use storage_backup::{BackupError, LogicalWriter, StoreRecord};
 use storage_metrics::{Observed, Sample};
 use storage_redb::{RedbConfig, RedbStore};
 use storage_rocksdb::{RocksConfig, RocksStore};
@@ -32,10 +36,45 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
 
     /// Engine internals for the metrics (store label `store`).
     fn engine_samples(&self, _store: &'static str, _out: &mut Vec<Sample>) {}
+
+    /// Whether [`Backend::dump`] reads from a snapshot. When not, the facade pauses writes
+    /// around it.
+    const SNAPSHOTS: bool;
+
+    /// Writes a consistent copy of the store to `store_path(staging, name)`; `Ok(false)` if the
+    /// engine cannot take checkpoints.
+    fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError>;
+
+    /// The database identity recorded in a checkpoint (scopes the reuse of file hashes).
+    fn identity(_staging: &Path, _name: &str) -> Option<String> {
+        None
+    }
+
+    /// Dumps every table of the store into a logical backup.
+    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError>;
+}
+
+fn table_names<S: KvStore>(store: &S) -> Vec<&'static str> {
+    store.schema().tables().iter().map(|t| t.name).collect()
 }
 
 impl Backend for RocksStore {
     const KIND: BackendKind = BackendKind::Rocksdb;
+    const SNAPSHOTS: bool = true;
+
+    fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError> {
+        self.checkpoint(&Self::store_path(staging, name))?;
+        Ok(true)
+    }
+
+    fn identity(staging: &Path, name: &str) -> Option<String> {
+        let text = std::fs::read_to_string(Self::store_path(staging, name).join("IDENTITY")).ok()?;
+        Some(text.trim().to_owned())
+    }
+
+    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
+        writer.dump_store(record, &self.snapshot(), &table_names(self))
+    }
 
     fn store_path(data_dir: &Path, name: &str) -> PathBuf {
         data_dir.join(name)
@@ -90,6 +129,23 @@ impl Backend for RocksStore {
 
 impl Backend for RedbStore {
     const KIND: BackendKind = BackendKind::Redb;
+    const SNAPSHOTS: bool = true;
+
+    fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError> {
+        // redb checkpoints into a directory, under the source file's name.
+        let dir = staging.join(format!(".checkpoint-{name}"));
+        self.checkpoint(&dir)?;
+        let target = Self::store_path(staging, name);
+        let file = target.file_name().map(|f| dir.join(f)).unwrap_or_default();
+        let io = |source| CheckpointError::Io { path: target.clone(), source };
+        std::fs::rename(&file, &target).map_err(io)?;
+        std::fs::remove_dir(&dir).map_err(|source| CheckpointError::Io { path: dir.clone(), source })?;
+        Ok(true)
+    }
+
+    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
+        writer.dump_store(record, &self.snapshot(), &table_names(self))
+    }
 
     fn store_path(data_dir: &Path, name: &str) -> PathBuf {
         data_dir.join(format!("{name}.redb"))
@@ -111,6 +167,16 @@ impl Backend for RedbStore {
 
 impl Backend for SledStore {
     const KIND: BackendKind = BackendKind::Sled;
+    const SNAPSHOTS: bool = false;
+
+    fn checkpoint_into(&self, _staging: &Path, _name: &str) -> Result<bool, CheckpointError> {
+        Ok(false)
+    }
+
+    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
+        // No snapshots: the facade has paused writes around this call.
+        writer.dump_store(record, self, &table_names(self))
+    }
 
     fn store_path(data_dir: &Path, name: &str) -> PathBuf {
         data_dir.join(format!("{name}.sled"))

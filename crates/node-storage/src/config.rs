@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use storage_backup::BackupConfig;
 use storage_cache::CacheConfig;
 use storage_metrics::MetricsConfig;
 
@@ -51,6 +52,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Metrics, the `/metrics` endpoint and service-level thresholds.
     pub metrics: MetricsConfig,
+    /// Backups: destination, compression, retention and schedule.
+    pub backup: BackupConfig,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             writer: WriterConfig::default(),
             retention: RetentionConfig::default(),
             metrics: MetricsConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }

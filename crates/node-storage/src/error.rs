@@ -58,6 +58,9 @@ pub enum StorageError {
     /// The chain store refused or failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// A backup, verification or restore failed.
+    #[error(transparent)]
+    Backup(#[from] storage_backup::BackupError),
     /// The DAG store refused or failed.
     #[error(transparent)]
     Dag(#[from] DagError),
@@ -136,6 +139,7 @@ impl StorageError {
             StorageError::ShuttingDown => "shutting_down",
             StorageError::NoSuchDeadLetter(_) | StorageError::CorruptDeadLetter { .. } => "dead_letter",
             StorageError::Metrics(_) => "metrics",
+            StorageError::Backup(_) => "backup",
             StorageError::Internal(_) => "internal",
         }
     }

@@ -161,7 +161,12 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
 
     // ---- writes -------------------------------------------------------------------------
 
-    async fn submit(&self, op: Op<M>) -> Result<Done<M>, StorageError> {
+    /// The state shared with the writer and maintenance threads.
+    pub(crate) fn shared(&self) -> &Arc<Shared<B, M>> {
+        &self.shared
+    }
+
+    pub(crate) async fn submit(&self, op: Op<M>) -> Result<Done<M>, StorageError> {
         self.submit_with(op, 0, None).await
     }
 

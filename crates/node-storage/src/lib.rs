@@ -21,6 +21,7 @@
 //! into that type in one place.
 
 mod backend;
+mod backup;
 mod breaker;
 mod caches;
 mod config;
@@ -33,6 +34,7 @@ mod shared;
 mod writer;
 
 pub use backend::{Backend, BackendVisitor, with_backend};
+pub use backup::{BackupReport, RestoreReport, STORES, restore};
 pub use breaker::BreakerState;
 pub use chain_store;
 pub use config::{BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, RetentionConfig, WriterConfig};
@@ -41,6 +43,7 @@ pub use deadletter::{DeadLetter, Replayed, node_schema};
 pub use error::{ConfigError, StorageError};
 pub use handle::{StorageHandle, StoreStats};
 pub use storage_api;
+pub use storage_backup;
 pub use storage_cache;
 pub use storage_metrics;
 pub use storage_redb::RedbStore;

@@ -14,16 +14,36 @@ use crate::error::StorageError;
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub(crate) enum Op<M: ChainModel> {
-    InsertVertex { vertex: Vertex, signature: Vec<u8> },
-    FinalizeVertex { hash: VertexHash, sequence: u64 },
+    InsertVertex {
+        vertex: Vertex,
+        signature: Vec<u8>,
+    },
+    FinalizeVertex {
+        hash: VertexHash,
+        sequence: u64,
+    },
     InitChain(Box<NewBlock<M>>),
     InsertBlock(Box<NewBlock<M>>),
     SetHead(M::Hash),
     SetSafe(M::Hash),
     SetFinalized(M::Hash),
-    PruneChain { keep_last: u64 },
-    PruneDag { below: u64 },
+    PruneChain {
+        keep_last: u64,
+    },
+    PruneDag {
+        below: u64,
+    },
     Compact,
+    /// Holds the writer until the gate's sender is dropped (a consistent dump of an engine
+    /// without snapshots). Never dead-lettered, never serialized.
+    #[serde(skip)]
+    Pause(PauseGate),
+}
+
+/// Signals that the writer has paused, and holds it until `resume`'s sender is dropped.
+pub(crate) struct PauseGate {
+    pub(crate) paused: std::sync::mpsc::Sender<()>,
+    pub(crate) resume: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
 impl<M: ChainModel> Op<M> {
@@ -39,6 +59,7 @@ impl<M: ChainModel> Op<M> {
             Op::PruneChain { .. } => "prune_chain",
             Op::PruneDag { .. } => "prune_dag",
             Op::Compact => "compact",
+            Op::Pause(_) => "pause",
         }
     }
 
@@ -46,7 +67,7 @@ impl<M: ChainModel> Op<M> {
         match self {
             Op::FinalizeVertex { .. } | Op::SetHead(_) | Op::SetSafe(_) | Op::SetFinalized(_) => Lane::High,
             Op::InsertVertex { .. } | Op::InitChain(_) | Op::InsertBlock(_) => Lane::Normal,
-            Op::PruneChain { .. } | Op::PruneDag { .. } | Op::Compact => Lane::Low,
+            Op::PruneChain { .. } | Op::PruneDag { .. } | Op::Compact | Op::Pause(_) => Lane::Low,
         }
     }
 

@@ -364,6 +364,12 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                 let b = s.dag.store().compact_all()?;
                 Done::Compacted(a && b)
             }
+            Op::Pause(gate) => {
+                let _ = gate.paused.send(());
+                let resume = gate.resume.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = resume.recv(); // returns once the sender is dropped
+                Done::Unit
+            }
             Op::InsertVertex { .. } | Op::InsertBlock(_) => unreachable!("inserts run in batches"),
         })
     }

@@ -114,12 +114,14 @@ impl Backups {
         }
 
         // Upload new objects, a few at a time.
-        let uploads: Vec<&Planned> = planned.iter().filter(|p| p.location.is_none()).collect();
-        progress.phase("uploading", uploads.iter().map(|p| p.file.size).sum());
+        // Owned items: borrowed ones make the future fail rustc's Send analysis when spawned.
+        let uploads: Vec<(SourceFile, String)> =
+            planned.iter().filter(|p| p.location.is_none()).map(|p| (p.file.clone(), p.hash.clone())).collect();
+        progress.phase("uploading", uploads.iter().map(|(f, _)| f.size).sum());
         let mut uploaded_bytes = 0u64;
-        let results: Vec<(String, Location)> = futures::stream::iter(uploads.into_iter().map(|p| {
+        let results: Vec<(String, Location)> = futures::stream::iter(uploads.into_iter().map(|(file, hash)| {
             let progress = progress.clone();
-            async move { self.upload_object(&p.file, &p.hash, progress).await.map(|l| (p.hash.clone(), l)) }
+            async move { self.upload_object(&file, &hash, progress).await.map(|l| (hash, l)) }
         }))
         .buffer_unordered(self.dest.parallel())
         .try_collect()

@@ -215,6 +215,11 @@ impl BackupError {
         move |source| BackupError::Io { action, path, source }
     }
 
+    /// An I/O failure on `path` (for callers composing backups).
+    pub fn io_error(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        BackupError::Io { action, path: path.to_owned(), source }
+    }
+
     /// A store failure.
     pub fn store(store: &str, error: impl std::fmt::Display) -> Self {
         BackupError::Store { store: store.to_owned(), message: error.to_string() }

@@ -116,11 +116,12 @@ impl Backups {
     ) -> Result<(), BackupError> {
         std::fs::create_dir_all(scratch).map_err(BackupError::io("creating", scratch))?;
         progress.phase(if staging.is_some() { "restoring" } else { "verifying" }, manifest.totals.raw_bytes);
-        let objects: Vec<&FileRecord> =
-            manifest.files.iter().filter(|f| matches!(f.location, Location::Object { .. })).collect();
+        // Owned items: borrowed ones make the future fail rustc's Send analysis when spawned.
+        let objects: Vec<FileRecord> =
+            manifest.files.iter().filter(|f| matches!(f.location, Location::Object { .. })).cloned().collect();
         futures::stream::iter(objects.into_iter().map(|f| {
             let progress = progress.clone();
-            async move { self.fetch_object(f, scratch, staging, progress).await }
+            async move { self.fetch_object(&f, scratch, staging, progress).await }
         }))
         .buffer_unordered(self.dest.parallel())
         .try_collect::<Vec<()>>()
@@ -190,6 +191,7 @@ impl Backups {
         blake3: &str,
         scratch: &Path,
     ) -> Result<PathBuf, BackupError> {
+        std::fs::create_dir_all(scratch).map_err(BackupError::io("creating", scratch))?;
         let tmp = scratch.join(format!("{}.part", key.replace('/', "_")));
         let _ = std::fs::remove_file(&tmp);
         let stored = self.dest.get_to_file(key, &tmp).await;

@@ -116,6 +116,8 @@ pub(crate) struct Instruments {
     maintenance_last_success: Gauge<f64>,
     slo_violations: Counter<u64>,
     slo_observed: Gauge<f64>,
+    backup_uploaded: Counter<u64>,
+    backup_size: Gauge<f64>,
     pre: Prebuilt,
 }
 
@@ -168,6 +170,14 @@ impl Instruments {
                 .f64_gauge("node_storage_slo_observed")
                 .with_description("The last window's value of each service-level indicator")
                 .build(),
+            backup_uploaded: meter
+                .u64_counter("node_storage_backup_uploaded_bytes")
+                .with_description("Bytes uploaded by backups (new objects and archives)")
+                .build(),
+            backup_size: meter
+                .f64_gauge("node_storage_backup_last_size_bytes")
+                .with_description("Raw and stored bytes of the last successful backup, by kind")
+                .build(),
             pre: Prebuilt { lanes: [Lane::High, Lane::Normal, Lane::Low].map(|l| [KeyValue::new("lane", l.as_str())]) },
         }
     }
@@ -207,6 +217,12 @@ impl Instruments {
         } else {
             self.maintenance_failures.add(1, &labels);
         }
+    }
+
+    pub(crate) fn backup(&self, kind: &'static str, raw: u64, stored: u64, uploaded: u64) {
+        self.backup_uploaded.add(uploaded, &[KeyValue::new("kind", kind)]);
+        self.backup_size.record(raw as f64, &[KeyValue::new("kind", kind), KeyValue::new("bytes", "raw")]);
+        self.backup_size.record(stored as f64, &[KeyValue::new("kind", kind), KeyValue::new("bytes", "stored")]);
     }
 
     pub(crate) fn slo(&self, report: &SloReport) {

@@ -140,6 +140,13 @@ impl Metrics {
         self.inner.instruments.maintenance(task, seconds, ok);
     }
 
+    /// Records a successful backup of `kind`: its raw and stored sizes and the bytes it
+    /// uploaded. (Its run time, last success and failures go through [`Metrics::maintenance`]
+    /// with task `backup`.)
+    pub fn backup(&self, kind: &'static str, raw_bytes: u64, stored_bytes: u64, uploaded_bytes: u64) {
+        self.inner.instruments.backup(kind, raw_bytes, stored_bytes, uploaded_bytes);
+    }
+
     /// Judges the window since the last call against the thresholds, counts violations, and
     /// starts a new window. The facade calls it every `slo.window_s` seconds.
     pub fn evaluate_slos(&self) -> SloReport {

@@ -1,0 +1,386 @@
+//! Backups of a running node and offline restores: storage-backup does the packaging,
+//! verification and object storage; this module supplies the engine's checkpoints, consistent
+//! readers and stores, and checks restored data by opening it.
+//!
+//! * A **physical** backup checkpoints the chain, DAG and node stores into a staging directory
+//!   inside the data directory (hard links on RocksDB: no write pause), backs the directory up
+//!   and removes it. Each store's checkpoint is consistent on its own.
+//! * A **logical** backup dumps every table of each store from a snapshot (RocksDB, redb), or —
+//!   sled has no snapshots — with the writer paused for the duration of the dump.
+//! * A **restore** (node stopped) downloads and verifies the backup into a fresh directory next
+//!   to the data directory, opens it and runs the integrity checks, and only then swaps it in
+//!   atomically. The previous data is kept beside it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chain_store::{ChainModel, chain_schema};
+use dag_store::dag_schema;
+use storage_backup::{
+    BackupError, BackupKind, Backups, LogicalWriter, Manifest, Progress, RestoredFrom, Selector, StoreRecord, now_ms,
+    swap_in,
+};
+
+use crate::backend::Backend;
+use crate::config::Config;
+use crate::deadletter::node_schema;
+use crate::error::StorageError;
+use crate::handle::StorageHandle;
+use crate::request::{Op, PauseGate};
+use crate::shared::Shared;
+
+/// The stores every node has, in backup order.
+pub const STORES: [&str; 3] = ["chain", "dag", "node"];
+
+/// What a backup did.
+#[derive(Debug, Clone)]
+pub struct BackupReport {
+    /// The manifest written.
+    pub manifest: Manifest,
+    /// Time to checkpoint all stores (physical) or 0.
+    pub checkpoint_ms: u64,
+    /// Total time.
+    pub elapsed_ms: u64,
+}
+
+/// What a restore did (or, dry-run, would do).
+#[derive(Debug, Clone)]
+pub struct RestoreReport {
+    /// The backup restored.
+    pub manifest: Manifest,
+    /// Where the replaced data was kept (`None`: there was none, or dry run).
+    pub previous: Option<PathBuf>,
+    /// Whether nothing was changed (the backup was only downloaded and verified).
+    pub dry_run: bool,
+}
+
+impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
+    /// Takes a backup of every store to the configured destination. Recorded in metrics
+    /// (maintenance task `backup`, plus sizes).
+    pub async fn backup<P: Progress + 'static>(
+        &self,
+        kind: BackupKind,
+        progress: Arc<P>,
+    ) -> Result<BackupReport, StorageError> {
+        let shared = self.shared().clone();
+        let started = Instant::now();
+        let result = async {
+            let backups = Backups::open(&shared.config.backup)?;
+            match kind {
+                BackupKind::Physical => physical(&shared, &backups, progress).await,
+                BackupKind::Logical => logical(self, &backups, progress).await,
+            }
+        }
+        .await;
+        let secs = started.elapsed().as_secs_f64();
+        shared.metrics.maintenance("backup", secs, result.is_ok());
+        match &result {
+            Ok(r) => {
+                let t = r.manifest.totals;
+                let kind = if kind == BackupKind::Physical { "physical" } else { "logical" };
+                shared.metrics.backup(kind, t.raw_bytes, t.stored_bytes, t.uploaded_bytes);
+                tracing::info!(
+                    backup = %r.manifest.id, files = t.files, raw_bytes = t.raw_bytes, uploaded_bytes = t.uploaded_bytes,
+                    ratio = t.ratio(), secs, "backup complete"
+                );
+            }
+            Err(e) => {
+                shared.metrics.error(e.kind());
+                tracing::warn!(error = %e, "backup failed");
+            }
+        }
+        result.map(|mut r| {
+            r.elapsed_ms = started.elapsed().as_millis() as u64;
+            r
+        })
+    }
+}
+
+impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
+    /// Starts the backup schedule (`backup.schedule_interval_secs`, 0: off) on the current
+    /// tokio runtime: a backup of `backup.schedule_kind` every interval, each followed by a
+    /// prune when `backup.schedule_prune`. Failures are logged and counted in metrics
+    /// (maintenance task `backup` / `backup_prune`); the schedule carries on. Ends at shutdown.
+    pub fn spawn_backup_schedule(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let config = self.shared().config.backup.clone();
+        if config.schedule_interval_secs == 0 {
+            return None;
+        }
+        let handle = self.clone();
+        Some(tokio::spawn(async move {
+            let every = std::time::Duration::from_secs(config.schedule_interval_secs);
+            let mut next = tokio::time::Instant::now() + every;
+            loop {
+                while tokio::time::Instant::now() < next {
+                    if handle.shared().closing.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200).min(every)).await;
+                }
+                next += every;
+                if handle.backup(config.schedule_kind, Arc::new(())).await.is_err() || !config.schedule_prune {
+                    continue;
+                }
+                let started = Instant::now();
+                let pruned = match Backups::open(&config) {
+                    Ok(b) => b.prune(false).await,
+                    Err(e) => Err(e),
+                };
+                handle.shared().metrics.maintenance("backup_prune", started.elapsed().as_secs_f64(), pruned.is_ok());
+                if let Err(e) = pruned {
+                    tracing::warn!(error = %e, "scheduled prune of backups failed");
+                }
+            }
+        }))
+    }
+}
+
+/// The manifest's description of each store.
+fn records<B: Backend, M: ChainModel>(s: &Shared<B, M>) -> Result<[StoreRecord; 3], StorageError> {
+    let record = |name: &str, store: &B| StoreRecord {
+        name: name.to_owned(),
+        backend: B::KIND.to_string(),
+        schema: store.schema().name().to_owned(),
+        schema_version: store.schema().version(),
+        head: None,
+        finalized: None,
+        identity: None,
+        tables: Vec::new(),
+    };
+    let mut chain = record("chain", s.chain.store());
+    chain.head = s.chain.head().map(|b| b.number);
+    chain.finalized = s.chain.finalized().map(|b| b.number);
+    let mut dag = record("dag", s.dag.store());
+    dag.finalized = s.dag.last_finalized()?.map(|(sequence, _)| sequence);
+    Ok([chain, dag, record("node", &s.node)])
+}
+
+async fn physical<B: Backend, M: ChainModel, P: Progress + 'static>(
+    shared: &Arc<Shared<B, M>>,
+    backups: &Backups,
+    progress: Arc<P>,
+) -> Result<BackupReport, StorageError> {
+    let staging = shared.config.data_dir.join(format!(".backup-{}", now_ms()));
+    let s = shared.clone();
+    let dir = staging.clone();
+    progress.phase("checkpoint", 0);
+    let checkpoint = tokio::task::spawn_blocking(move || -> Result<(Vec<StoreRecord>, u64), StorageError> {
+        let started = Instant::now();
+        let mut records = records(&s)?.to_vec();
+        let stores: [&B; 3] = [s.chain.store(), s.dag.store(), &s.node];
+        std::fs::create_dir_all(&dir).map_err(|e| BackupError::io_error("creating", &dir, e))?;
+        for (record, store) in records.iter_mut().zip(stores) {
+            if !store.checkpoint_into(&dir, &record.name).map_err(|e| BackupError::store(&record.name, e))? {
+                return Err(BackupError::Invalid(format!(
+                    "the {} engine cannot take checkpoints: use a logical backup (`--kind logical`)",
+                    B::KIND
+                ))
+                .into());
+            }
+            record.identity = B::identity(&dir, &record.name);
+        }
+        Ok((records, started.elapsed().as_millis() as u64))
+    })
+    .await
+    .map_err(|e| StorageError::Internal(format!("checkpoint task failed: {e}")));
+    let result = match checkpoint {
+        Ok(Ok((records, checkpoint_ms))) => {
+            tracing::info!(checkpoint_ms, "checkpoint taken");
+            backups
+                .create_physical(&staging, records, progress)
+                .await
+                .map(|manifest| BackupReport { manifest, checkpoint_ms, elapsed_ms: 0 })
+                .map_err(StorageError::from)
+        }
+        Ok(Err(e)) | Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+async fn logical<B: Backend, M: ChainModel, P: Progress + 'static>(
+    handle: &StorageHandle<B, M>,
+    backups: &Backups,
+    progress: Arc<P>,
+) -> Result<BackupReport, StorageError> {
+    let shared = handle.shared();
+    // sled: hold the writer for the whole dump, so the three stores are read unchanged.
+    let resume = if B::SNAPSHOTS { None } else { Some(pause_writer(handle).await?) };
+    let s = shared.clone();
+    let records = records(shared)?;
+    // Boxed with an explicit higher-ranked type: inferred closure types trip rustc's Send
+    // analysis when the future is spawned.
+    type Produce = Box<dyn for<'w> FnOnce(&mut LogicalWriter<'w>) -> Result<(), BackupError> + Send>;
+    let produce: Produce = Box::new(move |w| {
+        let [chain, dag, node] = records;
+        s.chain.store().dump(chain, w)?;
+        s.dag.store().dump(dag, w)?;
+        s.node.dump(node, w)
+    });
+    let result = backups.create_logical(produce, progress).await;
+    drop(resume);
+    Ok(BackupReport { manifest: result?, checkpoint_ms: 0, elapsed_ms: 0 })
+}
+
+/// Parks the writer (through the low lane, behind queued writes); it resumes when the returned
+/// sender is dropped.
+async fn pause_writer<B: Backend, M: ChainModel>(
+    handle: &StorageHandle<B, M>,
+) -> Result<std::sync::mpsc::Sender<()>, StorageError> {
+    let (paused_tx, paused_rx) = std::sync::mpsc::channel();
+    let (resume_tx, resume_rx) = std::sync::mpsc::channel();
+    let gate = PauseGate { paused: paused_tx, resume: std::sync::Mutex::new(resume_rx) };
+    let h = handle.clone();
+    // Answered only once the writer resumes; nobody needs the answer.
+    tokio::spawn(async move { h.submit(Op::Pause(gate)).await });
+    tokio::task::spawn_blocking(move || paused_rx.recv())
+        .await
+        .map_err(|e| StorageError::Internal(format!("pause task failed: {e}")))?
+        .map_err(|_| StorageError::ShuttingDown)?;
+    Ok(resume_tx)
+}
+
+/// Restores a backup into `config.data_dir` while the node is stopped: the backup `selector`
+/// names is downloaded and verified into a fresh directory beside the data directory, opened
+/// and integrity-checked, then swapped in atomically. A physical backup restores into the
+/// engine it came from; a logical one into the configured engine. With `dry_run`, the backup
+/// is downloaded and verified but nothing is written near the data directory.
+pub async fn restore<B: Backend, M: ChainModel, P: Progress + 'static>(
+    config: &Config,
+    selector: &Selector,
+    dry_run: bool,
+    progress: Arc<P>,
+) -> Result<RestoreReport, StorageError> {
+    let backups = Backups::open(&config.backup)?;
+    let manifest = backups.select(selector).await?;
+    let source = manifest.stores.first().map(|s| s.backend.clone()).unwrap_or_default();
+    if manifest.kind == BackupKind::Physical && source != B::KIND.to_string() {
+        return Err(BackupError::Invalid(format!(
+            "backup {} is a physical {source} backup and the node is configured for {}: restore it with \
+             `--backend {source}`, or use a logical backup to change engines",
+            manifest.id,
+            B::KIND
+        ))
+        .into());
+    }
+    check_schemas::<B, M>(&manifest)?;
+    let data_dir = absolute(&config.data_dir)?;
+    let name = data_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
+    let parent = data_dir.parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."));
+    let scratch = parent.join(format!(".{name}.restore-{}.download", manifest.id));
+    if dry_run {
+        let r = backups.verify(&manifest, &scratch, progress).await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        r?;
+        return Ok(RestoreReport { manifest, previous: None, dry_run: true });
+    }
+    ensure_not_in_use::<B, M>(config, &data_dir)?;
+    let staging = parent.join(format!(".{name}.restore-{}", manifest.id));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| BackupError::io_error("creating", &staging, e))?;
+    let prepared = prepare::<B, M, P>(config, &backups, &manifest, &scratch, &staging, progress).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    if let Err(e) = prepared {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    let RestoredFrom { previous, .. } = swap_in(&staging, &data_dir, &manifest.id)?;
+    tracing::info!(backup = %manifest.id, previous = ?previous, "restore complete");
+    Ok(RestoreReport { manifest, previous, dry_run: false })
+}
+
+/// Fills `staging` from the backup, then opens it as a node and runs the integrity checks.
+async fn prepare<B: Backend, M: ChainModel, P: Progress + 'static>(
+    config: &Config,
+    backups: &Backups,
+    manifest: &Manifest,
+    scratch: &Path,
+    staging: &Path,
+    progress: Arc<P>,
+) -> Result<(), StorageError> {
+    let mut staged = config.clone();
+    staged.data_dir = staging.to_owned();
+    staged.metrics.enabled = false;
+    staged.backup.schedule_interval_secs = 0;
+    staged.retention.prune_interval_s = 0;
+    staged.retention.compact_interval_s = 0;
+    match manifest.kind {
+        BackupKind::Physical => backups.extract(manifest, scratch, staging, progress).await?,
+        BackupKind::Logical => {
+            let open = |name: &'static str, schema| {
+                B::open_store(&staged, name, schema)
+                    .map(Arc::new)
+                    .map_err(|source| StorageError::Open { store: name, source })
+            };
+            let stores = vec![
+                ("chain".to_owned(), open("chain", chain_schema::<M>())?),
+                ("dag".to_owned(), open("dag", dag_schema())?),
+                ("node".to_owned(), open("node", node_schema())?),
+            ];
+            backups.load_logical(manifest, scratch, stores.clone(), progress).await?;
+            for (_, store) in &stores {
+                store.flush()?;
+            }
+        }
+    }
+    let handle: StorageHandle<B, M> = StorageHandle::open(staged)?;
+    let checked = handle.check().await;
+    handle.shutdown().await;
+    let (chain, dag) = checked?;
+    if !chain.is_ok() || !dag.is_ok() {
+        return Err(BackupError::Invalid(format!(
+            "the restored data fails its integrity check (chain: {chain:?}; DAG: {dag:?}); nothing was changed"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Refuses a restore whose backup was written by other schema versions than this build's.
+fn check_schemas<B: Backend, M: ChainModel>(manifest: &Manifest) -> Result<(), StorageError> {
+    let expected = [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())];
+    for (name, schema) in expected {
+        let Some(record) = manifest.stores.iter().find(|s| s.name == name) else {
+            return Err(BackupError::Invalid(format!("backup {} has no {name} store", manifest.id)).into());
+        };
+        if record.schema_version != schema.version() {
+            return Err(BackupError::Invalid(format!(
+                "backup {} holds {name} schema v{} and this build uses v{}: restore it with a build of that \
+                 version, then migrate",
+                manifest.id,
+                record.schema_version,
+                schema.version()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Fails if a running node holds the data directory (the engines lock their files).
+fn ensure_not_in_use<B: Backend, M: ChainModel>(config: &Config, data_dir: &Path) -> Result<(), StorageError> {
+    if !data_dir.exists() {
+        return Ok(());
+    }
+    for (name, schema) in [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())] {
+        let path = B::store_path(data_dir, name);
+        if !path.exists() {
+            continue;
+        }
+        if let Err(e) = B::open_store(config, name, schema)
+            && e.to_string().to_lowercase().contains("lock")
+        {
+            return Err(BackupError::Invalid(format!(
+                "the {name} store in {} is in use (stop the node before restoring): {e}",
+                data_dir.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, StorageError> {
+    std::path::absolute(path).map_err(|e| BackupError::io_error("resolving", path, e).into())
+}
