@@ -9,7 +9,7 @@ use node_storage::{Backend, Config, StorageHandle};
 use serde_json::json;
 
 use crate::output::{bytes, hex, json, parse_hex, table};
-use crate::{Cli, Cmd, DeadLetterCmd, GetCmd, demo};
+use crate::{BackupCmd, Cli, Cmd, DeadLetterCmd, GetCmd, demo};
 
 pub(crate) type Handle<B> = StorageHandle<B, Evm>;
 
@@ -18,6 +18,13 @@ pub(crate) async fn run<B: Backend>(cli: Cli, config: Config) -> anyhow::Result<
         print!("{}", config.to_toml());
         return Ok(());
     }
+    // Everything but `backup create` runs without opening the store (restore needs it closed).
+    let cli = match cli.command {
+        Cmd::Backup { what, .. } if !matches!(what, BackupCmd::Create { .. }) => {
+            return crate::backup::offline::<B>(&config, what, cli.json).await;
+        }
+        command => Cli { command, ..cli },
+    };
     let h: Handle<B> = StorageHandle::open(config.clone()).context("opening the store")?;
     let result = dispatch(&h, cli.command, cli.json).await;
     h.shutdown().await;
@@ -179,8 +186,17 @@ async fn dispatch<B: Backend>(h: &Handle<B>, cmd: Cmd, as_json: bool) -> anyhow:
             }
             Ok(())
         }
+        Cmd::Backup { what: BackupCmd::Create { kind }, .. } => crate::backup::create(h, kind, as_json).await,
+        Cmd::Backup { .. } => unreachable!("handled before opening"),
         Cmd::Serve => {
             let addr = if h.config().metrics.enabled { Some(h.serve_metrics()?) } else { None };
+            if let Some(_schedule) = h.spawn_backup_schedule() {
+                eprintln!(
+                    "backups every {} s to {}",
+                    h.config().backup.schedule_interval_secs,
+                    h.config().backup.destination
+                );
+            }
             match addr {
                 Some(a) => eprintln!("serving http://{a}/metrics, /metrics.json and /health; Ctrl-C to stop"),
                 None => eprintln!("running (metrics endpoint disabled); Ctrl-C to stop"),

@@ -3,6 +3,7 @@
 //! Every command takes `--config` (TOML), `--data-dir` (overrides the config) and `--json`;
 //! errors are one line on stderr with a non-zero exit code.
 
+mod backup;
 mod commands;
 mod demo;
 mod output;
@@ -102,7 +103,15 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         what: DeadLetterCmd,
     },
-    /// Run the store with maintenance and /metrics until Ctrl-C.
+    /// Backups: create, list, verify, restore, prune (destination from `[backup]` in the config).
+    Backup {
+        /// Destination URL, overriding `backup.destination` (file://, s3://, gs://, az:// or a path).
+        #[arg(long, global = true, value_name = "URL")]
+        destination: Option<String>,
+        #[command(subcommand)]
+        what: BackupCmd,
+    },
+    /// Run the store with maintenance, scheduled backups and /metrics until Ctrl-C.
     Serve,
     /// Print the effective configuration.
     Config,
@@ -148,6 +157,49 @@ pub(crate) enum DeadLetterCmd {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum BackupCmd {
+    /// Back up the database now (it may be in use by nothing else: this opens it).
+    Create {
+        /// Physical (engine files, incremental) or logical (portable table dump).
+        #[arg(long, value_enum, default_value = "physical")]
+        kind: KindArg,
+    },
+    /// List backups at the destination, oldest first.
+    List,
+    /// Download a backup and check every byte against its manifest.
+    Verify {
+        /// Backup id (default: the latest).
+        id: Option<String>,
+        /// The latest backup at or before this time (e.g. 2026-11-22T10:00:00Z).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Replace the data directory with a verified backup (stop the node first).
+    Restore {
+        /// Backup id (default: the latest).
+        id: Option<String>,
+        /// The latest backup at or before this time (e.g. 2026-11-22T10:00:00Z).
+        #[arg(long)]
+        at: Option<String>,
+        /// Download and verify only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Apply the retention policy and delete unreferenced objects.
+    Prune {
+        /// Report what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum KindArg {
+    Physical,
+    Logical,
+}
+
 struct Run {
     cli: Cli,
     config: Config,
@@ -179,7 +231,14 @@ fn main() -> ExitCode {
                 Engine::Sled => BackendKind::Sled,
             };
         }
-        let needs_data = !matches!(cli.command, Cmd::Demo { .. } | Cmd::Config);
+        if let Cmd::Backup { destination: Some(d), .. } = &cli.command {
+            config.backup.destination = d.clone();
+        }
+        let needs_data = match &cli.command {
+            Cmd::Demo { .. } | Cmd::Config => false,
+            Cmd::Backup { what, .. } => matches!(what, BackupCmd::Create { .. }),
+            _ => true,
+        };
         if needs_data && !config.data_dir.exists() {
             anyhow::bail!("no database at {} (run `nodestore demo` or pass --data-dir)", config.data_dir.display());
         }

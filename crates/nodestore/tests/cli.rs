@@ -71,3 +71,40 @@ fn errors_are_one_line_with_a_non_zero_exit() {
     let out = nodestore(dir.path()).args(["demo"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("already holds a chain"));
 }
+
+#[test]
+fn backup_create_list_verify_restore_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("backups");
+    let dest = dest.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = nodestore(dir.path()).args(["--json", "backup", "--destination", dest]).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        json(&out.stdout)
+    };
+    let demo =
+        nodestore(dir.path()).args(["--json", "demo", "--blocks", "200", "--vertices", "2000"]).output().unwrap();
+    assert!(demo.status.success());
+    let first = run(&["create"]);
+    assert_eq!(first["kind"], "physical");
+    assert_eq!(first["chain_head"], 201);
+    let logical = run(&["create", "--kind", "logical"]);
+    assert_eq!(logical["kind"], "logical");
+    let listed = run(&["list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(run(&["verify", id])["verified"]["id"], id);
+    let dry = run(&["restore", id, "--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    let restored = run(&["restore", id]);
+    assert!(restored["previous"].as_str().unwrap().contains("pre-restore"));
+    let stats = json(&nodestore(dir.path()).args(["--json", "stats"]).output().unwrap().stdout);
+    assert_eq!(stats["chain_head"], 201);
+    let pruned = run(&["prune", "--dry-run"]);
+    assert_eq!(pruned["kept"].as_array().unwrap().len(), 2);
+    // A missing backup is a one-line error.
+    let out = nodestore(dir.path()).args(["backup", "--destination", dest, "restore", "nope"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no complete backup `nope`") && err.lines().count() == 1, "{err}");
+}

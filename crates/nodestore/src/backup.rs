@@ -1,0 +1,230 @@
+//! `nodestore backup create|list|verify|restore|prune`.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use node_storage::chain_store::evm::Evm;
+use node_storage::storage_backup::{BackupKind, Backups, Manifest, Progress, Selector, parse_time, rfc3339};
+use node_storage::{Backend, Config, StorageHandle, restore};
+use serde_json::json;
+
+use crate::output::{bytes, json, table};
+use crate::{BackupCmd, KindArg};
+
+/// Progress bars, one per phase (hidden with `--json`).
+struct Bars {
+    quiet: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    fn new(quiet: bool) -> Arc<Self> {
+        Arc::new(Bars { quiet, bar: Mutex::new(None) })
+    }
+
+    fn finish(&self) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            b.finish();
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn phase(&self, name: &str, total: u64) {
+        let mut slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = slot.take() {
+            b.finish();
+        }
+        if self.quiet {
+            return;
+        }
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{msg:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        b.set_message(name.to_owned());
+        *slot = Some(b);
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            b.inc(n);
+        }
+    }
+}
+
+fn selector(id: Option<String>, at: Option<String>) -> anyhow::Result<Selector> {
+    Ok(match (id, at) {
+        (Some(_), Some(_)) => anyhow::bail!("give a backup id or --at, not both"),
+        (Some(id), None) => Selector::Id(id),
+        (None, Some(t)) => Selector::AtOrBefore(parse_time(&t)?),
+        (None, None) => Selector::Latest,
+    })
+}
+
+fn summary(m: &Manifest) -> serde_json::Value {
+    let chain = m.stores.iter().find(|s| s.name == "chain");
+    json!({
+        "id": m.id, "created_at": m.created_at, "kind": m.kind.to_string(),
+        "backend": m.stores.first().map(|s| s.backend.clone()),
+        "chain_head": chain.and_then(|c| c.head), "chain_finalized": chain.and_then(|c| c.finalized),
+        "files": m.totals.files, "raw_bytes": m.totals.raw_bytes, "stored_bytes": m.totals.stored_bytes,
+        "uploaded_bytes": m.totals.uploaded_bytes, "reused_files": m.totals.reused_files,
+        "compression_ratio": (m.totals.ratio() * 100.0).round() / 100.0,
+    })
+}
+
+/// Commands that run without the store open (list, verify, restore, prune).
+pub(crate) async fn offline<B: Backend>(config: &Config, cmd: BackupCmd, as_json: bool) -> anyhow::Result<()> {
+    let backups = Backups::open(&config.backup)?;
+    match cmd {
+        BackupCmd::Create { .. } => unreachable!("create runs with the store open"),
+        BackupCmd::List => {
+            let all = backups.list().await?;
+            if as_json {
+                let rows: Vec<_> = all
+                    .iter()
+                    .map(|b| match &b.manifest {
+                        Some(m) => summary(m),
+                        None => json!({ "id": b.id, "complete": false }),
+                    })
+                    .collect();
+                json(&json!(rows));
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|b| match &b.manifest {
+                    Some(m) => vec![
+                        m.id.clone(),
+                        m.created_at.clone(),
+                        m.kind.to_string(),
+                        m.stores
+                            .iter()
+                            .find(|s| s.name == "chain")
+                            .and_then(|c| c.head)
+                            .map_or("-".into(), |h| h.to_string()),
+                        m.totals.files.to_string(),
+                        bytes(m.totals.raw_bytes),
+                        bytes(m.totals.stored_bytes),
+                    ],
+                    None => vec![
+                        b.id.clone(),
+                        "(incomplete)".into(),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                    ],
+                })
+                .collect();
+            table(&["id", "created", "kind", "head", "files", "raw", "stored"], &rows);
+            println!("{} backup(s) at {}", all.len(), backups.destination().describe());
+        }
+        BackupCmd::Verify { id, at } => {
+            let m = backups.select(&selector(id, at)?).await?;
+            let bars = Bars::new(as_json);
+            let scratch = std::env::temp_dir().join(format!("nodestore-verify-{}", m.id));
+            let r = backups.verify(&m, &scratch, bars.clone()).await;
+            let _ = std::fs::remove_dir_all(&scratch);
+            bars.finish();
+            r?;
+            if as_json {
+                json(&json!({ "verified": summary(&m) }));
+            } else {
+                println!(
+                    "backup {} verified: {} files, {} checked against the manifest",
+                    m.id,
+                    m.totals.files,
+                    bytes(m.totals.raw_bytes)
+                );
+            }
+        }
+        BackupCmd::Restore { id, at, dry_run } => {
+            let bars = Bars::new(as_json);
+            let report = restore::<B, Evm, _>(config, &selector(id, at)?, dry_run, bars.clone()).await;
+            bars.finish();
+            let report = report?;
+            let m = &report.manifest;
+            if as_json {
+                json(&json!({ "restored": summary(m), "dry_run": report.dry_run,
+                    "previous": report.previous.as_ref().map(|p| p.display().to_string()) }));
+            } else if report.dry_run {
+                println!(
+                    "dry run: backup {} ({}, {}) verified; restoring it would replace {}",
+                    m.id,
+                    m.created_at,
+                    bytes(m.totals.raw_bytes),
+                    config.data_dir.display()
+                );
+            } else {
+                println!("restored backup {} ({}) into {}", m.id, m.created_at, config.data_dir.display());
+                if let Some(p) = &report.previous {
+                    println!("the previous data was kept at {} (delete it once satisfied)", p.display());
+                }
+            }
+        }
+        BackupCmd::Prune { dry_run } => {
+            let r = backups.prune(dry_run).await?;
+            if as_json {
+                json(&json!({ "dry_run": r.dry_run, "kept": r.kept, "deleted": r.deleted, "incomplete": r.incomplete,
+                    "objects": r.objects.len(), "freed_bytes": r.freed_bytes }));
+            } else {
+                let verb = if dry_run { "would delete" } else { "deleted" };
+                for id in &r.deleted {
+                    println!("{verb} backup {id}");
+                }
+                for id in &r.incomplete {
+                    println!("{verb} interrupted backup {id}");
+                }
+                println!(
+                    "kept {} backup(s); {verb} {} backup(s), {} interrupted, {} unreferenced object(s) ({})",
+                    r.kept.len(),
+                    r.deleted.len(),
+                    r.incomplete.len(),
+                    r.objects.len(),
+                    bytes(r.freed_bytes)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `backup create`, with the store open.
+pub(crate) async fn create<B: Backend>(h: &StorageHandle<B, Evm>, kind: KindArg, as_json: bool) -> anyhow::Result<()> {
+    let kind = match kind {
+        KindArg::Physical => BackupKind::Physical,
+        KindArg::Logical => BackupKind::Logical,
+    };
+    let bars = Bars::new(as_json);
+    let r = h.backup(kind, bars.clone()).await;
+    bars.finish();
+    let r = r.context("backup failed (nothing was listed as complete)")?;
+    let m = &r.manifest;
+    if as_json {
+        let mut s = summary(m);
+        s["checkpoint_ms"] = json!(r.checkpoint_ms);
+        s["elapsed_ms"] = json!(r.elapsed_ms);
+        json(&s);
+    } else {
+        println!(
+            "backup {} complete at {}: {} files, {} raw, {} stored (ratio {:.2}), {} uploaded, {} file(s) reused, {} ms{}",
+            m.id,
+            rfc3339(m.created_at_ms),
+            m.totals.files,
+            bytes(m.totals.raw_bytes),
+            bytes(m.totals.stored_bytes),
+            m.totals.ratio(),
+            bytes(m.totals.uploaded_bytes),
+            m.totals.reused_files,
+            r.elapsed_ms,
+            if r.checkpoint_ms > 0 { format!(" (checkpoint {} ms)", r.checkpoint_ms) } else { String::new() }
+        );
+    }
+    Ok(())
+}
