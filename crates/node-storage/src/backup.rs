@@ -264,7 +264,7 @@ pub async fn restore<B: Backend, M: ChainModel, P: Progress + 'static>(
         ))
         .into());
     }
-    check_schemas::<B, M>(&manifest)?;
+    check_schemas::<M>(&manifest)?;
     let data_dir = absolute(&config.data_dir)?;
     let name = data_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
     let parent = data_dir.parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."));
@@ -338,7 +338,7 @@ async fn prepare<B: Backend, M: ChainModel, P: Progress + 'static>(
 }
 
 /// Refuses a restore whose backup was written by other schema versions than this build's.
-fn check_schemas<B: Backend, M: ChainModel>(manifest: &Manifest) -> Result<(), StorageError> {
+fn check_schemas<M: ChainModel>(manifest: &Manifest) -> Result<(), StorageError> {
     let expected = [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())];
     for (name, schema) in expected {
         let Some(record) = manifest.stores.iter().find(|s| s.name == name) else {

@@ -10,9 +10,10 @@ use std::time::Duration;
 use node_storage::chain_store::evm::Evm;
 use node_storage::dag_store::{Vertex, VertexBuilder};
 use node_storage::storage_api::{
-    BackendError, BackendErrorKind, Direction, Durability, FlushError, KvFlush, KvRead, KvStats, KvStore, KvWrite,
-    MaintenanceError, OpenError, RawRange, ReadError, Schema, TableStats, WriteError,
+    BackendError, BackendErrorKind, CheckpointError, Direction, Durability, FlushError, KvFlush, KvRead, KvStats,
+    KvStore, KvWrite, MaintenanceError, OpenError, RawRange, ReadError, Schema, TableStats, WriteError,
 };
+use node_storage::storage_backup::{BackupError, LogicalWriter, StoreRecord};
 use node_storage::storage_metrics::Sample;
 use node_storage::{Backend, BackendKind, BreakerState, Config, RocksStore, StorageError, StorageHandle};
 
@@ -102,6 +103,13 @@ impl Backend for Faulty {
     }
     fn engine_samples(&self, store: &'static str, out: &mut Vec<Sample>) {
         self.0.engine_samples(store, out)
+    }
+    const SNAPSHOTS: bool = true;
+    fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError> {
+        self.0.checkpoint_into(staging, name)
+    }
+    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
+        self.0.dump(record, writer)
     }
 }
 

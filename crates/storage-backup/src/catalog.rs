@@ -77,10 +77,10 @@ impl Backups {
         }
         let marker = match self.dest.get_bytes(&marker_key(id)).await {
             Ok(bytes) => bytes,
-            Err(crate::DestinationError::NotFound { .. }) => {
+            Err(BackupError::Destination(d)) if matches!(*d, crate::DestinationError::NotFound { .. }) => {
                 return Err(BackupError::NoSuchBackup(format!("`{id}` (missing or incomplete)")));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         let completion: Completion = serde_json::from_slice(&marker).map_err(|e| IntegrityError::Manifest {
             backup: id.to_owned(),

@@ -59,7 +59,7 @@ impl std::fmt::Debug for Destination {
 
 impl Destination {
     /// Opens the destination `config.destination` names (creating a local directory if needed).
-    pub fn open(config: &BackupConfig) -> Result<Self, DestinationError> {
+    pub fn open(config: &BackupConfig) -> Result<Self, BackupError> {
         let url = config.destination.trim();
         let retry = RetryConfig {
             backoff: BackoffConfig::default(),
@@ -98,7 +98,7 @@ impl Destination {
             let hint = "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY";
             (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
         } else if url.contains("://") && !url.starts_with("file://") {
-            return Err(config_error("unknown scheme (use file://, s3://, gs:// or az://)".into()));
+            return Err(config_error("unknown scheme (use file://, s3://, gs:// or az://)".into()).into());
         } else {
             let dir = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
             std::fs::create_dir_all(&dir).map_err(|e| config_error(format!("cannot create directory: {e}")))?;
@@ -144,27 +144,27 @@ impl Destination {
     }
 
     /// Stores `bytes` under `key` in one request.
-    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), DestinationError> {
+    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), BackupError> {
         self.store.put(&self.path(key), PutPayload::from(bytes)).await.map_err(self.err("writing", key))?;
         Ok(())
     }
 
     /// Reads the whole object `key` (for small objects: manifests, markers).
-    pub async fn get_bytes(&self, key: &str) -> Result<Bytes, DestinationError> {
+    pub async fn get_bytes(&self, key: &str) -> Result<Bytes, BackupError> {
         let got = self.store.get(&self.path(key)).await.map_err(self.err("reading", key))?;
-        got.bytes().await.map_err(self.err("reading", key))
+        Ok(got.bytes().await.map_err(self.err("reading", key))?)
     }
 
     /// Deletes `key` (a missing key is not an error).
-    pub async fn delete(&self, key: &str) -> Result<(), DestinationError> {
+    pub async fn delete(&self, key: &str) -> Result<(), BackupError> {
         match self.store.delete(&self.path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.err("deleting", key)(e)),
+            Err(e) => Err(self.err("deleting", key)(e).into()),
         }
     }
 
     /// Every object under `prefix` (relative keys), in no particular order.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, DestinationError> {
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, BackupError> {
         let full = self.path(prefix);
         let skip = self.prefix.parts().count();
         let metas: Vec<_> = self.store.list(Some(&full)).try_collect().await.map_err(self.err("listing", prefix))?;

@@ -175,9 +175,9 @@ pub enum IntegrityError {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum BackupError {
-    /// The destination failed.
+    /// The destination failed (boxed: object_store errors are large).
     #[error(transparent)]
-    Destination(#[from] DestinationError),
+    Destination(Box<DestinationError>),
     /// Stored data failed verification.
     #[error(transparent)]
     Integrity(#[from] IntegrityError),
@@ -206,6 +206,12 @@ pub enum BackupError {
     /// The request cannot be carried out as asked.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<DestinationError> for BackupError {
+    fn from(e: DestinationError) -> Self {
+        BackupError::Destination(Box::new(e))
+    }
 }
 
 impl BackupError {

@@ -140,9 +140,8 @@ pub(crate) fn load_chunk<S: KvStore>(
     let mut batch = store.raw_batch();
     let mut len = [0u8; 4];
     loop {
-        match read_exact_or_eof(reader, &mut len)? {
-            false => break,
-            true => {}
+        if !read_exact_or_eof(reader, &mut len)? {
+            break;
         }
         let mut key = vec![0u8; u32::from_le_bytes(len) as usize];
         read_body(reader, &mut key)?;
