@@ -53,7 +53,8 @@ const HELP: &str = "usage: cargo xtask <command>
                                          for the codecs, none for open_corrupted)
   overhead [--blocks N] [--reads N]      storage-api vs raw RocksDB overhead benchmark
   bench [--quick] [--no-write]           backend comparison (rocksdb, redb, sled) into docs/BENCHMARKS.md,
-                                         then the facade targets (--only-facade: those alone)
+                                         then the facade targets (--only-facade: those alone);
+                                         --only-backup: the backup targets alone
   prometheus                             a real Prometheus scrapes node-storage; every dashboard query
                                          must return data (needs the `prometheus` binary)";
 
@@ -99,7 +100,16 @@ fn crash(args: &[String]) -> Result<()> {
 
 fn bench(args: &[String]) -> Result<()> {
     let facade_only = args.iter().any(|a| a == "--only-facade");
-    let rest: Vec<&String> = args.iter().filter(|a| *a != "--only-facade").collect();
+    let backup_only = args.iter().any(|a| a == "--only-backup");
+    let rest: Vec<&String> = args.iter().filter(|a| *a != "--only-facade" && *a != "--only-backup").collect();
+    let quick: Vec<&&String> = rest.iter().filter(|a| a.as_str() == "--quick").collect();
+    if backup_only {
+        // The backup targets (checkpoint, full and incremental backup, verify, restore).
+        let mut cmd = cargo();
+        cmd.args(["run", "-p", "node-storage-benches", "--bin", "backup", "--"]);
+        cmd.args(quick);
+        return run(&mut cmd);
+    }
     if !facade_only {
         let mut cmd = cargo();
         cmd.args(["run", "-p", "node-storage-benches", "--bin", "compare", "--"]);
