@@ -206,6 +206,7 @@ fn failed_or_dry_run_restores_leave_the_live_data_untouched() {
     let id = rt.block_on(async {
         let h = StorageHandle::<RocksStore, Evm>::open(c.clone()).unwrap();
         populate(&h, 5, 100, 1_000).await;
+        h.compact().await.unwrap(); // SSTs, so the backup has shared objects to corrupt
         let r = h.backup(BackupKind::Physical, Arc::new(())).await.unwrap();
         populate(&h, 6, 0, 100).await;
         h.shutdown().await;

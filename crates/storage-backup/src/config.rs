@@ -85,7 +85,8 @@ pub struct BackupConfig {
     pub allow_http: bool,
     /// Compression of archives and objects. Default zstd.
     pub compression: Compression,
-    /// zstd level (1 fastest … 19). Default 3.
+    /// zstd level (1 fastest … 22). Default 1: RocksDB's SSTs are already compressed, so
+    /// higher levels cost throughput for little gain (see docs/BENCHMARKS.md).
     pub zstd_level: i32,
     /// zstd worker threads per stream (0: single-threaded). Default 2.
     pub zstd_workers: u32,
@@ -139,7 +140,7 @@ impl Default for BackupConfig {
             region: None,
             allow_http: false,
             compression: Compression::Zstd,
-            zstd_level: 3,
+            zstd_level: 1,
             zstd_workers: 2,
             parallel_uploads: 4,
             multipart_threshold_bytes: 16 << 20,

@@ -12,10 +12,24 @@ use crate::error::map_err;
 
 impl KvCheckpoint for RocksStore {
     fn checkpoint(&self, target: &Path) -> Result<(), CheckpointError> {
+        self.checkpoint_with(target, 0)
+    }
+}
+
+impl RocksStore {
+    /// A checkpoint that does not flush the memtables: the live WAL files are copied instead
+    /// and replayed when the checkpoint is opened. Its cost does not grow with the memtables
+    /// (backups use it; [`KvCheckpoint::checkpoint`] flushes first, for a WAL-free copy).
+    pub fn checkpoint_without_flush(&self, target: &Path) -> Result<(), CheckpointError> {
+        self.checkpoint_with(target, u64::MAX)
+    }
+
+    fn checkpoint_with(&self, target: &Path, log_size_for_flush: u64) -> Result<(), CheckpointError> {
         if target.exists() {
             return Err(CheckpointError::TargetExists(target.to_owned()));
         }
-        let result = Checkpoint::new(&self.db).and_then(|c| c.create_checkpoint(target));
+        let result =
+            Checkpoint::new(&self.db).and_then(|c| c.create_checkpoint_with_log_size(target, log_size_for_flush));
         match result {
             Ok(()) => {
                 info!(source = %self.path.display(), target = %target.display(), "checkpoint written");
