@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use tracing::info;
 
+use crate::Backups;
 use crate::error::{BackupError, IntegrityError};
 use crate::manifest::{Completion, Manifest, manifest_key, marker_key, valid_id};
-use crate::{BackupKind, Backups};
 
 /// A backup found at the destination.
 #[derive(Debug, Clone)]
@@ -105,18 +105,24 @@ impl Backups {
         }
     }
 
-    /// The newest complete backup of `kind`, if any.
-    pub(crate) async fn latest_of(&self, kind: BackupKind) -> Result<Option<Manifest>, BackupError> {
-        Ok(self.complete().await?.into_iter().rev().find(|m| m.kind == kind))
-    }
-
     /// Deletes what interrupted backups left under `backups/` (never a complete backup) when
     /// older than `grace`; their uploaded objects stay for reuse until garbage-collected.
     /// Returns the ids cleaned.
     pub async fn clean_incomplete(&self, grace: Duration, dry_run: bool) -> Result<Vec<String>, BackupError> {
+        let all = self.list().await?;
+        self.remove_incomplete(&all, grace, dry_run).await
+    }
+
+    /// [`Backups::clean_incomplete`] over an existing listing.
+    pub(crate) async fn remove_incomplete(
+        &self,
+        all: &[BackupInfo],
+        grace: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<String>, BackupError> {
         let now = SystemTime::now();
         let mut cleaned = Vec::new();
-        for b in self.list().await? {
+        for b in all {
             let old = now.duration_since(b.modified).map(|age| age >= grace).unwrap_or(false);
             if b.is_complete() || !old {
                 continue;
@@ -127,7 +133,7 @@ impl Backups {
                 }
                 info!(backup = %b.id, "removed interrupted backup");
             }
-            cleaned.push(b.id);
+            cleaned.push(b.id.clone());
         }
         Ok(cleaned)
     }

@@ -56,8 +56,10 @@ impl Backups {
         let started = Instant::now();
         let created_at_ms = now_ms();
         let id = new_id(BackupKind::Physical, created_at_ms);
-        self.clean_incomplete(Duration::from_secs(self.config.gc_grace_secs), false).await?;
-        let previous = self.latest_of(BackupKind::Physical).await?;
+        // One listing serves both the clean-up and the search for the previous backup.
+        let all = self.list().await?;
+        self.remove_incomplete(&all, Duration::from_secs(self.config.gc_grace_secs), false).await?;
+        let previous = all.into_iter().filter_map(|b| b.manifest).rev().find(|m| m.kind == BackupKind::Physical);
         let existing: HashSet<String> = self.dest.list("objects").await?.into_iter().map(|l| l.key).collect();
 
         let walk_root = root.to_owned();
@@ -339,8 +341,13 @@ impl Backups {
         let completion =
             Completion { manifest_blake3: blake3::hash(&bytes).to_hex().to_string(), completed_at_ms: now_ms() };
         self.dest.put_bytes(&manifest_key(&id), bytes).await?;
+        // Everything this backup wrote is durable before the marker says it is complete.
+        let mut written: Vec<String> = manifest.referenced_keys();
+        written.push(manifest_key(&id));
+        self.dest.sync(written).await?;
         let marker = serde_json::to_vec_pretty(&completion).expect("a marker always serializes");
         self.dest.put_bytes(&marker_key(&id), marker).await?;
+        self.dest.sync(vec![marker_key(&id)]).await?;
         Ok(manifest)
     }
 }

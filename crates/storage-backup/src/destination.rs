@@ -49,6 +49,8 @@ pub struct Destination {
     part_size: usize,
     threshold: u64,
     parallel: usize,
+    /// The directory of a local destination (object_store's local backend does not fsync).
+    local: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Destination {
@@ -67,6 +69,7 @@ impl Destination {
             retry_timeout: Duration::from_secs(config.retry_timeout_secs),
         };
         let config_error = |message: String| DestinationError::Config { destination: url.to_owned(), message };
+        let mut local_dir = None;
         let (store, prefix, hint): (Arc<dyn ObjectStore>, &str, &'static str) = if let Some(rest) =
             url.strip_prefix("s3://")
         {
@@ -104,6 +107,7 @@ impl Destination {
             std::fs::create_dir_all(&dir).map_err(|e| config_error(format!("cannot create directory: {e}")))?;
             let local =
                 object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| config_error(e.to_string()))?;
+            local_dir = Some(dir);
             (Arc::new(local), "", "the directory's permissions")
         };
         let shown = match &config.endpoint {
@@ -118,7 +122,32 @@ impl Destination {
             part_size: config.part_size_bytes as usize,
             threshold: config.multipart_threshold_bytes.max(1),
             parallel: config.parallel_uploads.max(1),
+            local: local_dir,
         })
+    }
+
+    /// Makes `keys` durable on a local destination (fsync of each file and of the directories
+    /// holding them); remote stores acknowledge writes durably already.
+    pub(crate) async fn sync(&self, keys: Vec<String>) -> Result<(), BackupError> {
+        let Some(root) = self.local.clone() else { return Ok(()) };
+        tokio::task::spawn_blocking(move || {
+            let mut dirs = std::collections::BTreeSet::new();
+            for key in keys {
+                let path = root.join(&key);
+                let file = std::fs::File::open(&path).map_err(BackupError::io("opening", &path))?;
+                file.sync_all().map_err(BackupError::io("syncing", &path))?;
+                if let Some(parent) = path.parent() {
+                    dirs.insert(parent.to_owned());
+                }
+            }
+            for dir in dirs {
+                let d = std::fs::File::open(&dir).map_err(BackupError::io("opening", &dir))?;
+                d.sync_all().map_err(BackupError::io("syncing", &dir))?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| BackupError::Invalid(format!("sync worker failed: {e}")))?
     }
 
     /// The destination as shown to operators (never with credentials).

@@ -61,8 +61,10 @@ impl Backups {
     pub async fn prune(&self, dry_run: bool) -> Result<PruneReport, BackupError> {
         let grace = Duration::from_secs(self.config.gc_grace_secs);
         let mut report = PruneReport { dry_run, ..PruneReport::default() };
-        report.incomplete = self.clean_incomplete(grace, dry_run).await?;
-        let complete = self.complete().await?;
+        // One listing: clean-up, retention and deletion all work from it.
+        let all = self.list().await?;
+        report.incomplete = self.remove_incomplete(&all, grace, dry_run).await?;
+        let complete: Vec<Manifest> = all.iter().filter_map(|b| b.manifest.clone()).collect();
         let kept = select_kept(&complete, &self.config.retention, now_ms());
         let mut referenced: HashSet<String> = HashSet::new();
         for m in &complete {
@@ -74,14 +76,13 @@ impl Backups {
             }
         }
         if !dry_run {
-            let listed = self.dest.list("backups").await?;
-            for id in &report.deleted {
-                self.dest.delete(&marker_key(id)).await?;
-                let prefix = format!("backups/{id}/");
-                for item in listed.iter().filter(|l| l.key.starts_with(&prefix)) {
-                    self.dest.delete(&item.key).await?;
+            for b in all.iter().filter(|b| report.deleted.contains(&b.id)) {
+                let marker = marker_key(&b.id);
+                self.dest.delete(&marker).await?;
+                for key in b.keys.iter().filter(|k| **k != marker) {
+                    self.dest.delete(key).await?;
                 }
-                info!(backup = %id, "backup deleted by retention");
+                info!(backup = %b.id, "backup deleted by retention");
             }
         }
         let now = SystemTime::now();
