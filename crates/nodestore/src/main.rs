@@ -159,7 +159,8 @@ pub(crate) enum DeadLetterCmd {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BackupCmd {
-    /// Back up the database now (it may be in use by nothing else: this opens it).
+    /// Back up the database now. This opens the store, so the node must be stopped; a running
+    /// node backs up on its schedule (`backup.schedule_interval_secs` in `nodestore serve`).
     Create {
         /// Physical (engine files, incremental) or logical (portable table dump).
         #[arg(long, value_enum, default_value = "physical")]

@@ -206,10 +206,15 @@ impl Manifest {
         for f in &manifest.files {
             crate::archive::check_path(&f.path).map_err(|reason| bad(format!("file `{}`: {reason}", f.path)))?;
             if let Location::Object { key, .. } = &f.location
-                && !key.starts_with("objects/")
+                && (!key.starts_with("objects/") || crate::archive::check_path(key).is_err())
             {
                 return Err(bad(format!("file `{}` points outside objects/: `{key}`", f.path)));
             }
+        }
+        if let Some(a) = &manifest.archive
+            && (!a.key.starts_with(&format!("backups/{id}/")) || crate::archive::check_path(&a.key).is_err())
+        {
+            return Err(bad(format!("the archive points outside the backup: `{}`", a.key)));
         }
         Ok(manifest)
     }

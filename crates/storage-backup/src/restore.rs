@@ -286,7 +286,11 @@ pub fn swap_in(staging: &Path, target: &Path, backup: &str) -> Result<RestoredFr
             source: std::io::Error::from_raw_os_error(e.raw_os_error()),
         })?;
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
-    let kept = target.with_file_name(format!("{name}.pre-restore-{backup}"));
+    let mut kept = target.with_file_name(format!("{name}.pre-restore-{backup}"));
+    if kept.exists() {
+        // Restored from the same backup before: never overwrite what that restore kept.
+        kept = target.with_file_name(format!("{name}.pre-restore-{backup}-{}", crate::now_ms()));
+    }
     std::fs::rename(staging, &kept).map_err(BackupError::io("keeping previous data at", &kept))?;
     Ok(RestoredFrom { backup: backup.to_owned(), previous: Some(kept) })
 }

@@ -300,3 +300,37 @@ fn object_bombs_and_swapped_objects_are_rejected() {
     let err = rt.block_on(backups.extract(&m, &work.path().join("scratch"), &staging, quiet())).unwrap_err();
     assert!(err.to_string().contains("exceeds what the manifest allows"), "{err}");
 }
+
+#[test]
+fn manifests_pointing_outside_the_backup_are_refused() {
+    let rt = runtime();
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("dest");
+    let (data, record) = good();
+    let mut b = tar::Builder::new(Vec::new());
+    raw(&mut b, b"chain/CURRENT", EntryType::Regular, b"", &data);
+    plant(&dest, &zstd(&b.into_inner().unwrap()), vec![record]);
+    let backups = Backups::open(&BackupConfig::local(&dest)).unwrap();
+    let mut m = rt.block_on(backups.load_manifest(ID)).unwrap();
+    for (key, object) in
+        [("../../etc/passwd", false), ("backups/other/archive.tar.zst", false), ("objects/../../x", true)]
+    {
+        if object {
+            m.archive.as_mut().unwrap().key = format!("backups/{ID}/archive.tar.zst");
+            m.files[0].location = Location::Object {
+                key: key.into(),
+                compression: Compression::Zstd,
+                stored_size: 1,
+                stored_blake3: String::new(),
+            };
+        } else {
+            m.archive.as_mut().unwrap().key = key.into();
+        }
+        let bytes = m.to_bytes();
+        let marker = Completion { manifest_blake3: blake3::hash(&bytes).to_hex().to_string(), completed_at_ms: 2 };
+        std::fs::write(dest.join(format!("backups/{ID}/manifest.json")), bytes).unwrap();
+        std::fs::write(dest.join(format!("backups/{ID}/COMPLETE")), serde_json::to_vec(&marker).unwrap()).unwrap();
+        let err = rt.block_on(backups.load_manifest(ID)).unwrap_err();
+        assert!(err.to_string().contains("points outside"), "{key}: {err}");
+    }
+}

@@ -256,3 +256,21 @@ fn logical_round_trip_reproduces_every_table() {
         .unwrap_err();
     assert!(err.to_string().contains("table alpha: key count differs"), "{err}");
 }
+
+#[test]
+fn restoring_twice_from_one_backup_keeps_both_previous_copies() {
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("data");
+    for round in 0..2u8 {
+        let staging = work.path().join(format!("staging-{round}"));
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("f"), [round]).unwrap();
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join("f"), [100 + round]).unwrap();
+        let r = storage_backup::swap_in(&staging, &target, "same-id").unwrap();
+        let kept = r.previous.unwrap();
+        assert_eq!(std::fs::read(kept.join("f")).unwrap(), vec![100 + round]);
+        assert_eq!(std::fs::read(target.join("f")).unwrap(), vec![round]);
+        assert!(!staging.exists());
+    }
+}
