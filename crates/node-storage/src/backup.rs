@@ -237,7 +237,11 @@ async fn pause_writer<B: Backend, M: ChainModel>(
     tokio::task::spawn_blocking(move || paused_rx.recv())
         .await
         .map_err(|e| StorageError::Internal(format!("pause task failed: {e}")))?
-        .map_err(|_| StorageError::ShuttingDown)?;
+        .map_err(|_| {
+            StorageError::Internal(
+                "the writer did not pause for the backup (request timed out, or shutting down)".into(),
+            )
+        })?;
     Ok(resume_tx)
 }
 

@@ -248,7 +248,8 @@ pub(crate) fn read_archive(
         }
     }
     if let Some(first) = listed.keys().min() {
-        return Err(malformed(format!("{} listed file(s) are missing, first `{first}`", listed.len())).into());
+        let (count, first) = (listed.len(), (*first).to_owned());
+        return Err(IntegrityError::Missing { backup: name.to_owned(), count, first }.into());
     }
     Ok(())
 }

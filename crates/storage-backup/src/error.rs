@@ -145,10 +145,10 @@ pub enum IntegrityError {
         /// Why.
         reason: String,
     },
-    /// Files the manifest lists were not found in the backup.
-    #[error("backup {backup}: {count} file(s) listed in the manifest are missing, first `{first}`")]
+    /// Files the manifest lists were not found in the backup's archive.
+    #[error("archive `{backup}`: {count} file(s) listed in the manifest are missing, first `{first}`")]
     Missing {
-        /// The backup id.
+        /// The archive.
         backup: String,
         /// How many.
         count: usize,
