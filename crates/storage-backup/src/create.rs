@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::FutureExt;
 use tracing::info;
 
 use crate::archive::{self, Encoder};
@@ -121,12 +121,16 @@ impl Backups {
             planned.iter().filter(|p| p.location.is_none()).map(|p| (p.file.clone(), p.hash.clone())).collect();
         progress.phase("uploading", uploads.iter().map(|(f, _)| f.size).sum());
         let mut uploaded_bytes = 0u64;
-        let results: Vec<(String, Location)> = futures::stream::iter(uploads.into_iter().map(|(file, hash)| {
-            let progress = progress.clone();
-            async move { self.upload_object(&file, &hash, progress).await.map(|l| (hash, l)) }
-        }))
-        .buffer_unordered(self.dest.parallel())
-        .try_collect()
+        let results: Vec<(String, Location)> = crate::run_limited(
+            uploads
+                .into_iter()
+                .map(|(file, hash)| {
+                    let progress = progress.clone();
+                    async move { self.upload_object(&file, &hash, progress).await.map(|l| (hash, l)) }.boxed()
+                })
+                .collect(),
+            self.dest.parallel(),
+        )
         .await?;
         let mut reused_files = 0;
         let mut fresh: HashMap<String, Location> = HashMap::new();

@@ -98,6 +98,40 @@ pub fn parse_time(text: &str) -> Result<u64, BackupError> {
     Ok(t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
 }
 
+/// Runs `tasks` at most `limit` at a time. After the first failure no further task starts,
+/// but those already started run to completion — their worker threads write files the caller
+/// removes afterwards, so none may outlive the call — then the first error is returned.
+/// Tasks are boxed: unboxed closure-made futures trip rustc's `Send` analysis when the
+/// caller's future is spawned.
+async fn run_limited<T>(
+    tasks: Vec<futures::future::BoxFuture<'_, Result<T, BackupError>>>,
+    limit: usize,
+) -> Result<Vec<T>, BackupError> {
+    use futures::{FutureExt, StreamExt};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let failed = std::sync::Arc::new(AtomicBool::new(false));
+    let mut guarded = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let failed = failed.clone();
+        guarded.push(
+            async move {
+                if failed.load(Ordering::SeqCst) {
+                    return None; // never polled: nothing started
+                }
+                let outcome = task.await;
+                if outcome.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                Some(outcome)
+            }
+            .boxed(),
+        );
+    }
+    let outcomes: Vec<Option<Result<T, BackupError>>> =
+        futures::stream::iter(guarded).buffer_unordered(limit).collect().await;
+    outcomes.into_iter().flatten().collect()
+}
+
 /// A new backup id: UTC time, kind and a random suffix (sorts by creation time).
 fn new_id(kind: BackupKind, ms: u64) -> String {
     let stamp: String = rfc3339(ms).chars().filter(|c| c.is_ascii_alphanumeric()).collect();

@@ -7,7 +7,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::FutureExt;
 use storage_api::KvStore;
 use tracing::info;
 
@@ -119,12 +119,16 @@ impl Backups {
         // Owned items: borrowed ones make the future fail rustc's Send analysis when spawned.
         let objects: Vec<FileRecord> =
             manifest.files.iter().filter(|f| matches!(f.location, Location::Object { .. })).cloned().collect();
-        futures::stream::iter(objects.into_iter().map(|f| {
-            let progress = progress.clone();
-            async move { self.fetch_object(&f, scratch, staging, progress).await }
-        }))
-        .buffer_unordered(self.dest.parallel())
-        .try_collect::<Vec<()>>()
+        crate::run_limited(
+            objects
+                .into_iter()
+                .map(|f| {
+                    let progress = progress.clone();
+                    async move { self.fetch_object(&f, scratch, staging, progress).await }.boxed()
+                })
+                .collect(),
+            self.dest.parallel(),
+        )
         .await?;
         if let Some(record) = &manifest.archive {
             let file = self.download_verified(&record.key, record.stored_size, &record.stored_blake3, scratch).await?;
