@@ -61,6 +61,9 @@ pub enum StorageError {
     /// A backup, verification or restore failed.
     #[error(transparent)]
     Backup(#[from] storage_backup::BackupError),
+    /// A migration or copy failed.
+    #[error(transparent)]
+    Migrate(#[from] storage_migrate::MigrateError),
     /// The DAG store refused or failed.
     #[error(transparent)]
     Dag(#[from] DagError),
@@ -140,6 +143,7 @@ impl StorageError {
             StorageError::NoSuchDeadLetter(_) | StorageError::CorruptDeadLetter { .. } => "dead_letter",
             StorageError::Metrics(_) => "metrics",
             StorageError::Backup(_) => "backup",
+            StorageError::Migrate(_) => "migrate",
             StorageError::Internal(_) => "internal",
         }
     }

@@ -188,6 +188,7 @@ async fn dispatch<B: Backend>(h: &Handle<B>, cmd: Cmd, as_json: bool) -> anyhow:
         }
         Cmd::Backup { what: BackupCmd::Create { kind }, .. } => crate::backup::create(h, kind, as_json).await,
         Cmd::Backup { .. } => unreachable!("handled before opening"),
+        Cmd::Migrate { .. } => unreachable!("handled before the runtime starts"),
         Cmd::Serve => {
             let addr = if h.config().metrics.enabled { Some(h.serve_metrics()?) } else { None };
             if let Some(_schedule) = h.spawn_backup_schedule() {

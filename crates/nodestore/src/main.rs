@@ -6,6 +6,7 @@
 mod backup;
 mod commands;
 mod demo;
+mod migrate;
 mod output;
 
 use std::path::PathBuf;
@@ -111,6 +112,11 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         what: BackupCmd,
     },
+    /// Migrations (this release: copying the node to another engine).
+    Migrate {
+        #[command(subcommand)]
+        what: MigrateCmd,
+    },
     /// Run the store with maintenance, scheduled backups and /metrics until Ctrl-C.
     Serve,
     /// Print the effective configuration.
@@ -195,6 +201,20 @@ pub(crate) enum BackupCmd {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum MigrateCmd {
+    /// Copy every table to a new node on another engine, then verify each table entry by
+    /// entry (key counts and BLAKE3 digests). The node must be stopped.
+    Copy {
+        /// The target engine.
+        #[arg(long, value_enum)]
+        to_backend: Engine,
+        /// The target data directory (must not hold stores yet).
+        #[arg(long, value_name = "DIR")]
+        to_path: PathBuf,
+    },
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum KindArg {
     Physical,
@@ -209,8 +229,28 @@ struct Run {
 impl BackendVisitor for Run {
     type Output = anyhow::Result<()>;
     fn visit<B: Backend>(self) -> anyhow::Result<()> {
+        if let Cmd::Migrate { what: MigrateCmd::Copy { to_backend, to_path } } = &self.cli.command {
+            let mut to = self.config.clone();
+            to.backend = kind(*to_backend);
+            to.data_dir = to_path.clone();
+            let visitor = migrate::CopyTo::<B> {
+                from: self.config.clone(),
+                to: to.clone(),
+                as_json: self.cli.json,
+                source: std::marker::PhantomData,
+            };
+            return with_backend(&to, visitor);
+        }
         let rt = node_storage::tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         rt.block_on(commands::run::<B>(self.cli, self.config))
+    }
+}
+
+fn kind(engine: Engine) -> BackendKind {
+    match engine {
+        Engine::Rocksdb => BackendKind::Rocksdb,
+        Engine::Redb => BackendKind::Redb,
+        Engine::Sled => BackendKind::Sled,
     }
 }
 
@@ -226,11 +266,7 @@ fn main() -> ExitCode {
             config.data_dir = d.clone();
         }
         if let Some(b) = cli.backend {
-            config.backend = match b {
-                Engine::Rocksdb => BackendKind::Rocksdb,
-                Engine::Redb => BackendKind::Redb,
-                Engine::Sled => BackendKind::Sled,
-            };
+            config.backend = kind(b);
         }
         if let Cmd::Backup { destination: Some(d), .. } = &cli.command {
             config.backup.destination = d.clone();

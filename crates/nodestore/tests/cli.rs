@@ -108,3 +108,34 @@ fn backup_create_list_verify_restore_prune() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no complete backup `nope`") && err.lines().count() == 1, "{err}");
 }
+
+#[test]
+fn migrate_copy_to_another_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo =
+        nodestore(dir.path()).args(["--json", "demo", "--blocks", "100", "--vertices", "1000"]).output().unwrap();
+    assert!(demo.status.success());
+    let to = dir.path().join("copy");
+    let to = to.to_str().unwrap();
+    let out = nodestore(dir.path())
+        .args(["--json", "migrate", "copy", "--to-backend", "sled", "--to-path", to])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out.stdout);
+    assert_eq!(report["to"], "sled");
+    assert!(report["entries"].as_u64().unwrap() > 1_000);
+    let stats = json(
+        &Command::cargo_bin("nodestore")
+            .unwrap()
+            .args(["--json", "--backend", "sled", "--data-dir", to, "stats"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(stats["chain_head"], 101);
+    let again =
+        nodestore(dir.path()).args(["migrate", "copy", "--to-backend", "sled", "--to-path", to]).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists: copy into a new path"));
+}
