@@ -65,42 +65,37 @@ impl Backups {
         stores: Vec<(String, Arc<S>)>,
         progress: Arc<P>,
     ) -> Result<(), BackupError> {
-        let Some(record) = manifest.archive.clone() else {
+        if manifest.archive.is_none() {
             return Err(BackupError::Invalid(format!("backup {} has no archive to load", manifest.id)));
-        };
-        let file = self.download_verified(&record.key, record.stored_size, &record.stored_blake3, scratch).await?;
-        let manifest = manifest.clone();
+        }
         progress.phase("loading", manifest.totals.raw_bytes);
+        let targets = stores.clone();
+        self.read_stored_archive(manifest, scratch, move |entry, reader| {
+            let (store, table) = logical::chunk_target(&entry.path)
+                .ok_or_else(|| BackupError::Invalid(format!("`{}` is not a logical chunk", entry.path)))?;
+            let (_, target) = targets.iter().find(|(name, _)| name == store).ok_or_else(|| {
+                BackupError::Invalid(format!("backup holds store `{store}`, which this node does not have"))
+            })?;
+            if !target.schema().tables().iter().any(|t| t.name == table) {
+                return Err(BackupError::Invalid(format!(
+                    "backup holds table `{store}/{table}`, which this schema does not have"
+                )));
+            }
+            logical::load_chunk(store, &**target, table, reader)?;
+            progress.advance(entry.size);
+            Ok(())
+        })
+        .await?;
+        let records = manifest.stores.clone();
         tokio::task::spawn_blocking(move || {
-            let result = (|| {
-                let expected: Vec<&FileRecord> = manifest.archived().collect();
-                let input = std::fs::File::open(&file).map_err(BackupError::io("opening", &file))?;
-                archive::read_archive(&record.key, input, record.compression, &expected, |entry, reader| {
-                    let (store, table) = logical::chunk_target(&entry.path)
-                        .ok_or_else(|| BackupError::Invalid(format!("`{}` is not a logical chunk", entry.path)))?;
-                    let (_, target) = stores.iter().find(|(name, _)| name == store).ok_or_else(|| {
-                        BackupError::Invalid(format!("backup holds store `{store}`, which this node does not have"))
-                    })?;
-                    if !target.schema().tables().iter().any(|t| t.name == table) {
-                        return Err(BackupError::Invalid(format!(
-                            "backup holds table `{store}/{table}`, which this schema does not have"
-                        )));
-                    }
-                    logical::load_chunk(store, &**target, table, reader)?;
-                    progress.advance(entry.size);
-                    Ok(())
-                })?;
-                for record in &manifest.stores {
-                    let (_, target) = stores
-                        .iter()
-                        .find(|(name, _)| *name == record.name)
-                        .ok_or_else(|| BackupError::Invalid(format!("no target store `{}`", record.name)))?;
-                    logical::verify_store(record, &**target)?;
-                }
-                Ok(())
-            })();
-            let _ = std::fs::remove_file(&file);
-            result
+            for record in &records {
+                let (_, target) = stores
+                    .iter()
+                    .find(|(name, _)| *name == record.name)
+                    .ok_or_else(|| BackupError::Invalid(format!("no target store `{}`", record.name)))?;
+                logical::verify_store(record, &**target)?;
+            }
+            Ok(())
         })
         .await
         .map_err(|e| BackupError::Invalid(format!("restore worker failed: {e}")))?
@@ -114,7 +109,6 @@ impl Backups {
         staging: Option<&Path>,
         progress: Arc<P>,
     ) -> Result<(), BackupError> {
-        std::fs::create_dir_all(scratch).map_err(BackupError::io("creating", scratch))?;
         progress.phase(if staging.is_some() { "restoring" } else { "verifying" }, manifest.totals.raw_bytes);
         // Owned items: borrowed ones make the future fail rustc's Send analysis when spawned.
         let objects: Vec<FileRecord> =
@@ -130,38 +124,54 @@ impl Backups {
             self.dest.parallel(),
         )
         .await?;
-        if let Some(record) = &manifest.archive {
-            let file = self.download_verified(&record.key, record.stored_size, &record.stored_blake3, scratch).await?;
-            let (manifest, record, staging) = (manifest.clone(), record.clone(), staging.map(Path::to_owned));
-            tokio::task::spawn_blocking(move || {
-                let expected: Vec<&FileRecord> = manifest.archived().collect();
-                let input = std::fs::File::open(&file).map_err(BackupError::io("opening", &file))?;
-                let result =
-                    archive::read_archive(&record.key, input, record.compression, &expected, |entry, reader| {
-                        match &staging {
-                            Some(dir) => {
-                                let out = create_in(dir, &entry.path)?;
-                                archive::drain(reader, std::io::BufWriter::new(out), &dir.join(&entry.path))?;
-                            }
-                            None => archive::drain(reader, std::io::sink(), Path::new(&entry.path))?,
-                        }
-                        progress.advance(entry.size);
-                        Ok(())
-                    });
-                let _ = std::fs::remove_file(&file);
-                result
-            })
-            .await
-            .map_err(|e| BackupError::Invalid(format!("restore worker failed: {e}")))??;
-        } else if manifest.archived().next().is_some() {
-            return Err(IntegrityError::Manifest {
-                backup: manifest.id.clone(),
-                message: "files are listed in an archive the manifest does not name".into(),
+        let staging = staging.map(Path::to_owned);
+        self.read_stored_archive(manifest, scratch, move |entry, reader| {
+            match &staging {
+                Some(dir) => {
+                    let out = create_in(dir, &entry.path)?;
+                    archive::drain(reader, std::io::BufWriter::new(out), &dir.join(&entry.path))?;
+                }
+                None => archive::drain(reader, std::io::sink(), Path::new(&entry.path))?,
             }
-            .into());
-        }
+            progress.advance(entry.size);
+            Ok(())
+        })
+        .await?;
         info!(backup = %manifest.id, files = manifest.totals.files, "backup verified");
         Ok(())
+    }
+
+    /// Downloads and verifies `manifest`'s archive, then passes every entry through the
+    /// validating reader to `sink` on a worker thread (verify, extract and logical loads all
+    /// read archives this way). Without an archive, no file may claim to be in one.
+    async fn read_stored_archive(
+        &self,
+        manifest: &Manifest,
+        scratch: &Path,
+        sink: impl FnMut(&FileRecord, &mut dyn Read) -> Result<(), BackupError> + Send + 'static,
+    ) -> Result<(), BackupError> {
+        let Some(record) = manifest.archive.clone() else {
+            if manifest.archived().next().is_some() {
+                return Err(IntegrityError::Manifest {
+                    backup: manifest.id.clone(),
+                    message: "files are listed in an archive the manifest does not name".into(),
+                }
+                .into());
+            }
+            return Ok(());
+        };
+        let file = self.download_verified(&record.key, record.stored_size, &record.stored_blake3, scratch).await?;
+        let manifest = manifest.clone();
+        tokio::task::spawn_blocking(move || {
+            let expected: Vec<&FileRecord> = manifest.archived().collect();
+            let result = std::fs::File::open(&file)
+                .map_err(BackupError::io("opening", &file))
+                .and_then(|input| archive::read_archive(&record.key, input, record.compression, &expected, sink));
+            let _ = std::fs::remove_file(&file);
+            result
+        })
+        .await
+        .map_err(|e| BackupError::Invalid(format!("restore worker failed: {e}")))?
     }
 
     async fn fetch_object<P: Progress + 'static>(
