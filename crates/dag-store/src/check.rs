@@ -165,8 +165,9 @@ impl<S: KvStore> DagStore<S> {
         while let Some(entry) = cursor.next_entry() {
             let (k, v) = entry?;
             match decode_entry::<Vertices>(k, v) {
-                Ok((hash, stored)) => {
-                    if stored.vertex.hash != hash || !stored.vertex.hash_is_valid() {
+                Ok((hash, record)) => {
+                    let stored = record.into_stored(hash);
+                    if !stored.vertex.hash_is_valid() {
                         problems.push(Problem::HashMismatch(hash));
                     }
                     vertices.insert(

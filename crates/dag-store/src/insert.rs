@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use storage_api::{KvStore, ReadExt};
 
 use crate::error::DagError;
-use crate::model::{Status, StoredVertex, Vertex, VertexHash, VertexMeta};
+use crate::model::{Status, Vertex, VertexHash, VertexMeta, VertexRecord};
 use crate::schema::{ByHeight, ByTime, Children, Tips, VertexMetas, Vertices};
 use crate::{DagStore, now_ms};
 
@@ -129,8 +129,16 @@ impl<S: KvStore> DagStore<S> {
         for &i in &by_hash {
             let (v, signature) = items[i];
             let h = height[&v.hash];
-            let stored = StoredVertex { vertex: v.clone(), height: h, signature: signature.to_vec() };
-            batch.put::<Vertices>(&v.hash, &stored)?;
+            let record = VertexRecord {
+                parents: v.parents.clone(),
+                height: h,
+                timestamp_ms: v.timestamp_ms,
+                id: v.id.clone(),
+                creator: v.creator.clone(),
+                payload: v.payload.clone(),
+                signature: signature.to_vec(),
+            };
+            batch.put::<Vertices>(&v.hash, &record)?;
         }
         for &i in &by_hash {
             let v = items[i].0;

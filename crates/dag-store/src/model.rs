@@ -161,28 +161,75 @@ pub struct StoredVertex {
     pub signature: Vec<u8>,
 }
 
-impl PostcardValue for StoredVertex {}
-
-/// The leading fields of an encoded [`StoredVertex`], borrowed: enough to walk the DAG
-/// without allocating the payload, strings and signature.
-#[derive(Deserialize)]
-struct Head<'a> {
-    _hash: VertexHash,
-    #[serde(borrow)]
-    _id: &'a str,
-    #[serde(borrow)]
-    _creator: &'a str,
-    parents: Vec<VertexHash>,
+impl StoredVertex {
+    /// The stored form of this vertex (everything but the hash, which is the key).
+    pub fn to_record(&self) -> VertexRecord {
+        let v = &self.vertex;
+        VertexRecord {
+            parents: v.parents.clone(),
+            height: self.height,
+            timestamp_ms: v.timestamp_ms,
+            id: v.id.clone(),
+            creator: v.creator.clone(),
+            payload: v.payload.clone(),
+            signature: self.signature.clone(),
+        }
+    }
 }
 
-impl StoredVertex {
-    /// The parents from an encoded stored vertex, decoding only what precedes them.
+/// How a vertex is stored, value format 2 (DAG schema v2): every field but the hash, which is
+/// the table's key, with the parents first so walks decode only them.
+///
+/// Format 1 (DAG schema v1) stored the whole [`StoredVertex`], hash included: 32 bytes more
+/// per vertex. The v1 → v2 migration ([`crate::migrate`]) rewrites every vertex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VertexRecord {
+    /// Parent hashes; empty for a genesis vertex.
+    pub parents: Vec<VertexHash>,
+    /// 0 for genesis vertices, else 1 + the highest parent's height.
+    pub height: u64,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Application id of the vertex.
+    pub id: String,
+    /// Creator (agent) id.
+    pub creator: String,
+    /// Opaque payload.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+    /// The creator's signature over the vertex, as received.
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+}
+
+impl PostcardValue for VertexRecord {
+    const FORMAT_VERSION: u8 = 2;
+}
+
+impl VertexRecord {
+    /// The stored vertex with address `hash` (not checked: see [`Vertex::hash_is_valid`]).
+    pub fn into_stored(self, hash: VertexHash) -> StoredVertex {
+        StoredVertex {
+            vertex: Vertex {
+                hash,
+                id: self.id,
+                creator: self.creator,
+                parents: self.parents,
+                payload: self.payload,
+                timestamp_ms: self.timestamp_ms,
+            },
+            height: self.height,
+            signature: self.signature,
+        }
+    }
+
+    /// The parents from an encoded record, decoding only them (they come first).
     pub(crate) fn parents_from_bytes(bytes: &[u8]) -> Result<Vec<VertexHash>, storage_api::codec::CodecError> {
         use storage_api::codec::{CodecError, split_version};
         match split_version(bytes)? {
             (v, payload) if v == <Self as PostcardValue>::FORMAT_VERSION => {
-                postcard::take_from_bytes::<Head<'_>>(payload)
-                    .map(|(head, _)| head.parents)
+                postcard::take_from_bytes::<Vec<VertexHash>>(payload)
+                    .map(|(parents, _)| parents)
                     .map_err(|e| CodecError::Corrupt(e.to_string()))
             }
             (v, _) => Err(CodecError::UnknownVersion { found: v, supported: <Self as PostcardValue>::FORMAT_VERSION }),

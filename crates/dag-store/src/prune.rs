@@ -48,7 +48,7 @@ impl<S: KvStore> DagStore<S> {
         for (hash, meta) in &doomed {
             let stored = self.store.get::<Vertices>(hash)?.ok_or(DagError::NotFound(*hash))?;
             batch.delete::<Vertices>(hash)?;
-            batch.delete::<ByTime>(&(stored.vertex.timestamp_ms, *hash))?;
+            batch.delete::<ByTime>(&(stored.timestamp_ms, *hash))?;
             batch.delete_prefix::<Children, _>(&(meta.height, *hash))?;
             batch.delete::<Tips>(hash)?;
             batch.put::<VertexMetas>(hash, &VertexMeta { status: Status::Pruned, ..*meta })?;

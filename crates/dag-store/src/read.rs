@@ -8,7 +8,7 @@ use storage_api::{Direction, KeyCodec, KvStore, RawRange, ReadExt, Table};
 
 use crate::DagStore;
 use crate::error::DagError;
-use crate::model::{Status, StoredVertex, VertexHash};
+use crate::model::{Status, StoredVertex, VertexHash, VertexRecord};
 use crate::schema::{ByHeight, ByTime, Children, VertexMetas, Vertices};
 
 /// Bounds of an ancestor or descendant walk.
@@ -36,8 +36,8 @@ impl<S: KvStore> DagStore<S> {
     /// The stored vertex, verified against its hash. `Ok(None)` if unknown; `Pruned` if pruned;
     /// `CorruptVertex` if the stored bytes no longer hash to the key.
     pub fn vertex(&self, hash: &VertexHash) -> Result<Option<StoredVertex>, DagError> {
-        match self.store.get::<Vertices>(hash)? {
-            Some(v) if v.vertex.hash == *hash && v.vertex.hash_is_valid() => Ok(Some(v)),
+        match self.store.get::<Vertices>(hash)?.map(|r| r.into_stored(*hash)) {
+            Some(v) if v.vertex.hash_is_valid() => Ok(Some(v)),
             Some(_) => Err(DagError::CorruptVertex(*hash)),
             None => match self.store.get::<VertexMetas>(hash)? {
                 Some(m) if m.status == Status::Pruned => Err(DagError::Pruned(*hash)),
@@ -110,7 +110,7 @@ impl<S: KvStore> DagStore<S> {
     pub fn ancestors(&self, hash: &VertexHash, walk: Walk) -> Result<Vec<VertexHash>, DagError> {
         let start = self.existing(hash)?;
         self.bfs(start.vertex.parents, walk, |h| {
-            let parents = self.store.get_raw_with(Vertices::NAME, &h.0, StoredVertex::parents_from_bytes)?;
+            let parents = self.store.get_raw_with(Vertices::NAME, &h.0, VertexRecord::parents_from_bytes)?;
             match parents {
                 Some(Ok(p)) => Ok(p),
                 Some(Err(source)) => Err(DagError::Read(storage_api::ReadError::Decode {

@@ -2,16 +2,20 @@
 
 use storage_api::{Schema, table};
 
-use crate::model::{StoredVertex, VertexHash, VertexMeta};
+use crate::model::{VertexHash, VertexMeta, VertexRecord};
 
 /// The schema name stored in every DAG database.
 pub const SCHEMA_NAME: &str = "dag";
 /// The current DAG schema version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The DAG schema versions this build can migrate from, oldest first (see [`crate::migrate`]).
+/// Version 1 stored each vertex with its hash (value format 1).
+pub const OLDEST_MIGRATABLE: u32 = 1;
 
 table! {
-    /// Vertex (with height and signature) by hash.
-    pub struct Vertices("vertices", Point): VertexHash => StoredVertex;
+    /// Vertex (with height and signature, without its hash: the key) by hash.
+    pub struct Vertices("vertices", Point): VertexHash => VertexRecord;
     /// Edge index: parent height ‖ parent ‖ child. The leading height keeps the inserts of
     /// new edges near each other in key order (they all hang off recent parents), which makes
     /// them several times cheaper for LSM engines than inserts at random hash positions.

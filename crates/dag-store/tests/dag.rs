@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::Fx;
 use dag_store::generator::DagGenerator;
 use dag_store::schema::{Children, Tips, Vertices};
-use dag_store::{DagError, Inserted, Problem, StoredVertex, Vertex, VertexBuilder, VertexHash, Walk};
+use dag_store::{DagError, Inserted, Problem, Vertex, VertexBuilder, VertexHash, VertexRecord, Walk};
 use storage_api::{Direction, Durability, KvStore, RawBatch, ReadExt};
 
 fn count<S: KvStore>(fx: &Fx<S>) -> usize {
@@ -247,8 +247,8 @@ fn corruption_is_detected<S: KvStore>(fx: Fx<S>) {
     let vertices = populated(&fx, 30, 6);
     let (victim, _) = &vertices[10];
     // A decodable but altered vertex: caught by the hash on read and by the check.
-    let mut stored: StoredVertex = fx.store().get::<Vertices>(&victim.hash).unwrap().unwrap();
-    stored.vertex.payload[0] ^= 1;
+    let mut stored: VertexRecord = fx.store().get::<Vertices>(&victim.hash).unwrap().unwrap();
+    stored.payload[0] ^= 1;
     fx.store().put::<Vertices>(&victim.hash, &stored, Durability::Synced).unwrap();
     assert!(matches!(fx.vertex(&victim.hash), Err(DagError::CorruptVertex(h)) if h == victim.hash));
     // Bytes that do not decode at all.

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use storage_api::{
-    CheckpointError, KvCheckpoint, KvCompact, KvFlush, KvSnapshots, KvStats, KvStore, MaintenanceError, OpenError,
-    RawRange, Schema,
+    CheckpointError, KvCheckpoint, KvCompact, KvFlush, KvOpen, KvSnapshots, KvStats, KvStore, MaintenanceError,
+    OpenError, RawRange, Schema, VersionPolicy,
 };
 use storage_backup::{BackupError, LogicalWriter, StoreRecord};
 use storage_metrics::{Observed, Sample};
@@ -23,8 +23,15 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
     /// Where store `name` (`chain`, `dag`, `node`) lives under `data_dir`.
     fn store_path(data_dir: &Path, name: &str) -> PathBuf;
 
-    /// Opens (creating if missing) store `name` for `schema`.
-    fn open_store(config: &Config, name: &str, schema: Schema) -> Result<Self, OpenError>;
+    /// Opens (creating if missing) store `name` for `schema`; an older schema version on disk is
+    /// refused (it needs `nodestore migrate`).
+    fn open_store(config: &Config, name: &str, schema: Schema) -> Result<Self, OpenError> {
+        Self::open_store_with(config, name, schema, VersionPolicy::Exact)
+    }
+
+    /// Opens store `name` for `schema` with an explicit version policy (migrations open older
+    /// versions with [`VersionPolicy::AllowOlder`]).
+    fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError>;
 
     /// Compacts every table; `Ok(false)` if the engine cannot compact.
     fn compact_all(&self) -> Result<bool, MaintenanceError>;
@@ -81,12 +88,12 @@ impl Backend for RocksStore {
         data_dir.join(name)
     }
 
-    fn open_store(config: &Config, name: &str, schema: Schema) -> Result<Self, OpenError> {
+    fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
         let mut c = RocksConfig::at(Self::store_path(&config.data_dir, name));
         c.block_cache_size = config.engine.cache_bytes;
         c.write_buffer_size = config.engine.write_buffer_bytes;
         c.statistics = config.engine.statistics;
-        RocksStore::open(&c, schema)
+        RocksStore::open_with_policy(&c, schema, policy)
     }
 
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
@@ -152,10 +159,10 @@ impl Backend for RedbStore {
         data_dir.join(format!("{name}.redb"))
     }
 
-    fn open_store(config: &Config, name: &str, schema: Schema) -> Result<Self, OpenError> {
+    fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
         let mut c = RedbConfig::at(Self::store_path(&config.data_dir, name));
         c.cache_size = config.engine.cache_bytes;
-        RedbStore::open(&c, schema)
+        <RedbStore as KvOpen>::open(&c, schema, policy)
     }
 
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
@@ -183,10 +190,10 @@ impl Backend for SledStore {
         data_dir.join(format!("{name}.sled"))
     }
 
-    fn open_store(config: &Config, name: &str, schema: Schema) -> Result<Self, OpenError> {
+    fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
         let mut c = SledConfig::at(Self::store_path(&config.data_dir, name));
         c.cache_capacity = config.engine.cache_bytes;
-        SledStore::open(&c, schema)
+        <SledStore as KvOpen>::open(&c, schema, policy)
     }
 
     fn compact_all(&self) -> Result<bool, MaintenanceError> {

@@ -245,6 +245,77 @@ async fn pause_writer<B: Backend, M: ChainModel>(
     Ok(resume_tx)
 }
 
+/// Backs up a stopped node's stores as they are on disk, whatever their schema versions (the
+/// manifest records the versions found): what `nodestore migrate` takes before it changes
+/// anything. Chain head and finalized marks are not recorded.
+pub async fn backup_stopped<B: Backend, M: ChainModel, P: Progress + 'static>(
+    config: &Config,
+    kind: BackupKind,
+    progress: Arc<P>,
+) -> Result<BackupReport, StorageError> {
+    let started = Instant::now();
+    let backups = Backups::open(&config.backup)?;
+    let schemas = [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())];
+    let mut stores = Vec::new();
+    for (name, schema) in schemas {
+        let store = B::open_store_with(config, name, schema, storage_api::VersionPolicy::AllowOlder)
+            .map_err(|source| StorageError::Open { store: name, source })?;
+        let record = StoreRecord {
+            name: name.to_owned(),
+            backend: B::KIND.to_string(),
+            schema: store.schema().name().to_owned(),
+            schema_version: store.stored_schema_version(),
+            head: None,
+            finalized: None,
+            identity: None,
+            tables: Vec::new(),
+        };
+        stores.push((record, store));
+    }
+    let (manifest, checkpoint_ms) = match kind {
+        BackupKind::Physical => {
+            let staging = config.data_dir.join(format!(".backup-{}", now_ms()));
+            let checkpoint = Instant::now();
+            let taken = (|| -> Result<Vec<StoreRecord>, StorageError> {
+                std::fs::create_dir_all(&staging).map_err(|e| BackupError::io_error("creating", &staging, e))?;
+                let mut records = Vec::new();
+                for (mut record, store) in stores {
+                    if !store.checkpoint_into(&staging, &record.name).map_err(|e| BackupError::store(&record.name, e))?
+                    {
+                        return Err(BackupError::Invalid(format!(
+                            "the {} engine cannot take checkpoints: use a logical backup (`--backup-kind logical`)",
+                            B::KIND
+                        ))
+                        .into());
+                    }
+                    record.identity = B::identity(&staging, &record.name);
+                    records.push(record);
+                }
+                Ok(records)
+            })();
+            let checkpoint_ms = checkpoint.elapsed().as_millis() as u64;
+            let result = match taken {
+                Ok(records) => backups.create_physical(&staging, records, progress).await.map_err(StorageError::from),
+                Err(e) => Err(e),
+            };
+            let _ = std::fs::remove_dir_all(&staging);
+            (result?, checkpoint_ms)
+        }
+        BackupKind::Logical => {
+            type Produce = Box<dyn for<'w> FnOnce(&mut LogicalWriter<'w>) -> Result<(), BackupError> + Send>;
+            let produce: Produce = Box::new(move |w| {
+                for (record, store) in stores {
+                    store.dump(record, w)?;
+                }
+                Ok(())
+            });
+            (backups.create_logical(produce, progress).await?, 0)
+        }
+    };
+    tracing::info!(backup = %manifest.id, "backup of the stopped node complete");
+    Ok(BackupReport { manifest, checkpoint_ms, elapsed_ms: started.elapsed().as_millis() as u64 })
+}
+
 /// Restores a backup into `config.data_dir` while the node is stopped: the backup `selector`
 /// names is downloaded and verified into a fresh directory beside the data directory, opened
 /// and integrity-checked, then swapped in atomically. A physical backup restores into the

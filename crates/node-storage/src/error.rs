@@ -64,6 +64,9 @@ pub enum StorageError {
     /// A migration or copy failed.
     #[error(transparent)]
     Migrate(#[from] storage_migrate::MigrateError),
+    /// A legacy import found corrupt records or failed verification (nothing was committed).
+    #[error(transparent)]
+    Legacy(#[from] dag_store::legacy::LegacyError),
     /// The DAG store refused or failed.
     #[error(transparent)]
     Dag(#[from] DagError),
@@ -144,6 +147,7 @@ impl StorageError {
             StorageError::Metrics(_) => "metrics",
             StorageError::Backup(_) => "backup",
             StorageError::Migrate(_) => "migrate",
+            StorageError::Legacy(_) => "legacy",
             StorageError::Internal(_) => "internal",
         }
     }

@@ -35,7 +35,7 @@ mod shared;
 mod writer;
 
 pub use backend::{Backend, BackendVisitor, with_backend};
-pub use backup::{BackupReport, RestoreReport, STORES, restore};
+pub use backup::{BackupReport, RestoreReport, STORES, backup_stopped, restore};
 pub use breaker::BreakerState;
 pub use chain_store;
 pub use config::{BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, RetentionConfig, WriterConfig};
@@ -43,7 +43,10 @@ pub use dag_store;
 pub use deadletter::{DeadLetter, Replayed, node_schema};
 pub use error::{ConfigError, StorageError};
 pub use handle::{StorageHandle, StoreStats};
-pub use migrate::{CopyReport, copy_node};
+pub use migrate::{
+    CopyReport, LegacyImportReport, MigrateOptions, MigrateProgress, MigrationReport, StoreMigration, copy_node,
+    import_legacy, migrate_node, migration_steps, plan_node, write_legacy_fixture,
+};
 pub use storage_api;
 pub use storage_backup;
 pub use storage_cache;

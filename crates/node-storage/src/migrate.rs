@@ -1,12 +1,25 @@
-//! Cross-backend copy of a whole node (chain, DAG and node stores): storage-migrate copies and
-//! verifies; this module opens the stores on both engines.
+//! Migrations of a whole node (chain, DAG and node stores): storage-migrate plans, runs and
+//! verifies; this module opens the stores, takes the backup first, and imports the legacy
+//! flat layout.
+//!
+//! * [`migrate_node`]: schema migrations (`nodestore migrate`);
+//! * [`copy_node`]: cross-backend copy (`nodestore migrate copy`);
+//! * [`import_legacy`]: the legacy flat layout into the DAG store (`nodestore migrate import-legacy`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chain_store::{ChainModel, chain_schema};
-use dag_store::dag_schema;
-use storage_api::Schema;
-use storage_migrate::{TableCopy, copy_tables, verify_tables};
+use dag_store::legacy::LegacyCounts;
+use dag_store::{DagStore, dag_schema};
+use storage_api::migration::MigrationStep;
+use storage_api::{Durability, Schema, VersionPolicy};
+use storage_backup::{BackupKind, Progress};
+use storage_migrate::{MigrateError, Plan, RunOptions, StepReport, TableCopy, copy_tables, verify_tables};
+use storage_rocksdb::{FLAT_TABLE, RocksFlat};
 
 use crate::backend::Backend;
+use crate::backup::BackupReport;
 use crate::config::Config;
 use crate::deadletter::node_schema;
 use crate::error::StorageError;
@@ -51,4 +64,227 @@ pub fn copy_node<S: Backend, D: Backend, M: ChainModel>(
         tracing::info!(store = name, from = %S::KIND, to = %D::KIND, "store copied and verified");
     }
     Ok(report)
+}
+
+/// The schema migration steps of store `name` (`chain`, `dag`, `node`), oldest first.
+pub fn migration_steps(name: &str) -> &'static [&'static dyn MigrationStep] {
+    match name {
+        "dag" => dag_store::migrate::STEPS,
+        _ => &[],
+    }
+}
+
+fn schemas<M: ChainModel>() -> [(&'static str, Schema); 3] {
+    [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())]
+}
+
+fn open_older<B: Backend>(config: &Config, name: &'static str, schema: Schema) -> Result<B, StorageError> {
+    B::open_store_with(config, name, schema, VersionPolicy::AllowOlder)
+        .map_err(|source| StorageError::Open { store: name, source })
+}
+
+/// How [`migrate_node`] runs.
+#[derive(Debug, Clone, Copy)]
+pub struct MigrateOptions {
+    /// Transform and verify in memory only; write nothing (no backup either).
+    pub dry_run: bool,
+    /// The backup to take before changing anything (`None`: none, `--no-backup`). Skipped when
+    /// resuming an interrupted run, whose first attempt took it.
+    pub backup: Option<BackupKind>,
+    /// Entries per synced batch.
+    pub batch_entries: usize,
+}
+
+/// A store's part of a migration.
+#[derive(Debug, Clone)]
+pub struct StoreMigration {
+    /// `chain`, `dag` or `node`.
+    pub store: &'static str,
+    /// What was found on disk and the steps to run.
+    pub plan: Plan,
+    /// What each step did (dry run: would do).
+    pub steps: Vec<StepReport>,
+}
+
+/// What [`migrate_node`] did.
+#[derive(Debug, Clone)]
+pub struct MigrationReport {
+    /// Every store, in order.
+    pub stores: Vec<StoreMigration>,
+    /// The backup taken first, if one was.
+    pub backup: Option<BackupReport>,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+}
+
+impl MigrationReport {
+    /// Whether every store was already at this build's version.
+    pub fn was_current(&self) -> bool {
+        self.stores.iter().all(|s| s.plan.is_current())
+    }
+}
+
+/// Reports `(store, step source version, phase, entries done)`.
+pub type MigrateProgress = dyn Fn(&str, u32, &'static str, u64) + Send + Sync;
+
+/// The migration plan of every store of the stopped node at `config`.
+pub fn plan_node<B: Backend, M: ChainModel>(config: &Config) -> Result<Vec<(&'static str, Plan)>, StorageError> {
+    let mut plans = Vec::new();
+    for (name, schema) in schemas::<M>() {
+        let store = open_older::<B>(config, name, schema)?;
+        plans.push((name, storage_migrate::plan(&store, migration_steps(name))?));
+    }
+    Ok(plans)
+}
+
+/// Brings every store of the stopped node at `config` to this build's schema versions:
+/// plans, takes the backup `options` asks for, then runs each store's steps (resuming an
+/// interrupted run), verifying every entry before each version bump. With
+/// `options.dry_run`, transforms and verifies in memory and writes nothing.
+pub async fn migrate_node<B: Backend, M: ChainModel, P: Progress + 'static>(
+    config: &Config,
+    options: MigrateOptions,
+    progress: Arc<MigrateProgress>,
+    backup_progress: Arc<P>,
+) -> Result<MigrationReport, StorageError> {
+    let c = config.clone();
+    let plans = blocking(move || plan_node::<B, M>(&c)).await?;
+    let mut report = MigrationReport {
+        stores: plans.into_iter().map(|(store, plan)| StoreMigration { store, plan, steps: vec![] }).collect(),
+        backup: None,
+        dry_run: options.dry_run,
+    };
+    if report.was_current() {
+        return Ok(report);
+    }
+    let resuming = report.stores.iter().any(|s| s.plan.steps.iter().any(|p| p.resume.is_some()));
+    if let (Some(kind), false, false) = (options.backup, options.dry_run, resuming) {
+        report.backup = Some(crate::backup::backup_stopped::<B, M, P>(config, kind, backup_progress).await?);
+    }
+    let c = config.clone();
+    let names: Vec<&'static str> = report.stores.iter().filter(|s| !s.plan.is_current()).map(|s| s.store).collect();
+    let done = blocking(move || {
+        let mut out = Vec::new();
+        let run_options = RunOptions { batch_entries: options.batch_entries.max(1) };
+        for (name, schema) in schemas::<M>().into_iter().filter(|(n, _)| names.contains(n)) {
+            let store = open_older::<B>(&c, name, schema.clone())?;
+            let mut report = |from: u32, phase: &'static str, n: u64| progress(name, from, phase, n);
+            let steps = if options.dry_run {
+                storage_migrate::dry_run(&store, migration_steps(name), run_options, &mut report)?
+            } else {
+                let steps = storage_migrate::run(&store, migration_steps(name), run_options, &mut report)?;
+                store.flush()?;
+                drop(store);
+                // The proof that it worked: the store opens for this build.
+                B::open_store(&c, name, schema).map_err(|source| StorageError::Open { store: name, source })?;
+                steps
+            };
+            out.push((name, steps));
+        }
+        Ok(out)
+    })
+    .await?;
+    for (name, steps) in done {
+        if let Some(s) = report.stores.iter_mut().find(|s| s.store == name) {
+            s.steps = steps;
+        }
+    }
+    Ok(report)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StorageError::Internal(format!("migration task failed: {e}")))?
+}
+
+/// What [`import_legacy`] did.
+#[derive(Debug, Clone)]
+pub struct LegacyImportReport {
+    /// Records of each type in the legacy database (all imported and verified).
+    pub counts: LegacyCounts,
+    /// The DAG store written (dry run: the one that would be).
+    pub target: PathBuf,
+    /// Whether the import went into a scratch store that was then removed.
+    pub dry_run: bool,
+}
+
+/// Imports the legacy flat RocksDB database at `from` (see `docs/LEGACY_FORMAT.md`) as the DAG
+/// store of the node at `config`, which must not have one yet. The import is built and
+/// verified in a staging store next to it and moved into place only when verification
+/// passes; on any error, or with `dry_run`, the staging store is removed and nothing changes.
+/// `progress` receives the phase (`validate`, `import`, `verify`) and the records done.
+pub fn import_legacy<B: Backend>(
+    config: &Config,
+    from: &Path,
+    dry_run: bool,
+    progress: &mut dyn FnMut(&'static str, u64),
+) -> Result<LegacyImportReport, StorageError> {
+    let target = B::store_path(&config.data_dir, "dag");
+    if target.exists() {
+        return Err(MigrateError::TargetExists(target).into());
+    }
+    let source = RocksFlat::open_read_only(from).map_err(|source| StorageError::Open { store: "legacy", source })?;
+    let staging_dir = config.data_dir.join(format!(".import-legacy-{}", storage_backup::now_ms()));
+    let mut staged = config.clone();
+    staged.data_dir = staging_dir.clone();
+    let result = (|| -> Result<LegacyCounts, StorageError> {
+        std::fs::create_dir_all(&staging_dir).map_err(|e| storage_backup::BackupError::io_error("creating", &staging_dir, e))?;
+        let store = B::open_store(&staged, "dag", dag_schema()).map_err(|source| StorageError::Open { store: "dag", source })?;
+        let dag = DagStore::new(store)?.with_insert_durability(Durability::Buffered);
+        let counts = dag.import_legacy(&source, FLAT_TABLE, progress)?;
+        dag.store().flush()?;
+        drop(dag);
+        if !dry_run {
+            std::fs::rename(B::store_path(&staging_dir, "dag"), &target)
+                .map_err(|e| storage_backup::BackupError::io_error("moving the imported store to", &target, e))?;
+            if let Ok(dir) = std::fs::File::open(&config.data_dir) {
+                let _ = dir.sync_all();
+            }
+        }
+        Ok(counts)
+    })();
+    let _ = std::fs::remove_dir_all(&staging_dir);
+    let counts = result?;
+    tracing::info!(from = %from.display(), target = %target.display(), dry_run, records = counts.total(), "legacy import verified");
+    Ok(LegacyImportReport { counts, target, dry_run })
+}
+
+fn sig_len(record: &dag_store::legacy::LegacyRecord) -> usize {
+    match record {
+        dag_store::legacy::LegacyRecord::Vertex(_, signature) => signature.len(),
+        _ => 0,
+    }
+}
+
+/// Writes a synthetic legacy flat database at `path` (which must not exist): `vertices`
+/// vertices, the first `finalized` finalized, and `corrupt` vertex records damaged (one byte of
+/// the timestamp flipped, so their content no longer hashes to their key). For tests and import
+/// rehearsals. Returns the keys of the damaged records, hex.
+pub fn write_legacy_fixture(
+    path: &Path,
+    vertices: usize,
+    finalized: usize,
+    corrupt: usize,
+    seed: u64,
+) -> Result<Vec<String>, StorageError> {
+    let db = RocksFlat::create(path).map_err(|source| StorageError::Open { store: "legacy", source })?;
+    let mut damaged = Vec::new();
+    let mut chunk = Vec::with_capacity(10_000);
+    for record in dag_store::legacy::fixture(vertices, finalized.min(vertices), seed) {
+        let (key, mut value) = dag_store::legacy::encode(&record);
+        if matches!(record, dag_store::legacy::LegacyRecord::Vertex(..)) && damaged.len() < corrupt {
+            // The value ends with the timestamp (8 bytes), the signature length (2) and the
+            // signature: flip the timestamp's last byte.
+            let at = value.len() - 2 - sig_len(&record) - 1;
+            value[at] ^= 0x55;
+            damaged.push(key.iter().map(|b| format!("{b:02x}")).collect());
+        }
+        chunk.push((key, value));
+        if chunk.len() == 10_000 {
+            db.write(&std::mem::take(&mut chunk))?;
+        }
+    }
+    db.write(&chunk)?;
+    Ok(damaged)
 }

@@ -95,8 +95,13 @@ impl Backend for Faulty {
     fn store_path(data_dir: &Path, name: &str) -> PathBuf {
         RocksStore::store_path(data_dir, name)
     }
-    fn open_store(config: &Config, name: &str, schema: Schema) -> Result<Self, OpenError> {
-        RocksStore::open_store(config, name, schema).map(Faulty)
+    fn open_store_with(
+        config: &Config,
+        name: &str,
+        schema: Schema,
+        policy: node_storage::storage_api::VersionPolicy,
+    ) -> Result<Self, OpenError> {
+        RocksStore::open_store_with(config, name, schema, policy).map(Faulty)
     }
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
         self.0.compact_all()

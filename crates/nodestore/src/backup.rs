@@ -13,17 +13,17 @@ use crate::output::{bytes, json, table};
 use crate::{BackupCmd, KindArg};
 
 /// Progress bars, one per phase (hidden with `--json`).
-struct Bars {
+pub(crate) struct Bars {
     quiet: bool,
     bar: Mutex<Option<ProgressBar>>,
 }
 
 impl Bars {
-    fn new(quiet: bool) -> Arc<Self> {
+    pub(crate) fn new(quiet: bool) -> Arc<Self> {
         Arc::new(Bars { quiet, bar: Mutex::new(None) })
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
             b.finish();
         }
@@ -196,13 +196,17 @@ pub(crate) async fn offline<B: Backend>(config: &Config, cmd: BackupCmd, as_json
 }
 
 /// `backup create`, with the store open.
-pub(crate) async fn create<B: Backend>(h: &StorageHandle<B, Evm>, kind: KindArg, as_json: bool) -> anyhow::Result<()> {
-    let kind = match kind {
+/// The backup kind an argument names.
+pub(crate) fn kind(arg: KindArg) -> BackupKind {
+    match arg {
         KindArg::Physical => BackupKind::Physical,
         KindArg::Logical => BackupKind::Logical,
-    };
+    }
+}
+
+pub(crate) async fn create<B: Backend>(h: &StorageHandle<B, Evm>, kind: KindArg, as_json: bool) -> anyhow::Result<()> {
     let bars = Bars::new(as_json);
-    let r = h.backup(kind, bars.clone()).await;
+    let r = h.backup(self::kind(kind), bars.clone()).await;
     bars.finish();
     let r = r.context("backup failed (nothing was listed as complete)")?;
     let m = &r.manifest;

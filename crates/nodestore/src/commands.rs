@@ -23,6 +23,12 @@ pub(crate) async fn run<B: Backend>(cli: Cli, config: Config) -> anyhow::Result<
         Cmd::Backup { what, .. } if !matches!(what, BackupCmd::Create { .. }) => {
             return crate::backup::offline::<B>(&config, what, cli.json).await;
         }
+        // Schema migrations open the stores themselves (this build refuses older versions).
+        Cmd::Migrate { what: None, dry_run, no_backup, backup_kind, batch, .. } => {
+            let backup = (!no_backup).then_some(crate::backup::kind(backup_kind));
+            let options = node_storage::MigrateOptions { dry_run, backup, batch_entries: batch };
+            return crate::migrate::schema::<B>(&config, options, cli.json).await;
+        }
         command => Cli { command, ..cli },
     };
     let h: Handle<B> = StorageHandle::open(config.clone()).context("opening the store")?;

@@ -112,10 +112,26 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         what: BackupCmd,
     },
-    /// Migrations (this release: copying the node to another engine).
+    /// Schema migrations (without a subcommand: bring every store to this build's schema
+    /// version), copies to another engine, and the legacy import. The node must be stopped.
     Migrate {
+        /// Transform and verify every entry in memory and report; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not take a backup (to `[backup]`'s destination) before migrating.
+        #[arg(long)]
+        no_backup: bool,
+        /// The kind of the backup taken first.
+        #[arg(long, value_enum, default_value = "physical")]
+        backup_kind: KindArg,
+        /// Backup destination URL, overriding `backup.destination`.
+        #[arg(long, value_name = "URL")]
+        backup_destination: Option<String>,
+        /// Entries per synced batch (each records the progress a crashed run resumes from).
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
         #[command(subcommand)]
-        what: MigrateCmd,
+        what: Option<MigrateCmd>,
     },
     /// Run the store with maintenance, scheduled backups and /metrics until Ctrl-C.
     Serve,
@@ -213,6 +229,35 @@ pub(crate) enum MigrateCmd {
         #[arg(long, value_name = "DIR")]
         to_path: PathBuf,
     },
+    /// Import a legacy flat RocksDB database (docs/LEGACY_FORMAT.md) as this node's DAG store,
+    /// which must not exist yet. Built and verified beside it, moved into place only when every
+    /// record checks out.
+    ImportLegacy {
+        /// The legacy database directory (opened read-only).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Import into a scratch store, verify, report, and remove it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write a synthetic legacy flat database, for tests and import rehearsals.
+    LegacyFixture {
+        /// Where (must not exist).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Vertices.
+        #[arg(long, default_value_t = 10_000)]
+        vertices: usize,
+        /// The first N vertices are finalized, in order.
+        #[arg(long, default_value_t = 0)]
+        finalized: usize,
+        /// Vertex records to damage (their content then no longer hashes to their key).
+        #[arg(long, default_value_t = 0)]
+        corrupt: usize,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -229,7 +274,7 @@ struct Run {
 impl BackendVisitor for Run {
     type Output = anyhow::Result<()>;
     fn visit<B: Backend>(self) -> anyhow::Result<()> {
-        if let Cmd::Migrate { what: MigrateCmd::Copy { to_backend, to_path } } = &self.cli.command {
+        if let Cmd::Migrate { what: Some(MigrateCmd::Copy { to_backend, to_path }), .. } = &self.cli.command {
             let mut to = self.config.clone();
             to.backend = kind(*to_backend);
             to.data_dir = to_path.clone();
@@ -240,6 +285,9 @@ impl BackendVisitor for Run {
                 source: std::marker::PhantomData,
             };
             return with_backend(&to, visitor);
+        }
+        if let Cmd::Migrate { what: Some(MigrateCmd::ImportLegacy { from, dry_run }), .. } = &self.cli.command {
+            return migrate::import_legacy::<B>(&self.config, from, *dry_run, self.cli.json);
         }
         let rt = node_storage::tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         rt.block_on(commands::run::<B>(self.cli, self.config))
@@ -254,8 +302,25 @@ fn kind(engine: Engine) -> BackendKind {
     }
 }
 
+/// The exact `nodestore … migrate` command for the database these arguments name.
+fn migrate_command(cli: &Cli) -> String {
+    let mut cmd = String::from("nodestore");
+    if let Some(c) = &cli.config {
+        cmd.push_str(&format!(" --config {}", c.display()));
+    }
+    if let Some(d) = &cli.data_dir {
+        cmd.push_str(&format!(" --data-dir {}", d.display()));
+    }
+    if let Some(b) = cli.backend {
+        cmd.push_str(&format!(" --backend {}", kind(b)));
+    }
+    cmd.push_str(" migrate");
+    cmd
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let migrate_cmd = migrate_command(&cli);
     let filter = tracing_subscriber::EnvFilter::try_from_env("NODESTORE_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if matches!(cli.command, Cmd::Serve) { "info" } else { "warn" })
     });
@@ -268,12 +333,20 @@ fn main() -> ExitCode {
         if let Some(b) = cli.backend {
             config.backend = kind(b);
         }
-        if let Cmd::Backup { destination: Some(d), .. } = &cli.command {
+        if let Cmd::Backup { destination: Some(d), .. } | Cmd::Migrate { backup_destination: Some(d), .. } =
+            &cli.command
+        {
             config.backup.destination = d.clone();
+        }
+        if let Cmd::Migrate { what: Some(MigrateCmd::LegacyFixture { out, vertices, finalized, corrupt, seed }), .. } =
+            &cli.command
+        {
+            return migrate::legacy_fixture(out, *vertices, *finalized, *corrupt, *seed, cli.json);
         }
         let needs_data = match &cli.command {
             Cmd::Demo { .. } | Cmd::Config => false,
             Cmd::Backup { what, .. } => matches!(what, BackupCmd::Create { .. }),
+            Cmd::Migrate { what: Some(MigrateCmd::ImportLegacy { .. }), .. } => false,
             _ => true,
         };
         if needs_data && !config.data_dir.exists() {
@@ -284,7 +357,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let msg = format!("{e:#}").replace('\n', " ");
+            let mut msg = format!("{e:#}").replace('\n', " ");
+            if msg.contains("run `nodestore migrate`") {
+                msg.push_str(&format!(
+                    "; to upgrade: stop the node, run `{migrate_cmd} --dry-run`, then `{migrate_cmd}` (it takes a \
+                     backup first; docs/OPERATIONS.md, \"Schema migrations\")"
+                ));
+            }
             eprintln!("nodestore: error: {msg}");
             ExitCode::FAILURE
         }

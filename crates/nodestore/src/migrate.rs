@@ -1,12 +1,17 @@
-//! `nodestore migrate copy`: the whole node copied to another engine, then verified.
+//! `nodestore migrate`: schema migrations, `copy` to another engine, and the legacy import.
 
 use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
 
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use node_storage::chain_store::evm::Evm;
-use node_storage::{Backend, BackendVisitor, Config, copy_node};
+use node_storage::storage_migrate::StepReport;
+use node_storage::{Backend, BackendVisitor, Config, MigrateOptions, MigrateProgress, copy_node, migrate_node};
 use serde_json::json;
 
+use crate::backup::Bars;
 use crate::output::{json, table};
 
 /// Copies from engine `S` (the configured one) to the engine `to` names.
@@ -64,4 +69,134 @@ impl<S: Backend> BackendVisitor for CopyTo<S> {
         }
         Ok(())
     }
+}
+
+fn spinner(quiet: bool, template: &str) -> ProgressBar {
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar
+}
+
+/// `nodestore migrate [--dry-run] [--no-backup]`: every store to this build's schema version.
+pub(crate) async fn schema<B: Backend>(config: &Config, options: MigrateOptions, as_json: bool) -> anyhow::Result<()> {
+    let bar = spinner(as_json, "{spinner} {msg}: {pos} entries {per_sec}");
+    let b = bar.clone();
+    let progress: Arc<MigrateProgress> = Arc::new(move |store: &str, from: u32, phase: &str, n: u64| {
+        b.set_message(format!("{store} v{from}→v{} {phase}", from + 1));
+        b.set_position(n);
+    });
+    let bars = Bars::new(as_json);
+    let result = migrate_node::<B, Evm, _>(config, options, progress, bars.clone()).await;
+    bars.finish();
+    bar.finish_and_clear();
+    let report = result.context(if options.dry_run {
+        "dry run failed (nothing was changed)"
+    } else {
+        "migration failed (every committed step stays committed; rerun `nodestore migrate` to resume)"
+    })?;
+    let steps: Vec<(&str, &StepReport)> =
+        report.stores.iter().flat_map(|s| s.steps.iter().map(move |r| (s.store, r))).collect();
+    if as_json {
+        json(&json!({
+            "dry_run": report.dry_run,
+            "backup": report.backup.as_ref().map(|b| b.manifest.id.clone()),
+            "stores": report.stores.iter().map(|s| json!({
+                "store": s.store, "stored_version": s.plan.stored, "build_version": s.plan.target,
+                "planned": s.plan.steps.iter().map(|p| json!({ "from": p.from, "to": p.from + 1,
+                    "description": p.description, "table": p.table, "estimate": p.estimate,
+                    "resume_after": p.resume.as_ref().map(|r| r.scanned) })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "steps": steps.iter().map(|(store, r)| json!({ "store": store, "from": r.from, "to": r.from + 1,
+                "table": r.table, "scanned": r.scanned, "changed": r.changed, "verified": r.verified,
+                "resumed_after": r.resumed_after })).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    if report.was_current() {
+        let versions: Vec<String> = report.stores.iter().map(|s| format!("{} v{}", s.store, s.plan.stored)).collect();
+        println!("nothing to migrate: every store is at this build's schema version ({})", versions.join(", "));
+        return Ok(());
+    }
+    if let Some(b) = &report.backup {
+        println!("backup {} taken first ({} files)", b.manifest.id, b.manifest.totals.files);
+    }
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .map(|(store, r)| {
+            vec![
+                store.to_string(),
+                format!("v{}→v{}", r.from, r.from + 1),
+                r.description.to_owned(),
+                r.scanned.to_string(),
+                r.changed.to_string(),
+                r.verified.to_string(),
+                if r.resumed_after > 0 { format!("after {}", r.resumed_after) } else { "-".into() },
+            ]
+        })
+        .collect();
+    table(&["store", "step", "change", "scanned", "changed", "verified", "resumed"], &rows);
+    if report.dry_run {
+        println!("dry run: nothing was written; run without --dry-run to migrate");
+    } else {
+        println!("migrated and verified; every store is at this build's schema version");
+    }
+    Ok(())
+}
+
+/// `nodestore migrate import-legacy --from DIR [--dry-run]`.
+pub(crate) fn import_legacy<B: Backend>(config: &Config, from: &Path, dry_run: bool, as_json: bool) -> anyhow::Result<()> {
+    let bar = spinner(as_json, "{spinner} {msg}: {pos} records {per_sec}");
+    let report = node_storage::import_legacy::<B>(config, from, dry_run, &mut |phase, n| {
+        bar.set_message(phase);
+        bar.set_position(n);
+    });
+    bar.finish_and_clear();
+    let report = report.context("legacy import failed (nothing was committed)")?;
+    let c = report.counts;
+    if as_json {
+        json(&json!({ "dry_run": report.dry_run, "target": report.target.display().to_string(),
+            "vertices": c.vertices, "edges": c.edges, "metadata": c.metas, "height_index": c.heights,
+            "time_index": c.times, "finalized": c.finalized }));
+    } else {
+        let rows = [
+            ("0x01 vertex", c.vertices),
+            ("0x02 edge", c.edges),
+            ("0x03 metadata", c.metas),
+            ("0x04 height index", c.heights),
+            ("0x05 timestamp index", c.times),
+            ("0x06 finalized", c.finalized),
+        ]
+        .iter()
+        .map(|(k, n)| vec![k.to_string(), n.to_string()])
+        .collect::<Vec<_>>();
+        table(&["legacy record", "imported and verified"], &rows);
+        if report.dry_run {
+            println!("dry run: imported into a scratch store, verified, and removed; nothing changed");
+        } else {
+            println!("imported into {}; every record verified", report.target.display());
+        }
+    }
+    Ok(())
+}
+
+/// `nodestore migrate legacy-fixture`.
+pub(crate) fn legacy_fixture(
+    out: &Path,
+    vertices: usize,
+    finalized: usize,
+    corrupt: usize,
+    seed: u64,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let damaged = node_storage::write_legacy_fixture(out, vertices, finalized, corrupt, seed)?;
+    if as_json {
+        json(&json!({ "path": out.display().to_string(), "vertices": vertices, "finalized": finalized.min(vertices),
+            "corrupt_keys": damaged }));
+    } else {
+        println!("wrote a legacy database with {vertices} vertices to {}", out.display());
+        for key in damaged {
+            println!("damaged record: {key}");
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@
 //! * [`read`], [`batch`], [`iter`], [`store`]: the capability traits a backend implements,
 //!   with typed extension methods for callers;
 //! * [`schema`]: the schema record stored in every database and the open-time checks;
+//! * [`migration`]: what a schema migration step provides to the runner that applies it;
 //! * [`error`]: one narrow error per operation and the umbrella [`Error`];
 //! * [`mem`]: the in-memory backend, the oracle of the conformance suite;
 //! * `testkit` (feature `testkit`): the conformance suite and the model test.
@@ -33,6 +34,7 @@ pub mod codec;
 pub mod error;
 pub mod iter;
 pub mod mem;
+pub mod migration;
 pub mod read;
 pub mod schema;
 pub mod store;

@@ -1,17 +1,25 @@
-//! Migrations for node-storage. This first part is the **cross-backend copy**: every table of a
-//! store copied from one engine to another in bounded batches, then verified — per table, the
-//! key count and a BLAKE3 digest over the ordered entries
-//! ([`TableDigest`](storage_backup::TableDigest), the same digest logical backups record) must
-//! match on both sides, and a mismatch names the table and the first differing key.
+//! Migrations for node-storage, engine-neutral (storage-api only); the facade opens the stores
+//! and the CLI shows progress.
 //!
-//! Everything here is synchronous and engine-neutral (storage-api only); the facade picks the
-//! engines and the CLI shows progress.
+//! * [`steps`]: **schema migrations**. A domain store lists its
+//!   [`MigrationStep`](storage_api::migration::MigrationStep)s; [`plan`] finds the path from the
+//!   version on disk to the build's, [`dry_run`] transforms and verifies every entry in memory
+//!   without writing, and [`run`] applies the steps in synced batches that record their progress
+//!   (a crash resumes where it stopped), verifies every entry and only then raises the version.
+//! * [`copy`]: the **cross-backend copy**: every table of a store copied from one engine to
+//!   another in bounded batches, then verified — per table, the key count and a BLAKE3 digest
+//!   over the ordered entries ([`TableDigest`](storage_backup::TableDigest), the same digest
+//!   logical backups record) must match on both sides, and a mismatch names the table and the
+//!   first differing key.
 
-use storage_api::iter::RawCursor;
-use storage_api::{Direction, Durability, KvRead, KvStore, RawBatch, RawRange, ReadError, WriteError};
-use storage_backup::TableDigest;
+pub mod copy;
+pub mod steps;
 
-/// A copy or its verification failed.
+pub use copy::{copy_tables, verify_tables};
+pub use steps::{Plan, PlannedStep, RunOptions, StepReport, dry_run, plan, run, stored_version};
+use storage_api::{ReadError, WriteError};
+
+/// A migration, a copy or a verification failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MigrateError {
@@ -50,6 +58,66 @@ pub enum MigrateError {
         /// The table.
         table: String,
     },
+    /// No migration path leads from the version on disk to this build's.
+    #[error(
+        "schema `{schema}` is at version {found} on disk and this build has no migration from version {missing} \
+         (it migrates versions {first}..{supported}); nothing was changed"
+    )]
+    NoPath {
+        /// The schema.
+        schema: String,
+        /// The version on disk.
+        found: u32,
+        /// The first version without a step.
+        missing: u32,
+        /// The oldest version this build migrates from.
+        first: u32,
+        /// The version this build uses.
+        supported: u32,
+    },
+    /// An entry could not be transformed. The batch holding it was not written; earlier batches
+    /// and their progress are kept, so a rerun resumes before this entry.
+    #[error(
+        "migrating schema `{schema}` v{from}→v{}: table {table}, key {key}: {reason} (the schema version was not \
+         raised)", from + 1
+    )]
+    Entry {
+        /// The schema.
+        schema: String,
+        /// The step's source version.
+        from: u32,
+        /// The walked table.
+        table: String,
+        /// The entry's key, hex.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// An entry failed verification after the step; the schema version was not raised.
+    #[error(
+        "verifying schema `{schema}` v{from}→v{}: table {table}, key {key}: {reason} (the schema version was not \
+         raised)", from + 1
+    )]
+    Verify {
+        /// The schema.
+        schema: String,
+        /// The step's source version.
+        from: u32,
+        /// The walked table.
+        table: String,
+        /// The entry's key, hex.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// The schema or progress record in the meta table could not be read.
+    #[error("schema `{schema}`: {what}")]
+    Record {
+        /// The schema.
+        schema: String,
+        /// What is wrong.
+        what: String,
+    },
     /// The two sides differ.
     #[error("store {store}, table {table}: {what} at key {key} (source {source_keys} keys, target {target_keys} keys)")]
     Mismatch {
@@ -79,107 +147,6 @@ pub struct TableCopy {
     pub digest: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Copies every entry of `tables` from `source` into `target` (whose tables must be empty), in
-/// atomic batches of at most `batch_entries` entries, buffered; the caller flushes the target
-/// afterwards. `progress` receives the entries copied so far. Returns the entries copied.
-pub fn copy_tables<S: KvRead + ?Sized, D: KvStore>(
-    store: &str,
-    source: &S,
-    target: &D,
-    tables: &[&str],
-    batch_entries: usize,
-    progress: &mut dyn FnMut(u64),
-) -> Result<u64, MigrateError> {
-    let read = |side, table: &str| {
-        let (store, table) = (store.to_owned(), table.to_owned());
-        move |source| MigrateError::Read { side, store, table, source }
-    };
-    let write = |table: &str| {
-        let (store, table) = (store.to_owned(), table.to_owned());
-        move |source| MigrateError::Write { store, table, source }
-    };
-    let mut copied = 0u64;
-    for table in tables {
-        let mut probe = target.cursor(table, RawRange::all(), Direction::Forward).map_err(read("target", table))?;
-        if probe.next_entry().is_some() {
-            return Err(MigrateError::TargetNotEmpty { store: store.to_owned(), table: (*table).to_owned() });
-        }
-        drop(probe);
-        let mut cursor = source.cursor(table, RawRange::all(), Direction::Forward).map_err(read("source", table))?;
-        let mut batch = target.raw_batch();
-        while let Some(entry) = cursor.next_entry() {
-            let (key, value) = entry.map_err(read("source", table))?;
-            batch.put_raw(table, key, value).map_err(write(table))?;
-            copied += 1;
-            if batch.len() >= batch_entries.max(1) {
-                let full = std::mem::replace(&mut batch, target.raw_batch());
-                target.write_raw(full, Durability::Buffered).map_err(write(table))?;
-                progress(copied);
-            }
-        }
-        if !batch.is_empty() {
-            target.write_raw(batch, Durability::Buffered).map_err(write(table))?;
-        }
-        progress(copied);
-    }
-    Ok(copied)
-}
-
-/// Compares `tables` of `source` and `target` entry by entry in key order — equal entries
-/// mean equal key counts and equal digests, and the first difference names the table and key
-/// — and returns each table's count and digest.
-pub fn verify_tables<S: KvRead + ?Sized, D: KvRead + ?Sized>(
-    store: &str,
-    source: &S,
-    target: &D,
-    tables: &[&str],
-) -> Result<Vec<TableCopy>, MigrateError> {
-    let mut out = Vec::new();
-    for table in tables {
-        let read = |side| {
-            let (store, table) = (store.to_owned(), (*table).to_owned());
-            move |source| MigrateError::Read { side, store, table, source }
-        };
-        let mut a = source.cursor(table, RawRange::all(), Direction::Forward).map_err(read("source"))?;
-        let mut b = target.cursor(table, RawRange::all(), Direction::Forward).map_err(read("target"))?;
-        let mut digest = TableDigest::default();
-        let (mut na, mut nb) = (0u64, 0u64);
-        loop {
-            let ea = a.next_entry().transpose().map_err(read("source"))?.map(|(k, v)| (k.to_vec(), v.to_vec()));
-            let eb = b.next_entry().transpose().map_err(read("target"))?.map(|(k, v)| (k.to_vec(), v.to_vec()));
-            let mismatch = |key: &[u8], what, na, nb| MigrateError::Mismatch {
-                store: store.to_owned(),
-                table: (*table).to_owned(),
-                key: hex(key),
-                what,
-                source_keys: na,
-                target_keys: nb,
-            };
-            match (ea, eb) {
-                (None, None) => break,
-                (Some((k, _)), None) => return Err(mismatch(&k, "missing in the target", na, nb)),
-                (None, Some((k, _))) => return Err(mismatch(&k, "extra in the target", na, nb)),
-                (Some((ka, va)), Some((kb, vb))) => {
-                    if ka != kb {
-                        let (key, what) =
-                            if ka < kb { (ka, "missing in the target") } else { (kb, "extra in the target") };
-                        return Err(mismatch(&key, what, na, nb));
-                    }
-                    if va != vb {
-                        return Err(mismatch(&ka, "value differs", na, nb));
-                    }
-                    digest.add(&ka, &va);
-                    na += 1;
-                    nb += 1;
-                }
-            }
-        }
-        let (keys, digest) = digest.finish();
-        out.push(TableCopy { table: (*table).to_owned(), keys, digest });
-    }
-    Ok(out)
 }

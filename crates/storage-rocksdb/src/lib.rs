@@ -8,6 +8,8 @@
 //!   checkpoint API, hard links) are all available;
 //! * after a failed write or flush the store is poisoned and refuses writes until reopened.
 //!
+//! [`RocksFlat`] reads plain single-keyspace RocksDB databases (for importing the legacy layout).
+//!
 //! Opening first reads the schema record through a read-only instance (with its info log sent
 //! to a scratch directory), so a database that must be refused is left exactly as it was.
 
@@ -15,6 +17,7 @@ mod batch;
 mod checkpoint;
 mod config;
 mod error;
+mod flat;
 mod iter;
 mod maintenance;
 mod open;
@@ -25,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 pub use batch::RocksBatch;
 pub use config::{Codec, CompactionStyle, RocksConfig, TableTuning};
+pub use flat::{FLAT_TABLE, RocksFlat};
 pub use iter::RocksCursor;
 pub use snapshot::RocksSnapshot;
 use storage_api::error::Poison;

@@ -1,0 +1,258 @@
+//! Schema migrations of a whole node: the DAG v1 → v2 step on every engine (round trip, dry
+//! run, refusal on open, backup first), and bad input: an unknown source version, a newer
+//! database, a corrupt v1 vertex.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use node_storage::chain_store::evm::Evm;
+use node_storage::dag_store::generator::DagGenerator;
+use node_storage::dag_store::migrate::fixture::downgrade_to_v1;
+use node_storage::dag_store::{StoredVertex, VertexHash, dag_schema};
+use node_storage::storage_api::iter::RawCursor;
+use node_storage::storage_api::schema::{SCHEMA_RECORD_KEY, SchemaRecord};
+use node_storage::storage_api::table::META_TABLE;
+use node_storage::storage_api::{Direction, Durability, KvRead, KvStore, KvWrite, OpenError, RawBatch, RawRange};
+use node_storage::storage_backup::{BackupKind, TableDigest};
+use node_storage::storage_migrate::MigrateError;
+use node_storage::{
+    Backend, BackendKind, Config, MigrateOptions, MigrateProgress, RedbStore, RocksStore, SledStore, StorageError,
+    StorageHandle, migrate_node, plan_node,
+};
+
+const VERTICES: usize = 1_500;
+
+fn config(dir: &Path, backend: BackendKind) -> Config {
+    let mut c = Config { data_dir: dir.join("db"), backend, ..Config::default() };
+    c.engine.cache_bytes = 8 << 20;
+    c.metrics.enabled = false;
+    c.backup.destination = dir.join("backups").display().to_string();
+    c
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// A node with a DAG of `VERTICES` vertices, the first 500 finalized; returns them as stored.
+fn populate<B: Backend>(c: &Config) -> Vec<StoredVertex> {
+    rt().block_on(async {
+        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
+        let vertices = DagGenerator::new(11).generate(VERTICES);
+        for r in h.insert_vertices(vertices.clone()).await {
+            r.unwrap();
+        }
+        for (seq, (v, _)) in vertices.iter().take(500).enumerate() {
+            h.finalize_vertex(v.hash, seq as u64).await.unwrap();
+        }
+        let mut stored = Vec::new();
+        for (v, _) in &vertices {
+            stored.push((*h.vertex(v.hash).await.unwrap().unwrap()).clone());
+        }
+        h.shutdown().await;
+        stored
+    })
+}
+
+/// Per table of the DAG store: key count and digest.
+fn digests<S: KvRead + KvStore>(store: &S) -> Vec<(String, u64, String)> {
+    let mut out = Vec::new();
+    for t in store.schema().tables() {
+        let mut digest = TableDigest::default();
+        let mut cursor = store.cursor(t.name, RawRange::all(), Direction::Forward).unwrap();
+        while let Some(entry) = cursor.next_entry() {
+            let (k, v) = entry.unwrap();
+            digest.add(k, v);
+        }
+        let (keys, d) = digest.finish();
+        out.push((t.name.to_owned(), keys, d));
+    }
+    out
+}
+
+fn open_dag<B: Backend>(c: &Config) -> B {
+    B::open_store_with(c, "dag", dag_schema(), node_storage::storage_api::VersionPolicy::AllowOlder).unwrap()
+}
+
+fn set_dag_version<B: Backend>(c: &Config, version: u32) {
+    let store = open_dag::<B>(c);
+    let mut record = SchemaRecord::for_schema(store.schema());
+    record.version = version;
+    let mut batch = store.raw_batch();
+    batch.put_raw(META_TABLE, SCHEMA_RECORD_KEY, &record.encode().unwrap()).unwrap();
+    store.write_raw(batch, Durability::Synced).unwrap();
+}
+
+fn quiet() -> Arc<MigrateProgress> {
+    Arc::new(|_: &str, _: u32, _: &str, _: u64| {})
+}
+
+fn options(dry_run: bool, backup: Option<BackupKind>) -> MigrateOptions {
+    MigrateOptions { dry_run, backup, batch_entries: 200 }
+}
+
+fn open_error<B: Backend>(c: &Config) -> StorageError {
+    StorageHandle::<B, Evm>::open(c.clone()).err().expect("the node must refuse to open")
+}
+
+fn round_trip<B: Backend>() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), B::KIND);
+    let stored = populate::<B>(&c);
+    let (before, v2_vertex_bytes) = {
+        let dag = open_dag::<B>(&c);
+        let d = digests(&dag);
+        let bytes = value_bytes(&dag);
+        assert_eq!(downgrade_to_v1(&dag).unwrap(), VERTICES as u64);
+        (d, bytes)
+    };
+    let v1_vertex_bytes = value_bytes(&open_dag::<B>(&c));
+
+    // The node refuses the older schema and names the command; nothing changed.
+    let err = open_error::<B>(&c);
+    assert!(matches!(err, StorageError::Open { store: "dag", source: OpenError::OlderSchema { found: 1, expected: 2, .. } }), "{err}");
+    assert!(err.to_string().contains("nodestore migrate"), "{err}");
+
+    let plans = plan_node::<B, Evm>(&c).unwrap();
+    let dag_plan = &plans.iter().find(|(n, _)| *n == "dag").unwrap().1;
+    assert_eq!((dag_plan.stored, dag_plan.target, dag_plan.steps.len()), (1, 2, 1));
+    assert!(plans.iter().filter(|(n, _)| *n != "dag").all(|(_, p)| p.is_current()));
+
+    // Dry run: every vertex transformed and verified in memory, nothing written.
+    let rt = rt();
+    let dry = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(true, None), quiet(), Arc::new(()))).unwrap();
+    let step = &dry.stores.iter().find(|s| s.store == "dag").unwrap().steps[0];
+    assert_eq!((step.scanned, step.changed, step.verified), (VERTICES as u64, VERTICES as u64, VERTICES as u64));
+    assert!(dry.backup.is_none());
+    assert!(matches!(open_error::<B>(&c), StorageError::Open { source: OpenError::OlderSchema { .. }, .. }));
+    assert_eq!(value_bytes(&open_dag::<B>(&c)), v1_vertex_bytes, "a dry run writes nothing");
+
+    // The real run.
+    let done = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
+    let step = &done.stores.iter().find(|s| s.store == "dag").unwrap().steps[0];
+    assert_eq!((step.scanned, step.changed, step.verified, step.resumed_after), (VERTICES as u64, VERTICES as u64, VERTICES as u64, 0));
+    // Every table as before the downgrade, byte for byte; 32 bytes less per vertex than v1.
+    let dag = open_dag::<B>(&c);
+    assert_eq!(dag.stored_schema_version(), 2);
+    assert_eq!(digests(&dag), before);
+    assert_eq!(v1_vertex_bytes - value_bytes(&dag), 32 * VERTICES as u64);
+    assert_eq!(value_bytes(&dag), v2_vertex_bytes);
+    drop(dag);
+    rt.block_on(async {
+        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
+        for s in &stored {
+            assert_eq!(*h.vertex(s.vertex.hash).await.unwrap().unwrap(), *s);
+        }
+        assert_eq!(h.last_finalized_vertex().await.unwrap().unwrap().0, 499);
+        let (_, dag) = h.check().await.unwrap();
+        assert!(dag.is_ok(), "{dag:?}");
+        h.shutdown().await;
+    });
+    // Nothing left to do.
+    let again = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
+    assert!(again.was_current());
+}
+
+/// Bytes of every value of the `vertices` table.
+fn value_bytes<S: KvRead>(store: &S) -> u64 {
+    let mut cursor = store.cursor("vertices", RawRange::all(), Direction::Forward).unwrap();
+    let mut n = 0;
+    while let Some(entry) = cursor.next_entry() {
+        n += entry.unwrap().1.len() as u64;
+    }
+    n
+}
+
+#[test]
+fn dag_v1_to_v2_rocksdb() {
+    round_trip::<RocksStore>();
+}
+
+#[test]
+fn dag_v1_to_v2_redb() {
+    round_trip::<RedbStore>();
+}
+
+#[test]
+fn dag_v1_to_v2_sled() {
+    round_trip::<SledStore>();
+}
+
+#[test]
+fn a_backup_is_taken_first_and_records_the_old_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), BackendKind::Rocksdb);
+    populate::<RocksStore>(&c);
+    downgrade_to_v1(&open_dag::<RocksStore>(&c)).unwrap();
+    let report = rt()
+        .block_on(migrate_node::<RocksStore, Evm, ()>(&c, options(false, Some(BackupKind::Physical)), quiet(), Arc::new(())))
+        .unwrap();
+    let backup = report.backup.expect("a backup before migrating");
+    let dag = backup.manifest.stores.iter().find(|s| s.name == "dag").unwrap();
+    assert_eq!(dag.schema_version, 1, "the backup holds the data as it was");
+    assert_eq!(open_dag::<RocksStore>(&c).stored_schema_version(), 2);
+}
+
+#[test]
+fn an_unknown_source_version_is_refused_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), BackendKind::Rocksdb);
+    populate::<RocksStore>(&c);
+    let before = digests(&open_dag::<RocksStore>(&c));
+    set_dag_version::<RocksStore>(&c, 0);
+    let err = rt()
+        .block_on(migrate_node::<RocksStore, Evm, ()>(&c, options(false, Some(BackupKind::Physical)), quiet(), Arc::new(())))
+        .unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Migrate(MigrateError::NoPath { found: 0, missing: 0, first: 1, supported: 2, .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("version 0"), "{err}");
+    assert_eq!(digests(&open_dag::<RocksStore>(&c)), before);
+    assert!(!dir.path().join("backups").exists(), "no backup for a migration that cannot run");
+}
+
+#[test]
+fn a_newer_database_is_refused_by_the_node_and_by_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), BackendKind::Rocksdb);
+    populate::<RocksStore>(&c);
+    set_dag_version::<RocksStore>(&c, 3);
+    let err = open_error::<RocksStore>(&c);
+    assert!(matches!(err, StorageError::Open { source: OpenError::NewerSchema { found: 3, supported: 2, .. }, .. }), "{err}");
+    let err = rt()
+        .block_on(migrate_node::<RocksStore, Evm, ()>(&c, options(true, None), quiet(), Arc::new(())))
+        .unwrap_err();
+    assert!(err.to_string().contains("version 3"), "{err}");
+}
+
+#[test]
+fn a_corrupt_v1_vertex_stops_the_migration_before_the_version_bump() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), BackendKind::Rocksdb);
+    let stored = populate::<RocksStore>(&c);
+    let mut keys: Vec<VertexHash> = stored.iter().map(|s| s.vertex.hash).collect();
+    keys.sort();
+    let victim = keys[keys.len() / 2];
+    {
+        let dag = open_dag::<RocksStore>(&c);
+        downgrade_to_v1(&dag).unwrap();
+        let mut batch = dag.raw_batch();
+        batch.put_raw("vertices", &victim.0, &[1, 0xff, 0xff, 0xff]).unwrap();
+        dag.write_raw(batch, Durability::Synced).unwrap();
+    }
+    let victim_hex: String = victim.0.iter().map(|b| format!("{b:02x}")).collect();
+    for dry_run in [true, false] {
+        let err = rt()
+            .block_on(migrate_node::<RocksStore, Evm, ()>(&c, options(dry_run, None), quiet(), Arc::new(())))
+            .unwrap_err();
+        assert!(matches!(&err, StorageError::Migrate(MigrateError::Entry { key, .. }) if *key == victim_hex), "{err}");
+        assert!(err.to_string().contains("was not raised"), "{err}");
+        assert_eq!(open_dag::<RocksStore>(&c).stored_schema_version(), 1);
+    }
+    // The batches before the bad entry were committed and the run stopped there.
+    let plan = plan_node::<RocksStore, Evm>(&c).unwrap();
+    let progress = plan.iter().find(|(n, _)| *n == "dag").unwrap().1.steps[0].resume.clone().unwrap();
+    assert!(progress.scanned > 0 && progress.scanned < VERTICES as u64, "{progress:?}");
+    assert!(matches!(open_error::<RocksStore>(&c), StorageError::Open { source: OpenError::OlderSchema { .. }, .. }));
+}
