@@ -53,6 +53,7 @@ pub use storage_cache;
 pub use storage_metrics;
 pub use storage_migrate;
 pub use storage_redb::RedbStore;
+pub use storage_rocksdb;
 pub use storage_rocksdb::RocksStore;
 pub use storage_sled::SledStore;
 pub use tokio;

@@ -139,3 +139,133 @@ fn migrate_copy_to_another_engine() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists: copy into a new path"));
 }
+
+/// Rewrites the DAG store of the node in `dir/db` as DAG schema v1 wrote it.
+fn downgrade_dag(dir: &std::path::Path) {
+    use node_storage::storage_api::VersionPolicy;
+    use node_storage::{Backend, Config, RocksStore};
+    let config = Config { data_dir: dir.join("db"), ..Config::default() };
+    let store =
+        RocksStore::open_store_with(&config, "dag", node_storage::dag_store::dag_schema(), VersionPolicy::AllowOlder)
+            .unwrap();
+    node_storage::dag_store::migrate::fixture::downgrade_to_v1(&store).unwrap();
+}
+
+#[test]
+fn migrate_refuses_older_schemas_dry_runs_and_resumes_after_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = nodestore(dir.path()).args(["--json", "demo", "--blocks", "20", "--vertices", "4000"]).output().unwrap();
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    downgrade_dag(dir.path());
+
+    // The node refuses, naming the exact command.
+    let out = nodestore(dir.path()).args(["stats"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let db = dir.path().join("db");
+    let command = format!("nodestore --data-dir {} migrate", db.display());
+    assert!(err.contains(&format!("`{command} --dry-run`")), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let dry = nodestore(dir.path()).args(["--json", "migrate", "--dry-run"]).output().unwrap();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let dry = json(&dry.stdout);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["steps"][0]["changed"], 4000);
+    assert!(!nodestore(dir.path()).args(["stats"]).output().unwrap().status.success(), "a dry run changes nothing");
+
+    // A real run, one vertex per synced batch, killed once it has committed a few batches.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nodestore"))
+        .arg("--data-dir")
+        .arg(&db)
+        .args(["migrate", "--no-backup", "--batch", "1"])
+        .env("NODESTORE_LOG", "storage_migrate=debug")
+        .env_remove("NODE_STORAGE_BACKEND")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut committed = 0;
+    let mut line = String::new();
+    while committed < 20 {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(n > 0, "the migration ended before it could be killed");
+        committed += usize::from(line.contains("migration batch committed"));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let out = nodestore(dir.path()).args(["--json", "migrate", "--no-backup"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out.stdout);
+    let step = &report["steps"][0];
+    let resumed = step["resumed_after"].as_u64().unwrap();
+    assert!((20..4000).contains(&resumed), "resumed after {resumed}");
+    assert_eq!(step["scanned"], 4000);
+    assert_eq!(step["verified"], 4000);
+    // Entries rewritten by the killed run are not rewritten again.
+    assert_eq!(step["changed"], 4000);
+    let check = nodestore(dir.path()).args(["check"]).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("0 problem(s)"));
+    let again = nodestore(dir.path()).args(["migrate"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to migrate"));
+}
+
+#[test]
+fn migrate_takes_a_backup_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = nodestore(dir.path()).args(["--json", "demo", "--blocks", "20", "--vertices", "500"]).output().unwrap();
+    assert!(demo.status.success());
+    downgrade_dag(dir.path());
+    let dest = dir.path().join("backups");
+    let out = nodestore(dir.path())
+        .args(["--json", "migrate", "--backup-destination", dest.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = json(&out.stdout)["backup"].as_str().unwrap().to_owned();
+    let list = nodestore(dir.path())
+        .args(["--json", "backup", "--destination", dest.to_str().unwrap(), "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
+}
+
+#[test]
+fn import_legacy_dry_run_import_and_corrupt_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("legacy");
+    let out = nodestore(dir.path())
+        .args(["migrate", "legacy-fixture", "--vertices", "2000", "--finalized", "900", "--out"])
+        .arg(&legacy)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dry = nodestore(dir.path()).args(["--json", "migrate", "import-legacy", "--dry-run", "--from"]).arg(&legacy).output().unwrap();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert_eq!(json(&dry.stdout)["vertices"], 2000);
+    assert!(!dir.path().join("db").join("dag").exists());
+    let real = nodestore(dir.path()).args(["migrate", "import-legacy", "--from"]).arg(&legacy).output().unwrap();
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
+    assert!(String::from_utf8_lossy(&real.stdout).contains("every record verified"));
+    let check = nodestore(dir.path()).args(["check"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&check.stdout).contains("0 problem(s)"), "{}", String::from_utf8_lossy(&check.stdout));
+
+    let bad = dir.path().join("bad");
+    let out = nodestore(dir.path())
+        .args(["--json", "migrate", "legacy-fixture", "--vertices", "300", "--corrupt", "2", "--out"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let keys: Vec<String> = json(&out.stdout)["corrupt_keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
+    let other = tempfile::tempdir().unwrap();
+    let out = nodestore(other.path()).args(["migrate", "import-legacy", "--from"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(keys.iter().all(|k| err.contains(k.as_str())), "{err}");
+    assert!(err.contains("nothing imported"), "{err}");
+    assert!(!other.path().join("db").join("dag").exists());
+}
