@@ -54,7 +54,8 @@ const HELP: &str = "usage: cargo xtask <command>
   overhead [--blocks N] [--reads N]      storage-api vs raw RocksDB overhead benchmark
   bench [--quick] [--no-write]           backend comparison (rocksdb, redb, sled) into docs/BENCHMARKS.md,
                                          then the facade targets (--only-facade: those alone);
-                                         --only-backup: the backup targets alone
+                                         --only-backup: the backup targets alone;
+                                         --only-migrate: the migration figures alone
   prometheus                             a real Prometheus scrapes node-storage; every dashboard query
                                          must return data (needs the `prometheus` binary)";
 
@@ -101,12 +102,15 @@ fn crash(args: &[String]) -> Result<()> {
 fn bench(args: &[String]) -> Result<()> {
     let facade_only = args.iter().any(|a| a == "--only-facade");
     let backup_only = args.iter().any(|a| a == "--only-backup");
-    let rest: Vec<&String> = args.iter().filter(|a| *a != "--only-facade" && *a != "--only-backup").collect();
+    let migrate_only = args.iter().any(|a| a == "--only-migrate");
+    let rest: Vec<&String> =
+        args.iter().filter(|a| !matches!(a.as_str(), "--only-facade" | "--only-backup" | "--only-migrate")).collect();
     let quick: Vec<&&String> = rest.iter().filter(|a| a.as_str() == "--quick").collect();
-    if backup_only {
-        // The backup targets (checkpoint, full and incremental backup, verify, restore).
+    if backup_only || migrate_only {
+        // backup: checkpoint, full and incremental backup, verify, restore.
+        // migrate: the DAG v1 → v2 step and the legacy import.
         let mut cmd = cargo();
-        cmd.args(["run", "-p", "node-storage-benches", "--bin", "backup", "--"]);
+        cmd.args(["run", "-p", "node-storage-benches", "--bin", if backup_only { "backup" } else { "migrate" }, "--"]);
         cmd.args(quick);
         return run(&mut cmd);
     }

@@ -166,7 +166,11 @@ pub fn decode(key: &[u8], value: &[u8]) -> Result<LegacyRecord, String> {
     let Some((&kind, rest)) = key.split_first() else { return Err("empty key".into()) };
     let mut k = Reader(rest);
     let empty_value = |what: &str| {
-        if value.is_empty() { Ok(()) } else { Err(format!("{what} record has a {}-byte value, expected none", value.len())) }
+        if value.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{what} record has a {}-byte value, expected none", value.len()))
+        }
     };
     let record = match kind {
         VERTEX => {
@@ -295,12 +299,10 @@ pub fn records_of(stored: &crate::StoredVertex, meta: &VertexMeta) -> Vec<Legacy
     out
 }
 
-fn scan<R: KvRead>(
-    source: &R,
-    table: &str,
-    range: RawRange,
-    f: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), LegacyError>,
-) -> Result<(), LegacyError> {
+/// Called on every scanned record.
+type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), LegacyError> + 'a;
+
+fn scan<R: KvRead>(source: &R, table: &str, range: RawRange, f: &mut Visit<'_>) -> Result<(), LegacyError> {
     let mut cursor = source.cursor(table, range, Direction::Forward).map_err(LegacyError::Read)?;
     while let Some(entry) = cursor.next_entry() {
         let (k, v) = entry.map_err(LegacyError::Read)?;
@@ -471,7 +473,9 @@ impl<S: KvStore> DagStore<S> {
                 LegacyRecord::Vertex(vertex, signature) => match self.vertex(&vertex.hash)? {
                     Some(stored) if stored.vertex == *vertex && stored.signature == *signature => true,
                     Some(_) => return Err(mismatch(k, "the imported vertex differs")),
-                    None => return Err(mismatch(k, "the vertex was not imported (is it missing from the height index?)")),
+                    None => {
+                        return Err(mismatch(k, "the vertex was not imported (is it missing from the height index?)"));
+                    }
                 },
                 LegacyRecord::Edge(parent, child) => match height_of(parent)? {
                     Some(h) => store.contains::<Children>(&(h, *parent, *child)).map_err(DagError::from)?,
@@ -480,7 +484,10 @@ impl<S: KvStore> DagStore<S> {
                 LegacyRecord::Meta(hash, meta) => {
                     let imported = store.get::<Vertices>(hash).map_err(DagError::from)?.map(|r| r.height);
                     if imported != Some(meta.height) {
-                        return Err(mismatch(k, format!("metadata height {} but the parents give {imported:?}", meta.height)));
+                        return Err(mismatch(
+                            k,
+                            format!("metadata height {} but the parents give {imported:?}", meta.height),
+                        ));
                     }
                     store.get::<VertexMetas>(hash).map_err(DagError::from)?.as_ref() == Some(meta)
                 }

@@ -91,7 +91,9 @@ impl VertexV1 {
 }
 
 fn key_hash(key: &[u8]) -> Result<VertexHash, EntryError> {
-    <[u8; 32]>::try_from(key).map(VertexHash).map_err(|_| EntryError::new(format!("key is {} bytes, not 32", key.len())))
+    <[u8; 32]>::try_from(key)
+        .map(VertexHash)
+        .map_err(|_| EntryError::new(format!("key is {} bytes, not 32", key.len())))
 }
 
 /// DAG v1 → v2: rewrites every vertex from value format 1 to 2 (drops the stored hash, which
@@ -100,7 +102,7 @@ fn key_hash(key: &[u8]) -> Result<VertexHash, EntryError> {
 pub struct VertexFormatV2;
 
 impl MigrationStep for VertexFormatV2 {
-    fn from_version(&self) -> u32 {
+    fn source_version(&self) -> u32 {
         1
     }
 

@@ -280,7 +280,9 @@ pub async fn backup_stopped<B: Backend, M: ChainModel, P: Progress + 'static>(
                 std::fs::create_dir_all(&staging).map_err(|e| BackupError::io_error("creating", &staging, e))?;
                 let mut records = Vec::new();
                 for (mut record, store) in stores {
-                    if !store.checkpoint_into(&staging, &record.name).map_err(|e| BackupError::store(&record.name, e))?
+                    if !store
+                        .checkpoint_into(&staging, &record.name)
+                        .map_err(|e| BackupError::store(&record.name, e))?
                     {
                         return Err(BackupError::Invalid(format!(
                             "the {} engine cannot take checkpoints: use a logical backup (`--backup-kind logical`)",

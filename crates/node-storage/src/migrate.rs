@@ -229,8 +229,10 @@ pub fn import_legacy<B: Backend>(
     let mut staged = config.clone();
     staged.data_dir = staging_dir.clone();
     let result = (|| -> Result<LegacyCounts, StorageError> {
-        std::fs::create_dir_all(&staging_dir).map_err(|e| storage_backup::BackupError::io_error("creating", &staging_dir, e))?;
-        let store = B::open_store(&staged, "dag", dag_schema()).map_err(|source| StorageError::Open { store: "dag", source })?;
+        std::fs::create_dir_all(&staging_dir)
+            .map_err(|e| storage_backup::BackupError::io_error("creating", &staging_dir, e))?;
+        let store = B::open_store(&staged, "dag", dag_schema())
+            .map_err(|source| StorageError::Open { store: "dag", source })?;
         let dag = DagStore::new(store)?.with_insert_durability(Durability::Buffered);
         let counts = dag.import_legacy(&source, FLAT_TABLE, progress)?;
         dag.store().flush()?;

@@ -92,7 +92,10 @@ fn options(dry_run: bool, backup: Option<BackupKind>) -> MigrateOptions {
 }
 
 fn open_error<B: Backend>(c: &Config) -> StorageError {
-    StorageHandle::<B, Evm>::open(c.clone()).err().expect("the node must refuse to open")
+    match StorageHandle::<B, Evm>::open(c.clone()) {
+        Ok(_) => panic!("the node must refuse to open"),
+        Err(e) => e,
+    }
 }
 
 fn round_trip<B: Backend>() {
@@ -110,7 +113,13 @@ fn round_trip<B: Backend>() {
 
     // The node refuses the older schema and names the command; nothing changed.
     let err = open_error::<B>(&c);
-    assert!(matches!(err, StorageError::Open { store: "dag", source: OpenError::OlderSchema { found: 1, expected: 2, .. } }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StorageError::Open { store: "dag", source: OpenError::OlderSchema { found: 1, expected: 2, .. } }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("nodestore migrate"), "{err}");
 
     let plans = plan_node::<B, Evm>(&c).unwrap();
@@ -130,7 +139,10 @@ fn round_trip<B: Backend>() {
     // The real run.
     let done = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
     let step = &done.stores.iter().find(|s| s.store == "dag").unwrap().steps[0];
-    assert_eq!((step.scanned, step.changed, step.verified, step.resumed_after), (VERTICES as u64, VERTICES as u64, VERTICES as u64, 0));
+    assert_eq!(
+        (step.scanned, step.changed, step.verified, step.resumed_after),
+        (VERTICES as u64, VERTICES as u64, VERTICES as u64, 0)
+    );
     // Every table as before the downgrade, byte for byte; 32 bytes less per vertex than v1.
     let dag = open_dag::<B>(&c);
     assert_eq!(dag.stored_schema_version(), 2);
@@ -185,7 +197,12 @@ fn a_backup_is_taken_first_and_records_the_old_version() {
     populate::<RocksStore>(&c);
     downgrade_to_v1(&open_dag::<RocksStore>(&c)).unwrap();
     let report = rt()
-        .block_on(migrate_node::<RocksStore, Evm, ()>(&c, options(false, Some(BackupKind::Physical)), quiet(), Arc::new(())))
+        .block_on(migrate_node::<RocksStore, Evm, ()>(
+            &c,
+            options(false, Some(BackupKind::Physical)),
+            quiet(),
+            Arc::new(()),
+        ))
         .unwrap();
     let backup = report.backup.expect("a backup before migrating");
     let dag = backup.manifest.stores.iter().find(|s| s.name == "dag").unwrap();
@@ -201,10 +218,18 @@ fn an_unknown_source_version_is_refused_and_nothing_changes() {
     let before = digests(&open_dag::<RocksStore>(&c));
     set_dag_version::<RocksStore>(&c, 0);
     let err = rt()
-        .block_on(migrate_node::<RocksStore, Evm, ()>(&c, options(false, Some(BackupKind::Physical)), quiet(), Arc::new(())))
+        .block_on(migrate_node::<RocksStore, Evm, ()>(
+            &c,
+            options(false, Some(BackupKind::Physical)),
+            quiet(),
+            Arc::new(()),
+        ))
         .unwrap_err();
     assert!(
-        matches!(&err, StorageError::Migrate(MigrateError::NoPath { found: 0, missing: 0, first: 1, supported: 2, .. })),
+        matches!(
+            &err,
+            StorageError::Migrate(MigrateError::NoPath { found: 0, missing: 0, first: 1, supported: 2, .. })
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("version 0"), "{err}");
@@ -219,10 +244,12 @@ fn a_newer_database_is_refused_by_the_node_and_by_migrate() {
     populate::<RocksStore>(&c);
     set_dag_version::<RocksStore>(&c, 3);
     let err = open_error::<RocksStore>(&c);
-    assert!(matches!(err, StorageError::Open { source: OpenError::NewerSchema { found: 3, supported: 2, .. }, .. }), "{err}");
-    let err = rt()
-        .block_on(migrate_node::<RocksStore, Evm, ()>(&c, options(true, None), quiet(), Arc::new(())))
-        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::Open { source: OpenError::NewerSchema { found: 3, supported: 2, .. }, .. }),
+        "{err}"
+    );
+    let err =
+        rt().block_on(migrate_node::<RocksStore, Evm, ()>(&c, options(true, None), quiet(), Arc::new(()))).unwrap_err();
     assert!(err.to_string().contains("version 3"), "{err}");
 }
 

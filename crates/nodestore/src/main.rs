@@ -338,8 +338,9 @@ fn main() -> ExitCode {
         {
             config.backup.destination = d.clone();
         }
-        if let Cmd::Migrate { what: Some(MigrateCmd::LegacyFixture { out, vertices, finalized, corrupt, seed }), .. } =
-            &cli.command
+        if let Cmd::Migrate {
+            what: Some(MigrateCmd::LegacyFixture { out, vertices, finalized, corrupt, seed }), ..
+        } = &cli.command
         {
             return migrate::legacy_fixture(out, *vertices, *finalized, *corrupt, *seed, cli.json);
         }

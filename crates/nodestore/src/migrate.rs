@@ -144,7 +144,12 @@ pub(crate) async fn schema<B: Backend>(config: &Config, options: MigrateOptions,
 }
 
 /// `nodestore migrate import-legacy --from DIR [--dry-run]`.
-pub(crate) fn import_legacy<B: Backend>(config: &Config, from: &Path, dry_run: bool, as_json: bool) -> anyhow::Result<()> {
+pub(crate) fn import_legacy<B: Backend>(
+    config: &Config,
+    from: &Path,
+    dry_run: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let bar = spinner(as_json, "{spinner} {msg}: {pos} records {per_sec}");
     let report = node_storage::import_legacy::<B>(config, from, dry_run, &mut |phase, n| {
         bar.set_message(phase);

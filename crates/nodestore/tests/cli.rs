@@ -244,7 +244,11 @@ fn import_legacy_dry_run_import_and_corrupt_records() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let dry = nodestore(dir.path()).args(["--json", "migrate", "import-legacy", "--dry-run", "--from"]).arg(&legacy).output().unwrap();
+    let dry = nodestore(dir.path())
+        .args(["--json", "migrate", "import-legacy", "--dry-run", "--from"])
+        .arg(&legacy)
+        .output()
+        .unwrap();
     assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
     assert_eq!(json(&dry.stdout)["vertices"], 2000);
     assert!(!dir.path().join("db").join("dag").exists());
@@ -252,7 +256,11 @@ fn import_legacy_dry_run_import_and_corrupt_records() {
     assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
     assert!(String::from_utf8_lossy(&real.stdout).contains("every record verified"));
     let check = nodestore(dir.path()).args(["check"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&check.stdout).contains("0 problem(s)"), "{}", String::from_utf8_lossy(&check.stdout));
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains("0 problem(s)"),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
 
     let bad = dir.path().join("bad");
     let out = nodestore(dir.path())
@@ -260,7 +268,8 @@ fn import_legacy_dry_run_import_and_corrupt_records() {
         .arg(&bad)
         .output()
         .unwrap();
-    let keys: Vec<String> = json(&out.stdout)["corrupt_keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
+    let keys: Vec<String> =
+        json(&out.stdout)["corrupt_keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
     let other = tempfile::tempdir().unwrap();
     let out = nodestore(other.path()).args(["migrate", "import-legacy", "--from"]).arg(&bad).output().unwrap();
     assert!(!out.status.success());

@@ -45,14 +45,14 @@ impl EntryError {
     }
 }
 
-/// One schema migration step, from [`MigrationStep::from_version`] to the next version.
+/// One schema migration step, from [`MigrationStep::source_version`] to the next version.
 ///
 /// The runner walks [`MigrationStep::table`] in key order and calls
 /// [`MigrationStep::transform`] on every entry, then [`MigrationStep::verify`] on every entry
 /// of the table once all are transformed.
 pub trait MigrationStep: Send + Sync {
-    /// The version this step upgrades from (it produces `from_version() + 1`).
-    fn from_version(&self) -> u32;
+    /// The version this step upgrades from (it produces `source_version() + 1`).
+    fn source_version(&self) -> u32;
 
     /// What the step changes, for operators (one line).
     fn description(&self) -> &'static str;

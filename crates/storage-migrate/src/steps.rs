@@ -116,12 +116,12 @@ pub fn plan<S: KvStore + KvStats>(store: &S, steps: &[&dyn MigrationStep]) -> Re
     let progress = progress_record(store, name)?;
     let mut plan = Plan { schema: name.to_owned(), stored: record.version, target: schema.version(), steps: vec![] };
     for version in record.version..schema.version() {
-        let Some(step) = steps.iter().find(|s| s.from_version() == version) else {
+        let Some(step) = steps.iter().find(|s| s.source_version() == version) else {
             return Err(MigrateError::NoPath {
                 schema: name.to_owned(),
                 found: record.version,
                 missing: version,
-                first: steps.iter().map(|s| s.from_version()).min().unwrap_or(schema.version()),
+                first: steps.iter().map(|s| s.source_version()).min().unwrap_or(schema.version()),
                 supported: schema.version(),
             });
         };
@@ -130,10 +130,16 @@ pub fn plan<S: KvStore + KvStats>(store: &S, steps: &[&dyn MigrationStep]) -> Re
             .map(|s| s.approx_keys)
             .map_err(|e| record_error(name, format!("estimating table {}: {e}", step.table())))?;
         let resume = progress.clone().filter(|p| p.from == version);
-        plan.steps.push(PlannedStep { from: version, description: step.description(), table: step.table(), estimate, resume });
+        plan.steps.push(PlannedStep {
+            from: version,
+            description: step.description(),
+            table: step.table(),
+            estimate,
+            resume,
+        });
     }
     if let Some(p) = &progress
-        && (p.schema != name || !plan.steps.first().is_some_and(|s| s.from == p.from))
+        && (p.schema != name || plan.steps.first().is_none_or(|s| s.from != p.from))
     {
         return Err(record_error(
             name,
@@ -148,8 +154,11 @@ pub fn plan<S: KvStore + KvStats>(store: &S, steps: &[&dyn MigrationStep]) -> Re
 }
 
 fn step_for<'a>(steps: &[&'a dyn MigrationStep], from: u32) -> &'a dyn MigrationStep {
-    *steps.iter().find(|s| s.from_version() == from).expect("planned steps exist")
+    *steps.iter().find(|s| s.source_version() == from).expect("planned steps exist")
 }
+
+/// An owned key and value.
+type Entry = (Vec<u8>, Vec<u8>);
 
 /// Reads up to `limit` entries of `table` after `after`.
 fn chunk<S: KvRead>(
@@ -158,8 +167,9 @@ fn chunk<S: KvRead>(
     table: &str,
     after: Option<&[u8]>,
     limit: usize,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, MigrateError> {
-    let read = |source| MigrateError::Read { side: "source", store: schema.to_owned(), table: table.to_owned(), source };
+) -> Result<Vec<Entry>, MigrateError> {
+    let read =
+        |source| MigrateError::Read { side: "source", store: schema.to_owned(), table: table.to_owned(), source };
     // The smallest key after `k` is `k ‖ 0x00`.
     let lower = after.map(|k| [k, &[0]].concat());
     let mut cursor = store.cursor(table, RawRange { lower, upper: None }, Direction::Forward).map_err(read)?;
@@ -184,14 +194,15 @@ fn verify_table<S: KvRead>(
     progress: &mut dyn FnMut(&'static str, u64),
 ) -> Result<u64, MigrateError> {
     let table = step.table();
-    let read = |source| MigrateError::Read { side: "source", store: schema.to_owned(), table: table.to_owned(), source };
+    let read =
+        |source| MigrateError::Read { side: "source", store: schema.to_owned(), table: table.to_owned(), source };
     let mut cursor = store.cursor(table, RawRange::all(), Direction::Forward).map_err(read)?;
     let mut verified = 0u64;
     while let Some(entry) = cursor.next_entry() {
         let (k, v) = entry.map_err(read)?;
         step.verify(k, v).map_err(|e| MigrateError::Verify {
             schema: schema.to_owned(),
-            from: step.from_version(),
+            from: step.source_version(),
             table: table.to_owned(),
             key: hex(k),
             reason: e.0,
@@ -253,7 +264,9 @@ pub fn dry_run<S: KvStore + KvStats>(
                 let changed = step.transform(k, v, &mut scratch).map_err(|e| fail(k, e.0, false))?;
                 // The entry as it would be after the step: the last value put under its key.
                 let new_value = scratch.ops().iter().rev().find_map(|op| match op {
-                    storage_api::batch::Op::Put { table, key, value } if tables[*table] == planned.table && key == k => {
+                    storage_api::batch::Op::Put { table, key, value }
+                        if tables[*table] == planned.table && key == k =>
+                    {
                         Some(Some(value.as_slice()))
                     }
                     storage_api::batch::Op::Delete { table, key } if tables[*table] == planned.table && key == k => {
@@ -303,7 +316,12 @@ pub fn run<S: KvStore + KvStats>(
         });
         let resumed_after = state.scanned;
         if resumed_after > 0 {
-            tracing::info!(schema = name, from = planned.from, after = resumed_after, "resuming an interrupted migration");
+            tracing::info!(
+                schema = name,
+                from = planned.from,
+                after = resumed_after,
+                "resuming an interrupted migration"
+            );
         }
         loop {
             let entries = chunk(store, name, table, state.last_key.as_deref(), options.batch_entries)?;
@@ -339,8 +357,15 @@ pub fn run<S: KvStore + KvStats>(
         batch.put_raw(META_TABLE, SCHEMA_RECORD_KEY, &bytes).map_err(write)?;
         batch.delete_raw(META_TABLE, MIGRATION_RECORD_KEY).map_err(write)?;
         store.write_raw(batch, Durability::Synced).map_err(write)?;
-        tracing::info!(schema = name, from = planned.from, to = planned.from + 1, scanned = state.scanned,
-            changed = state.changed, verified, "migration step committed");
+        tracing::info!(
+            schema = name,
+            from = planned.from,
+            to = planned.from + 1,
+            scanned = state.scanned,
+            changed = state.changed,
+            verified,
+            "migration step committed"
+        );
         reports.push(StepReport {
             schema: name.to_owned(),
             from: planned.from,

@@ -45,8 +45,11 @@ impl RocksFlat {
             )));
         }
         let scratch = std::env::temp_dir().join(format!("storage-rocksdb-flat-{}-{}", std::process::id(), nanos()));
-        std::fs::create_dir_all(&scratch)
-            .map_err(|source| OpenError::Io { action: "create", path: scratch.clone(), source })?;
+        std::fs::create_dir_all(&scratch).map_err(|source| OpenError::Io {
+            action: "create",
+            path: scratch.clone(),
+            source,
+        })?;
         let mut opts = Options::default();
         opts.set_db_log_dir(&scratch);
         opts.set_max_open_files(256);

@@ -1,0 +1,146 @@
+//! Migration figures on RocksDB: the DAG v1 → v2 step (dry run and real run, against a plain
+//! rewrite of the same entries in the same batches), the bytes it saves, and the legacy import
+//! against inserting the same vertices through the node.
+//! `cargo xtask bench --only-migrate [--quick]`; prints a Markdown table.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chain_store::evm::Evm;
+use dag_store::generator::DagGenerator;
+use node_storage::storage_api::iter::RawCursor;
+use node_storage::storage_api::{Direction, Durability, KvRead, KvWrite, RawBatch, RawRange, VersionPolicy};
+use node_storage::{
+    Backend, Config, MigrateOptions, MigrateProgress, RocksStore, StorageHandle, import_legacy, migrate_node,
+    write_legacy_fixture,
+};
+
+fn config(dir: &std::path::Path) -> Config {
+    let mut c = Config { data_dir: dir.to_owned(), ..Config::default() };
+    c.metrics.enabled = false;
+    c
+}
+
+fn open_dag(c: &Config) -> RocksStore {
+    RocksStore::open_store_with(c, "dag", dag_store::dag_schema(), VersionPolicy::AllowOlder).expect("open dag")
+}
+
+/// Every (key, value) of the `vertices` table.
+fn vertices(store: &RocksStore) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut cursor = store.cursor("vertices", RawRange::all(), Direction::Forward).expect("cursor");
+    let mut out = Vec::new();
+    while let Some(e) = cursor.next_entry() {
+        let (k, v) = e.expect("read");
+        out.push((k.to_vec(), v.to_vec()));
+    }
+    out
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let n: usize = if quick { 20_000 } else { 200_000 };
+    let work = tempfile::tempdir_in(std::env::var_os("NODE_STORAGE_BENCH_DIR").unwrap_or_else(|| ".".into()))
+        .expect("tempdir");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    println!("migration benchmarks (RocksDB, {n} vertices of 300-byte payload){}", if quick { ", quick" } else { "" });
+    let node = config(&work.path().join("node"));
+
+    // Baseline: the same vertices inserted through the node.
+    let generated = DagGenerator::new(1).generate(n);
+    let insert_secs = rt.block_on(async {
+        let h = StorageHandle::<RocksStore, Evm>::open(node.clone()).expect("open");
+        let started = Instant::now();
+        for chunk in generated.chunks(2_000) {
+            for r in h.insert_vertices(chunk.to_vec()).await {
+                r.expect("insert");
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        h.shutdown().await;
+        secs
+    });
+    drop(generated);
+
+    let (v2_bytes, v1_bytes, rewrite_secs) = {
+        let dag = open_dag(&node);
+        let v2: u64 = vertices(&dag).iter().map(|(_, v)| v.len() as u64).sum();
+        dag_store::migrate::fixture::downgrade_to_v1(&dag).expect("downgrade");
+        let entries = vertices(&dag);
+        let v1: u64 = entries.iter().map(|(_, v)| v.len() as u64).sum();
+        // Baseline: rewriting every v1 value unchanged, in synced batches of 1 000 as the
+        // migration does (read + write cost without transform or verification).
+        let started = Instant::now();
+        for chunk in entries.chunks(1_000) {
+            let mut batch = dag.raw_batch();
+            for (k, v) in chunk {
+                batch.put_raw("vertices", k, v).expect("put");
+            }
+            dag.write_raw(batch, Durability::Synced).expect("write");
+        }
+        (v2, v1, started.elapsed().as_secs_f64())
+    };
+
+    let quiet: Arc<MigrateProgress> = Arc::new(|_: &str, _: u32, _: &str, _: u64| {});
+    let run = |dry_run| {
+        let options = MigrateOptions { dry_run, backup: None, batch_entries: 1_000 };
+        let started = Instant::now();
+        rt.block_on(migrate_node::<RocksStore, Evm, ()>(&node, options, quiet.clone(), Arc::new(()))).expect("migrate");
+        started.elapsed().as_secs_f64()
+    };
+    let dry_secs = run(true);
+    let migrate_secs = run(false);
+
+    let legacy = work.path().join("legacy");
+    write_legacy_fixture(&legacy, n, n / 2, 0, 1).expect("fixture");
+    let imported = config(&work.path().join("imported"));
+    let started = Instant::now();
+    let report = import_legacy::<RocksStore>(&imported, &legacy, false, &mut |_, _| {}).expect("import");
+    let import_secs = started.elapsed().as_secs_f64();
+
+    let mib = |bytes: u64, secs: f64| bytes as f64 / (1 << 20) as f64 / secs;
+    let rows = [
+        (
+            "vertices value bytes, v1 → v2".to_owned(),
+            format!("{v1_bytes} → {v2_bytes} ({:.1} % smaller)", 100.0 * (1.0 - v2_bytes as f64 / v1_bytes as f64)),
+        ),
+        (
+            "plain rewrite of every v1 value (baseline)".to_owned(),
+            format!(
+                "{:.2} s, {:.0} vertices/s, {:.0} MiB/s",
+                rewrite_secs,
+                n as f64 / rewrite_secs,
+                mib(v1_bytes, rewrite_secs)
+            ),
+        ),
+        (
+            "DAG v1 → v2, dry run (transform + verify in memory)".to_owned(),
+            format!("{:.2} s, {:.0} vertices/s", dry_secs, n as f64 / dry_secs),
+        ),
+        (
+            "DAG v1 → v2, real run (transform, synced batches, verify pass, bump)".to_owned(),
+            format!(
+                "{:.2} s, {:.0} vertices/s, {:.2}× the plain rewrite",
+                migrate_secs,
+                n as f64 / migrate_secs,
+                migrate_secs / rewrite_secs
+            ),
+        ),
+        (
+            "insert the same vertices through the node (baseline)".to_owned(),
+            format!("{:.2} s, {:.0} vertices/s", insert_secs, n as f64 / insert_secs),
+        ),
+        (
+            format!("legacy import, validate + import + verify ({} records)", report.counts.total()),
+            format!(
+                "{:.2} s, {:.0} vertices/s, {:.2}× the node insert",
+                import_secs,
+                n as f64 / import_secs,
+                import_secs / insert_secs
+            ),
+        ),
+    ];
+    println!("| measure | result |\n|---|---|");
+    for (what, result) in rows {
+        println!("| {what} | {result} |");
+    }
+}
