@@ -11,7 +11,7 @@ use storage_api::codec::split_version;
 use storage_api::migration::{EntryError, MigrationStep};
 use storage_api::{PostcardValue, RawBatch, Table, ValueCodec};
 
-use crate::model::{VertexHash, VertexRecord};
+use crate::model::{StoredVertex, Vertex, VertexHash, VertexRecord};
 use crate::schema::Vertices;
 
 /// Every DAG migration step, oldest first.
@@ -62,15 +62,18 @@ impl VertexV1 {
         }
     }
 
-    /// The format-2 record of this vertex.
-    pub fn into_record(self) -> VertexRecord {
-        VertexRecord {
-            parents: self.parents,
+    /// The stored vertex this value describes (its hash as stored, not checked).
+    pub fn into_stored(self) -> StoredVertex {
+        StoredVertex {
+            vertex: Vertex {
+                hash: self.hash,
+                id: self.id,
+                creator: self.creator,
+                parents: self.parents,
+                payload: self.payload,
+                timestamp_ms: self.timestamp_ms,
+            },
             height: self.height,
-            timestamp_ms: self.timestamp_ms,
-            id: self.id,
-            creator: self.creator,
-            payload: self.payload,
             signature: self.signature,
         }
     }
@@ -124,10 +127,11 @@ impl MigrationStep for VertexFormatV2 {
         if old.hash != hash {
             return Err(EntryError::new(format!("the stored hash {} differs from the key", old.hash)));
         }
-        let record = old.into_record();
-        if !record.clone().into_stored(hash).vertex.hash_is_valid() {
+        let stored = old.into_stored();
+        if !stored.vertex.hash_is_valid() {
             return Err(EntryError::new("the vertex content does not hash to its key (corrupt before migrating)"));
         }
+        let record = VertexRecord::from(stored);
         let mut bytes = Vec::with_capacity(value.len());
         record.encode_value(&mut bytes).map_err(|e| EntryError::new(e.to_string()))?;
         out.put_raw(Vertices::NAME, key, &bytes).map_err(|e| EntryError::new(e.to_string()))?;
@@ -137,12 +141,19 @@ impl MigrationStep for VertexFormatV2 {
     fn verify(&self, key: &[u8], value: &[u8]) -> Result<(), EntryError> {
         let hash = key_hash(key)?;
         match split_version(value).map_err(|e| EntryError::new(e.to_string()))? {
-            (2, payload) => match postcard::take_from_bytes::<VertexRecord>(payload) {
-                Ok((record, [])) if record.clone().into_stored(hash).vertex.hash_is_valid() => Ok(()),
-                Ok((_, [])) => Err(EntryError::new("the vertex content does not hash to its key")),
-                Ok((_, rest)) => Err(EntryError::new(format!("{} trailing bytes after the record", rest.len()))),
-                Err(e) => Err(EntryError::new(format!("format-2 record does not decode: {e}"))),
-            },
+            (v, payload) if v == <VertexRecord as PostcardValue>::FORMAT_VERSION => {
+                match postcard::take_from_bytes::<VertexRecord>(payload) {
+                    Ok((record, [])) => {
+                        if record.into_stored(hash).vertex.hash_is_valid() {
+                            Ok(())
+                        } else {
+                            Err(EntryError::new("the vertex content does not hash to its key"))
+                        }
+                    }
+                    Ok((_, rest)) => Err(EntryError::new(format!("{} trailing bytes after the record", rest.len()))),
+                    Err(e) => Err(EntryError::new(format!("format-2 record does not decode: {e}"))),
+                }
+            }
             (v, _) => Err(EntryError::new(format!("value format {v}, expected 2"))),
         }
     }

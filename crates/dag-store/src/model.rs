@@ -161,18 +161,18 @@ pub struct StoredVertex {
     pub signature: Vec<u8>,
 }
 
-impl StoredVertex {
-    /// The stored form of this vertex (everything but the hash, which is the key).
-    pub fn to_record(&self) -> VertexRecord {
-        let v = &self.vertex;
+impl From<StoredVertex> for VertexRecord {
+    /// The stored form of a vertex (everything but the hash, which is the key).
+    fn from(stored: StoredVertex) -> Self {
+        let v = stored.vertex;
         VertexRecord {
-            parents: v.parents.clone(),
-            height: self.height,
+            parents: v.parents,
+            height: stored.height,
             timestamp_ms: v.timestamp_ms,
-            id: v.id.clone(),
-            creator: v.creator.clone(),
-            payload: v.payload.clone(),
-            signature: self.signature.clone(),
+            id: v.id,
+            creator: v.creator,
+            payload: v.payload,
+            signature: stored.signature,
         }
     }
 }

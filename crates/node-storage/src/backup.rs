@@ -169,17 +169,7 @@ async fn physical<B: Backend, M: ChainModel, P: Progress + 'static>(
         let started = Instant::now();
         let mut records = records(&s)?.to_vec();
         let stores: [&B; 3] = [s.chain.store(), s.dag.store(), &s.node];
-        std::fs::create_dir_all(&dir).map_err(|e| BackupError::io_error("creating", &dir, e))?;
-        for (record, store) in records.iter_mut().zip(stores) {
-            if !store.checkpoint_into(&dir, &record.name).map_err(|e| BackupError::store(&record.name, e))? {
-                return Err(BackupError::Invalid(format!(
-                    "the {} engine cannot take checkpoints: use a logical backup (`--kind logical`)",
-                    B::KIND
-                ))
-                .into());
-            }
-            record.identity = B::identity(&dir, &record.name);
-        }
+        checkpoint_stores(&dir, records.iter_mut().zip(stores), "--kind logical")?;
         Ok((records, started.elapsed().as_millis() as u64))
     })
     .await
@@ -197,6 +187,27 @@ async fn physical<B: Backend, M: ChainModel, P: Progress + 'static>(
     };
     let _ = std::fs::remove_dir_all(&staging);
     result
+}
+
+/// Checkpoints each store into `dir` (created) and records its identity. `flag` is the CLI
+/// flag that asks for a logical backup instead, for the error of engines without checkpoints.
+fn checkpoint_stores<'a, B: Backend>(
+    dir: &Path,
+    stores: impl IntoIterator<Item = (&'a mut StoreRecord, &'a B)>,
+    flag: &str,
+) -> Result<(), StorageError> {
+    std::fs::create_dir_all(dir).map_err(|e| BackupError::io_error("creating", dir, e))?;
+    for (record, store) in stores {
+        if !store.checkpoint_into(dir, &record.name).map_err(|e| BackupError::store(&record.name, e))? {
+            return Err(BackupError::Invalid(format!(
+                "the {} engine cannot take checkpoints: use a logical backup (`{flag}`)",
+                B::KIND
+            ))
+            .into());
+        }
+        record.identity = B::identity(dir, &record.name);
+    }
+    Ok(())
 }
 
 async fn logical<B: Backend, M: ChainModel, P: Progress + 'static>(
@@ -276,25 +287,13 @@ pub async fn backup_stopped<B: Backend, M: ChainModel, P: Progress + 'static>(
         BackupKind::Physical => {
             let staging = config.data_dir.join(format!(".backup-{}", now_ms()));
             let checkpoint = Instant::now();
-            let taken = (|| -> Result<Vec<StoreRecord>, StorageError> {
-                std::fs::create_dir_all(&staging).map_err(|e| BackupError::io_error("creating", &staging, e))?;
-                let mut records = Vec::new();
-                for (mut record, store) in stores {
-                    if !store
-                        .checkpoint_into(&staging, &record.name)
-                        .map_err(|e| BackupError::store(&record.name, e))?
-                    {
-                        return Err(BackupError::Invalid(format!(
-                            "the {} engine cannot take checkpoints: use a logical backup (`--backup-kind logical`)",
-                            B::KIND
-                        ))
-                        .into());
-                    }
-                    record.identity = B::identity(&staging, &record.name);
-                    records.push(record);
-                }
-                Ok(records)
-            })();
+            let mut stores = stores;
+            let taken = checkpoint_stores(
+                &staging,
+                stores.iter_mut().map(|(record, store)| (record, &*store)),
+                "--backup-kind logical",
+            )
+            .map(|()| stores.into_iter().map(|(record, _)| record).collect::<Vec<_>>());
             let checkpoint_ms = checkpoint.elapsed().as_millis() as u64;
             let result = match taken {
                 Ok(records) => backups.create_physical(&staging, records, progress).await.map_err(StorageError::from),

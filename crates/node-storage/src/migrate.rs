@@ -252,13 +252,6 @@ pub fn import_legacy<B: Backend>(
     Ok(LegacyImportReport { counts, target, dry_run })
 }
 
-fn sig_len(record: &dag_store::legacy::LegacyRecord) -> usize {
-    match record {
-        dag_store::legacy::LegacyRecord::Vertex(_, signature) => signature.len(),
-        _ => 0,
-    }
-}
-
 /// Writes a synthetic legacy flat database at `path` (which must not exist): `vertices`
 /// vertices, the first `finalized` finalized, and `corrupt` vertex records damaged (one byte of
 /// the timestamp flipped, so their content no longer hashes to their key). For tests and import
@@ -275,10 +268,12 @@ pub fn write_legacy_fixture(
     let mut chunk = Vec::with_capacity(10_000);
     for record in dag_store::legacy::fixture(vertices, finalized.min(vertices), seed) {
         let (key, mut value) = dag_store::legacy::encode(&record);
-        if matches!(record, dag_store::legacy::LegacyRecord::Vertex(..)) && damaged.len() < corrupt {
+        if let dag_store::legacy::LegacyRecord::Vertex(_, signature) = &record
+            && damaged.len() < corrupt
+        {
             // The value ends with the timestamp (8 bytes), the signature length (2) and the
             // signature: flip the timestamp's last byte.
-            let at = value.len() - 2 - sig_len(&record) - 1;
+            let at = value.len() - 2 - signature.len() - 1;
             value[at] ^= 0x55;
             damaged.push(key.iter().map(|b| format!("{b:02x}")).collect());
         }

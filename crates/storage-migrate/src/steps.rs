@@ -387,3 +387,106 @@ pub fn stored_version<S: KvRead + KvStore>(store: &S) -> Result<u32, MigrateErro
         .ok_or_else(|| record_error(name, "the database has no schema record"))?;
     Ok(SchemaRecord::decode(&bytes).map_err(|e| record_error(name, e.to_string()))?.version)
 }
+
+#[cfg(test)]
+mod tests {
+    use storage_api::mem::MemStore;
+    use storage_api::migration::EntryError;
+    use storage_api::{KvOpen, KvWrite, ReadExt, Schema, VersionPolicy, table};
+
+    use super::*;
+
+    table! {
+        struct T("t"): u64 => storage_api::Blob;
+    }
+
+    /// v1 → v2: appends `!` to every value; verification refuses the value of key `bad`.
+    struct Bang {
+        bad: Option<u64>,
+    }
+
+    impl MigrationStep for Bang {
+        fn source_version(&self) -> u32 {
+            1
+        }
+        fn description(&self) -> &'static str {
+            "bang"
+        }
+        fn table(&self) -> &'static str {
+            "t"
+        }
+        fn transform(&self, key: &[u8], value: &[u8], out: &mut dyn RawBatch) -> Result<bool, EntryError> {
+            if value.ends_with(b"!") {
+                return Ok(false);
+            }
+            out.put_raw("t", key, &[value, b"!"].concat()).map_err(|e| EntryError::new(e.to_string()))?;
+            Ok(true)
+        }
+        fn verify(&self, key: &[u8], value: &[u8]) -> Result<(), EntryError> {
+            let bad = self.bad.map(|b| storage_api::KeyCodec::to_key_bytes(&b));
+            if value.ends_with(b"!") && bad.as_deref() != Some(key) {
+                Ok(())
+            } else {
+                Err(EntryError::new("not banged"))
+            }
+        }
+    }
+
+    /// A store at schema v1 holding keys 0..n (opened with the v2 schema, as migrations do).
+    fn store(n: u64) -> MemStore {
+        let store = MemStore::open(&(), Schema::new("toy", 2).with::<T>(), VersionPolicy::AllowOlder).unwrap();
+        let mut batch = store.batch();
+        for i in 0..n {
+            batch.put::<T>(&i, &storage_api::Blob(vec![b'v'])).unwrap();
+        }
+        let mut record = SchemaRecord::for_schema(store.schema());
+        record.version = 1;
+        batch.raw_mut().put_raw(META_TABLE, SCHEMA_RECORD_KEY, &record.encode().unwrap()).unwrap();
+        store.write(batch, Durability::Synced).unwrap();
+        store
+    }
+
+    fn progress(store: &MemStore) -> Option<MigrationProgress> {
+        progress_record(store, "toy").unwrap()
+    }
+
+    #[test]
+    fn a_failed_verification_keeps_the_version_and_the_progress() {
+        let s = store(10);
+        let opts = RunOptions { batch_entries: 3 };
+        let err = run(&s, &[&Bang { bad: Some(5) }], opts, &mut |_, _, _| {}).unwrap_err();
+        assert!(matches!(&err, MigrateError::Verify { key, .. } if *key == "0000000000000005"), "{err}");
+        assert_eq!(stored_version(&s).unwrap(), 1);
+        assert_eq!(progress(&s).map(|p| (p.scanned, p.changed)), Some((10, 10)));
+        // Fixed, the rerun resumes at the end (nothing left to transform) and verifies.
+        let reports = run(&s, &[&Bang { bad: None }], opts, &mut |_, _, _| {}).unwrap();
+        assert_eq!((reports[0].resumed_after, reports[0].changed, reports[0].verified), (10, 10, 10));
+        assert_eq!(stored_version(&s).unwrap(), 2);
+        assert_eq!(progress(&s), None);
+    }
+
+    #[test]
+    fn a_progress_record_from_elsewhere_is_refused() {
+        let s = store(3);
+        let foreign = MigrationProgress { schema: "other".into(), from: 1, last_key: None, scanned: 1, changed: 1 };
+        let mut bytes = Vec::new();
+        foreign.encode_value(&mut bytes).unwrap();
+        let mut batch = s.raw_batch();
+        batch.put_raw(META_TABLE, MIGRATION_RECORD_KEY, &bytes).unwrap();
+        s.write_raw(batch, Durability::Synced).unwrap();
+        let err = plan(&s, &[&Bang { bad: None }]).unwrap_err();
+        assert!(err.to_string().contains("does not match the database"), "{err}");
+    }
+
+    #[test]
+    fn a_dry_run_writes_nothing_and_reports_what_would_change() {
+        let s = store(7);
+        let reports = dry_run(&s, &[&Bang { bad: None }], RunOptions { batch_entries: 2 }, &mut |_, _, _| {}).unwrap();
+        assert_eq!((reports[0].scanned, reports[0].changed, reports[0].verified), (7, 7, 7));
+        assert_eq!(stored_version(&s).unwrap(), 1);
+        assert_eq!(progress(&s), None);
+        assert_eq!(s.get::<T>(&3).unwrap(), Some(storage_api::Blob(vec![b'v'])));
+        let err = dry_run(&s, &[&Bang { bad: Some(3) }], RunOptions::default(), &mut |_, _, _| {}).unwrap_err();
+        assert!(matches!(err, MigrateError::Verify { .. }), "{err}");
+    }
+}
