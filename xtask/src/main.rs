@@ -134,7 +134,7 @@ fn overhead(args: &[String]) -> Result<()> {
     run(&mut cmd)
 }
 
-const FUZZ_TARGETS: [&str; 3] = ["key_codec", "value_codec", "open_corrupted"];
+const FUZZ_TARGETS: [&str; 4] = ["key_codec", "value_codec", "open_corrupted", "backup_metadata"];
 
 fn fuzz(args: &[String]) -> Result<()> {
     let seconds = number(args, "--seconds", 60)?;

@@ -94,7 +94,9 @@ fn main() {
     write_legacy_fixture(&legacy, n, n / 2, 0, 1).expect("fixture");
     let imported = config(&work.path().join("imported"));
     let started = Instant::now();
-    let report = import_legacy::<RocksStore>(&imported, &legacy, false, &mut |_, _| {}).expect("import");
+    let report =
+        import_legacy::<RocksStore, node_storage::chain_store::evm::Evm>(&imported, &legacy, false, &mut |_, _| {})
+            .expect("import");
     let import_secs = started.elapsed().as_secs_f64();
 
     let mib = |bytes: u64, secs: f64| bytes as f64 / (1 << 20) as f64 / secs;

@@ -131,7 +131,9 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         self.set_ptrs(new_ptrs);
         Ok(())
     }
+}
 
+impl<S: storage_api::KvReader, M: ChainModel> ChainStore<S, M> {
     /// Whether `block` is canonical, given the head's height.
     pub(crate) fn is_canonical_at(&self, block: BlockRef<M::Hash>, head: u64) -> Result<bool, ChainError> {
         Ok(block.number <= head && self.store.get::<Canonical<M>>(&block.number)?.is_some_and(|h| h.0 == block.hash))

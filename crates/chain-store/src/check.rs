@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use storage_api::{Direction, KvStore, ReadExt, Table};
+use storage_api::{Direction, KvReader, ReadExt, Table};
 
 use crate::ChainStore;
 use crate::bloom::Bloom;
@@ -72,7 +72,7 @@ impl fmt::Display for IntegrityReport {
     }
 }
 
-impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// Walks the canonical chain and every table, verifying parent links, the height index,
     /// the transaction and address indexes, blooms and change sets, and that every stored value
     /// decodes. Modifies nothing; reports every problem (a count per table and the first
@@ -259,7 +259,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     }
 }
 
-impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// Whether `block` is canonical; `None` if the canonical entry does not decode (the walk
     /// reports that once).
     fn canonical_matches(&self, block: BlockRef<M::Hash>, head: u64) -> Result<Option<bool>, ChainError> {

@@ -2,7 +2,7 @@
 
 use std::ops::Bound;
 
-use storage_api::{Direction, KvStore, ReadExt};
+use storage_api::{Direction, KvReader, ReadExt};
 
 use crate::ChainStore;
 use crate::error::ChainError;
@@ -84,7 +84,7 @@ pub struct AddressPage<H> {
     pub next: Option<AddressCursor>,
 }
 
-impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The canonical transactions sent from or to `address`, one page at a time. A
     /// transaction from an address to itself appears once.
     pub fn address_history(

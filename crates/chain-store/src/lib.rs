@@ -50,7 +50,7 @@ pub use prune::PruneReport;
 pub use read::Located;
 pub use schema::chain_schema;
 use schema::{ChainMeta, MetaKey, MetaValue};
-use storage_api::{Durability, KvStore, ReadExt};
+use storage_api::{Durability, KvReader, ReadExt};
 
 /// The chain store over backend `S` (opened with [`chain_schema::<M>()`](chain_schema)) for
 /// model `M`.
@@ -81,7 +81,7 @@ pub struct Pointers<H> {
     pub bloom_sections: u64,
 }
 
-impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// Wraps a store opened with [`chain_schema::<M>()`](chain_schema). Block inserts are
     /// synced by default.
     pub fn new(store: S) -> Result<Self, ChainError> {

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use storage_api::{Direction, KvStore, ReadExt};
+use storage_api::{Direction, KvReader, ReadExt};
 
 use crate::ChainStore;
 use crate::bloom::{BloomBits, SECTION_SIZE, bit_positions};
@@ -71,7 +71,7 @@ pub struct LogMatch<H, L> {
 /// A [`LogMatch`] of model `M`.
 pub type LogMatchOf<M> = LogMatch<<M as ChainModel>::Hash, <M as ChainModel>::Log>;
 
-impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The logs of canonical blocks matching `filter`, in chain order. Fails with
     /// `TooManyLogs` once more than `cap` match, and with `Pruned` if the range starts below
     /// the pruning boundary.

@@ -2,7 +2,7 @@
 
 use std::ops::RangeBounds;
 
-use storage_api::{Direction, KvStore, ReadExt, Table};
+use storage_api::{Direction, KvReader, ReadExt, Table};
 
 use crate::ChainStore;
 use crate::error::ChainError;
@@ -12,7 +12,7 @@ use crate::schema::{Bodies, Canonical, Headers, Receipts, Stored, TxIndex};
 /// A transaction or receipt with its location.
 pub type Located<T, M> = (T, TxLocation<<M as ChainModel>::Hash>);
 
-impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The header of block `hash` (stored for every block, never pruned).
     pub fn header(&self, hash: &M::Hash) -> Result<Option<M::Header>, ChainError> {
         Ok(self.store.get::<Headers<M>>(hash)?.map(|s| s.0))

@@ -1,13 +1,13 @@
 //! World state: at the head, and at older heights through the change sets.
 
-use storage_api::{Direction, KvStore, ReadExt};
+use storage_api::{Direction, KvReader, ReadExt};
 
 use crate::ChainStore;
 use crate::error::ChainError;
 use crate::model::{BlockRef, ChainModel};
 use crate::schema::{Canonical, State, StateChanges};
 
-impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
+impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The value of `key` at the head.
     pub fn state(&self, key: &M::StateKey) -> Result<Option<M::StateValue>, ChainError> {
         Ok(self.store.get::<State<M>>(key)?.map(|s| s.0))

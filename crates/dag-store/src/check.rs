@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use storage_api::iter::{RawCursor, decode_entry};
-use storage_api::{Direction, KvStore, RawRange, ReadExt, Table};
+use storage_api::{Direction, KvReader, RawRange, ReadExt, Table};
 
 use crate::DagStore;
 use crate::error::DagError;
@@ -154,7 +154,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl<S: KvStore> DagStore<S> {
+impl<S: KvReader> DagStore<S> {
     /// Verifies hashes, edge symmetry, the height and time indexes, the tip set and the
     /// finalized sequence. Reads only.
     pub fn check(&self) -> Result<IntegrityReport, DagError> {

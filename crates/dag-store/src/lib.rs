@@ -40,7 +40,7 @@ pub use model::{Status, StoredVertex, Vertex, VertexBuilder, VertexHash, VertexM
 pub use prune::PruneReport;
 pub use read::Walk;
 pub use schema::dag_schema;
-use storage_api::{Durability, KvStore, ReadExt};
+use storage_api::{Durability, KvReader, ReadExt};
 
 /// The DAG store over backend `S` (opened with [`dag_schema`]).
 #[derive(Debug)]
@@ -54,7 +54,7 @@ pub struct DagStore<S> {
     tips: RwLock<BTreeSet<VertexHash>>,
 }
 
-impl<S: KvStore> DagStore<S> {
+impl<S: KvReader> DagStore<S> {
     /// Wraps a store opened with [`dag_schema`]. Inserts are synced by default.
     pub fn new(store: S) -> Result<Self, DagError> {
         if store.schema().name() != schema::SCHEMA_NAME {

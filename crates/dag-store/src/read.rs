@@ -4,7 +4,7 @@ use std::collections::{HashSet, VecDeque};
 use std::ops::{Bound, RangeBounds};
 
 use storage_api::iter::Iter;
-use storage_api::{Direction, KeyCodec, KvStore, RawRange, ReadExt, Table};
+use storage_api::{Direction, KeyCodec, KvReader, RawRange, ReadExt, Table};
 
 use crate::DagStore;
 use crate::error::DagError;
@@ -32,7 +32,7 @@ impl Walk {
     }
 }
 
-impl<S: KvStore> DagStore<S> {
+impl<S: KvReader> DagStore<S> {
     /// The stored vertex, verified against its hash. `Ok(None)` if unknown; `Pruned` if pruned;
     /// `CorruptVertex` if the stored bytes no longer hash to the key.
     pub fn vertex(&self, hash: &VertexHash) -> Result<Option<StoredVertex>, DagError> {

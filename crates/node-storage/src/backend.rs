@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use storage_api::{
-    CheckpointError, KvCheckpoint, KvCompact, KvFlush, KvOpen, KvSnapshots, KvStats, KvStore, MaintenanceError,
-    OpenError, RawRange, Schema, VersionPolicy,
+    CheckpointError, KvCheckpoint, KvCompact, KvFlush, KvOpen, KvOpenReadOnly, KvReader, KvSnapshots, KvStats, KvStore,
+    MaintenanceError, OpenError, RawRange, Schema, VersionPolicy,
 };
 use storage_backup::{BackupError, LogicalWriter, StoreRecord};
 use storage_metrics::{Observed, Sample};
-use storage_redb::{RedbConfig, RedbStore};
-use storage_rocksdb::{RocksConfig, RocksStore};
+use storage_redb::{RedbConfig, RedbReader, RedbStore};
+use storage_rocksdb::{RocksConfig, RocksReader, RocksStore};
 use storage_sled::{SledConfig, SledStore};
 
 use crate::config::{BackendKind, Config};
@@ -32,6 +32,13 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
     /// Opens store `name` for `schema` with an explicit version policy (migrations open older
     /// versions with [`VersionPolicy::AllowOlder`]).
     fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError>;
+
+    /// The store opened for reading only.
+    type Reader: KvReader + KvStats + std::fmt::Debug + 'static;
+
+    /// Opens the existing store `name` for reading only: nothing on disk changes, and a store
+    /// that is not there is [`OpenError::NotFound`].
+    fn open_reader(config: &Config, name: &str, schema: Schema) -> Result<Self::Reader, OpenError>;
 
     /// Compacts every table; `Ok(false)` if the engine cannot compact.
     fn compact_all(&self) -> Result<bool, MaintenanceError>;
@@ -85,15 +92,17 @@ impl Backend for RocksStore {
     }
 
     fn store_path(data_dir: &Path, name: &str) -> PathBuf {
-        data_dir.join(name)
+        Self::KIND.store_path(data_dir, name)
     }
 
     fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
-        let mut c = RocksConfig::at(Self::store_path(&config.data_dir, name));
-        c.block_cache_size = config.engine.cache_bytes;
-        c.write_buffer_size = config.engine.write_buffer_bytes;
-        c.statistics = config.engine.statistics;
-        RocksStore::open_with_policy(&c, schema, policy)
+        RocksStore::open_with_policy(&rocks_config(config, name), schema, policy)
+    }
+
+    type Reader = RocksReader;
+
+    fn open_reader(config: &Config, name: &str, schema: Schema) -> Result<RocksReader, OpenError> {
+        RocksStore::open_read_only(&rocks_config(config, name), schema, VersionPolicy::Exact)
     }
 
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
@@ -156,13 +165,17 @@ impl Backend for RedbStore {
     }
 
     fn store_path(data_dir: &Path, name: &str) -> PathBuf {
-        data_dir.join(format!("{name}.redb"))
+        Self::KIND.store_path(data_dir, name)
     }
 
     fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
-        let mut c = RedbConfig::at(Self::store_path(&config.data_dir, name));
-        c.cache_size = config.engine.cache_bytes;
-        <RedbStore as KvOpen>::open(&c, schema, policy)
+        <RedbStore as KvOpen>::open(&redb_config(config, name), schema, policy)
+    }
+
+    type Reader = RedbReader;
+
+    fn open_reader(config: &Config, name: &str, schema: Schema) -> Result<RedbReader, OpenError> {
+        RedbStore::open_read_only(&redb_config(config, name), schema, VersionPolicy::Exact)
     }
 
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
@@ -187,7 +200,7 @@ impl Backend for SledStore {
     }
 
     fn store_path(data_dir: &Path, name: &str) -> PathBuf {
-        data_dir.join(format!("{name}.sled"))
+        Self::KIND.store_path(data_dir, name)
     }
 
     fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
@@ -196,9 +209,36 @@ impl Backend for SledStore {
         <SledStore as KvOpen>::open(&c, schema, policy)
     }
 
+    /// sled cannot open a database without writing to its files, so its reader is the store
+    /// opened normally (it needs the node stopped, and refuses to create a missing store).
+    type Reader = SledStore;
+
+    fn open_reader(config: &Config, name: &str, schema: Schema) -> Result<SledStore, OpenError> {
+        let path = Self::store_path(&config.data_dir, name);
+        if !path.exists() {
+            return Err(OpenError::NotFound(path));
+        }
+        Self::open_store(config, name, schema)
+    }
+
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
         Ok(false)
     }
+}
+
+/// The RocksDB settings of store `name`.
+pub(crate) fn rocks_config(config: &Config, name: &str) -> RocksConfig {
+    let mut c = RocksConfig::at(RocksStore::store_path(&config.data_dir, name));
+    c.block_cache_size = config.engine.cache_bytes;
+    c.write_buffer_size = config.engine.write_buffer_bytes;
+    c.statistics = config.engine.statistics;
+    c
+}
+
+fn redb_config(config: &Config, name: &str) -> RedbConfig {
+    let mut c = RedbConfig::at(RedbStore::store_path(&config.data_dir, name));
+    c.cache_size = config.engine.cache_bytes;
+    c
 }
 
 /// Code to run with a handle on whichever engine the config names (see [`with_backend`]).

@@ -266,6 +266,7 @@ pub async fn backup_stopped<B: Backend, M: ChainModel, P: Progress + 'static>(
 ) -> Result<BackupReport, StorageError> {
     let started = Instant::now();
     let backups = Backups::open(&config.backup)?;
+    let _lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
     let schemas = [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())];
     let mut stores = Vec::new();
     for (name, schema) in schemas {
@@ -351,7 +352,7 @@ pub async fn restore<B: Backend, M: ChainModel, P: Progress + 'static>(
         r?;
         return Ok(RestoreReport { manifest, previous: None, dry_run: true });
     }
-    ensure_not_in_use::<B, M>(config, &data_dir)?;
+    let _live = hold_live(&data_dir)?;
     let staging = parent.join(format!(".{name}.restore-{}", manifest.id));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| BackupError::io_error("creating", &staging, e))?;
@@ -434,27 +435,15 @@ fn check_schemas<M: ChainModel>(manifest: &Manifest) -> Result<(), StorageError>
     Ok(())
 }
 
-/// Fails if a running node holds the data directory (the engines lock their files).
-fn ensure_not_in_use<B: Backend, M: ChainModel>(config: &Config, data_dir: &Path) -> Result<(), StorageError> {
+/// Takes the node lock of the live data directory for the restore's duration, so a running
+/// node is refused up front and none can start while the restore runs. Nothing in the live
+/// directory is opened or created (a directory without a lock file was never opened by a node
+/// of this version). Its engine does not matter: the whole directory is swapped out and kept.
+fn hold_live(data_dir: &Path) -> Result<Option<crate::datadir::DataDirLock>, StorageError> {
     if !data_dir.exists() {
-        return Ok(());
+        return Ok(None);
     }
-    for (name, schema) in [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())] {
-        let path = B::store_path(data_dir, name);
-        if !path.exists() {
-            continue;
-        }
-        if let Err(e) = B::open_store(config, name, schema)
-            && e.to_string().to_lowercase().contains("lock")
-        {
-            return Err(BackupError::Invalid(format!(
-                "the {name} store in {} is in use (stop the node before restoring): {e}",
-                data_dir.display()
-            ))
-            .into());
-        }
-    }
-    Ok(())
+    crate::datadir::DataDirLock::acquire_existing(data_dir)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, StorageError> {

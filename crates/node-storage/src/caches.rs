@@ -25,8 +25,9 @@ where
     K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    TypedCache::new(name, c)
-        .map_err(|e| StorageError::Config(ConfigError::Invalid { key: format!("caches.{name}"), reason: e.problem }))
+    TypedCache::new(name, c).map_err(|e| {
+        StorageError::Config(ConfigError::Invalid { key: format!("caches.{name}.{}", e.field), reason: e.problem })
+    })
 }
 
 impl<M: ChainModel> Caches<M> {

@@ -24,6 +24,44 @@ pub enum BackendKind {
     Sled,
 }
 
+impl BackendKind {
+    /// Every engine.
+    pub const ALL: [BackendKind; 3] = [BackendKind::Rocksdb, BackendKind::Redb, BackendKind::Sled];
+
+    /// Where store `name` (`chain`, `dag`, `node`) of this engine lives under `data_dir`: a
+    /// RocksDB directory `<name>`, a redb file `<name>.redb`, a sled directory `<name>.sled`.
+    pub fn store_path(self, data_dir: &Path, name: &str) -> PathBuf {
+        match self {
+            BackendKind::Rocksdb => data_dir.join(name),
+            BackendKind::Redb => data_dir.join(format!("{name}.redb")),
+            BackendKind::Sled => data_dir.join(format!("{name}.sled")),
+        }
+    }
+
+    /// Whether `path` (from [`BackendKind::store_path`]) holds a store of this engine.
+    pub fn holds_store(self, path: &Path) -> bool {
+        match self {
+            BackendKind::Rocksdb => {
+                path.join("CURRENT").exists()
+                    || std::fs::read_dir(path).is_ok_and(|entries| {
+                        entries.flatten().any(|e| {
+                            let n = e.file_name();
+                            let n = n.to_string_lossy();
+                            n.ends_with(".sst") || n.starts_with("MANIFEST-")
+                        })
+                    })
+            }
+            BackendKind::Redb => path.is_file(),
+            BackendKind::Sled => path.is_dir(),
+        }
+    }
+
+    /// The engine named `name` (as [`Display`](std::fmt::Display) writes it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.to_string() == name)
+    }
+}
+
 impl std::fmt::Display for BackendKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -233,38 +271,37 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks values that parse but make no sense.
+    /// Checks every value that parses but is out of its range; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, why: &str| Err(ConfigError::Invalid { key: key.to_owned(), reason: why.to_owned() });
+        let invalid = |key: &str, why: String| Err(ConfigError::Invalid { key: key.to_owned(), reason: why });
+        let within = |key: &str, v: u64, lo: u64, hi: u64| {
+            if (lo..=hi).contains(&v) { Ok(()) } else { invalid(key, format!("must be within {lo}..={hi}, not {v}")) }
+        };
+        const DAY_MS: u64 = 86_400_000;
+        const YEAR_S: u64 = 365 * 86_400;
         let w = &self.writer;
         for (key, v) in
             [("writer.high_lane", w.high_lane), ("writer.normal_lane", w.normal_lane), ("writer.low_lane", w.low_lane)]
         {
-            if v == 0 {
-                return invalid(key, "a lane needs room for at least one request");
-            }
+            within(key, v as u64, 1, 1 << 20)?;
         }
-        if w.max_batch_requests == 0 {
-            return invalid("writer.max_batch_requests", "must be at least 1");
-        }
-        if w.max_batch_bytes == 0 {
-            return invalid("writer.max_batch_bytes", "must be positive");
-        }
-        if w.request_timeout_ms == 0 {
-            return invalid("writer.request_timeout_ms", "must be positive");
-        }
-        if w.breaker_failures == 0 {
-            return invalid("writer.breaker_failures", "must be at least 1");
-        }
-        if self.engine.cache_bytes < (1 << 20) {
-            return invalid("engine.cache_bytes", "must be at least 1 MiB");
-        }
-        if self.engine.write_buffer_bytes < (1 << 20) {
-            return invalid("engine.write_buffer_bytes", "must be at least 1 MiB");
-        }
+        within("writer.max_batch_requests", w.max_batch_requests as u64, 1, 1_000_000)?;
+        within("writer.max_batch_bytes", w.max_batch_bytes as u64, 1, 1 << 31)?;
+        within("writer.request_timeout_ms", w.request_timeout_ms, 1, DAY_MS)?;
+        within("writer.retries", u64::from(w.retries), 0, 100)?;
+        within("writer.retry_base_ms", w.retry_base_ms, 0, 60_000)?;
+        within("writer.breaker_failures", u64::from(w.breaker_failures), 1, 1_000_000)?;
+        within("writer.breaker_cooldown_ms", w.breaker_cooldown_ms, 1, DAY_MS)?;
+        within("engine.cache_bytes", self.engine.cache_bytes, 1 << 20, 1 << 40)?;
+        within("engine.write_buffer_bytes", self.engine.write_buffer_bytes, 1 << 20, 16 << 30)?;
         if self.retention.chain_keep_blocks == Some(0) {
-            return invalid("retention.chain_keep_blocks", "keeping 0 blocks is not possible; omit it to keep all");
+            return invalid(
+                "retention.chain_keep_blocks",
+                "keeping 0 blocks is not possible; omit it to keep all".into(),
+            );
         }
+        within("retention.prune_interval_s", self.retention.prune_interval_s, 0, YEAR_S)?;
+        within("retention.compact_interval_s", self.retention.compact_interval_s, 0, YEAR_S)?;
         let c = &self.caches;
         for (name, cache) in [
             ("blocks", &c.blocks),
@@ -275,9 +312,14 @@ impl Config {
         ] {
             cache
                 .validate(name)
-                .map_err(|e| ConfigError::Invalid { key: format!("caches.{name}"), reason: e.problem })?;
+                .map_err(|e| ConfigError::Invalid { key: format!("caches.{name}.{}", e.field), reason: e.problem })?;
         }
-        self.metrics.slo.validate().map_err(|reason| ConfigError::Invalid { key: "metrics".into(), reason })?;
+        self.metrics
+            .validate()
+            .map_err(|e| ConfigError::Invalid { key: format!("metrics.{}", e.key), reason: e.reason })?;
+        self.backup
+            .validate()
+            .map_err(|(key, reason)| ConfigError::Invalid { key: format!("backup.{key}"), reason })?;
         Ok(())
     }
 

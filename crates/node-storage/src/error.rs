@@ -7,6 +7,8 @@ use chain_store::ChainError;
 use dag_store::DagError;
 use storage_api::{BackendErrorKind, FlushError, MaintenanceError, OpenError, ReadError, WriteError};
 
+use crate::config::BackendKind;
+
 /// The configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -47,6 +49,54 @@ pub enum StorageError {
     /// Bad configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Another process (or another handle in this one) has the data directory open for
+    /// writing.
+    #[error(
+        "{} is in use: a running node (or another nodestore command) holds its lock; stop it first",
+        data_dir.display()
+    )]
+    InUse {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
+    /// The data directory was written by another engine than the configured one.
+    #[error(
+        "{} holds {found} stores but the node is configured for {configured}: pass `--backend {found}` (or set \
+         `backend = \"{found}\"`); to change engines, use `nodestore migrate copy` (nothing was changed)",
+        data_dir.display()
+    )]
+    WrongEngine {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// The engine whose stores are there.
+        found: BackendKind,
+        /// The configured engine.
+        configured: BackendKind,
+    },
+    /// The data directory's engine marker is unreadable.
+    #[error("engine marker {}: {reason}", path.display())]
+    EngineMarker {
+        /// The marker file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A read-only command found no node where it looked (read-only commands create nothing).
+    #[error("no database at {} (run `nodestore demo` or pass --data-dir)", data_dir.display())]
+    NoDatabase {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
+    /// A file of the data directory itself (lock, marker) could not be read or written.
+    #[error("{action} {}: {source}", path.display())]
+    DataDir {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A store could not be opened.
     #[error("opening the {store} store: {source}")]
     Open {
@@ -119,6 +169,9 @@ pub enum StorageError {
     /// Metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] storage_metrics::MetricsError),
+    /// The operation does not apply to this node (its engine lacks what it needs).
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// A background thread could not start, or died.
     #[error("internal: {0}")]
     Internal(String),
@@ -129,7 +182,12 @@ impl StorageError {
     pub fn kind(&self) -> &'static str {
         match self {
             StorageError::Config(_) => "config",
-            StorageError::Open { .. } => "open",
+            StorageError::Open { .. }
+            | StorageError::InUse { .. }
+            | StorageError::WrongEngine { .. }
+            | StorageError::EngineMarker { .. }
+            | StorageError::NoDatabase { .. }
+            | StorageError::DataDir { .. } => "open",
             StorageError::Chain(e) => match e {
                 ChainError::Read(_) | ChainError::Write(_) | ChainError::Maintenance(_) => "engine",
                 _ => "chain_rejected",
@@ -148,6 +206,7 @@ impl StorageError {
             StorageError::Backup(_) => "backup",
             StorageError::Migrate(_) => "migrate",
             StorageError::Legacy(_) => "legacy",
+            StorageError::Unsupported(_) => "unsupported",
             StorageError::Internal(_) => "internal",
         }
     }

@@ -10,7 +10,6 @@ use chain_store::{
     NewBlock, Pointers, PruneReport as ChainPruneReport, Reorg, TxLocation,
 };
 use dag_store::{IntegrityReport as DagReport, PruneReport as DagPruneReport, StoredVertex, Vertex, VertexHash};
-use storage_api::{Direction, ReadExt, TableStats};
 use storage_metrics::{Event, Health, Metrics, MetricsServer};
 use tokio::sync::oneshot;
 use tracing::Instrument;
@@ -136,7 +135,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// Serves `/metrics`, `/metrics.json` and `/health` on `config.metrics.listen` (loopback
     /// by default) until the handle shuts down. Returns the bound address.
     pub fn serve_metrics(&self) -> Result<std::net::SocketAddr, StorageError> {
-        let server = self.shared.metrics.serve(self.shared.config.metrics.listen)?;
+        let server = self.shared.metrics.serve(&self.shared.config.metrics)?;
         let addr = server.addr();
         *self.threads.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(server);
         Ok(addr)
@@ -546,23 +545,12 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// Disk and per-table figures of every store.
     pub async fn stats(&self) -> Result<Vec<StoreStats>, StorageError> {
         self.read("stats", |s| {
-            fn one<S: Backend>(
-                data_dir: &std::path::Path,
-                name: &'static str,
-                store: &S,
-            ) -> Result<StoreStats, StorageError> {
-                let tables = store.all_table_stats()?;
-                Ok(StoreStats {
-                    store: name,
-                    disk_bytes: crate::backend::disk_usage(&S::store_path(data_dir, name)),
-                    tables: tables
-                        .into_iter()
-                        .map(|(t, TableStats { approx_keys, approx_bytes })| (t, approx_keys, approx_bytes))
-                        .collect(),
-                })
-            }
             let dir = &s.config.data_dir;
-            Ok(vec![one(dir, "chain", s.chain.store())?, one(dir, "dag", s.dag.store())?, one(dir, "node", &s.node)?])
+            Ok(vec![
+                crate::reader::store_stats::<B, _>(dir, "chain", s.chain.store())?,
+                crate::reader::store_stats::<B, _>(dir, "dag", s.dag.store())?,
+                crate::reader::store_stats::<B, _>(dir, "node", &s.node)?,
+            ])
         })
         .await
     }
@@ -574,16 +562,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
 
     /// The dead letters, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StorageError> {
-        self.read("dead_letters", |s| {
-            s.node
-                .iter_all::<DeadLetters>(Direction::Forward)?
-                .map(|e| {
-                    let (id, blob) = e?;
-                    deadletter::decode(id, &blob)
-                })
-                .collect()
-        })
-        .await
+        self.read("dead_letters", |s| crate::reader::dead_letters(&s.node)).await
     }
 
     /// Replays dead letters (`None`: all), oldest first: each is resubmitted; a success

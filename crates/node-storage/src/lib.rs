@@ -25,11 +25,14 @@ mod backup;
 mod breaker;
 mod caches;
 mod config;
+mod datadir;
 mod deadletter;
 mod error;
 mod handle;
 mod maintenance;
 mod migrate;
+mod reader;
+mod recover;
 mod request;
 mod shared;
 mod writer;
@@ -40,6 +43,7 @@ pub use breaker::BreakerState;
 pub use chain_store;
 pub use config::{BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, RetentionConfig, WriterConfig};
 pub use dag_store;
+pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE};
 pub use deadletter::{DeadLetter, Replayed, node_schema};
 pub use error::{ConfigError, StorageError};
 pub use handle::{StorageHandle, StoreStats};
@@ -47,6 +51,8 @@ pub use migrate::{
     CopyReport, LegacyImportReport, MigrateOptions, MigrateProgress, MigrationReport, StoreMigration, copy_node,
     import_legacy, migrate_node, migration_steps, plan_node, write_legacy_fixture,
 };
+pub use reader::NodeReader;
+pub use recover::{StoreRecovery, recover_wal_loss};
 pub use storage_api;
 pub use storage_backup;
 pub use storage_cache;
@@ -55,5 +61,6 @@ pub use storage_migrate;
 pub use storage_redb::RedbStore;
 pub use storage_rocksdb;
 pub use storage_rocksdb::RocksStore;
+pub use storage_rocksdb::WalLoss;
 pub use storage_sled::SledStore;
 pub use tokio;

@@ -52,6 +52,8 @@ pub fn copy_node<S: Backend, D: Backend, M: ChainModel>(
             return Err(storage_migrate::MigrateError::TargetExists(target).into());
         }
     }
+    let _source_lock = crate::datadir::open_for_writing(&from.data_dir, S::KIND)?;
+    let _target_lock = crate::datadir::open_for_writing(&to.data_dir, D::KIND)?;
     let mut report = CopyReport { stores: Vec::new(), entries: 0 };
     for (name, schema) in stores {
         let source =
@@ -129,6 +131,7 @@ pub type MigrateProgress = dyn Fn(&str, u32, &'static str, u64) + Send + Sync;
 
 /// The migration plan of every store of the stopped node at `config`.
 pub fn plan_node<B: Backend, M: ChainModel>(config: &Config) -> Result<Vec<(&'static str, Plan)>, StorageError> {
+    let _lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
     let mut plans = Vec::new();
     for (name, schema) in schemas::<M>() {
         let store = open_older::<B>(config, name, schema)?;
@@ -164,6 +167,7 @@ pub async fn migrate_node<B: Backend, M: ChainModel, P: Progress + 'static>(
     let c = config.clone();
     let names: Vec<&'static str> = report.stores.iter().filter(|s| !s.plan.is_current()).map(|s| s.store).collect();
     let done = blocking(move || {
+        let _lock = crate::datadir::open_for_writing(&c.data_dir, B::KIND)?;
         let mut out = Vec::new();
         let run_options = RunOptions { batch_entries: options.batch_entries.max(1) };
         for (name, schema) in schemas::<M>().into_iter().filter(|(n, _)| names.contains(n)) {
@@ -214,12 +218,13 @@ pub struct LegacyImportReport {
 /// verified in a staging store next to it and moved into place only when verification
 /// passes; on any error, or with `dry_run`, the staging store is removed and nothing changes.
 /// `progress` receives the phase (`validate`, `import`, `verify`) and the records done.
-pub fn import_legacy<B: Backend>(
+pub fn import_legacy<B: Backend, M: ChainModel>(
     config: &Config,
     from: &Path,
     dry_run: bool,
     progress: &mut dyn FnMut(&'static str, u64),
 ) -> Result<LegacyImportReport, StorageError> {
+    let _lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
     let target = B::store_path(&config.data_dir, "dag");
     if target.exists() {
         return Err(MigrateError::TargetExists(target).into());
@@ -243,6 +248,11 @@ pub fn import_legacy<B: Backend>(
             if let Ok(dir) = std::fs::File::open(&config.data_dir) {
                 let _ = dir.sync_all();
             }
+            // The rest of the node: its other stores, created empty.
+            B::open_store(config, "chain", chain_schema::<M>())
+                .map_err(|source| StorageError::Open { store: "chain", source })?;
+            B::open_store(config, "node", node_schema())
+                .map_err(|source| StorageError::Open { store: "node", source })?;
         }
         Ok(counts)
     })();

@@ -57,6 +57,8 @@ pub(crate) struct Shared<B: Backend, M: ChainModel> {
     pub(crate) dead_letters: AtomicU64,
     pub(crate) next_dead_letter: Mutex<u64>,
     pub(crate) last_error: Mutex<Option<String>>,
+    /// The node lock, held while the stores are open (declared last: released after them).
+    _lock: crate::datadir::DataDirLock,
 }
 
 pub(crate) struct Opened<B: Backend, M: ChainModel> {
@@ -69,14 +71,7 @@ pub(crate) struct Opened<B: Backend, M: ChainModel> {
 impl<B: Backend, M: ChainModel> Shared<B, M> {
     pub(crate) fn open(config: Config, metrics: Metrics) -> Result<Opened<B, M>, StorageError> {
         config.validate()?;
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| StorageError::Open {
-            store: "data_dir",
-            source: storage_api::OpenError::Io {
-                action: "creating the data directory",
-                path: config.data_dir.clone(),
-                source: e,
-            },
-        })?;
+        let lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
         let open = |name: &'static str, schema| {
             B::open_store(&config, name, schema).map_err(|source| StorageError::Open { store: name, source })
         };
@@ -105,6 +100,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             next_dead_letter: Mutex::new(next_dead_letter),
             last_error: Mutex::new(None),
             config,
+            _lock: lock,
         });
         Ok(Opened { shared, high, normal, low })
     }

@@ -215,15 +215,23 @@ fn failed_or_dry_run_restores_leave_the_live_data_untouched() {
     let live = digests::<RocksStore>(&c);
     let entries = || std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>().len();
     let before = entries();
+    // Not a byte of the live directory may change (logical digests alone would not show a
+    // store that was opened and closed again: a new MANIFEST, OPTIONS and log).
+    let files = || node_storage::storage_api::testkit::caps::dir_fingerprint(&c.data_dir);
+    let untouched = files();
     // Dry run: downloads and verifies, changes nothing.
     let dry = rt.block_on(restore::<RocksStore, Evm, ()>(&c, &Selector::Latest, true, Arc::new(()))).unwrap();
     assert!(dry.dry_run && dry.previous.is_none());
+    assert_eq!(files(), untouched, "a dry run changed live files");
     assert_eq!(digests::<RocksStore>(&c), live);
     assert_eq!(entries(), before, "no staging left behind");
     // While the node runs, restore refuses.
     let h = rt.block_on(async { StorageHandle::<RocksStore, Evm>::open(c.clone()).unwrap() });
+    let running = files();
     let err = rt.block_on(restore::<RocksStore, Evm, ()>(&c, &Selector::Latest, false, Arc::new(()))).unwrap_err();
+    assert!(matches!(err, node_storage::StorageError::InUse { .. }), "{err}");
     assert!(err.to_string().contains("in use"), "{err}");
+    assert_eq!(files(), running, "a refused restore changed live files");
     rt.block_on(h.shutdown());
     drop(h);
     // A corrupted object: verification fails, the live data is untouched, no staging remains.
@@ -240,8 +248,10 @@ fn failed_or_dry_run_restores_leave_the_live_data_untouched() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x55;
     std::fs::write(dest.join(&object), bytes).unwrap();
+    let untouched = files();
     let err = rt.block_on(restore::<RocksStore, Evm, ()>(&c, &Selector::Id(id), false, Arc::new(()))).unwrap_err();
     assert!(err.to_string().contains("BLAKE3"), "{err}");
+    assert_eq!(files(), untouched, "a rejected restore changed live files");
     assert_eq!(digests::<RocksStore>(&c), live);
     assert_eq!(entries(), before, "no staging left behind");
 }

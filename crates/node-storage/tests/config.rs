@@ -37,13 +37,13 @@ fn unknown_keys_and_bad_values_are_clear_errors() {
     let e = Config::from_toml("backend = \"leveldb\"").unwrap_err().to_string();
     assert!(e.contains("unknown variant `leveldb`"), "{e}");
     let e = Config::from_toml("[writer]\nmax_batch_requests = 0\n").unwrap_err().to_string();
-    assert_eq!(e, "config: `writer.max_batch_requests` must be at least 1");
+    assert_eq!(e, "config: `writer.max_batch_requests` must be within 1..=1000000, not 0");
     let e = Config::from_toml_and_env("", env(&[("NODE_STORAGE_WRITER__NOPE", "1")])).unwrap_err().to_string();
     assert!(e.contains("unknown field `nope`") && e.contains("NODE_STORAGE_WRITER__NOPE"), "{e}");
     let e = Config::from_toml_and_env("", env(&[("NODE_STORAGE_WRITER__RETRIES", "many")])).unwrap_err().to_string();
     assert!(e.contains("invalid type"), "{e}");
     let e = Config::from_toml("[caches.state]\nttl_ms = 0\n").unwrap_err().to_string();
-    assert_eq!(e, "config: `caches.state` ttl_ms must be positive (omit it for no expiry)");
+    assert_eq!(e, "config: `caches.state.ttl_ms` must be positive (omit it for no expiry)");
     let e = Config::load(Some(std::path::Path::new("/nonexistent/node.toml"))).unwrap_err().to_string();
     assert!(e.starts_with("config file /nonexistent/node.toml:"), "{e}");
 }

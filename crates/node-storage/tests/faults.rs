@@ -10,8 +10,8 @@ use std::time::Duration;
 use node_storage::chain_store::evm::Evm;
 use node_storage::dag_store::{Vertex, VertexBuilder};
 use node_storage::storage_api::{
-    BackendError, BackendErrorKind, CheckpointError, Direction, Durability, FlushError, KvFlush, KvRead, KvStats,
-    KvStore, KvWrite, MaintenanceError, OpenError, RawRange, ReadError, Schema, TableStats, WriteError,
+    BackendError, BackendErrorKind, CheckpointError, Direction, Durability, FlushError, KvFlush, KvRead, KvReader,
+    KvStats, KvWrite, MaintenanceError, OpenError, RawRange, ReadError, Schema, TableStats, WriteError,
 };
 use node_storage::storage_backup::{BackupError, LogicalWriter, StoreRecord};
 use node_storage::storage_metrics::Sample;
@@ -65,7 +65,7 @@ impl KvWrite for Faulty {
     }
 }
 
-impl KvStore for Faulty {
+impl KvReader for Faulty {
     const BACKEND: &'static str = "faulty-rocksdb";
     fn schema(&self) -> &Schema {
         self.0.schema()
@@ -102,6 +102,10 @@ impl Backend for Faulty {
         policy: node_storage::storage_api::VersionPolicy,
     ) -> Result<Self, OpenError> {
         RocksStore::open_store_with(config, name, schema, policy).map(Faulty)
+    }
+    type Reader = <RocksStore as Backend>::Reader;
+    fn open_reader(config: &Config, name: &str, schema: Schema) -> Result<Self::Reader, OpenError> {
+        RocksStore::open_reader(config, name, schema)
     }
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
         self.0.compact_all()

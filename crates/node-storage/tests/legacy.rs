@@ -43,7 +43,7 @@ fn import<B: Backend>() {
     let c = config(dir.path(), B::KIND);
 
     let mut phases = Vec::new();
-    let dry = import_legacy::<B>(&c, &source, true, &mut |p, _| phases.push(p)).unwrap();
+    let dry = import_legacy::<B, Evm>(&c, &source, true, &mut |p, _| phases.push(p)).unwrap();
     assert!(dry.dry_run);
     assert_eq!(
         (dry.counts.vertices, dry.counts.metas, dry.counts.finalized),
@@ -52,7 +52,7 @@ fn import<B: Backend>() {
     assert!(["validate", "import", "verify"].iter().all(|p| phases.contains(p)), "{phases:?}");
     untouched::<B>(&c);
 
-    let report = import_legacy::<B>(&c, &source, false, &mut |_, _| {}).unwrap();
+    let report = import_legacy::<B, Evm>(&c, &source, false, &mut |_, _| {}).unwrap();
     assert_eq!(report.counts, dry.counts);
     assert!(report.target.exists());
     // The node opens on it and every legacy record is there as it was.
@@ -87,7 +87,7 @@ fn import<B: Backend>() {
     assert_eq!(got, m);
     drop(store);
     // A second import into the same node is refused.
-    let err = import_legacy::<B>(&c, &source, false, &mut |_, _| {}).unwrap_err();
+    let err = import_legacy::<B, Evm>(&c, &source, false, &mut |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
 }
 
@@ -123,7 +123,7 @@ fn damaged_vertices_are_reported_with_their_keys_and_nothing_is_committed() {
     assert_eq!(damaged.len(), 3);
     let c = config(dir.path(), BackendKind::Rocksdb);
     for dry_run in [true, false] {
-        let err = import_legacy::<RocksStore>(&c, &source, dry_run, &mut |_, _| {}).unwrap_err();
+        let err = import_legacy::<RocksStore, Evm>(&c, &source, dry_run, &mut |_, _| {}).unwrap_err();
         let text = err.to_string();
         let (problems, total) = corrupt_error(err);
         assert_eq!(total, 3);
@@ -156,7 +156,8 @@ fn undecodable_records_are_all_reported() {
     db.write(&entries).unwrap();
     drop(db);
     let c = config(dir.path(), BackendKind::Rocksdb);
-    let (problems, total) = corrupt_error(import_legacy::<RocksStore>(&c, &source, true, &mut |_, _| {}).unwrap_err());
+    let (problems, total) =
+        corrupt_error(import_legacy::<RocksStore, Evm>(&c, &source, true, &mut |_, _| {}).unwrap_err());
     assert_eq!(total, bad.len() as u64, "{problems:#?}");
     for (key, _) in &bad {
         assert!(
@@ -208,7 +209,7 @@ fn records_that_disagree_fail_verification_and_nothing_is_committed() {
         let entries: Vec<_> = records.iter().filter(|r| !drop_if(r)).chain(extra.iter()).map(legacy::encode).collect();
         db.write(&entries).unwrap();
         drop(db);
-        let err = import_legacy::<RocksStore>(&c, &source, false, &mut |_, _| {}).unwrap_err();
+        let err = import_legacy::<RocksStore, Evm>(&c, &source, false, &mut |_, _| {}).unwrap_err();
         assert!(
             matches!(err, StorageError::Legacy(LegacyError::Mismatch(_) | LegacyError::Corrupt { .. })),
             "{what}: {err}"

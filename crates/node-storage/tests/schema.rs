@@ -12,7 +12,9 @@ use node_storage::dag_store::{StoredVertex, VertexHash, dag_schema};
 use node_storage::storage_api::iter::RawCursor;
 use node_storage::storage_api::schema::{SCHEMA_RECORD_KEY, SchemaRecord};
 use node_storage::storage_api::table::META_TABLE;
-use node_storage::storage_api::{Direction, Durability, KvRead, KvStore, KvWrite, OpenError, RawBatch, RawRange};
+use node_storage::storage_api::{
+    Direction, Durability, KvRead, KvReader, KvStore, KvWrite, OpenError, RawBatch, RawRange,
+};
 use node_storage::storage_backup::{BackupKind, TableDigest};
 use node_storage::storage_migrate::MigrateError;
 use node_storage::{

@@ -6,6 +6,7 @@
 mod backup;
 mod commands;
 mod demo;
+mod inspect;
 mod migrate;
 mod output;
 
@@ -132,6 +133,15 @@ pub(crate) enum Cmd {
         batch: usize,
         #[command(subcommand)]
         what: Option<MigrateCmd>,
+    },
+    /// Recover a node whose stores refuse to open (stop it first). With `--accept-wal-loss`:
+    /// a store whose write-ahead log is damaged or missing keeps a copy of its logs aside and
+    /// is recovered up to the damage, losing the writes after it; then every store is checked.
+    Recover {
+        /// Accept losing the writes a damaged write-ahead log held (required: the other way out
+        /// is `nodestore backup restore`).
+        #[arg(long)]
+        accept_wal_loss: bool,
     },
     /// Run the store with maintenance, scheduled backups and /metrics until Ctrl-C.
     Serve,
@@ -289,6 +299,9 @@ impl BackendVisitor for Run {
         if let Cmd::Migrate { what: Some(MigrateCmd::ImportLegacy { from, dry_run }), .. } = &self.cli.command {
             return migrate::import_legacy::<B>(&self.config, from, *dry_run, self.cli.json);
         }
+        if let Cmd::Recover { accept_wal_loss } = &self.cli.command {
+            return inspect::recover::<B>(self.config, *accept_wal_loss, self.cli.json);
+        }
         let rt = node_storage::tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         rt.block_on(commands::run::<B>(self.cli, self.config))
     }
@@ -316,6 +329,23 @@ fn migrate_command(cli: &Cli) -> String {
     }
     cmd.push_str(" migrate");
     cmd
+}
+
+/// The error and its causes on one line, each cause once: many errors already include their
+/// cause's text in their own message, and `{:#}` would repeat it.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if msg.contains(text.as_str()) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
 }
 
 fn main() -> ExitCode {
@@ -358,7 +388,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut msg = format!("{e:#}").replace('\n', " ");
+            let mut msg = one_line(&e);
             if msg.contains("run `nodestore migrate`") {
                 msg.push_str(&format!(
                     "; to upgrade: stop the node, run `{migrate_cmd} --dry-run`, then `{migrate_cmd}` (it takes a \
@@ -368,5 +398,23 @@ fn main() -> ExitCode {
             eprintln!("nodestore: error: {msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn causes_appear_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied (os error 13)");
+        let open =
+            node_storage::storage_api::OpenError::Io { action: "reading", path: "/x/CURRENT".into(), source: io };
+        let e = anyhow::Error::new(node_storage::StorageError::Open { store: "chain", source: open })
+            .context("opening the store");
+        let line = one_line(&e);
+        assert_eq!(line.matches("permission denied (os error 13)").count(), 1, "{line}");
+        assert_eq!(line.matches("/x/CURRENT").count(), 1, "{line}");
+        assert!(line.starts_with("opening the store: opening the chain store: reading /x/CURRENT"), "{line}");
     }
 }

@@ -151,10 +151,15 @@ pub(crate) fn import_legacy<B: Backend>(
     as_json: bool,
 ) -> anyhow::Result<()> {
     let bar = spinner(as_json, "{spinner} {msg}: {pos} records {per_sec}");
-    let report = node_storage::import_legacy::<B>(config, from, dry_run, &mut |phase, n| {
-        bar.set_message(phase);
-        bar.set_position(n);
-    });
+    let report = node_storage::import_legacy::<B, node_storage::chain_store::evm::Evm>(
+        config,
+        from,
+        dry_run,
+        &mut |phase, n| {
+            bar.set_message(phase);
+            bar.set_position(n);
+        },
+    );
     bar.finish_and_clear();
     let report = report.context("legacy import failed (nothing was committed)")?;
     let c = report.counts;

@@ -37,7 +37,7 @@ fn demo_then_inspect() {
     assert!(String::from_utf8_lossy(&check.stdout).contains("0 problem(s)"));
     let human = nodestore(dir.path()).args(["stats"]).output().unwrap();
     let text = String::from_utf8_lossy(&human.stdout);
-    assert!(text.contains("store") && text.contains("hit ratio"), "{text}");
+    assert!(text.contains("store") && text.contains("(on disk)"), "{text}");
     let dl = json(&nodestore(dir.path()).args(["--json", "dead-letter", "list"]).output().unwrap().stdout);
     assert_eq!(dl, serde_json::json!([]));
     assert!(nodestore(dir.path()).args(["compact"]).output().unwrap().status.success());
@@ -277,4 +277,208 @@ fn import_legacy_dry_run_import_and_corrupt_records() {
     assert!(keys.iter().all(|k| err.contains(k.as_str())), "{err}");
     assert!(err.contains("nothing imported"), "{err}");
     assert!(!other.path().join("db").join("dag").exists());
+}
+
+/// Every numeric setting at its extremes is either refused naming its key, or runs: no value
+/// may make the node panic (exit code 101) at start, while writing or in a background thread.
+#[test]
+fn every_config_value_is_refused_by_name_or_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = nodestore(dir.path()).arg("config").output().unwrap();
+    let defaults: toml::Table = String::from_utf8_lossy(&out.stdout).parse().unwrap();
+    let mut keys: Vec<(Vec<String>, toml::Value)> = Vec::new();
+    fn walk(t: &toml::Table, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, toml::Value)>) {
+        for (k, v) in t {
+            path.push(k.clone());
+            match v {
+                toml::Value::Table(sub) => walk(sub, path, out),
+                toml::Value::Integer(_) | toml::Value::Float(_) => out.push((path.clone(), v.clone())),
+                _ => {}
+            }
+            path.pop();
+        }
+    }
+    walk(&defaults, &mut Vec::new(), &mut keys);
+    // Optional settings are absent from the defaults.
+    for cache in ["blocks", "canonical", "receipts", "state", "vertices"] {
+        for field in ["ttl_ms", "tti_ms", "max_bytes"] {
+            keys.push((vec!["caches".into(), cache.into(), field.into()], toml::Value::Integer(1)));
+        }
+    }
+    for field in ["chain_keep_blocks", "dag_keep_heights"] {
+        keys.push((vec!["retention".into(), field.into()], toml::Value::Integer(1)));
+    }
+    assert!(keys.len() > 40, "only {} numeric settings found", keys.len());
+    let (mut refused, mut ran) = (0, 0);
+    for (path, default) in &keys {
+        let extremes: Vec<toml::Value> = match default {
+            toml::Value::Float(_) => [0.0, -1.0, f64::INFINITY, f64::NAN, 1e300].map(toml::Value::Float).to_vec(),
+            _ => [0, i64::MAX].map(toml::Value::Integer).to_vec(),
+        };
+        for value in extremes {
+            let mut doc = defaults.clone();
+            let mut t = &mut doc;
+            for p in &path[..path.len() - 1] {
+                t = t.get_mut(p).and_then(toml::Value::as_table_mut).unwrap();
+            }
+            t.insert(path[path.len() - 1].clone(), value.clone());
+            let key = path.join(".");
+            let case = dir.path().join(format!("case-{}", refused + ran));
+            std::fs::create_dir_all(&case).unwrap();
+            std::fs::write(case.join("c.toml"), toml::to_string(&doc).unwrap()).unwrap();
+            let out = nodestore(&case)
+                .arg("--config")
+                .arg(case.join("c.toml"))
+                .args(["demo", "--blocks", "20", "--vertices", "40"])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_ne!(out.status.code(), Some(101), "{key} = {value}: panicked: {err}");
+            assert!(!err.contains("panicked"), "{key} = {value}: a thread panicked: {err}");
+            if out.status.success() {
+                ran += 1;
+            } else {
+                refused += 1;
+                assert!(err.contains(&format!("`{key}`")), "{key} = {value}: the error does not name the key: {err}");
+                assert_eq!(err.lines().count(), 1, "{err}");
+            }
+            let _ = std::fs::remove_dir_all(&case);
+        }
+    }
+    assert!(refused > 0 && ran > 0, "refused {refused}, ran {ran}");
+}
+
+/// Every file under `dir` with its contents' hash.
+fn fingerprint(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, (u64, u64)> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<std::path::PathBuf, (u64, u64)>,
+    ) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&bytes, &mut h);
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_owned(),
+                    (bytes.len() as u64, std::hash::Hasher::finish(&h)),
+                );
+            }
+        }
+    }
+    let mut out = Default::default();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn demo(dir: &std::path::Path, blocks: &str) {
+    let out = nodestore(dir).args(["demo", "--blocks", blocks, "--vertices", "500"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn chain_log(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir.join("db/chain"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log") && std::fs::metadata(p).unwrap().len() > 0)
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .expect("the chain store has a non-empty log")
+}
+
+/// A damaged log is refused by every command, changing nothing; `recover --accept-wal-loss`
+/// is the explicit way through.
+#[test]
+fn a_damaged_wal_is_refused_and_recovered_only_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "2000");
+    let log = chain_log(dir.path());
+    let mut bytes = std::fs::read(&log).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&log, bytes).unwrap();
+    let before = fingerprint(&dir.path().join("db"));
+    for args in [&["check"][..], &["stats"], &["get", "block", "1999"], &["demo", "--blocks", "10"]] {
+        let out = nodestore(dir.path()).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded on a damaged log");
+        assert!(err.contains("write-ahead log is damaged") && err.contains("--accept-wal-loss"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert_eq!(before, fingerprint(&dir.path().join("db")), "a refused command changed the data directory");
+    let out = nodestore(dir.path()).args(["recover"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--accept-wal-loss"));
+    let out = nodestore(dir.path()).args(["--json", "recover", "--accept-wal-loss"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out.stdout);
+    let chain = report["stores"].as_array().unwrap().iter().find(|s| s["store"] == "chain").unwrap().clone();
+    assert_eq!(chain["recovered"], true, "{report}");
+    let kept = std::path::PathBuf::from(chain["damaged_files_kept_at"].as_str().unwrap());
+    assert!(kept.join(log.file_name().unwrap()).exists(), "the damaged log is kept");
+    assert_eq!(report["check"]["ok"], true, "{report}");
+    let check = nodestore(dir.path()).args(["check"]).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+}
+
+#[test]
+fn a_deleted_wal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "500");
+    std::fs::remove_file(chain_log(dir.path())).unwrap();
+    let out = nodestore(dir.path()).args(["check"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("acknowledged"), "{err}");
+}
+
+/// The data directory remembers its engine: another `--backend` is refused, creating nothing.
+#[test]
+fn another_backend_than_the_data_was_written_with_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "50");
+    let before = fingerprint(&dir.path().join("db"));
+    for backend in ["redb", "sled"] {
+        for args in [&["stats"][..], &["check"], &["demo", "--blocks", "5"]] {
+            let out = nodestore(dir.path()).args(["--backend", backend]).args(args).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "--backend {backend} {args:?} succeeded");
+            assert!(err.contains("holds rocksdb stores") && err.contains("--backend rocksdb"), "{err}");
+        }
+        let out = nodestore(dir.path()).env("NODE_STORAGE_BACKEND", backend).args(["stats"]).output().unwrap();
+        assert!(!out.status.success());
+    }
+    assert_eq!(before, fingerprint(&dir.path().join("db")), "a refused command changed the data directory");
+}
+
+/// Read-only commands change nothing, and find nothing where there is nothing.
+#[test]
+fn read_only_commands_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "100");
+    let before = fingerprint(&dir.path().join("db"));
+    for args in [
+        &["check"][..],
+        &["stats"],
+        &["get", "block", "50"],
+        &["logs", "--from", "0", "--to", "3"],
+        &["history", "0x0000000000000000000000000000000000000001"],
+        &["dead-letter", "list"],
+    ] {
+        let out = nodestore(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(before, fingerprint(&dir.path().join("db")), "a read-only command changed the data directory");
+    // An existing, empty directory is not a database, and stays empty.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = Command::cargo_bin("nodestore").unwrap().arg("--data-dir").arg(&empty).args(["stats"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no database at"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "stats created files in an empty directory");
 }

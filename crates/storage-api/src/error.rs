@@ -189,9 +189,30 @@ pub enum OpenError {
     /// The schema record could not be decoded.
     #[error("schema record is corrupt: {0}")]
     CorruptSchemaRecord(CodecError),
+    /// The engine's log is damaged, truncated or missing in a way that would lose writes the
+    /// store had acknowledged as durable (or whose extent cannot be told). Only a torn tail of
+    /// writes that were never acknowledged may be dropped silently; this is everything else.
+    #[error(
+        "{}: the write-ahead log is damaged or missing: {detail}; refusing to open, nothing was changed on disk \
+         (restore from a backup, or accept the loss: `nodestore recover --accept-wal-loss`)",
+        path.display()
+    )]
+    DamagedLog {
+        /// The database.
+        path: PathBuf,
+        /// What was found.
+        detail: String,
+        /// The highest sequence number acknowledged as durable, when recorded.
+        acknowledged: Option<u64>,
+        /// The sequence number the intact part of the log recovers to, when known.
+        recovered: Option<u64>,
+    },
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// A read-only open found no database (read-only opens never create one).
+    #[error("no database at {}", .0.display())]
+    NotFound(PathBuf),
     /// A filesystem operation failed.
     #[error("{action} {path}: {source}")]
     Io {

@@ -51,5 +51,7 @@ pub use error::{
 pub use iter::{Direction, RawRange};
 pub use read::{KvRead, ReadExt};
 pub use schema::VersionPolicy;
-pub use store::{KvCheckpoint, KvCompact, KvFlush, KvOpen, KvSnapshots, KvStats, KvStore, TableStats};
+pub use store::{
+    KvCheckpoint, KvCompact, KvFlush, KvOpen, KvOpenReadOnly, KvReader, KvSnapshots, KvStats, KvStore, TableStats,
+};
 pub use table::{Schema, Table};

@@ -15,9 +15,9 @@ use crate::read::KvRead;
 use crate::schema::VersionPolicy;
 use crate::table::{Schema, Table};
 
-/// A key-value store: typed reads (through [`ReadExt`](crate::ReadExt)), atomic batches and the
-/// schema it was opened with.
-pub trait KvStore: KvRead + KvWrite + Send + Sync {
+/// What every open store provides, whether it may write or only read: typed reads (through
+/// [`ReadExt`](crate::ReadExt)) and the schema it was opened with.
+pub trait KvReader: KvRead + Send + Sync {
     /// The backend's short name (`memory`, `rocksdb`, …), used in errors and metrics.
     const BACKEND: &'static str;
 
@@ -29,6 +29,12 @@ pub trait KvStore: KvRead + KvWrite + Send + Sync {
     fn stored_schema_version(&self) -> u32;
 }
 
+/// A key-value store that writes: a [`KvReader`] with atomic batches ([`KvWrite`]). Every type
+/// with both is one.
+pub trait KvStore: KvReader + KvWrite {}
+
+impl<T: KvReader + KvWrite> KvStore for T {}
+
 /// Opening a store from a backend configuration.
 pub trait KvOpen: KvStore + Sized {
     /// The backend's configuration.
@@ -38,6 +44,23 @@ pub trait KvOpen: KvStore + Sized {
     /// written by a newer schema, holding unknown tables or (with [`VersionPolicy::Exact`]) an
     /// older version is refused before anything on disk changes.
     fn open(config: &Self::Config, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError>;
+}
+
+/// Opening an existing store for reading only. Nothing on disk changes (no log replayed into
+/// the files, no table created, no lock taken where the engine allows), and a store that does
+/// not exist is [`OpenError::NotFound`], never created. The read-only store is a separate type
+/// with no write methods. Engines that must write to open (sled) lack this capability.
+pub trait KvOpenReadOnly: KvOpen {
+    /// The read-only store.
+    type ReadOnly: KvReader;
+
+    /// Opens the store described by `config` for reading, after the same schema checks as
+    /// [`KvOpen::open`] (tables the schema adds but the database lacks read as unknown).
+    fn open_read_only(
+        config: &Self::Config,
+        schema: Schema,
+        policy: VersionPolicy,
+    ) -> Result<Self::ReadOnly, OpenError>;
 }
 
 /// Consistent point-in-time reads.
@@ -99,7 +122,7 @@ pub struct TableStats {
 }
 
 /// Size and key-count statistics.
-pub trait KvStats: KvStore {
+pub trait KvStats: KvReader {
     /// Statistics of `table`.
     fn table_stats_raw(&self, table: &str) -> Result<TableStats, MaintenanceError>;
 

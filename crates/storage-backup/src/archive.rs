@@ -94,14 +94,40 @@ pub(crate) fn decoder<'a, R: BufRead + 'a>(inner: R, compression: Compression) -
 pub(crate) struct Capped<R> {
     inner: R,
     left: u64,
+    /// Set when the cap was hit, so the error is known by its kind, wherever it surfaces.
+    overrun: std::rc::Rc<std::cell::Cell<bool>>,
+    /// Bytes read so far, and the last 512-byte block that started on a 512-byte boundary (a
+    /// tar header, when the tar reader fails on one before yielding the entry).
+    pos: u64,
+    block: Box<[u8; 512]>,
+    block_filled: usize,
 }
 
-/// The marker text of a cap overrun, recognised when mapping errors.
+/// The message of a cap overrun.
 const OVER_CAP: &str = "decompressed data exceeds what the manifest allows";
 
 impl<R: Read> Capped<R> {
     pub(crate) fn new(inner: R, limit: u64) -> Self {
-        Capped { inner, left: limit }
+        Capped { inner, left: limit, overrun: Default::default(), pos: 0, block: Box::new([0; 512]), block_filled: 0 }
+    }
+
+    /// A handle telling later whether the cap was hit.
+    pub(crate) fn overrun_flag(&self) -> std::rc::Rc<std::cell::Cell<bool>> {
+        self.overrun.clone()
+    }
+
+    /// Follows `bytes`, just read: refills the block buffer from each 512-byte boundary.
+    fn track(&mut self, bytes: &[u8]) {
+        for (i, byte) in bytes.iter().enumerate() {
+            if (self.pos + i as u64).is_multiple_of(512) {
+                self.block_filled = 0;
+            }
+            if self.block_filled < 512 {
+                self.block[self.block_filled] = *byte;
+                self.block_filled += 1;
+            }
+        }
+        self.pos += bytes.len() as u64;
     }
 }
 
@@ -109,11 +135,43 @@ impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n as u64 > self.left {
+            self.overrun.set(true);
             return Err(std::io::Error::other(OVER_CAP));
         }
         self.left -= n as u64;
         Ok(n)
     }
+}
+
+/// Reads a tar stream through a [`Capped`] reader, remembering the last header-sized block so
+/// that an entry the tar reader refuses before yielding it can still be named.
+struct Tracked<R> {
+    inner: Capped<R>,
+    last_block: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        // Headers are read 512 bytes at a time on 512-byte boundaries; entry data is not
+        // tracked beyond the block it starts.
+        if n > 0 && n <= 512 {
+            self.inner.track(&buf[..n]);
+            if self.inner.block_filled == 512 {
+                *self.last_block.borrow_mut() = self.inner.block.to_vec();
+            }
+        } else {
+            self.inner.pos += n as u64;
+        }
+        Ok(n)
+    }
+}
+
+/// The name field of a tar header block (NUL-terminated, at most 100 bytes).
+fn header_name(block: &[u8]) -> Option<String> {
+    let name = block.get(..100)?;
+    let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
+    (end > 0).then(|| String::from_utf8_lossy(&name[..end]).into_owned())
 }
 
 /// A reader that hashes and counts what it yields.
@@ -182,18 +240,28 @@ pub(crate) fn read_archive(
         entry: entry.to_owned(),
         reason,
     };
+    let capped = Capped::new(
+        decoder(BufReader::with_capacity(1 << 20, stored), compression).map_err(|e| malformed(e.to_string()))?,
+        tar_cap(expected.iter().copied()),
+    );
+    let overrun = capped.overrun_flag();
+    let last_block = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let io_error = |e: std::io::Error| {
-        if e.to_string().contains(OVER_CAP) {
+        if overrun.get() {
             malformed(format!("{OVER_CAP} ({} bytes)", tar_cap(expected.iter().copied())))
         } else {
             malformed(e.to_string())
         }
     };
     let mut listed: HashMap<&str, &FileRecord> = expected.iter().map(|f| (f.path.as_str(), *f)).collect();
-    let raw = decoder(BufReader::with_capacity(1 << 20, stored), compression).map_err(io_error)?;
-    let mut archive = tar::Archive::new(Capped::new(raw, tar_cap(expected.iter().copied())));
+    let mut archive = tar::Archive::new(Tracked { inner: capped, last_block: last_block.clone() });
     for entry in archive.entries().map_err(io_error)? {
-        let entry = entry.map_err(io_error)?;
+        // The tar reader refuses some entries (GNU sparse files with bad sizes, say) before
+        // yielding them: name the entry from its header block.
+        let entry = entry.map_err(|e| match header_name(&last_block.borrow()) {
+            Some(entry) if !overrun.get() => reject(&entry, format!("unreadable tar header: {e}")),
+            _ => io_error(e),
+        })?;
         let path_bytes = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&path_bytes).into_owned();
         let kind = entry.header().entry_type();

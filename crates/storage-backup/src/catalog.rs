@@ -75,7 +75,7 @@ impl Backups {
         if !valid_id(id) {
             return Err(BackupError::NoSuchBackup(format!("`{id}` (not a backup id)")));
         }
-        let marker = match self.dest.get_bytes(&marker_key(id)).await {
+        let marker = match self.dest.get_bytes(&marker_key(id), crate::manifest::MAX_MARKER_BYTES).await {
             Ok(bytes) => bytes,
             Err(BackupError::Destination(d)) if matches!(*d, crate::DestinationError::NotFound { .. }) => {
                 return Err(BackupError::NoSuchBackup(format!("`{id}` (missing or incomplete)")));
@@ -86,7 +86,7 @@ impl Backups {
             backup: id.to_owned(),
             message: format!("completion marker unreadable: {e}"),
         })?;
-        let bytes = self.dest.get_bytes(&manifest_key(id)).await?;
+        let bytes = self.dest.get_bytes(&manifest_key(id), crate::manifest::MAX_MANIFEST_BYTES).await?;
         Ok(Manifest::from_bytes(id, &bytes, &completion)?)
     }
 

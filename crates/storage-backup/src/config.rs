@@ -165,15 +165,25 @@ impl BackupConfig {
 
     /// Checks values that serde cannot: returns the offending key and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let within = |key: &'static str, v: u64, lo: u64, hi: u64| {
+            if (lo..=hi).contains(&v) { Ok(()) } else { Err((key, format!("must be within {lo}..={hi}, not {v}"))) }
+        };
+        const YEAR_S: u64 = 365 * 86_400;
         if !(1..=22).contains(&self.zstd_level) {
             return Err(("zstd_level", format!("{} is outside 1..=22", self.zstd_level)));
         }
-        if self.parallel_uploads == 0 {
-            return Err(("parallel_uploads", "must be at least 1".into()));
-        }
+        within("zstd_workers", u64::from(self.zstd_workers), 0, 256)?;
+        within("parallel_uploads", self.parallel_uploads as u64, 1, 256)?;
         if self.part_size_bytes < 5 << 20 {
             return Err(("part_size_bytes", "S3 requires parts of at least 5 MiB".into()));
         }
+        // S3's largest part is 5 GiB; a part is buffered in memory while it uploads.
+        within("part_size_bytes", self.part_size_bytes, 5 << 20, 5 << 30)?;
+        within("multipart_threshold_bytes", self.multipart_threshold_bytes, 0, 5 << 30)?;
+        within("max_retries", self.max_retries as u64, 0, 100)?;
+        within("retry_timeout_secs", self.retry_timeout_secs, 0, 86_400)?;
+        within("gc_grace_secs", self.gc_grace_secs, 0, 10 * YEAR_S)?;
+        within("schedule_interval_secs", self.schedule_interval_secs, 0, YEAR_S)?;
         if self.destination.trim().is_empty() {
             return Err(("destination", "is empty".into()));
         }

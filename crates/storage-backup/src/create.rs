@@ -315,21 +315,8 @@ impl Backups {
         reused_files: u64,
     ) -> Result<Manifest, BackupError> {
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        let stored_bytes = files
-            .iter()
-            .map(|f| match &f.location {
-                Location::Object { stored_size, .. } => *stored_size,
-                Location::Archive => 0,
-            })
-            .sum::<u64>()
-            + archive.as_ref().map(|a| a.stored_size).unwrap_or(0);
-        let totals = Totals {
-            files: files.len() as u64,
-            raw_bytes: files.iter().map(|f| f.size).sum(),
-            stored_bytes,
-            uploaded_bytes,
-            reused_files,
-        };
+        let (count, raw_bytes, stored_bytes) = Totals::derived(&files, archive.as_ref());
+        let totals = Totals { files: count, raw_bytes, stored_bytes, uploaded_bytes, reused_files };
         let manifest = Manifest {
             format: MANIFEST_FORMAT,
             id: id.clone(),

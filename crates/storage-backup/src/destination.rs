@@ -178,10 +178,26 @@ impl Destination {
         Ok(())
     }
 
-    /// Reads the whole object `key` (for small objects: manifests, markers).
-    pub async fn get_bytes(&self, key: &str) -> Result<Bytes, BackupError> {
+    /// Reads the whole object `key`, a small one (manifest, marker) of at most `max` bytes:
+    /// a larger object is refused before it is read (by its listed size) and while it is read
+    /// (should the size lie), so a hostile destination cannot make the reader allocate more.
+    pub async fn get_bytes(&self, key: &str, max: u64) -> Result<Bytes, BackupError> {
+        let too_large = |size: u64| {
+            BackupError::Integrity(crate::IntegrityError::TooLarge { path: key.to_owned(), size, limit: max })
+        };
         let got = self.store.get(&self.path(key)).await.map_err(self.err("reading", key))?;
-        Ok(got.bytes().await.map_err(self.err("reading", key))?)
+        if got.meta.size > max {
+            return Err(too_large(got.meta.size));
+        }
+        let mut stream = got.into_stream();
+        let mut out = Vec::with_capacity(usize::try_from(max.min(64 << 10)).unwrap_or(0));
+        while let Some(chunk) = stream.try_next().await.map_err(self.err("reading", key))? {
+            if (out.len() + chunk.len()) as u64 > max {
+                return Err(too_large((out.len() + chunk.len()) as u64));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(out))
     }
 
     /// Deletes `key` (a missing key is not an error).

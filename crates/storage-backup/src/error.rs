@@ -107,6 +107,17 @@ pub enum IntegrityError {
         /// The newest format this build reads.
         supported: u32,
     },
+    /// A metadata object (manifest, marker) is larger than any this build writes; it is not
+    /// read.
+    #[error("`{path}`: {size} bytes, over the {limit}-byte limit for such objects; not read")]
+    TooLarge {
+        /// The object key.
+        path: String,
+        /// Its size (or the bytes read before it passed the limit).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// An object's or file's size differs from the manifest.
     #[error("`{path}`: size {found} bytes, manifest says {expected}")]
     Size {

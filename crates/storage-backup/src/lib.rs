@@ -36,8 +36,8 @@ pub use destination::{Destination, Listed};
 pub use error::{BackupError, DestinationError, IntegrityError};
 pub use logical::{CHUNK_BYTES, LogicalWriter, TableDigest, verify_store};
 pub use manifest::{
-    ArchiveRecord, Completion, FileRecord, Location, MANIFEST_FORMAT, Manifest, StoreRecord, TableRecord, Totals,
-    manifest_key, marker_key, object_key, valid_id,
+    ArchiveRecord, Completion, FileRecord, Location, MANIFEST_FORMAT, MAX_MANIFEST_BYTES, MAX_MARKER_BYTES, Manifest,
+    StoreRecord, TableRecord, Totals, manifest_key, marker_key, object_key, valid_id,
 };
 pub use restore::{RestoredFrom, swap_in};
 pub use retention::{PruneReport, select_kept};

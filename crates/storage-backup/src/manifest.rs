@@ -16,6 +16,13 @@ use crate::error::IntegrityError;
 /// The manifest format this build writes and the newest it reads.
 pub const MANIFEST_FORMAT: u32 = 1;
 
+/// The largest completion marker read (a marker is about 100 bytes).
+pub const MAX_MARKER_BYTES: u64 = 4 << 10;
+
+/// The largest manifest read: 64 MiB, room for about 200,000 files (a record is about 300
+/// bytes). Anything larger is refused unread.
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
 /// Where a backed-up file's bytes are stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "in", rename_all = "lowercase")]
@@ -113,6 +120,23 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// The totals that follow from the file list and the archive: (files, raw bytes, stored
+    /// bytes). The other two depend on what earlier backups had stored.
+    pub fn derived(files: &[FileRecord], archive: Option<&ArchiveRecord>) -> (u64, u64, u64) {
+        let stored = files
+            .iter()
+            .map(|f| match &f.location {
+                Location::Object { stored_size, .. } => *stored_size,
+                Location::Archive => 0,
+            })
+            .fold(0u64, u64::saturating_add);
+        (
+            files.len() as u64,
+            files.iter().map(|f| f.size).fold(0u64, u64::saturating_add),
+            stored.saturating_add(archive.map_or(0, |a| a.stored_size)),
+        )
+    }
+
     /// Raw bytes per stored byte.
     pub fn ratio(&self) -> f64 {
         if self.stored_bytes == 0 { 1.0 } else { self.raw_bytes as f64 / self.stored_bytes as f64 }
@@ -215,6 +239,15 @@ impl Manifest {
             && (!a.key.starts_with(&format!("backups/{id}/")) || crate::archive::check_path(&a.key).is_err())
         {
             return Err(bad(format!("the archive points outside the backup: `{}`", a.key)));
+        }
+        let t = &manifest.totals;
+        let (files, raw, stored) = Totals::derived(&manifest.files, manifest.archive.as_ref());
+        if (t.files, t.raw_bytes, t.stored_bytes) != (files, raw, stored) || t.reused_files > files {
+            return Err(bad(format!(
+                "totals (files {}, raw bytes {}, stored bytes {}, reused {}) disagree with the file list (files \
+                 {files}, raw bytes {raw}, stored bytes {stored})",
+                t.files, t.raw_bytes, t.stored_bytes, t.reused_files
+            )));
         }
         Ok(manifest)
     }

@@ -47,6 +47,13 @@ fn plant(dest: &Path, stored: &[u8], files: Vec<FileRecord>) {
     let dir = dest.join(format!("backups/{ID}"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("archive.tar.zst"), stored).unwrap();
+    let archive = ArchiveRecord {
+        key: format!("backups/{ID}/archive.tar.zst"),
+        compression: Compression::Zstd,
+        stored_size: stored.len() as u64,
+        stored_blake3: blake3::hash(stored).to_hex().to_string(),
+    };
+    let (count, raw_bytes, stored_bytes) = Totals::derived(&files, Some(&archive));
     let manifest = Manifest {
         format: 1,
         id: ID.into(),
@@ -54,18 +61,9 @@ fn plant(dest: &Path, stored: &[u8], files: Vec<FileRecord>) {
         created_at: String::new(),
         kind: BackupKind::Physical,
         stores: vec![chain_record()],
-        totals: Totals {
-            files: files.len() as u64,
-            raw_bytes: files.iter().map(|f| f.size).sum(),
-            ..Totals::default()
-        },
+        totals: Totals { files: count, raw_bytes, stored_bytes, ..Totals::default() },
         files,
-        archive: Some(ArchiveRecord {
-            key: format!("backups/{ID}/archive.tar.zst"),
-            compression: Compression::Zstd,
-            stored_size: stored.len() as u64,
-            stored_blake3: blake3::hash(stored).to_hex().to_string(),
-        }),
+        archive: Some(archive),
     };
     let bytes = manifest.to_bytes();
     let marker = Completion { manifest_blake3: blake3::hash(&bytes).to_hex().to_string(), completed_at_ms: 2 };
@@ -290,6 +288,9 @@ fn object_bombs_and_swapped_objects_are_rejected() {
             *stored_blake3 = blake3::hash(&bomb).to_hex().to_string();
         }
     }
+    // A careful attacker keeps the totals consistent too.
+    let (files, raw_bytes, stored_bytes) = Totals::derived(&forged.files, forged.archive.as_ref());
+    forged.totals = Totals { files, raw_bytes, stored_bytes, ..forged.totals };
     let bytes = forged.to_bytes();
     let marker = Completion { manifest_blake3: blake3::hash(&bytes).to_hex().to_string(), completed_at_ms: 2 };
     std::fs::write(dest.join(format!("backups/{}/manifest.json", m.id)), bytes).unwrap();
@@ -333,4 +334,82 @@ fn manifests_pointing_outside_the_backup_are_refused() {
         let err = rt.block_on(backups.load_manifest(ID)).unwrap_err();
         assert!(err.to_string().contains("points outside"), "{key}: {err}");
     }
+}
+
+/// Re-seals the manifest of the planted backup after `edit`, as an attacker with write access
+/// to the destination would.
+fn reseal(dest: &Path, edit: impl FnOnce(&mut Manifest)) {
+    let dir = dest.join(format!("backups/{ID}"));
+    let mut m: Manifest = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    edit(&mut m);
+    let bytes = m.to_bytes();
+    let marker = Completion { manifest_blake3: blake3::hash(&bytes).to_hex().to_string(), completed_at_ms: 2 };
+    std::fs::write(dir.join("manifest.json"), bytes).unwrap();
+    std::fs::write(dir.join("COMPLETE"), serde_json::to_vec(&marker).unwrap()).unwrap();
+}
+
+fn planted_good(dest: &Path) {
+    let (data, record) = good();
+    let mut b = tar::Builder::new(Vec::new());
+    raw(&mut b, b"chain/CURRENT", EntryType::Regular, b"", &data);
+    plant(dest, &zstd(&b.into_inner().unwrap()), vec![record]);
+}
+
+#[test]
+fn totals_that_disagree_with_the_file_list_are_refused() {
+    let rt = runtime();
+    for edit in [
+        (|m: &mut Manifest| m.totals.raw_bytes += 1) as fn(&mut Manifest),
+        |m| m.totals.files = 7,
+        |m| m.totals.stored_bytes = 1 << 40,
+        |m| m.totals.reused_files = 99,
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let dest = work.path().join("dest");
+        planted_good(&dest);
+        reseal(&dest, edit);
+        let backups = Backups::open(&BackupConfig::local(&dest)).unwrap();
+        let err = rt.block_on(backups.load_manifest(ID)).unwrap_err();
+        assert!(err.to_string().contains("disagree with the file list"), "{err}");
+    }
+}
+
+/// Oversized markers and manifests are refused by size, before they are read into memory.
+#[test]
+fn oversized_metadata_is_refused_unread() {
+    let rt = runtime();
+    for (name, size, limit) in [
+        ("COMPLETE", 1u64 << 30, storage_backup::MAX_MARKER_BYTES),
+        ("manifest.json", storage_backup::MAX_MANIFEST_BYTES + 1, storage_backup::MAX_MANIFEST_BYTES),
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let dest = work.path().join("dest");
+        planted_good(&dest);
+        // Sparse: the size is declared without writing the bytes.
+        std::fs::File::options()
+            .write(true)
+            .open(dest.join(format!("backups/{ID}/{name}")))
+            .unwrap()
+            .set_len(size)
+            .unwrap();
+        let backups = Backups::open(&BackupConfig::local(&dest)).unwrap();
+        let err = rt.block_on(backups.load_manifest(ID)).unwrap_err();
+        assert!(err.to_string().contains(&format!("over the {limit}-byte limit")), "{name} of {size} bytes: {err}");
+        // Listing (which reads every complete backup's manifest) fails the same way.
+        assert!(rt.block_on(backups.list()).is_err());
+    }
+}
+
+/// A GNU sparse entry whose header the tar reader cannot parse is rejected by its name.
+#[test]
+fn unparsable_sparse_entries_are_named() {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..12].copy_from_slice(b"chain/SPARSE");
+    h.set_entry_type(EntryType::GNUSparse);
+    h.set_size(0);
+    h.as_gnu_mut().unwrap().realsize = *b"not a number";
+    h.set_cksum();
+    b.append(&h, &b""[..]).unwrap();
+    assert_rejected(&zstd(&b.into_inner().unwrap()), vec![file("chain/SPARSE", b"")], "entry `chain/SPARSE` rejected");
 }

@@ -28,13 +28,18 @@ impl Default for CacheConfig {
 
 /// An invalid cache setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cache `{cache}`: {problem}")]
+#[error("cache `{cache}`: `{field}` {problem}")]
 pub struct ConfigError {
     /// The cache.
     pub cache: String,
+    /// The setting.
+    pub field: &'static str,
     /// What is wrong.
     pub problem: String,
 }
+
+/// The longest expiry accepted: ten years, in milliseconds (moka refuses far longer ones).
+pub const MAX_EXPIRY_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
 
 impl CacheConfig {
     /// A cache of `max_entries` entries without expiry.
@@ -66,15 +71,21 @@ impl CacheConfig {
 
     /// Checks the settings of the cache named `cache`.
     pub fn validate(&self, cache: &str) -> Result<(), ConfigError> {
-        let err = |problem: &str| Err(ConfigError { cache: cache.to_owned(), problem: problem.to_owned() });
-        if self.ttl_ms == Some(0) {
-            return err("ttl_ms must be positive (omit it for no expiry)");
-        }
-        if self.tti_ms == Some(0) {
-            return err("tti_ms must be positive (omit it for no expiry)");
+        let err = |field: &'static str, problem: String| Err(ConfigError { cache: cache.to_owned(), field, problem });
+        for (field, value) in [("ttl_ms", self.ttl_ms), ("tti_ms", self.tti_ms)] {
+            match value {
+                Some(0) => return err(field, "must be positive (omit it for no expiry)".into()),
+                Some(v) if v > MAX_EXPIRY_MS => {
+                    return err(
+                        field,
+                        format!("must be at most {MAX_EXPIRY_MS} (ten years; omit it for no expiry), not {v}"),
+                    );
+                }
+                _ => {}
+            }
         }
         if self.max_bytes == Some(0) {
-            return err("max_bytes must be positive (omit it to count entries)");
+            return err("max_bytes", "must be positive (omit it to count entries)".into());
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use config::{CacheConfig, ConfigError};
+pub use config::{CacheConfig, ConfigError, MAX_EXPIRY_MS};
 use moka::notification::RemovalCause;
 pub use stats::CacheStats;
 use stats::Counters;

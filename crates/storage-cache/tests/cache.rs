@@ -105,5 +105,5 @@ fn config_rejects_unknown_keys_and_zero_durations() {
     assert!(err.contains("max_entrys"), "{err}");
     let config: CacheConfig = toml::from_str("ttl_ms = 0").unwrap();
     let err = TypedCache::<u64, u64>::new("state", &config).unwrap_err().to_string();
-    assert_eq!(err, "cache `state`: ttl_ms must be positive (omit it for no expiry)");
+    assert_eq!(err, "cache `state`: `ttl_ms` must be positive (omit it for no expiry)");
 }

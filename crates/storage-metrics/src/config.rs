@@ -12,13 +12,59 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Address of the HTTP endpoint. Loopback by default: exposing it is a deliberate choice.
     pub listen: SocketAddr,
+    /// Most connections the endpoint holds open at once; further ones are closed on arrival.
+    /// Default: 64 (1–10,000).
+    pub max_connections: usize,
+    /// Milliseconds a connection may stay open, idle or not (1 s – 1 h). Default: 10,000.
+    pub connection_timeout_ms: u64,
     /// Service-level thresholds.
     pub slo: SloConfig,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 9464)), slo: SloConfig::default() }
+        MetricsConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            max_connections: 64,
+            connection_timeout_ms: 10_000,
+            slo: SloConfig::default(),
+        }
+    }
+}
+
+/// A setting out of its range: the key (relative to the metrics section) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSetting {
+    /// The key, e.g. `slo.window_s`.
+    pub key: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for InvalidSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` {}", self.key, self.reason)
+    }
+}
+
+fn invalid(key: &'static str, reason: String) -> Result<(), InvalidSetting> {
+    Err(InvalidSetting { key, reason })
+}
+
+impl MetricsConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if !(1..=10_000).contains(&self.max_connections) {
+            return invalid("max_connections", format!("must be within 1..=10000, not {}", self.max_connections));
+        }
+        if !(1_000..=3_600_000).contains(&self.connection_timeout_ms) {
+            return invalid(
+                "connection_timeout_ms",
+                format!("must be within 1000..=3600000, not {}", self.connection_timeout_ms),
+            );
+        }
+        self.slo.validate()
     }
 }
 
@@ -54,19 +100,21 @@ impl Default for SloConfig {
 }
 
 impl SloConfig {
-    /// Checks the thresholds; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(self.write_p99_ms > 0.0 && self.write_p99_ms.is_finite()) {
-            return Err(format!("slo.write_p99_ms must be a positive number, not {}", self.write_p99_ms));
-        }
-        if !(self.read_p99_ms > 0.0 && self.read_p99_ms.is_finite()) {
-            return Err(format!("slo.read_p99_ms must be a positive number, not {}", self.read_p99_ms));
+    /// Checks the thresholds.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        for (key, v) in [("slo.write_p99_ms", self.write_p99_ms), ("slo.read_p99_ms", self.read_p99_ms)] {
+            if !(v > 0.0 && v <= 3_600_000.0) {
+                return invalid(key, format!("must be a positive number of milliseconds up to 3600000, not {v}"));
+            }
         }
         if !(0.0..=1.0).contains(&self.cache_hit_ratio_min) {
-            return Err(format!("slo.cache_hit_ratio_min must be between 0 and 1, not {}", self.cache_hit_ratio_min));
+            return invalid(
+                "slo.cache_hit_ratio_min",
+                format!("must be between 0 and 1, not {}", self.cache_hit_ratio_min),
+            );
         }
-        if self.window_s == 0 {
-            return Err("slo.window_s must be at least 1".into());
+        if !(1..=86_400).contains(&self.window_s) {
+            return invalid("slo.window_s", format!("must be within 1..=86400, not {}", self.window_s));
         }
         Ok(())
     }

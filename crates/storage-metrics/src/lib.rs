@@ -20,7 +20,7 @@ mod window;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-pub use config::{MetricsConfig, SloConfig};
+pub use config::{InvalidSetting, MetricsConfig, SloConfig};
 use instruments::Instruments;
 pub use instruments::{Event, Lane};
 pub use observe::{Health, Observe, Observed, Sample, Status};
@@ -73,7 +73,7 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     /// New instruments with their own registry (several instances can live in one process).
     pub fn new(config: &MetricsConfig) -> Result<Self, MetricsError> {
-        config.slo.validate().map_err(MetricsError::Config)?;
+        config.validate().map_err(|e| MetricsError::Config(e.to_string()))?;
         let registry = prometheus::Registry::new();
         let exporter = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
@@ -177,10 +177,11 @@ impl Metrics {
         }
     }
 
-    /// Serves `/metrics`, `/metrics.json` and `/health` on `addr` (port 0 picks a free port)
-    /// until the returned server is dropped.
-    pub fn serve(&self, addr: std::net::SocketAddr) -> Result<MetricsServer, MetricsError> {
-        MetricsServer::start(self.clone(), addr)
+    /// Serves `/metrics`, `/metrics.json` and `/health` on `config.listen` (port 0 picks a
+    /// free port), within `config`'s connection limits, until the returned server is dropped.
+    pub fn serve(&self, config: &MetricsConfig) -> Result<MetricsServer, MetricsError> {
+        config.validate().map_err(|e| MetricsError::Config(e.to_string()))?;
+        MetricsServer::start(self.clone(), config)
     }
 
     fn source(&self) -> Option<Arc<dyn Observe>> {

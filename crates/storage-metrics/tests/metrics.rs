@@ -80,6 +80,11 @@ fn slo_windows_count_violations() {
     assert!(text.contains("node_storage_slo_violations_total{slo=\"cache_hit_ratio:blocks\"} 1"), "{text}");
 }
 
+/// The endpoint on a free loopback port.
+fn loopback() -> MetricsConfig {
+    MetricsConfig { listen: "127.0.0.1:0".parse().unwrap(), ..MetricsConfig::default() }
+}
+
 fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -96,7 +101,7 @@ fn endpoint_serves_metrics_json_and_health() {
     let m = metrics(SloConfig::default());
     m.set_source(Arc::new(Source { hits: 1.0, status: Status::Failing }));
     m.count(Event::Reorgs, 2);
-    let server = m.serve("127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = m.serve(&loopback()).unwrap();
     assert!(server.addr().ip().is_loopback());
     let (code, body) = get(server.addr(), "/metrics");
     assert_eq!(code, 200);
@@ -118,7 +123,83 @@ fn bad_thresholds_are_rejected() {
         ..MetricsConfig::default()
     })
     .unwrap_err();
-    assert_eq!(err.to_string(), "metrics config: slo.cache_hit_ratio_min must be between 0 and 1, not 1.5");
+    assert_eq!(err.to_string(), "metrics config: `slo.cache_hit_ratio_min` must be between 0 and 1, not 1.5");
     let err = toml::from_str::<MetricsConfig>("listen = \"nowhere\"").unwrap_err().to_string();
     assert!(err.contains("invalid socket address"), "{err}");
+}
+
+/// Sends `head` (and nothing else) and returns what the server answered before closing.
+fn raw(addr: std::net::SocketAddr, head: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+}
+
+/// A declared body is never allocated or read: the answer comes, and the process lives on
+/// (the old endpoint aborted the process allocating 99,999,999,999,999 bytes).
+#[test]
+fn declared_bodies_allocate_nothing() {
+    let m = metrics(SloConfig::default());
+    let server = m.serve(&loopback()).unwrap();
+    for len in ["99999999999999", "1073741824", "9223372036854775807"] {
+        let out = raw(server.addr(), &format!("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n"));
+        assert!(out.starts_with("HTTP/1.1 200"), "Content-Length {len}: {out}");
+    }
+    // Past what HTTP can express: refused, not answered.
+    let out = raw(server.addr(), "GET /health HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 4"), "{out}");
+    // Garbage and oversized heads get an error or a closed connection, never a crash.
+    let out = raw(server.addr(), &format!("GET /metrics HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(64 * 1024)));
+    assert!(out.is_empty() || out.starts_with("HTTP/1.1 431") || out.starts_with("HTTP/1.1 400"), "{out}");
+    let out = raw(server.addr(), "\x16\x03\x01 not http at all\r\n\r\n");
+    assert!(!out.starts_with("HTTP/1.1 200"), "{out}");
+    assert_eq!(get(server.addr(), "/metrics").0, 200, "still serving");
+}
+
+/// Idle connections are capped (no thread or buffer per connection) and time out.
+#[test]
+fn connections_are_capped_and_time_out() {
+    let m = metrics(SloConfig::default());
+    let config = MetricsConfig { max_connections: 8, connection_timeout_ms: 1_000, ..loopback() };
+    let server = m.serve(&config).unwrap();
+    let before = threads();
+    let idle: Vec<TcpStream> = (0..500).map(|_| TcpStream::connect(server.addr()).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(threads() <= before + 4, "threads grew from {before} to {} with 500 idle connections", threads());
+    // Past the cap, connections are closed on arrival.
+    let mut closed = 0;
+    for mut c in idle.into_iter().skip(8).take(50) {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 1];
+        closed += usize::from(matches!(c.read(&mut buf), Ok(0) | Err(_)));
+    }
+    assert_eq!(closed, 50, "connections past the cap must be closed");
+    // The idle ones within the cap time out, and the endpoint serves again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if raw(server.addr(), "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n").starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the endpoint never served again after idle connections timed out");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn endpoint_limits_are_validated() {
+    for (config, key) in [
+        (MetricsConfig { max_connections: 0, ..MetricsConfig::default() }, "max_connections"),
+        (MetricsConfig { connection_timeout_ms: 10, ..MetricsConfig::default() }, "connection_timeout_ms"),
+        (MetricsConfig { connection_timeout_ms: u64::MAX, ..MetricsConfig::default() }, "connection_timeout_ms"),
+    ] {
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.key, key, "{err}");
+    }
 }

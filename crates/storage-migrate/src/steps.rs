@@ -392,7 +392,7 @@ pub fn stored_version<S: KvRead + KvStore>(store: &S) -> Result<u32, MigrateErro
 mod tests {
     use storage_api::mem::MemStore;
     use storage_api::migration::EntryError;
-    use storage_api::{KvOpen, KvWrite, ReadExt, Schema, VersionPolicy, table};
+    use storage_api::{KvOpen, KvReader, KvWrite, ReadExt, Schema, VersionPolicy, table};
 
     use super::*;
 

@@ -17,6 +17,7 @@ mod iter;
 mod maintenance;
 mod open;
 mod read;
+mod reader;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -24,10 +25,11 @@ use std::sync::RwLock;
 
 pub use iter::RedbCursor;
 pub use open::RedbConfig;
+pub use reader::RedbReader;
 use redb::TableDefinition;
 pub use snapshot::RedbSnapshot;
 use storage_api::error::Poison;
-use storage_api::{KvOpen, KvStore, OpenError, Schema, VersionPolicy};
+use storage_api::{KvOpen, KvOpenReadOnly, KvReader, OpenError, Schema, VersionPolicy};
 
 /// Every table is raw bytes to raw bytes; storage-api does the encoding.
 pub(crate) type RawTable<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
@@ -86,7 +88,7 @@ impl Drop for RedbStore {
     }
 }
 
-impl KvStore for RedbStore {
+impl KvReader for RedbStore {
     const BACKEND: &'static str = error::BACKEND;
 
     fn schema(&self) -> &Schema {
@@ -103,5 +105,13 @@ impl KvOpen for RedbStore {
 
     fn open(config: &RedbConfig, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
         open::open(config, schema, policy)
+    }
+}
+
+impl KvOpenReadOnly for RedbStore {
+    type ReadOnly = RedbReader;
+
+    fn open_read_only(config: &RedbConfig, schema: Schema, policy: VersionPolicy) -> Result<RedbReader, OpenError> {
+        RedbReader::open(config, schema, policy)
     }
 }

@@ -42,12 +42,16 @@ impl KvStats for RedbStore {
     /// Exact key counts; bytes are redb's stored, metadata and fragmented bytes of the table.
     fn table_stats_raw(&self, table: &str) -> Result<TableStats, MaintenanceError> {
         let def = self.table(table).ok_or_else(|| MaintenanceError::UnknownTable(table.to_owned()))?;
-        let txn = self.db().begin_read().map_err(map_err)?;
-        let t = txn.open_table(def).map_err(map_err)?;
-        let stats = t.stats().map_err(map_err)?;
-        Ok(TableStats {
-            approx_keys: t.len().map_err(map_err)?,
-            approx_bytes: stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes(),
-        })
+        stats_of(&self.db().begin_read().map_err(map_err)?, def)
     }
+}
+
+/// The statistics of one table, read in `txn`.
+pub(crate) fn stats_of(txn: &redb::ReadTransaction, def: crate::RawTable<'_>) -> Result<TableStats, MaintenanceError> {
+    let t = txn.open_table(def).map_err(map_err)?;
+    let stats = t.stats().map_err(map_err)?;
+    Ok(TableStats {
+        approx_keys: t.len().map_err(map_err)?,
+        approx_bytes: stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes(),
+    })
 }

@@ -38,6 +38,11 @@ impl RedbConfig {
 /// The stored record and table names, read without modifying the file.
 fn inspect(path: &Path) -> Result<(Option<SchemaRecord>, Vec<String>), OpenError> {
     let db = Database::builder().open_read_only(path).map_err(map_err)?;
+    inspect_open(&db)
+}
+
+/// The stored record and table names of an open database.
+pub(crate) fn inspect_open(db: &impl ReadableDatabase) -> Result<(Option<SchemaRecord>, Vec<String>), OpenError> {
     let txn = db.begin_read().map_err(map_err)?;
     let tables: Vec<String> = txn.list_tables().map_err(map_err)?.map(|t| t.name().to_owned()).collect();
     let record = if tables.iter().any(|t| t == META_TABLE) {

@@ -9,7 +9,16 @@ use crate::iter::RedbCursor;
 use crate::{RawTable, RedbStore};
 
 pub(crate) fn table_def(store: &RedbStore, table: &str) -> Result<RawTable<'static>, ReadError> {
-    store.table(table).ok_or_else(|| ReadError::UnknownTable(table.to_owned()))
+    named(&store.names, table)
+}
+
+/// The physical table `table` among `names`.
+pub(crate) fn named(names: &[&'static str], table: &str) -> Result<RawTable<'static>, ReadError> {
+    names
+        .iter()
+        .find(|n| **n == table)
+        .map(|n| RawTable::new(n))
+        .ok_or_else(|| ReadError::UnknownTable(table.to_owned()))
 }
 
 pub(crate) fn get_with<R>(

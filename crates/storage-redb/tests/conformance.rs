@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use storage_api::testkit::Harness;
-use storage_api::{KvOpen, OpenError, Schema, VersionPolicy};
-use storage_redb::{RedbConfig, RedbStore};
+use storage_api::testkit::{Harness, ReadOnlyHarness};
+use storage_api::{KvOpen, KvOpenReadOnly, OpenError, Schema, VersionPolicy};
+use storage_redb::{RedbConfig, RedbReader, RedbStore};
 
 struct RedbHarness;
 
@@ -18,7 +18,15 @@ impl Harness for RedbHarness {
     }
 }
 
+impl ReadOnlyHarness for RedbHarness {
+    type Reader = RedbReader;
+
+    fn open_read_only(dir: &Path, schema: Schema, policy: VersionPolicy) -> Result<RedbReader, OpenError> {
+        RedbStore::open_read_only(&RedbConfig::at(dir.join("store.redb")), schema, policy)
+    }
+}
+
 storage_api::conformance_suite! {
     harness: RedbHarness,
-    snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes,
+    snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes, read_only: yes,
 }

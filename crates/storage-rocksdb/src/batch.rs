@@ -90,11 +90,13 @@ impl KvWrite for RocksStore {
             let synced = durability == Durability::Synced;
             opts.set_sync(synced && self.wal);
             opts.disable_wal(!self.wal);
+            let mut acked = self.write_lock();
             self.db
                 .write_opt(batch.batch, &opts)
                 .map_err(map_err)
                 // Without a log, durability means writing the memtables out.
                 .and_then(|()| if synced && !self.wal { self.flush_all_memtables() } else { Ok(()) })
+                .and_then(|()| if synced { self.acknowledge(&mut acked) } else { Ok(()) })
                 .inspect_err(
                     |e| error!(path = %self.path.display(), error = %e, "write failed; store poisoned until reopened"),
                 )

@@ -13,6 +13,7 @@
 //! Opening first reads the schema record through a read-only instance (with its info log sent
 //! to a scratch directory), so a database that must be refused is left exactly as it was.
 
+mod acked;
 mod batch;
 mod checkpoint;
 mod config;
@@ -22,17 +23,22 @@ mod iter;
 mod maintenance;
 mod open;
 mod read;
+mod reader;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
+pub use acked::ACKNOWLEDGED_FILE;
 pub use batch::RocksBatch;
 pub use config::{Codec, CompactionStyle, RocksConfig, TableTuning};
 pub use flat::{FLAT_TABLE, RocksFlat};
 pub use iter::RocksCursor;
+pub use open::WalLoss;
+pub use reader::RocksReader;
 pub use snapshot::RocksSnapshot;
 use storage_api::error::Poison;
-use storage_api::{KvOpen, KvStore, OpenError, Schema, VersionPolicy};
+use storage_api::{KvOpen, KvOpenReadOnly, KvReader, OpenError, Schema, VersionPolicy};
 
 /// A RocksDB-backed store.
 pub struct RocksStore {
@@ -45,6 +51,9 @@ pub struct RocksStore {
     /// The database options, kept when statistics are enabled (tickers are read from them).
     statistics: Option<rocksdb::Options>,
     poison: Poison,
+    /// Held by every write and sync, so the sequence number read after a synced write is that
+    /// write's (and no later, unsynced one's); guards the acknowledged-sequence record.
+    writes: Mutex<acked::Acked>,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -63,6 +72,19 @@ impl RocksStore {
     /// versions).
     pub fn open_with_policy(config: &RocksConfig, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
         open::open(config, schema, policy)
+    }
+
+    /// Opens like [`RocksStore::open_with_policy`], but where that refuses because the
+    /// write-ahead log is damaged or missing ([`OpenError::DamagedLog`]), copies the logs aside
+    /// (to `<path>.damaged-<ms>`) and recovers what they hold up to their first damage,
+    /// reporting what was lost. For an operator who has chosen to accept the loss; never the
+    /// normal path.
+    pub fn open_accepting_wal_loss(
+        config: &RocksConfig,
+        schema: Schema,
+        policy: VersionPolicy,
+    ) -> Result<(Self, Option<WalLoss>), OpenError> {
+        open::open_accepting_wal_loss(config, schema, policy)
     }
 
     /// The database directory.
@@ -119,9 +141,47 @@ impl RocksStore {
     fn cf(&self, table: &str) -> Option<&rocksdb::ColumnFamily> {
         self.db.cf_handle(table)
     }
+
+    /// Takes the write lock (see `writes`).
+    fn write_lock(&self) -> MutexGuard<'_, acked::Acked> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that every write so far is durable: called with the write lock held, after a
+    /// synced write or a log sync returned.
+    fn acknowledge(&self, acked: &mut acked::Acked) -> Result<(), storage_api::BackendError> {
+        acked.record(self.db.latest_sequence_number()).map_err(|e| {
+            storage_api::BackendError::new(
+                error::BACKEND,
+                storage_api::BackendErrorKind::Io,
+                format!("recording the acknowledged sequence in {}: {e}", acked.path().display()),
+            )
+        })
+    }
 }
 
-impl KvStore for RocksStore {
+impl Drop for RocksStore {
+    /// A clean close syncs the log and the acknowledged-sequence record, so the next open
+    /// checks against everything written.
+    fn drop(&mut self) {
+        if self.poison.is_poisoned() {
+            return;
+        }
+        let mut acked = self.write_lock();
+        let synced =
+            if self.wal { self.db.flush_wal(true).map_err(error::map_err) } else { self.flush_all_memtables() };
+        let result = synced.and_then(|()| self.acknowledge(&mut acked)).and_then(|()| {
+            acked.sync().map_err(|e| {
+                storage_api::BackendError::new(error::BACKEND, storage_api::BackendErrorKind::Io, e.to_string())
+            })
+        });
+        if let Err(e) = result {
+            tracing::error!(path = %self.path.display(), error = %e, "syncing on close failed");
+        }
+    }
+}
+
+impl KvReader for RocksStore {
     const BACKEND: &'static str = error::BACKEND;
 
     fn schema(&self) -> &Schema {
@@ -138,5 +198,13 @@ impl KvOpen for RocksStore {
 
     fn open(config: &RocksConfig, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
         open::open(config, schema, policy)
+    }
+}
+
+impl KvOpenReadOnly for RocksStore {
+    type ReadOnly = RocksReader;
+
+    fn open_read_only(config: &RocksConfig, schema: Schema, policy: VersionPolicy) -> Result<RocksReader, OpenError> {
+        RocksReader::open(config, schema, policy)
     }
 }

@@ -24,8 +24,23 @@ impl KvFlush for RocksStore {
     /// Syncs the write-ahead log and writes every memtable out to SST files.
     fn flush(&self) -> Result<(), FlushError> {
         self.poison.guard_flush(|| {
-            if self.wal { self.db.flush_wal(true).map_err(map_err) } else { Ok(()) }
-                .and_then(|()| self.flush_all_memtables())
+            let mut acked = self.write_lock();
+            if self.wal { self.db.flush_wal(true).map_err(map_err) } else { self.flush_all_memtables() }
+                .and_then(|()| self.acknowledge(&mut acked))
+                .and_then(|()| {
+                    acked.sync().map_err(|e| {
+                        BackendError::new(
+                            crate::error::BACKEND,
+                            storage_api::BackendErrorKind::Io,
+                            format!("syncing {}: {e}", acked.path().display()),
+                        )
+                    })
+                })
+                .and_then(|()| {
+                    // Durable already; writing the memtables out need not hold up writers.
+                    drop(acked);
+                    if self.wal { self.flush_all_memtables() } else { Ok(()) }
+                })
                 .inspect_err(
                     |e| error!(path = %self.path.display(), error = %e, "flush failed; store poisoned until reopened"),
                 )
@@ -44,7 +59,8 @@ impl RocksStore {
             return self.flush();
         }
         self.poison.guard_flush(|| {
-            self.db.flush_wal(true).map_err(map_err).inspect_err(
+            let mut acked = self.write_lock();
+            self.db.flush_wal(true).map_err(map_err).and_then(|()| self.acknowledge(&mut acked)).inspect_err(
                 |e| error!(path = %self.path.display(), error = %e, "WAL sync failed; store poisoned until reopened"),
             )
         })
@@ -67,13 +83,29 @@ impl KvStats for RocksStore {
     /// count overwritten keys twice until compaction); bytes from
     /// `rocksdb.live-sst-files-size`.
     fn table_stats_raw(&self, table: &str) -> Result<TableStats, MaintenanceError> {
-        let cf = self.stat_cf(table)?;
-        let int = |name: &str| -> Result<u64, MaintenanceError> {
-            Ok(self.db.property_int_value_cf(cf, name).map_err(map_err)?.unwrap_or(0))
-        };
-        Ok(TableStats {
-            approx_keys: int("rocksdb.estimate-num-keys")?,
-            approx_bytes: int("rocksdb.live-sst-files-size")?,
-        })
+        stats_of(&self.db, table)
     }
+}
+
+impl KvStats for crate::RocksReader {
+    /// As for [`RocksStore`]; a table the database lacks counts as empty.
+    fn table_stats_raw(&self, table: &str) -> Result<TableStats, MaintenanceError> {
+        use storage_api::KvReader;
+        if !self.schema().physical_tables().any(|t| t == table) {
+            return Err(MaintenanceError::UnknownTable(table.to_owned()));
+        }
+        if self.db.cf_handle(table).is_none() {
+            return Ok(TableStats::default());
+        }
+        stats_of(&self.db, table)
+    }
+}
+
+/// The statistics of `table` from RocksDB's properties.
+fn stats_of(db: &rocksdb::DB, table: &str) -> Result<TableStats, MaintenanceError> {
+    let cf = db.cf_handle(table).ok_or_else(|| MaintenanceError::UnknownTable(table.to_owned()))?;
+    let int = |name: &str| -> Result<u64, MaintenanceError> {
+        Ok(db.property_int_value_cf(cf, name).map_err(map_err)?.unwrap_or(0))
+    };
+    Ok(TableStats { approx_keys: int("rocksdb.estimate-num-keys")?, approx_bytes: int("rocksdb.live-sst-files-size")? })
 }

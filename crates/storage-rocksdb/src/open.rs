@@ -1,15 +1,18 @@
 //! Opening: options from the config, the schema check on a read-only instance, then the
 //! read-write open that creates missing column families and records the schema.
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Options};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode, Options};
 use storage_api::schema::{SCHEMA_RECORD_KEY, SchemaAction, SchemaRecord, check_schema};
 use storage_api::table::{Access, META_TABLE};
 
 use storage_api::{BackendError, BackendErrorKind, OpenError, Schema, VersionPolicy};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::RocksStore;
+use crate::acked::{self, ACKNOWLEDGED_FILE, Acked};
 use crate::config::{Codec, CompactionStyle, RocksConfig, TableTuning};
 use crate::error::map_err;
 
@@ -78,27 +81,113 @@ fn table_options(config: &RocksConfig, cache: &Cache, name: &str, access: Access
     o
 }
 
-/// Reads the schema record through a read-only instance whose info log goes to a scratch
-/// directory, so nothing in the database directory changes.
-fn read_record(config: &RocksConfig, existing: &[String]) -> Result<Option<SchemaRecord>, OpenError> {
-    if !existing.iter().any(|t| t == META_TABLE) {
-        return Ok(None);
-    }
-    let scratch = scratch_log_dir()?;
-    let mut opts = Options::default();
-    opts.set_db_log_dir(&scratch);
-    opts.set_max_open_files(64);
-    opts.set_track_and_verify_wals_in_manifest(true);
-    let db = DB::open_cf_for_read_only(&opts, &config.path, existing, false).map_err(map_err)?;
-    let cf = db.cf_handle(META_TABLE).expect("listed column family is open");
-    let record = db.get_pinned_cf(cf, SCHEMA_RECORD_KEY).map_err(map_err)?;
-    let record = record.map(|bytes| SchemaRecord::decode(&bytes)).transpose();
-    drop(db);
-    let _ = std::fs::remove_dir_all(&scratch);
-    record
+/// A read-only instance of an existing database: what recovery finds, before anything on disk
+/// changes. Its info log goes to a scratch directory, removed when the probe is dropped.
+pub(crate) struct Probe {
+    pub(crate) db: DB,
+    pub(crate) record: Option<SchemaRecord>,
+    /// The sequence number the logs recover to.
+    pub(crate) recovered: u64,
+    /// The recovery mode the read-write open must use to recover the same state.
+    pub(crate) mode: DBRecoveryMode,
+    /// Dropped after `db`.
+    pub(crate) scratch: Scratch,
 }
 
-fn scratch_log_dir() -> Result<std::path::PathBuf, OpenError> {
+/// A scratch directory, removed when dropped.
+pub(crate) struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn read_only(config: &RocksConfig, existing: &[String], mode: DBRecoveryMode) -> Result<Probe, OpenError> {
+    let scratch = Scratch(scratch_log_dir()?);
+    let mut opts = Options::default();
+    opts.set_db_log_dir(&scratch.0);
+    opts.set_max_open_files(config.max_open_files.clamp(-1, 256));
+    opts.set_track_and_verify_wals_in_manifest(true);
+    opts.set_wal_recovery_mode(mode);
+    let db = DB::open_cf_for_read_only(&opts, &config.path, existing, false).map_err(map_err)?;
+    let record = match db.cf_handle(META_TABLE) {
+        Some(cf) => db.get_pinned_cf(cf, SCHEMA_RECORD_KEY).map_err(map_err)?.map(|b| SchemaRecord::decode(&b)),
+        None => None,
+    }
+    .transpose()?;
+    let recovered = db.latest_sequence_number();
+    Ok(Probe { db, record, recovered, mode, scratch })
+}
+
+/// Opens the existing database read-only and decides whether its logs may be recovered:
+///
+/// * the logs must recover at least to the acknowledged sequence (`acked`), else acknowledged
+///   writes were lost (a truncated, damaged or deleted log);
+/// * a damaged record anywhere in the logs is refused, unless the acknowledged sequence proves
+///   that the damage lies past every acknowledged write (a torn tail of unsynced writes): then
+///   the read-write open recovers up to the damage and drops the rest, as RocksDB's
+///   point-in-time recovery does.
+pub(crate) fn probe(config: &RocksConfig, existing: &[String], acked: Option<u64>) -> Result<Probe, OpenError> {
+    let path = &config.path;
+    let damaged = |detail: String, recovered: Option<u64>| OpenError::DamagedLog {
+        path: path.clone(),
+        detail,
+        acknowledged: acked,
+        recovered,
+    };
+    let probe = match read_only(config, existing, DBRecoveryMode::TolerateCorruptedTailRecords) {
+        Ok(p) => p,
+        Err(OpenError::Backend(e)) if e.kind == BackendErrorKind::Corruption => {
+            let intact = read_only(config, existing, DBRecoveryMode::PointInTime)?;
+            return match acked {
+                Some(a) if intact.recovered >= a => {
+                    warn!(
+                        path = %path.display(),
+                        acknowledged = a,
+                        recovered = intact.recovered,
+                        error = %e.message,
+                        "the write-ahead log is damaged past the last acknowledged write (a torn tail of unsynced \
+                         writes); recovering up to the damage"
+                    );
+                    Ok(intact)
+                }
+                Some(a) => Err(damaged(
+                    format!(
+                        "{}; its intact part ends at sequence {} but writes up to sequence {a} were acknowledged",
+                        e.message, intact.recovered
+                    ),
+                    Some(intact.recovered),
+                )),
+                None => Err(damaged(
+                    format!(
+                        "{}; its intact part ends at sequence {}, and with no acknowledged-sequence record \
+                         ({ACKNOWLEDGED_FILE}) the damage cannot be shown to hold only unacknowledged writes",
+                        e.message, intact.recovered
+                    ),
+                    Some(intact.recovered),
+                )),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(a) = acked
+        && probe.recovered < a
+    {
+        return Err(damaged(
+            format!(
+                "the logs on disk recover to sequence {} but writes up to sequence {a} were acknowledged as durable \
+                 ({} sequence numbers missing: a log file truncated, deleted or replaced)",
+                probe.recovered,
+                a - probe.recovered
+            ),
+            Some(probe.recovered),
+        ));
+    }
+    Ok(probe)
+}
+
+fn scratch_log_dir() -> Result<PathBuf, OpenError> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -114,7 +203,7 @@ fn scratch_log_dir() -> Result<std::path::PathBuf, OpenError> {
 /// hold table files: a deleted `CURRENT` file, or a MANIFEST truncated so far that it no longer
 /// leads to the schema record. Opening would delete those files. (A creation interrupted
 /// before the record was written has no table files yet, and is resumed.)
-fn refuse_lost_tables(path: &Path, current: bool, has_record: bool) -> Result<(), OpenError> {
+pub(crate) fn refuse_lost_tables(path: &Path, current: bool, has_record: bool) -> Result<(), OpenError> {
     if current && has_record {
         return Ok(());
     }
@@ -144,12 +233,37 @@ fn refuse_lost_tables(path: &Path, current: bool, has_record: bool) -> Result<()
     Err(OpenError::Backend(BackendError::new(crate::error::BACKEND, BackendErrorKind::Corruption, message)))
 }
 
+/// How the logs are recovered on a read-write open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// Refuse unless every acknowledged write is recovered (the normal open).
+    Strict,
+    /// Recover what the logs hold up to their first damage (an operator accepted the loss).
+    AcceptLoss,
+}
+
 pub(crate) fn open(config: &RocksConfig, schema: Schema, policy: VersionPolicy) -> Result<RocksStore, OpenError> {
+    open_with(config, schema, policy, Recovery::Strict)
+}
+
+pub(crate) fn open_with(
+    config: &RocksConfig,
+    schema: Schema,
+    policy: VersionPolicy,
+    recovery: Recovery,
+) -> Result<RocksStore, OpenError> {
     config.validate()?;
     let path = &config.path;
     let exists = path.join("CURRENT").exists();
     let existing: Vec<String> = if exists { DB::list_cf(&Options::default(), path).map_err(map_err)? } else { vec![] };
-    let record = if exists { read_record(config, &existing)? } else { None };
+    let probe = match (exists, recovery) {
+        (false, _) => None,
+        (true, Recovery::Strict) => Some(probe(config, &existing, acked::read(path)?)?),
+        (true, Recovery::AcceptLoss) => Some(read_only(config, &existing, DBRecoveryMode::PointInTime)?),
+    };
+    let record = probe.as_ref().and_then(|p| p.record.clone());
+    let mode = probe.as_ref().map_or(DBRecoveryMode::TolerateCorruptedTailRecords, |p| p.mode);
+    drop(probe);
     refuse_lost_tables(path, exists, record.is_some())?;
     let action = check_schema(&schema, record.as_ref(), &existing, policy)?;
     debug!(path = %path.display(), ?action, "schema check passed");
@@ -163,7 +277,8 @@ pub(crate) fn open(config: &RocksConfig, schema: Schema, policy: VersionPolicy) 
     if existing.iter().any(|t| t == "default") {
         descriptors.push(ColumnFamilyDescriptor::new("default", Options::default()));
     }
-    let options = db_options(config);
+    let mut options = db_options(config);
+    options.set_wal_recovery_mode(mode);
     let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(map_err)?;
 
     let wanted = SchemaRecord::for_schema(&schema);
@@ -192,6 +307,9 @@ pub(crate) fn open(config: &RocksConfig, schema: Schema, policy: VersionPolicy) 
             db.flush_cf(cf).map_err(map_err)?;
         }
     }
+    // Everything recovered is durable now (RocksDB flushes what it replayed), so the record
+    // starts at the recovered sequence.
+    let acked = Acked::create(path, db.latest_sequence_number())?;
     Ok(RocksStore {
         db,
         schema,
@@ -201,5 +319,67 @@ pub(crate) fn open(config: &RocksConfig, schema: Schema, policy: VersionPolicy) 
         cache,
         statistics: config.statistics.then_some(options),
         poison: Default::default(),
+        writes: Mutex::new(acked),
     })
+}
+
+/// What a read-write open that accepted a damaged log left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalLoss {
+    /// Why the normal open refused.
+    pub detail: String,
+    /// The highest sequence number that had been acknowledged, when recorded.
+    pub acknowledged: Option<u64>,
+    /// The sequence number the store now holds (everything after it is gone).
+    pub recovered: u64,
+    /// Where the damaged logs, MANIFEST and records were copied before recovery.
+    pub kept: PathBuf,
+}
+
+/// Opens read-write; if the normal open refuses for a damaged log, keeps a copy of the log
+/// files aside and recovers what the logs hold up to their first damage.
+pub(crate) fn open_accepting_wal_loss(
+    config: &RocksConfig,
+    schema: Schema,
+    policy: VersionPolicy,
+) -> Result<(RocksStore, Option<WalLoss>), OpenError> {
+    let (detail, acknowledged) = match open(config, schema.clone(), policy) {
+        Ok(store) => return Ok((store, None)),
+        Err(OpenError::DamagedLog { detail, acknowledged, .. }) => (detail, acknowledged),
+        Err(e) => return Err(e),
+    };
+    let path = &config.path;
+    let kept = keep_aside(path)?;
+    warn!(path = %path.display(), kept = %kept.display(), %detail, "accepting the loss of a damaged write-ahead log");
+    let store = open_with(config, schema, policy, Recovery::AcceptLoss)?;
+    let recovered = store.db.latest_sequence_number();
+    Ok((store, Some(WalLoss { detail, acknowledged, recovered, kept })))
+}
+
+/// Copies the files recovery reads (logs, MANIFEST, CURRENT, OPTIONS, the acknowledged record)
+/// to a new sibling directory `<path>.damaged-<ms>`.
+fn keep_aside(path: &Path) -> Result<PathBuf, OpenError> {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "db".into());
+    let kept = path.with_file_name(format!("{name}.damaged-{ms}"));
+    let io = |action: &'static str, p: &Path| {
+        let p = p.to_owned();
+        move |source| OpenError::Io { action, path: p, source }
+    };
+    std::fs::create_dir_all(&kept).map_err(io("creating", &kept))?;
+    for entry in std::fs::read_dir(path).map_err(io("listing", path))? {
+        let entry = entry.map_err(io("listing", path))?;
+        let file = entry.file_name();
+        let n = file.to_string_lossy();
+        let wanted = n.ends_with(".log")
+            || n.starts_with("MANIFEST-")
+            || n.starts_with("OPTIONS-")
+            || n == "CURRENT"
+            || n == ACKNOWLEDGED_FILE;
+        if wanted {
+            std::fs::copy(entry.path(), kept.join(&file)).map_err(io("copying", &entry.path()))?;
+        }
+    }
+    std::fs::File::open(&kept).and_then(|d| d.sync_all()).map_err(io("syncing", &kept))?;
+    Ok(kept)
 }

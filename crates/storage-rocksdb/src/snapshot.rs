@@ -27,7 +27,7 @@ impl KvRead for RocksSnapshot<'_> {
         Self: 'b;
 
     fn get_raw_with<R>(&self, table: &str, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, ReadError> {
-        read::get_with(self.store, &self.opts(), table, key, f)
+        read::get_with(&self.store.db, &self.opts(), table, key, f)
     }
 
     fn multi_get_raw_with(
@@ -36,11 +36,11 @@ impl KvRead for RocksSnapshot<'_> {
         keys: &[&[u8]],
         f: &mut dyn FnMut(usize, Option<&[u8]>),
     ) -> Result<(), ReadError> {
-        read::multi_get_with(self.store, &self.opts(), table, keys, f)
+        read::multi_get_with(&self.store.db, &self.opts(), table, keys, f)
     }
 
     fn cursor(&self, table: &str, range: RawRange, direction: Direction) -> Result<RocksCursor<'_>, ReadError> {
-        read::cursor(&self.store.db, self.store, self.opts(), table, range, direction)
+        read::cursor(&self.store.db, self.opts(), table, range, direction)
     }
 }
 

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use storage_api::testkit::Harness;
-use storage_api::{KvOpen, OpenError, Schema, VersionPolicy};
-use storage_rocksdb::{RocksConfig, RocksStore};
+use storage_api::testkit::{Harness, ReadOnlyHarness};
+use storage_api::{KvOpen, KvOpenReadOnly, OpenError, Schema, VersionPolicy};
+use storage_rocksdb::{RocksConfig, RocksReader, RocksStore};
 
 struct RocksHarness;
 
@@ -23,9 +23,17 @@ impl Harness for RocksHarness {
     }
 }
 
+impl ReadOnlyHarness for RocksHarness {
+    type Reader = RocksReader;
+
+    fn open_read_only(dir: &Path, schema: Schema, policy: VersionPolicy) -> Result<RocksReader, OpenError> {
+        RocksStore::open_read_only(&RocksConfig::at(dir), schema, policy)
+    }
+}
+
 storage_api::conformance_suite! {
     harness: RocksHarness,
-    snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes,
+    snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes, read_only: yes,
 }
 
 /// The same suite with the write-ahead log off: synced writes flush memtables instead.

@@ -46,43 +46,58 @@ fn garbage_current_file() {
 }
 
 /// A MANIFEST cut short at various points either is refused (leaving the directory as it
-/// was) or opens with every item: never an empty or partial database. Without our check,
+/// was) or opens with every item: never an empty or partial database. Without our checks,
 /// RocksDB treats a short MANIFEST as a torn write, opens an older state and deletes the table
-/// files it no longer knows.
+/// files it no longer knows. Run with the acknowledged-sequence record (which catches the
+/// older state first) and without it (a store from before the record: RocksDB's log
+/// tracking and the schema-record check must catch it).
 #[test]
 fn truncated_manifest_never_loses_data_silently() {
-    let (mut refused, mut by_wal_check, mut by_record_check) = (0, 0, 0);
-    for (num, den) in (1..20).map(|k| (k, 20)) {
-        let dir = populated();
-        let current = fs::read_to_string(dir.path().join("CURRENT")).unwrap();
-        let manifest = dir.path().join(current.trim());
-        let len = fs::metadata(&manifest).unwrap().len();
-        let f = fs::OpenOptions::new().write(true).open(&manifest).unwrap();
-        f.set_len(len * num / den).unwrap();
-        drop(f);
-        let before = storage_api::testkit::caps::dir_fingerprint(dir.path());
-        match RocksStore::open(&config(dir.path()), suite_schema(1)) {
-            Err(e) => {
-                refused += 1;
-                let msg = e.to_string();
-                by_wal_check += usize::from(msg.contains("Missing WAL"));
-                by_record_check += usize::from(msg.contains("no schema record is reachable"));
-                assert!(e.to_string().contains("rocksdb"), "{e}");
-                assert_eq!(
-                    before,
-                    storage_api::testkit::caps::dir_fingerprint(dir.path()),
-                    "refused open changed files"
-                );
+    for with_record in [true, false] {
+        let (mut refused, mut by_wal_check, mut by_record_check, mut by_acked) = (0, 0, 0, 0);
+        for (num, den) in (1..20).map(|k| (k, 20)) {
+            let dir = populated();
+            if !with_record {
+                fs::remove_file(dir.path().join(storage_rocksdb::ACKNOWLEDGED_FILE)).unwrap();
             }
-            Ok(store) => {
-                let n = store.iter_all::<Items>(Direction::Forward).unwrap().count();
-                assert_eq!(n, 5000, "MANIFEST cut to {num}/{den}: opened with {n} of 5000 items");
+            let current = fs::read_to_string(dir.path().join("CURRENT")).unwrap();
+            let manifest = dir.path().join(current.trim());
+            let len = fs::metadata(&manifest).unwrap().len();
+            let f = fs::OpenOptions::new().write(true).open(&manifest).unwrap();
+            f.set_len(len * num / den).unwrap();
+            drop(f);
+            let before = storage_api::testkit::caps::dir_fingerprint(dir.path());
+            match RocksStore::open(&config(dir.path()), suite_schema(1)) {
+                Err(e) => {
+                    refused += 1;
+                    let msg = e.to_string();
+                    by_wal_check += usize::from(msg.contains("Missing WAL"));
+                    by_record_check += usize::from(msg.contains("no schema record is reachable"));
+                    by_acked += usize::from(matches!(e, OpenError::DamagedLog { .. }));
+                    assert!(msg.contains("rocksdb") || matches!(e, OpenError::DamagedLog { .. }), "{e}");
+                    assert_eq!(
+                        before,
+                        storage_api::testkit::caps::dir_fingerprint(dir.path()),
+                        "refused open changed files"
+                    );
+                }
+                Ok(store) => {
+                    let n = store.iter_all::<Items>(Direction::Forward).unwrap().count();
+                    assert_eq!(n, 5000, "MANIFEST cut to {num}/{den}: opened with {n} of 5000 items");
+                }
             }
         }
+        assert!(refused > 0, "every truncation opened: the checks were never exercised");
+        if with_record {
+            assert!(by_acked > 0, "the acknowledged-sequence check never fired");
+        } else {
+            // Both older guards take part: RocksDB's log tracking and the schema-record check.
+            assert!(
+                by_wal_check > 0 && by_record_check > 0,
+                "wal check {by_wal_check}, record check {by_record_check}"
+            );
+        }
     }
-    assert!(refused > 0, "every truncation opened: the checks were never exercised");
-    // Both guards take part: RocksDB's log tracking and the schema-record check.
-    assert!(by_wal_check > 0 && by_record_check > 0, "wal check {by_wal_check}, record check {by_record_check}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ use std::sync::Mutex;
 pub use iter::SledCursor;
 pub use open::SledConfig;
 use storage_api::error::Poison;
-use storage_api::{KvOpen, KvStore, OpenError, Schema, VersionPolicy};
+use storage_api::{KvOpen, KvReader, OpenError, Schema, VersionPolicy};
 
 /// A sled-backed store.
 pub struct SledStore {
@@ -85,7 +85,7 @@ impl Drop for SledStore {
     }
 }
 
-impl KvStore for SledStore {
+impl KvReader for SledStore {
     const BACKEND: &'static str = error::BACKEND;
 
     fn schema(&self) -> &Schema {

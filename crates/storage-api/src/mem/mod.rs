@@ -18,7 +18,7 @@ use crate::error::{MaintenanceError, OpenError, ReadError, WriteError};
 use crate::iter::{Direction, RawRange};
 use crate::read::KvRead;
 use crate::schema::VersionPolicy;
-use crate::store::{KvFlush, KvOpen, KvSnapshots, KvStats, KvStore, TableStats};
+use crate::store::{KvFlush, KvOpen, KvReader, KvSnapshots, KvStats, TableStats};
 use crate::table::Schema;
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -111,7 +111,7 @@ impl KvWrite for MemStore {
     }
 }
 
-impl KvStore for MemStore {
+impl KvReader for MemStore {
     const BACKEND: &'static str = "memory";
 
     fn schema(&self) -> &Schema {

@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{Harness, Items, Pairs, open_suite, tempdir};
+use super::{Harness, Items, Pairs, ReadOnlyHarness, open_suite, suite_schema, tempdir};
 use crate::batch::{Durability, KvWrite};
 use crate::codec::Blob;
-use crate::error::CheckpointError;
+use crate::error::{CheckpointError, OpenError};
 use crate::iter::Direction;
 use crate::read::ReadExt;
 use crate::schema::VersionPolicy;
-use crate::store::{KvCheckpoint, KvCompact, KvFlush, KvSnapshots, KvStats};
+use crate::store::{KvCheckpoint, KvCompact, KvFlush, KvReader, KvSnapshots, KvStats};
 
 /// Every file under `dir` with its size and a hash of its contents, to show that a refused
 /// operation changed nothing.
@@ -161,4 +161,43 @@ where
     let keys: Vec<u32> = c.iter_all::<Items>(Direction::Forward).unwrap().keys().map(|k| k.unwrap()).collect();
     assert_eq!(keys, (0..300).collect::<Vec<_>>());
     assert_eq!(c.get::<Items>(&1000).unwrap(), None);
+}
+
+/// A read-only open sees everything written (buffered writes included, once the writer closed
+/// cleanly), changes no file, and never creates a store.
+pub fn read_only_open_changes_nothing<H: ReadOnlyHarness>() {
+    let dir = tempdir();
+    let path = dir.path().join("store");
+    {
+        let s = open_suite::<H>(&path);
+        let mut b = s.batch();
+        for i in 0..200u32 {
+            b.put::<Items>(&i, &value(i, 48)).unwrap();
+        }
+        s.write(b, Durability::Synced).unwrap();
+        s.put::<Pairs>(&(1, 2), &value(3, 4), Durability::Buffered).unwrap();
+    }
+    let before = dir_fingerprint(dir.path());
+    {
+        let r = H::open_read_only(&path, suite_schema(1), VersionPolicy::Exact).unwrap();
+        assert_eq!(r.schema().name(), "suite");
+        assert_eq!(r.stored_schema_version(), 1);
+        let keys: Vec<u32> = r.iter_all::<Items>(Direction::Forward).unwrap().keys().map(|k| k.unwrap()).collect();
+        assert_eq!(keys, (0..200).collect::<Vec<_>>());
+        assert_eq!(r.get::<Items>(&199).unwrap(), Some(value(199, 48)));
+        assert_eq!(r.get::<Pairs>(&(1, 2)).unwrap(), Some(value(3, 4)));
+        assert_eq!(r.multi_get::<Items>(&[5, 500]).unwrap(), vec![Some(value(5, 48)), None]);
+        // Two readers at once.
+        let r2 = H::open_read_only(&path, suite_schema(1), VersionPolicy::Exact).unwrap();
+        assert_eq!(r2.get::<Items>(&7).unwrap(), Some(value(7, 48)));
+    }
+    assert_eq!(before, dir_fingerprint(dir.path()), "a read-only open changed files");
+    // A newer schema version on disk is refused as by a read-write open.
+    let err = H::open_read_only(&path, suite_schema(0), VersionPolicy::Exact).unwrap_err();
+    assert!(matches!(err, OpenError::NewerSchema { .. }), "{err}");
+    // Nothing there: an error, and nothing created.
+    let missing = dir.path().join("missing");
+    let err = H::open_read_only(&missing, suite_schema(1), VersionPolicy::Exact).unwrap_err();
+    assert!(matches!(err, OpenError::NotFound(_)), "{err}");
+    assert!(!missing.exists(), "a read-only open created {}", missing.display());
 }

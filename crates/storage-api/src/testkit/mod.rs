@@ -15,7 +15,7 @@ use std::path::Path;
 use crate::codec::Blob;
 use crate::error::OpenError;
 use crate::schema::VersionPolicy;
-use crate::store::KvStore;
+use crate::store::{KvReader, KvStore};
 use crate::table::Schema;
 
 /// How the suite opens a backend.
@@ -27,6 +27,15 @@ pub trait Harness {
     const PERSISTENT: bool;
     /// Opens (creating if needed) a store for `schema` in `dir`.
     fn open(dir: &Path, schema: Schema, policy: VersionPolicy) -> Result<Self::Store, OpenError>;
+}
+
+/// How the suite opens a backend read-only (for backends with
+/// [`KvOpenReadOnly`](crate::KvOpenReadOnly)).
+pub trait ReadOnlyHarness: Harness {
+    /// The read-only store.
+    type Reader: KvReader + std::fmt::Debug;
+    /// Opens the existing store in `dir` read-only.
+    fn open_read_only(dir: &Path, schema: Schema, policy: VersionPolicy) -> Result<Self::Reader, OpenError>;
 }
 
 crate::table! {
@@ -65,7 +74,7 @@ pub fn tempdir() -> tempfile::TempDir {
 /// ```ignore
 /// storage_api::conformance_suite! {
 ///     harness: RocksHarness,
-///     snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes,
+///     snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes, read_only: yes,
 /// }
 /// ```
 #[macro_export]
@@ -73,7 +82,7 @@ macro_rules! conformance_suite {
     (
         harness: $h:ty,
         snapshots: $snap:ident, flush: $flush:ident, compact: $compact:ident,
-        stats: $stats:ident, checkpoint: $ckpt:ident $(,)?
+        stats: $stats:ident, checkpoint: $ckpt:ident, read_only: $ro:ident $(,)?
     ) => {
         $crate::conformance_suite!(@core $h;
             put_get_delete, multi_get_keeps_order, batch_spans_tables, batch_applies_in_order,
@@ -87,6 +96,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@cap $compact, compaction, $h, compaction_keeps_live_data);
         $crate::conformance_suite!(@cap $stats, statistics, $h, statistics_count_keys);
         $crate::conformance_suite!(@cap $ckpt, checkpoints, $h, checkpoint_is_consistent_copy);
+        $crate::conformance_suite!(@cap $ro, read_only_open, $h, read_only_open_changes_nothing);
         $crate::conformance_suite!(@model $snap, $h);
     };
     (@core $h:ty; $($name:ident),*) => {$(

@@ -252,6 +252,6 @@ pub fn run<H: Harness>(probe: Option<SnapshotProbe<H::Store>>) {
     let mut runner = TestRunner::new(config);
     let strategy = vec(model_op(probe.is_some(), H::PERSISTENT), 1..24);
     if let Err(e) = runner.run(&strategy, |ops| run_case::<H>(&ops, probe)) {
-        panic!("{} backend disagrees with the in-memory oracle: {e}", H::Store::BACKEND);
+        panic!("{} backend disagrees with the in-memory oracle: {e}", <H::Store as crate::store::KvReader>::BACKEND);
     }
 }

@@ -369,6 +369,6 @@ pub fn older_schema_needs_migration<H: Harness>() {
     assert!(matches!(err, OpenError::OlderSchema { found: 1, expected: 2, .. }), "{err}");
     assert!(err.to_string().contains("nodestore migrate"), "{err}");
     let s = H::open(dir.path(), suite_schema(2), VersionPolicy::AllowOlder).unwrap();
-    assert_eq!(crate::store::KvStore::stored_schema_version(&s), 1);
+    assert_eq!(crate::store::KvReader::stored_schema_version(&s), 1);
     assert_eq!(item_keys(&s, Direction::Forward).len(), 3);
 }

@@ -1,0 +1,50 @@
+//! Recovery of stores that refuse to open: accepting the loss of a damaged write-ahead log.
+
+use chain_store::{ChainModel, chain_schema};
+use dag_store::dag_schema;
+use storage_api::{Schema, VersionPolicy};
+use storage_rocksdb::{RocksStore, WalLoss};
+
+use crate::backend::{Backend, rocks_config};
+use crate::config::{BackendKind, Config};
+use crate::deadletter::node_schema;
+use crate::error::StorageError;
+
+/// What [`recover_wal_loss`] did to one store.
+#[derive(Debug, Clone)]
+pub struct StoreRecovery {
+    /// `chain`, `dag` or `node`.
+    pub store: &'static str,
+    /// What was lost, or `None` when the store opened normally (nothing to recover).
+    pub loss: Option<WalLoss>,
+}
+
+/// Opens every RocksDB store of the stopped node at `config`; a store that refuses to open
+/// because its write-ahead log is damaged or missing has its log files copied aside (to
+/// `<store>.damaged-<ms>` beside it) and is recovered up to the first damage, losing what
+/// came after. For an operator who has decided to accept that loss (the other way out is a
+/// restore from a backup). Stores that open normally are left as they are.
+pub fn recover_wal_loss<M: ChainModel>(config: &Config) -> Result<Vec<StoreRecovery>, StorageError> {
+    config.validate()?;
+    if config.backend != BackendKind::Rocksdb {
+        return Err(StorageError::Unsupported(format!(
+            "only RocksDB stores have a write-ahead log to recover; this node runs on {}",
+            config.backend
+        )));
+    }
+    let _lock = crate::datadir::open_for_writing(&config.data_dir, BackendKind::Rocksdb)?;
+    let stores: [(&'static str, Schema); 3] =
+        [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())];
+    let mut out = Vec::new();
+    for (store, schema) in stores {
+        if !RocksStore::store_path(&config.data_dir, store).exists() {
+            continue;
+        }
+        let (opened, loss) =
+            RocksStore::open_accepting_wal_loss(&rocks_config(config, store), schema, VersionPolicy::Exact)
+                .map_err(|source| StorageError::Open { store, source })?;
+        drop(opened);
+        out.push(StoreRecovery { store, loss });
+    }
+    Ok(out)
+}
