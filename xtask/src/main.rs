@@ -1,5 +1,9 @@
 //! `cargo xtask`: project automation.
 //!
+//! * `demo [ARGS]`: checks (installing where it can) what the build needs, then runs
+//!   `nodestore demo`;
+//! * `test [ARGS]`: checks (installing where it can) what the build and the tests need, then
+//!   runs the whole test suite;
 //! * `tidy`: the workspace's dependency invariants (also run by `cargo test`);
 //! * `crash --cycles N`: the SIGKILL durability loop against RocksDB, longer than `cargo test`;
 //! * `fuzz [--seconds N] [--target T] [--sanitizer S]`: builds and runs the cargo-fuzz targets,
@@ -9,6 +13,7 @@
 //! * `bench [--quick] [--no-write]`: the backend comparison, written into `docs/BENCHMARKS.md`
 //!   with one SVG chart per workload in `docs/bench/`.
 
+mod setup;
 mod tidy;
 
 use std::path::PathBuf;
@@ -20,6 +25,18 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = args.split_first().map(|(c, r)| (c.as_str(), r)).unwrap_or(("help", &[]));
     match cmd {
+        "demo" => {
+            setup::ensure(setup::Purpose::Build)?;
+            // In the caller's directory, where the demo's data directory belongs.
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.args(["run", "--quiet", "--manifest-path"]).arg(workspace_root().join("Cargo.toml"));
+            run(cmd.args(["-p", "nodestore", "--", "demo"]).args(rest))
+        }
+        "test" => {
+            setup::ensure(setup::Purpose::Test)?;
+            run(cargo().args(["test", "--workspace"]).args(rest).env("S3S_FS_BIN", setup::s3s_fs()))
+        }
+        "setup" => setup::ensure(setup::Purpose::Test),
         "tidy" => {
             let problems = tidy::check(&workspace_root())?;
             if problems.is_empty() {
@@ -46,6 +63,11 @@ fn main() -> Result<()> {
 }
 
 const HELP: &str = "usage: cargo xtask <command>
+  demo [ARGS]                            install what the build needs (if missing), then run
+                                         `nodestore demo ARGS`
+  test [ARGS]                            install what the build and the tests need (if missing),
+                                         then `cargo test --workspace ARGS`
+  setup                                  only check and install the prerequisites
   tidy                                   check the crate dependency invariants
   crash [--cycles N]                     SIGKILL durability loop (default 200 cycles)
   fuzz [--seconds N] [--target T] [--sanitizer address|none]

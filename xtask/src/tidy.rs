@@ -23,6 +23,8 @@ const ENGINE_SYS: [&str; 1] = ["librocksdb-sys"];
 /// General-purpose crates a backend may use besides its engine.
 const BACKEND_UTILS: [&str; 5] = ["serde", "toml", "tracing", "thiserror", "libc"];
 const DOMAIN: [&str; 2] = ["chain-store", "dag-store"];
+/// The crate with no code that pins native-build features; any crate may depend on it.
+const HACK: &str = "workspace-hack";
 
 /// One crate's declared dependencies: (name, kind) where kind is `normal`, `dev` or `build`.
 #[derive(Debug, Default)]
@@ -56,7 +58,64 @@ pub(crate) fn check(root: &Path) -> Result<Vec<String>> {
         let workspace_lints = text.contains("[lints]\nworkspace = true");
         crates.insert(name, Crate { deps, workspace_lints });
     }
-    Ok(rules(&crates))
+    let mut problems = rules(&crates);
+    problems.extend(pins(root)?);
+    Ok(problems)
+}
+
+/// The features `crates/workspace-hack/Cargo.toml` pins, per crate and major version: lines of
+/// the form `name = { version = "3.0", … features = ["a", "b"] }`, keyed `name v3.`.
+fn pinned(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some((name, rest)) = line.split_once(" = {") else { continue };
+        let Some(version) =
+            rest.split_once("version = \"").map(|(_, v)| v.split(['.', '"']).next().unwrap_or_default())
+        else {
+            continue;
+        };
+        let Some(list) = rest.split_once("features = [").map(|(_, l)| l) else { continue };
+        let list = list.split(']').next().unwrap_or_default();
+        let mut features: Vec<String> =
+            list.split(',').map(|f| f.trim().trim_matches('"').to_owned()).filter(|f| !f.is_empty()).collect();
+        features.sort();
+        out.insert(format!("{} v{version}.", name.trim()), features);
+    }
+    out
+}
+
+/// The pins must equal the features the whole workspace enables on those crates: otherwise a
+/// narrower `cargo test -p …` builds them (and RocksDB over them) differently, once more.
+fn pins(root: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(root.join("crates/workspace-hack/Cargo.toml"))?;
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["tree", "--workspace", "--offline", "-e", "normal,build,dev", "--prefix", "none", "-f", "{p} {f}"])
+        .output()
+        .context("running cargo tree")?;
+    anyhow::ensure!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let mut problems = Vec::new();
+    for (name, features) in pinned(&text) {
+        let mut used: Vec<String> = tree
+            .lines()
+            .filter(|l| l.starts_with(name.as_str()))
+            .filter_map(|l| l.split(' ').nth(2))
+            .flat_map(|f| f.split(','))
+            .filter(|f| !f.is_empty() && *f != "default" && *f != "(*)")
+            .map(str::to_owned)
+            .collect();
+        used.sort();
+        used.dedup();
+        let pins: Vec<String> = features.into_iter().filter(|f| f != "default").collect();
+        if used != pins {
+            problems.push(format!(
+                "workspace-hack pins {name} with {pins:?} but the workspace enables {used:?}: update \
+                 crates/workspace-hack/Cargo.toml"
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 fn is_engine(dep: &str) -> bool {
@@ -71,7 +130,7 @@ pub(crate) fn rules(crates: &BTreeMap<String, Crate>) -> Vec<String> {
         if !c.workspace_lints {
             problems.push(format!("{name}: Cargo.toml lacks `[lints] workspace = true`"));
         }
-        for (dep, kind) in &c.deps {
+        for (dep, kind) in c.deps.iter().filter(|(d, _)| d != HACK) {
             let what = format!("{name} has a {kind} dependency on `{dep}`");
             match name.as_str() {
                 "storage-api" if is_member(dep) || is_engine(dep) => {
@@ -119,6 +178,13 @@ mod tests {
         let root = Path::new(&manifest_dir).parent().unwrap();
         let problems = check(root).unwrap();
         assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn pins_are_parsed() {
+        let p = pinned("[dependencies]\nzstd-sys = { version = \"2\", features = [\"std\", \"legacy\"] }\nx = 1\n");
+        assert_eq!(p["zstd-sys v2."], vec!["legacy".to_string(), "std".to_string()]);
+        assert_eq!(p.len(), 1);
     }
 
     #[test]

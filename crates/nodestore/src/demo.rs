@@ -40,7 +40,7 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
     let resume = h.pointers().head;
     anyhow::ensure!(
         resume.is_none(),
-        "{} already holds a chain (head {}); use a fresh --data-dir",
+        "{} already holds a chain (head {}) from an earlier run: pass another --data-dir, or remove that directory",
         h.config().data_dir.display(),
         resume.map_or(0, |r| r.number)
     );

@@ -482,3 +482,48 @@ fn read_only_commands_change_nothing() {
     );
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "stats created files in an empty directory");
 }
+
+/// A bind mount of `src` at `dst`, read-only, unmounted when dropped.
+struct ReadOnlyMount(std::path::PathBuf);
+
+impl ReadOnlyMount {
+    fn new(src: &std::path::Path, dst: &std::path::Path) -> Option<Self> {
+        std::fs::create_dir_all(dst).unwrap();
+        let ok = |args: &[&std::ffi::OsStr]| {
+            std::process::Command::new("mount").args(args).status().is_ok_and(|s| s.success())
+        };
+        if !ok(&["--bind".as_ref(), src.as_os_str(), dst.as_os_str()]) {
+            return None;
+        }
+        let mount = ReadOnlyMount(dst.to_owned());
+        ok(&["-o".as_ref(), "remount,ro,bind".as_ref(), dst.as_os_str()]).then_some(mount)
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The inspection commands work on a read-only mount (where a read-write open fails).
+#[test]
+fn read_only_commands_work_on_a_read_only_mount() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "60");
+    let mnt = dir.path().join("ro");
+    let Some(_mount) = ReadOnlyMount::new(&dir.path().join("db"), &mnt) else {
+        eprintln!("SKIPPED: cannot make a read-only bind mount here (needs root and mount(8))");
+        return;
+    };
+    let ro = |args: &[&str]| {
+        Command::cargo_bin("nodestore").unwrap().arg("--data-dir").arg(&mnt).args(args).output().unwrap()
+    };
+    assert!(std::fs::write(mnt.join("probe"), b"x").is_err(), "the mount is writable");
+    for args in [&["check"][..], &["stats"], &["get", "block", "30"]] {
+        let out = ro(args);
+        assert!(out.status.success(), "{args:?} on a read-only mount: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = ro(&["compact"]);
+    assert!(!out.status.success(), "a write command cannot succeed on a read-only mount");
+}

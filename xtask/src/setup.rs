@@ -1,0 +1,175 @@
+//! The system prerequisites of `cargo xtask demo` and `cargo xtask test`, checked before
+//! anything heavy compiles: what is missing is installed when that can be done without asking
+//! (Debian packages as root, or with password-less sudo; cargo-installed servers into a cache
+//! beside the build cache), and otherwise the command stops within seconds, printing the exact
+//! command to run.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// What needs a prerequisite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Building the workspace (RocksDB's bindings need libclang).
+    Build,
+    /// Running the test suite (real servers on loopback).
+    Test,
+}
+
+/// One system prerequisite.
+struct Prerequisite {
+    /// What it is, for messages.
+    what: &'static str,
+    /// Whether it is there.
+    present: fn() -> bool,
+    /// How to get it.
+    install: Install,
+    /// Who needs it.
+    purpose: Purpose,
+}
+
+enum Install {
+    /// Debian packages.
+    Apt(&'static [&'static str]),
+    /// `cargo install`ed into the node-storage cache.
+    Cargo { krate: &'static str, version: &'static str, features: &'static str, dir: &'static str },
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(bin).is_file()))
+}
+
+/// libclang as bindgen looks for it (`libclang.so`, or a versioned one).
+fn libclang_present() -> bool {
+    let dirs = ["/usr/lib", "/usr/lib64", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"];
+    let llvm = std::fs::read_dir("/usr/lib")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("llvm-"))
+                .map(|e| e.path().join("lib"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    dirs.iter().map(PathBuf::from).chain(llvm).any(|dir| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                n == "libclang.so" || (n.starts_with("libclang-") && n.contains(".so")) || n.starts_with("libclang.so.")
+            })
+        })
+    })
+}
+
+/// Where cargo-installed test servers live: beside the shared build cache.
+pub(crate) fn tools_root() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    home.join(".cache/node-storage")
+}
+
+/// The s3s-fs binary the S3 tests use.
+pub(crate) fn s3s_fs() -> PathBuf {
+    tools_root().join("s3s/bin/s3s-fs")
+}
+
+const PREREQUISITES: &[Prerequisite] = &[
+    Prerequisite {
+        what: "a C compiler and libclang (RocksDB's build)",
+        present: || on_path("clang") && libclang_present(),
+        install: Install::Apt(&["clang", "libclang-dev"]),
+        purpose: Purpose::Build,
+    },
+    Prerequisite {
+        what: "Prometheus and promtool (alerting rules, the dashboard test)",
+        present: || on_path("prometheus") && on_path("promtool"),
+        install: Install::Apt(&["prometheus"]),
+        purpose: Purpose::Test,
+    },
+    Prerequisite {
+        what: "the s3s-fs S3 server (backup tests)",
+        present: || s3s_fs().is_file(),
+        install: Install::Cargo { krate: "s3s-fs", version: "0.14.1", features: "binary", dir: "s3s" },
+        purpose: Purpose::Test,
+    },
+];
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn passwordless_sudo() -> bool {
+    on_path("sudo") && Command::new("sudo").args(["-n", "true"]).status().is_ok_and(|s| s.success())
+}
+
+/// Checks (and where it can, installs) what `purpose` needs. Build prerequisites are always
+/// included: nothing runs without the build.
+pub(crate) fn ensure(purpose: Purpose) -> Result<()> {
+    let wanted: Vec<&Prerequisite> =
+        PREREQUISITES.iter().filter(|p| p.purpose == Purpose::Build || p.purpose == purpose).collect();
+    let missing: Vec<&&Prerequisite> = wanted.iter().filter(|p| !(p.present)()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing
+        .iter()
+        .filter_map(|p| match p.install {
+            Install::Apt(pkgs) => Some(pkgs),
+            Install::Cargo { .. } => None,
+        })
+        .flatten()
+        .copied()
+        .collect();
+    if !packages.is_empty() {
+        let apt = on_path("apt-get");
+        let runner: Option<Vec<&str>> = match (apt, is_root(), passwordless_sudo()) {
+            (true, true, _) => Some(vec!["env", "DEBIAN_FRONTEND=noninteractive"]),
+            (true, false, true) => Some(vec!["sudo", "-n", "env", "DEBIAN_FRONTEND=noninteractive"]),
+            _ => None,
+        };
+        let Some(prefix) = runner else {
+            let list: Vec<&str> = missing.iter().map(|p| p.what).collect();
+            bail!(
+                "missing: {}. Install them, then run this again:\n    sudo apt-get install -y {}",
+                list.join("; "),
+                packages.join(" ")
+            );
+        };
+        eprintln!("setup: installing {}", packages.join(" "));
+        let sh = |args: &[&str]| -> Result<()> {
+            let argv: Vec<&str> = prefix.iter().chain(args).copied().collect();
+            let status =
+                Command::new(argv[0]).args(&argv[1..]).status().with_context(|| format!("running {argv:?}"))?;
+            anyhow::ensure!(status.success(), "`{}` failed ({status})", argv.join(" "));
+            Ok(())
+        };
+        sh(&["apt-get", "update", "-qq"])?;
+        let mut install = vec!["apt-get", "install", "-y", "-qq", "--no-install-recommends"];
+        install.extend(&packages);
+        sh(&install)?;
+    }
+    for p in &missing {
+        if let Install::Cargo { krate, version, features, dir } = p.install {
+            let root = tools_root().join(dir);
+            eprintln!("setup: installing {} ({krate} {version}, about 5 minutes, once)", p.what);
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["install", &format!("{krate}@{version}"), "--features", features, "--root"])
+                .arg(&root)
+                // Its own target directory, removed afterwards: not the workspace's build.
+                .env("CARGO_TARGET_DIR", root.join("target"))
+                .status()
+                .context("running cargo install")?;
+            let _ = std::fs::remove_dir_all(root.join("target"));
+            anyhow::ensure!(
+                status.success(),
+                "installing {krate} failed; run it yourself:\n    cargo install {krate}@{version} --features {features} --root {}",
+                root.display()
+            );
+        }
+    }
+    let still: Vec<&str> = wanted.iter().filter(|p| !(p.present)()).map(|p| p.what).collect();
+    anyhow::ensure!(still.is_empty(), "still missing after installing: {}", still.join("; "));
+    Ok(())
+}
