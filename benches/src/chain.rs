@@ -50,6 +50,42 @@ pub fn run<B: Backend>(root: &Path, sizes: Sizes) -> Vec<Row> {
     rows.push(r);
     drop(chain);
 
+    eprintln!("[{name}] chain transaction and receipt lookups");
+    let dir = root.join(format!("{name}-chain-tx"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let chain = open::<B>(&dir);
+    let mut g = ChainGenerator::new(GenConfig { txs_per_block: 200, seed: 3, ..GenConfig::default() });
+    import(&chain, &mut g, sizes.chain_blocks / 4);
+    let head = chain.head().unwrap().number;
+    let mut rng = Rng::new(9);
+    let hashes: Vec<_> = (0..sizes.chain_reads)
+        .map(|_| {
+            let b = chain.block_by_number(1 + rng.below(head)).unwrap().unwrap();
+            b.transactions[rng.below(200) as usize].hash
+        })
+        .collect();
+    for (what, title) in [
+        ("transaction", "Chain transaction by hash, warm, 200-tx blocks"),
+        ("receipt", "Chain receipt by hash, warm, 200-tx blocks"),
+    ] {
+        for h in hashes.iter().take(1000) {
+            chain.transaction(h).unwrap().unwrap();
+        }
+        let mut samples = Vec::new();
+        let t = Instant::now();
+        for h in &hashes {
+            if what == "transaction" {
+                timed(&mut samples, || assert!(chain.transaction(h).unwrap().is_some()));
+            } else {
+                timed(&mut samples, || assert!(chain.receipt(h).unwrap().is_some()));
+            }
+        }
+        let mut r = row(title, name, sizes.chain_reads, t.elapsed(), &mut samples, "lookups");
+        r.note = "one index read and one point read; one value decoded".into();
+        rows.push(r);
+    }
+    drop(chain);
+
     eprintln!("[{name}] chain for log filters ({} blocks)", sizes.chain_log_blocks);
     let dir = root.join(format!("{name}-chain-logs"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -77,7 +77,8 @@ const HELP: &str = "usage: cargo xtask <command>
   bench [--quick] [--no-write]           backend comparison (rocksdb, redb, sled) into docs/BENCHMARKS.md,
                                          then the facade targets (--only-facade: those alone);
                                          --only-backup: the backup targets alone;
-                                         --only-migrate: the migration figures alone
+                                         --only-migrate: the migration figures alone;
+                                         --only-eth: the Ethereum model (sender recovery, import)
   prometheus                             a real Prometheus scrapes node-storage; every dashboard query
                                          must return data (needs the `prometheus` binary)";
 
@@ -125,8 +126,21 @@ fn bench(args: &[String]) -> Result<()> {
     let facade_only = args.iter().any(|a| a == "--only-facade");
     let backup_only = args.iter().any(|a| a == "--only-backup");
     let migrate_only = args.iter().any(|a| a == "--only-migrate");
-    let rest: Vec<&String> =
-        args.iter().filter(|a| !matches!(a.as_str(), "--only-facade" | "--only-backup" | "--only-migrate")).collect();
+    let eth_only = args.iter().any(|a| a == "--only-eth");
+    let rest: Vec<&String> = args
+        .iter()
+        .filter(|a| !matches!(a.as_str(), "--only-facade" | "--only-backup" | "--only-migrate" | "--only-eth"))
+        .collect();
+    let eth = || {
+        // The Ethereum model: sender recovery, import of mainnet-shaped blocks end to end.
+        let mut cmd = cargo();
+        cmd.args(["run", "-p", "node-storage-benches", "--bin", "eth", "--"]);
+        cmd.args(rest.iter().filter(|a| matches!(a.as_str(), "--quick" | "--no-write")));
+        run(&mut cmd)
+    };
+    if eth_only {
+        return eth();
+    }
     let quick: Vec<&&String> = rest.iter().filter(|a| a.as_str() == "--quick").collect();
     if backup_only || migrate_only {
         // backup: checkpoint, full and incremental backup, verify, restore.
@@ -141,6 +155,7 @@ fn bench(args: &[String]) -> Result<()> {
         cmd.args(["run", "-p", "node-storage-benches", "--bin", "compare", "--"]);
         cmd.args(&rest);
         run(&mut cmd)?;
+        eth()?;
     }
     // The facade targets (group commit, cached reads, overhead) on RocksDB.
     let mut cmd = cargo();

@@ -14,10 +14,10 @@ use storage_api::{KvStore, ReadExt, WriteBatch};
 use crate::Pointers;
 use crate::bloom::{Bloom, SECTION_SIZE, transpose};
 use crate::error::ChainError;
-use crate::model::{ChainModel, Transaction, TxLocation};
+use crate::model::{BlockRef, ChainModel, TxLocation};
 use crate::schema::{
-    AddressIndex, BloomBitsTable, Canonical, ChainMeta, ChangeSet, LogBloom, MetaKey, MetaValue, State, StateChanges,
-    Stored, TxIndex,
+    AddressIndex, BloomBitsTable, Canonical, ChainMeta, ChangeSet, Fixed, LogBloom, MetaKey, MetaValue, State,
+    StateChanges, Stored, TxIndex, block_key,
 };
 
 /// A finished batch and the pointers it leaves.
@@ -25,6 +25,15 @@ pub(crate) type Finished<'s, S, M> =
     (WriteBatch<<S as storage_api::KvWrite>::Batch<'s>>, Pointers<<M as ChainModel>::Hash>);
 
 type AddressKey<M> = (<M as ChainModel>::Address, u64, u32);
+
+/// What the indexes need of one transaction of a block that joins or leaves the canonical
+/// chain.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TxEntry<M: ChainModel> {
+    pub(crate) hash: M::Hash,
+    pub(crate) sender: M::Address,
+    pub(crate) to: Option<M::Address>,
+}
 
 /// A batch of canonical-chain changes under construction.
 pub(crate) struct Applier<'s, S: KvStore + 's, M: ChainModel> {
@@ -57,33 +66,36 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
         }
     }
 
-    /// Makes block `hash` at `number` canonical on top of the current state: indexes its
-    /// transactions and logs, writes its state, and records the values its writes replace in
-    /// its change set (stored if newly computed).
+    /// Makes block `at` canonical on top of the current state: indexes its transactions
+    /// (`txs`, in order) and stores its bloom (if known), writes its state, and records the values its
+    /// writes replace in its change set (stored if newly computed). A block without state
+    /// writes has no change set.
     pub(crate) fn apply(
         &mut self,
-        number: u64,
-        hash: M::Hash,
-        transactions: &[M::Tx],
-        receipts: &[M::Receipt],
-        changes: &mut ChangeSet<M>,
+        at: BlockRef<M::Hash>,
+        txs: &[TxEntry<M>],
+        bloom: Option<Bloom>,
+        changes: Option<&mut ChangeSet<M>>,
     ) -> Result<(), ChainError> {
+        let BlockRef { number, hash } = at;
         self.canonical.insert(number, Some(hash));
-        for (i, tx) in transactions.iter().enumerate() {
+        for (i, tx) in txs.iter().enumerate() {
             let index = i as u32;
-            self.tx_index.insert(tx.hash(), Some(TxLocation { number, block: hash, index }));
-            self.address_index.insert((tx.from(), number, index), Some(tx.hash()));
-            if let Some(to) = tx.to() {
-                self.address_index.insert((to, number, index), Some(tx.hash()));
+            self.tx_index.insert(tx.hash, Some(TxLocation { number, block: hash, index }));
+            self.address_index.insert((tx.sender, number, index), Some(tx.hash));
+            if let Some(to) = tx.to {
+                self.address_index.insert((to, number, index), Some(tx.hash));
             }
         }
-        self.blooms.insert(number, Some(Bloom::of_receipts::<M>(receipts)));
-        if changes.previous.is_none() {
-            changes.previous = Some(self.current_values(changes.writes.iter().map(|(k, _)| k))?);
-            self.batch.put::<StateChanges<M>>(&(number, hash), &Stored(changes.clone()))?;
-        }
-        for (key, value) in &changes.writes {
-            self.state.insert(key.clone(), value.clone());
+        self.blooms.insert(number, bloom);
+        if let Some(changes) = changes {
+            if changes.previous.is_none() {
+                changes.previous = Some(self.current_values(changes.writes.iter().map(|(k, _)| k))?);
+                self.batch.put::<StateChanges<M>>(&block_key::<M>(&at), &Stored(changes.clone()))?;
+            }
+            for (key, value) in &changes.writes {
+                self.state.insert(key.clone(), value.clone());
+            }
         }
         if (number + 1).is_multiple_of(SECTION_SIZE) && number / SECTION_SIZE == self.ptrs.bloom_sections {
             self.build_section(number / SECTION_SIZE)?;
@@ -91,34 +103,42 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
         Ok(())
     }
 
-    /// Removes the canonical block `hash` at `number` (the current tip of this batch): drops
-    /// its index entries and bloom and restores the state values its writes replaced.
+    /// Removes the canonical block `at` (the current tip of this batch): drops its index
+    /// entries and bloom and restores the state values its writes replaced.
     pub(crate) fn revert(
         &mut self,
-        number: u64,
-        hash: M::Hash,
-        transactions: &[M::Tx],
-        changes: &ChangeSet<M>,
+        at: BlockRef<M::Hash>,
+        txs: &[TxEntry<M>],
+        changes: Option<&ChangeSet<M>>,
     ) -> Result<(), ChainError> {
-        let Some(previous) = &changes.previous else {
-            return Err(ChainError::Missing {
-                table: "state_changes (previous values)",
-                block: crate::model::hex(hash.as_ref()),
-                number,
-            });
+        let BlockRef { number, hash } = at;
+        let previous = match changes {
+            Some(c) => match &c.previous {
+                Some(p) => Some((c, p)),
+                None => {
+                    return Err(ChainError::Missing {
+                        table: "state_changes (previous values)",
+                        block: crate::model::hex(hash.as_ref()),
+                        number,
+                    });
+                }
+            },
+            None => None,
         };
         self.canonical.insert(number, None);
-        for (i, tx) in transactions.iter().enumerate() {
+        for (i, tx) in txs.iter().enumerate() {
             let index = i as u32;
-            self.tx_index.insert(tx.hash(), None);
-            self.address_index.insert((tx.from(), number, index), None);
-            if let Some(to) = tx.to() {
+            self.tx_index.insert(tx.hash, None);
+            self.address_index.insert((tx.sender, number, index), None);
+            if let Some(to) = tx.to {
                 self.address_index.insert((to, number, index), None);
             }
         }
         self.blooms.insert(number, None);
-        for ((key, _), prev) in changes.writes.iter().zip(previous) {
-            self.state.insert(key.clone(), prev.clone());
+        if let Some((changes, previous)) = previous {
+            for ((key, _), prev) in changes.writes.iter().zip(previous) {
+                self.state.insert(key.clone(), prev.clone());
+            }
         }
         let first_invalid = number / SECTION_SIZE;
         if self.ptrs.bloom_sections > first_invalid {
@@ -183,14 +203,15 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
         }
         for (tx, loc) in &self.tx_index {
             match loc {
-                Some(l) => self.batch.put::<TxIndex<M>>(tx, &Stored(*l))?,
-                None => self.batch.delete::<TxIndex<M>>(tx)?,
+                Some(l) => self.batch.put::<TxIndex<M>>(&Fixed(*tx), &Stored(*l))?,
+                None => self.batch.delete::<TxIndex<M>>(&Fixed(*tx))?,
             };
         }
-        for (key, tx) in &self.address_index {
+        for ((address, number, index), tx) in &self.address_index {
+            let key = (Fixed(*address), *number, *index);
             match tx {
-                Some(t) => self.batch.put::<AddressIndex<M>>(key, &Stored(*t))?,
-                None => self.batch.delete::<AddressIndex<M>>(key)?,
+                Some(t) => self.batch.put::<AddressIndex<M>>(&key, &Stored(*t))?,
+                None => self.batch.delete::<AddressIndex<M>>(&key)?,
             };
         }
         let mut blooms: Vec<_> = self.blooms.iter().collect();

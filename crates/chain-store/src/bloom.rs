@@ -1,8 +1,10 @@
 //! Log blooms: one per canonical block, and a sectioned bit index over them.
 //!
 //! A block's bloom has [`BLOOM_BITS`] bits; each log address and topic sets three of them,
-//! chosen from a 64-bit hash of its bytes. A filter item can be in a block only if all three
-//! of its bits are set there.
+//! chosen by the model ([`ChainModel::bloom_positions`]). A filter item can be in a block only
+//! if all three of its bits are set there. Bit `p` is bit `7 - p % 8` of byte `p / 8`, so a
+//! model whose positions are Ethereum's, mirrored (`2047 - b`), gets Ethereum's 256-byte logs
+//! bloom byte for byte and can use its headers' blooms as they are.
 //!
 //! Testing one bloom per block would read every bloom of a wide range. The bit index turns the
 //! layout around: for each completed section of [`SECTION_SIZE`] blocks and each bloom bit, a
@@ -17,17 +19,19 @@ use crate::model::{ChainModel, Log, Receipt};
 
 /// Bits in a block bloom (as in the EVM).
 pub const BLOOM_BITS: usize = 2048;
-const BLOOM_BYTES: usize = BLOOM_BITS / 8;
+/// Bytes in a block bloom.
+pub const BLOOM_BYTES: usize = BLOOM_BITS / 8;
 /// Blocks per bloom-bit section.
 pub const SECTION_SIZE: u64 = 4096;
 const SECTION_BYTES: usize = SECTION_SIZE as usize / 8;
 const FORMAT_VERSION: u8 = 1;
 
-/// The three bloom bits of an item: 11-bit slices of a 64-bit hash of its bytes.
+/// Bloom bits for models without a bloom of their own (the synthetic [`crate::evm::Evm`]
+/// model): 11-bit slices of a 64-bit hash of the item's bytes.
 ///
 /// The hash needs spread, not cryptographic strength (items are addresses and topics, and a
 /// collision only costs a false positive), so it is a fast multiply-xorshift mix. It is part
-/// of the stored format: changing it requires a new format version of the bloom tables.
+/// of the stored format of a model that uses it.
 pub fn bit_positions(item: &[u8]) -> [u16; 3] {
     let h = mix64(item);
     let bit = |shift: u32| ((h >> shift) as usize % BLOOM_BITS) as u16;
@@ -69,23 +73,28 @@ impl Default for Bloom {
 }
 
 impl Bloom {
-    /// The bloom of every log address and topic in `receipts`.
-    pub fn of_receipts<M: ChainModel>(receipts: &[M::Receipt]) -> Self {
+    /// A bloom from its 256 bytes, in the layout described above.
+    pub fn from_bytes(bytes: [u8; BLOOM_BYTES]) -> Self {
+        Bloom(Box::new(bytes))
+    }
+
+    /// The bloom of every log address and topic in `receipts`, with `M`'s bit positions.
+    pub fn of_receipts<'r, M: ChainModel>(receipts: impl IntoIterator<Item = &'r M::Receipt>) -> Self {
         let mut bloom = Bloom::default();
         for r in receipts {
             for log in r.logs() {
-                bloom.accrue(log.address().as_ref());
+                bloom.accrue(M::bloom_positions(log.address().as_ref()));
                 for t in log.topics() {
-                    bloom.accrue(t.as_ref());
+                    bloom.accrue(M::bloom_positions(t.as_ref()));
                 }
             }
         }
         bloom
     }
 
-    /// Adds an item.
-    pub fn accrue(&mut self, item: &[u8]) {
-        for bit in bit_positions(item) {
+    /// Sets an item's three bits.
+    pub fn accrue(&mut self, bits: [u16; 3]) {
+        for bit in bits {
             self.set(bit);
         }
     }
@@ -99,9 +108,10 @@ impl Bloom {
         self.0[bit as usize / 8] & (0x80 >> (bit % 8)) != 0
     }
 
-    /// Whether the item may have been added (false positives possible, no false negatives).
-    pub fn may_contain(&self, item: &[u8]) -> bool {
-        bit_positions(item).iter().all(|&b| self.bit(b))
+    /// Whether an item with these bits may have been added (false positives possible, no
+    /// false negatives).
+    pub fn may_contain(&self, bits: [u16; 3]) -> bool {
+        bits.iter().all(|&b| self.bit(b))
     }
 }
 
@@ -205,9 +215,9 @@ mod tests {
     #[test]
     fn transpose_matches_blooms() {
         let mut a = Bloom::default();
-        a.accrue(b"alpha");
+        a.accrue(bit_positions(b"alpha"));
         let mut b = Bloom::default();
-        b.accrue(b"beta");
+        b.accrue(bit_positions(b"beta"));
         let bits = transpose(&[Some(&a), None, Some(&b)]);
         for bit in bit_positions(b"alpha") {
             assert!(bits[bit as usize].offsets().any(|o| o == 0));
@@ -216,7 +226,7 @@ mod tests {
             assert!(bits[bit as usize].offsets().any(|o| o == 2));
         }
         assert!(bits.iter().all(|v| !v.offsets().any(|o| o == 1)));
-        assert!(a.may_contain(b"alpha") && !Bloom::default().may_contain(b"alpha"));
+        assert!(a.may_contain(bit_positions(b"alpha")) && !Bloom::default().may_contain(bit_positions(b"alpha")));
     }
 
     #[test]

@@ -4,9 +4,10 @@ use storage_api::{Durability, KvStore, ReadExt};
 
 use crate::ChainStore;
 use crate::apply::Applier;
+use crate::bloom::Bloom;
 use crate::error::ChainError;
 use crate::model::{BlockHeader, BlockRef, ChainModel, hex};
-use crate::schema::{Bodies, Canonical, Headers, MetaKey, Receipts, StateChanges};
+use crate::schema::{Canonical, ChangeSet, Fixed, Headers, MetaKey, StateChanges};
 
 /// What a head change did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,14 +34,15 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         if head.hash == *hash {
             return Ok(Reorg { fork_point: head, removed: Vec::new(), added: Vec::new() });
         }
-        let header = self.store.get::<Headers<M>>(hash)?.ok_or_else(|| ChainError::UnknownBlock(hex(hash.as_ref())))?.0;
+        let header =
+            self.store.get::<Headers<M>>(&Fixed(*hash))?.ok_or_else(|| ChainError::UnknownBlock(hex(hash.as_ref())))?.0;
         // Walk back from the target to the canonical chain.
         let mut added = Vec::new();
         let mut cur = BlockRef { number: header.number(), hash: *hash };
         let mut parent = header.parent_hash();
         while !self.is_canonical_at(cur, head.number)? {
             added.push(cur);
-            let p = self.store.get::<Headers<M>>(&parent)?.ok_or_else(|| ChainError::Missing {
+            let p = self.store.get::<Headers<M>>(&Fixed(parent))?.ok_or_else(|| ChainError::Missing {
                 table: <Headers<M> as storage_api::Table>::NAME,
                 block: hex(parent.as_ref()),
                 number: cur.number.saturating_sub(1),
@@ -69,15 +71,19 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         }
         let mut applier = Applier::new(&self.store, ptrs);
         for b in &removed {
-            let body = self.required::<Bodies<M>, _>(b)?;
-            let changes = self.required::<StateChanges<M>, _>(b)?;
-            applier.revert(b.number, b.hash, &body, &changes)?;
+            let entries = self.tx_entries(b)?;
+            let changes = self.change_set(b)?;
+            applier.revert(*b, &entries, changes.as_ref())?;
         }
         for b in &added {
-            let body = self.required::<Bodies<M>, _>(b)?;
-            let receipts = self.required::<Receipts<M>, _>(b)?;
-            let mut changes = self.required::<StateChanges<M>, _>(b)?;
-            applier.apply(b.number, b.hash, &body, &receipts, &mut changes)?;
+            let entries = self.tx_entries(b)?;
+            // The header's bloom where the model's headers carry one; else from the receipts.
+            let bloom = match self.header(&b.hash)?.as_ref().and_then(M::header_bloom) {
+                Some(bloom) => bloom,
+                None => Bloom::of_receipts::<M>(&self.block_receipts(b)?),
+            };
+            let mut changes = self.change_set(b)?;
+            applier.apply(*b, &entries, Some(bloom), changes.as_mut())?;
         }
         applier.ptrs.head = Some(BlockRef { number: header.number(), hash: *hash });
         applier.touch(MetaKey::Head);
@@ -108,7 +114,8 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         let _writer = self.write_lock();
         let ptrs = self.pointers();
         let head = ptrs.head.ok_or(ChainError::NotInitialized)?;
-        let header = self.store.get::<Headers<M>>(hash)?.ok_or_else(|| ChainError::UnknownBlock(hex(hash.as_ref())))?.0;
+        let header =
+            self.store.get::<Headers<M>>(&Fixed(*hash))?.ok_or_else(|| ChainError::UnknownBlock(hex(hash.as_ref())))?.0;
         let at = BlockRef { number: header.number(), hash: *hash };
         if !self.is_canonical_at(at, head.number)? {
             return Err(ChainError::NotCanonical(hex(hash.as_ref())));
@@ -134,6 +141,15 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
 }
 
 impl<S: storage_api::KvReader, M: ChainModel> ChainStore<S, M> {
+    /// The change set of block `at`: `None` if it made no state writes, `Missing` if it did
+    /// and the change set is gone.
+    pub(crate) fn change_set(&self, at: &BlockRef<M::Hash>) -> Result<Option<ChangeSet<M>>, ChainError> {
+        if !self.body_record(at)?.has_changes {
+            return Ok(None);
+        }
+        Ok(Some(self.required::<StateChanges<M>, _>(at)?))
+    }
+
     /// Whether `block` is canonical, given the head's height.
     pub(crate) fn is_canonical_at(&self, block: BlockRef<M::Hash>, head: u64) -> Result<bool, ChainError> {
         Ok(block.number <= head && self.store.get::<Canonical<M>>(&block.number)?.is_some_and(|h| h.0 == block.hash))

@@ -8,10 +8,10 @@ use storage_api::{Direction, KvReader, ReadExt, Table};
 use crate::ChainStore;
 use crate::bloom::Bloom;
 use crate::error::ChainError;
-use crate::model::{BlockHeader, BlockRef, ChainModel, Transaction, hex};
+use crate::model::{BlockHeader, BlockRef, ChainModel, hex};
 use crate::schema::{
-    AddressIndex, BloomBitsTable, Bodies, Canonical, ChainMeta, Headers, LogBloom, Receipts, State, StateChanges,
-    TxIndex,
+    AddressIndex, BloomBitsTable, Bodies, Canonical, ChainMeta, Fixed, Headers, LogBloom, Receipts, Senders, State,
+    StateChanges, Stored, Transactions, TxIndex, TxKey, block_key,
 };
 
 /// Examples kept in a report.
@@ -122,7 +122,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         pruned_below: u64,
     ) -> Result<u64, ChainError> {
         let key = format!("{} {}", at.number, hex(at.hash.as_ref()));
-        match decoded(r, Headers::<M>::NAME, &key, self.store.get::<Headers<M>>(&at.hash)) {
+        let header = match decoded(r, Headers::<M>::NAME, &key, self.store.get::<Headers<M>>(&Fixed(at.hash))) {
             Some(Some(h)) => {
                 if h.0.number() != at.number || h.0.hash() != at.hash {
                     r.note(Headers::<M>::NAME, &key, "header does not match its canonical height and hash");
@@ -130,46 +130,92 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
                 if parent.is_some_and(|p| p != h.0.parent_hash()) {
                     r.note(Headers::<M>::NAME, &key, "parent hash is not the canonical block below");
                 }
+                Some(h.0)
             }
-            Some(None) => r.note(Headers::<M>::NAME, &key, "canonical block has no header"),
-            None => {}
-        }
+            Some(None) => {
+                r.note(Headers::<M>::NAME, &key, "canonical block has no header");
+                None
+            }
+            None => None,
+        };
         if at.number < pruned_below {
             return Ok(0);
         }
-        let k = (at.number, at.hash);
-        let body = present(r, Bodies::<M>::NAME, &key, self.store.get::<Bodies<M>>(&k));
-        let receipts = present(r, Receipts::<M>::NAME, &key, self.store.get::<Receipts<M>>(&k));
-        if let Some(changes) = present(r, StateChanges::<M>::NAME, &key, self.store.get::<StateChanges<M>>(&k))
-            && changes.0.previous.as_ref().is_none_or(|p| p.len() != changes.0.writes.len())
-        {
-            r.note(StateChanges::<M>::NAME, &key, "canonical block lacks the previous values of its writes");
+        let Some(record) = present(r, Bodies::<M>::NAME, &key, self.store.get::<Bodies<M>>(&block_key::<M>(&at)))
+        else {
+            return Ok(0);
+        };
+        let txs = self.tx_records::<Transactions<M>, _>(r, &at, &key)?;
+        let receipts = self.tx_records::<Receipts<M>, _>(r, &at, &key)?;
+        let senders = self.tx_records::<Senders<M>, _>(r, &at, &key)?;
+        let count = record.tx_count as usize;
+        if txs.len() != count {
+            r.note(
+                Transactions::<M>::NAME,
+                &key,
+                format!("{} transaction(s) stored, the body says {count}", txs.len()),
+            );
         }
-        if let Some(receipts) = &receipts {
-            let bloom = present(r, LogBloom::<M>::NAME, &key, self.store.get::<LogBloom<M>>(&at.number));
-            if bloom.is_some_and(|b| b != Bloom::of_receipts::<M>(&receipts.0)) {
-                r.note(LogBloom::<M>::NAME, &key, "bloom does not match the receipts");
+        if receipts.len() != count {
+            r.note(
+                Receipts::<M>::NAME,
+                &key,
+                format!("{} receipt(s) stored for {count} transaction(s)", receipts.len()),
+            );
+        }
+        let changes = self.store.get::<StateChanges<M>>(&block_key::<M>(&at));
+        match decoded(r, StateChanges::<M>::NAME, &key, changes) {
+            Some(Some(c)) if c.0.previous.as_ref().is_none_or(|p| p.len() != c.0.writes.len()) => {
+                r.note(StateChanges::<M>::NAME, &key, "canonical block lacks the previous values of its writes");
             }
+            Some(None) if record.has_changes => {
+                r.note(StateChanges::<M>::NAME, &key, "missing for a canonical block with state writes");
+            }
+            _ => {}
         }
-        let Some(body) = body else { return Ok(0) };
-        if receipts.as_ref().is_some_and(|rs| rs.0.len() != body.0.len()) {
-            r.note(Receipts::<M>::NAME, &key, "receipt count differs from transaction count");
+        let receipt_values: Vec<M::Receipt> = receipts.iter().map(|(_, v)| v.clone()).collect();
+        let bloom = present(r, LogBloom::<M>::NAME, &key, self.store.get::<LogBloom<M>>(&at.number));
+        if receipts.len() == count && bloom.is_some_and(|b| b != Bloom::of_receipts::<M>(&receipt_values)) {
+            r.note(LogBloom::<M>::NAME, &key, "bloom does not match the receipts");
+        }
+        let tx_values: Vec<M::Tx> = txs.iter().map(|(_, v)| v.clone()).collect();
+        if let Some(h) = &header
+            && txs.len() == count
+        {
+            if let Err(m) = M::verify_body(h, &tx_values, &record.extra) {
+                r.note(Transactions::<M>::NAME, &key, m);
+            }
+            if receipts.len() == count
+                && let Err(m) = M::verify_receipts(h, &receipt_values)
+            {
+                r.note(Receipts::<M>::NAME, &key, m);
+            }
         }
         let mut expected = 0;
-        for (i, tx) in body.0.iter().enumerate() {
-            let index = i as u32;
+        for (i, tx) in &txs {
+            use crate::model::Transaction;
+            let index = *i;
             let tx_key = hex(tx.hash().as_ref());
-            match decoded(r, TxIndex::<M>::NAME, &tx_key, self.store.get::<TxIndex<M>>(&tx.hash())) {
+            match decoded(r, TxIndex::<M>::NAME, &tx_key, self.store.get::<TxIndex<M>>(&Fixed(tx.hash()))) {
                 Some(Some(loc)) if loc.0.number == at.number && loc.0.block == at.hash && loc.0.index == index => {}
-                Some(_) => r.note(TxIndex::<M>::NAME, &tx_key, format!("does not point to {key} index {i}")),
+                Some(_) => r.note(TxIndex::<M>::NAME, &tx_key, format!("does not point to {key} index {index}")),
                 None => {}
             }
-            let mut parties = vec![tx.from()];
-            parties.extend(tx.to().filter(|to| *to != tx.from()));
+            let sender = tx.sender().or_else(|| senders.iter().find(|(j, _)| *j == index).map(|(_, s)| *s));
+            let Some(sender) = sender else {
+                r.note(
+                    Senders::<M>::NAME,
+                    format!("{key} {index}"),
+                    "no sender stored for a transaction that needs one",
+                );
+                continue;
+            };
+            let mut parties = vec![sender];
+            parties.extend(tx.to().filter(|to| *to != sender));
             for addr in parties {
                 expected += 1;
-                let akey = (addr, at.number, index);
-                let shown = format!("{} {} {i}", hex(addr.as_ref()), at.number);
+                let akey = (Fixed(addr), at.number, index);
+                let shown = format!("{} {} {index}", hex(addr.as_ref()), at.number);
                 match decoded(r, AddressIndex::<M>::NAME, &shown, self.store.get::<AddressIndex<M>>(&akey)) {
                     Some(Some(t)) if t.0 == tx.hash() => {}
                     Some(_) => {
@@ -180,6 +226,29 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
             }
         }
         Ok(expected)
+    }
+
+    /// The decodable records of per-transaction table `T` for block `at`, noting the others
+    /// and gaps in the indexes.
+    fn tx_records<T, X>(
+        &self,
+        r: &mut IntegrityReport,
+        at: &BlockRef<M::Hash>,
+        key: &str,
+    ) -> Result<Vec<(u32, X)>, ChainError>
+    where
+        T: Table<Key = TxKey<M>, Value = Stored<X>>,
+    {
+        let mut out = Vec::new();
+        for entry in self.store.iter_prefix::<T, _>(&block_key::<M>(at), Direction::Forward)? {
+            if let Some(((_, _, index), value)) = decoded(r, T::NAME, key, entry) {
+                if T::NAME != Senders::<M>::NAME && index as usize != out.len() {
+                    r.note(T::NAME, key, format!("index {index} where {} was expected", out.len()));
+                }
+                out.push((index, value.0));
+            }
+        }
+        Ok(out)
     }
 
     /// Index entries that the forward walk cannot see: stale or extra ones.
@@ -193,7 +262,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         for entry in self.store.iter_all::<TxIndex<M>>(Direction::Forward)? {
             let Some((tx, loc)) = decoded(r, TxIndex::<M>::NAME, "entry", entry) else { continue };
             if self.canonical_matches(BlockRef { number: loc.0.number, hash: loc.0.block }, head)? == Some(false) {
-                r.note(TxIndex::<M>::NAME, hex(tx.as_ref()), "points to a block that is not canonical");
+                r.note(TxIndex::<M>::NAME, hex(tx.0.as_ref()), "points to a block that is not canonical");
             }
         }
         let mut found = 0u64;
@@ -203,11 +272,11 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
                 continue;
             }
             found += 1;
-            let loc = self.store.get::<TxIndex<M>>(&tx.0).ok().flatten();
+            let loc = self.store.get::<TxIndex<M>>(&Fixed(tx.0)).ok().flatten();
             if !loc.is_some_and(|l| l.0.number == h && l.0.index == i) {
                 r.note(
                     AddressIndex::<M>::NAME,
-                    format!("{} {h} {i}", hex(addr.as_ref())),
+                    format!("{} {h} {i}", hex(addr.0.as_ref())),
                     "entry for a transaction not at this canonical position",
                 );
             }
@@ -238,21 +307,48 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
                 r.note(LogBloom::<M>::NAME, h, "bloom above the head");
             }
         }
-        self.side_values::<Bodies<M>, _>(r, head)?;
-        self.side_values::<Receipts<M>, _>(r, head)?;
-        self.side_values::<StateChanges<M>, _>(r, head)?;
+        self.side_values::<Bodies<M>>(r, head)?;
+        self.side_values::<StateChanges<M>>(r, head)?;
+        self.side_tx_values::<Transactions<M>, _>(r, head)?;
+        self.side_tx_values::<Receipts<M>, _>(r, head)?;
+        self.side_tx_values::<Senders<M>, _>(r, head)?;
+        Ok(())
+    }
+
+    /// Decodes the values of per-transaction table `T` that belong to non-canonical blocks.
+    fn side_tx_values<T, X>(&self, r: &mut IntegrityReport, head: u64) -> Result<(), ChainError>
+    where
+        T: Table<Key = TxKey<M>, Value = Stored<X>>,
+    {
+        let mut last: Option<(BlockRef<M::Hash>, bool)> = None;
+        for key in self.store.iter_all::<T>(Direction::Forward)?.keys() {
+            let Some((h, hash, i)) = decoded(r, T::NAME, "key", key) else { continue };
+            let block = BlockRef { number: h, hash: hash.0 };
+            let side = match last {
+                Some((b, side)) if b == block => side,
+                _ => {
+                    let side = self.canonical_matches(block, head)? == Some(false);
+                    last = Some((block, side));
+                    side
+                }
+            };
+            if side {
+                let shown = format!("{h} {} {i}", hex(hash.0.as_ref()));
+                decoded(r, T::NAME, shown, self.store.get::<T>(&(h, hash, i)));
+            }
+        }
         Ok(())
     }
 
     /// Decodes the values of `T` that belong to non-canonical blocks.
-    fn side_values<T, X>(&self, r: &mut IntegrityReport, head: u64) -> Result<(), ChainError>
+    fn side_values<T>(&self, r: &mut IntegrityReport, head: u64) -> Result<(), ChainError>
     where
-        T: Table<Key = (u64, M::Hash), Value = crate::schema::Stored<X>>,
+        T: Table<Key = (u64, Fixed<M::Hash>)>,
     {
         for key in self.store.iter_all::<T>(Direction::Forward)?.keys() {
             let Some((h, hash)) = decoded(r, T::NAME, "key", key) else { continue };
-            if self.canonical_matches(BlockRef { number: h, hash }, head)? == Some(false) {
-                decoded(r, T::NAME, format!("{h} {}", hex(hash.as_ref())), self.store.get::<T>(&(h, hash)));
+            if self.canonical_matches(BlockRef { number: h, hash: hash.0 }, head)? == Some(false) {
+                decoded(r, T::NAME, format!("{h} {}", hex(hash.0.as_ref())), self.store.get::<T>(&(h, hash)));
             }
         }
         Ok(())

@@ -8,25 +8,26 @@ use storage_api::{MaintenanceError, ReadError, WriteError};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChainError {
-    /// The block's hash does not match its content.
-    #[error("block {block}: hash does not match its content (content hashes to {computed})")]
-    HashMismatch {
-        /// The hash the block claims.
-        block: String,
-        /// The hash of its content.
-        computed: String,
-    },
-    /// A transaction's hash does not match its content.
-    #[error("block {block}: transaction {index} claims hash {claimed} but its content hashes to {computed}")]
-    TxHashMismatch {
+    /// A block's body, receipts or bloom does not match its header (or its own hash).
+    #[error("block {block}: {mismatch}")]
+    BodyMismatch {
         /// The block.
         block: String,
-        /// The transaction's index.
-        index: usize,
-        /// The hash it claims.
-        claimed: String,
-        /// The hash of its content.
-        computed: String,
+        /// What did not match.
+        mismatch: crate::model::Mismatch,
+    },
+    /// The number of senders given differs from the number of transactions (and not every
+    /// transaction carries its sender).
+    #[error(
+        "block {block}: {senders} sender(s) for {transactions} transaction(s), and its transactions do not carry their senders"
+    )]
+    SenderCount {
+        /// The block.
+        block: String,
+        /// Transactions in the block.
+        transactions: usize,
+        /// Senders given.
+        senders: usize,
     },
     /// The number of receipts differs from the number of transactions.
     #[error("block {block}: {receipts} receipt(s) for {transactions} transaction(s)")]
@@ -150,6 +151,9 @@ pub enum ChainError {
         /// Its height.
         number: u64,
     },
+    /// The chain model's types break a rule the store relies on.
+    #[error("chain model: {0}")]
+    BadModel(&'static str),
     /// The store was opened with another schema.
     #[error("store holds schema `{0}`, not the chain schema")]
     WrongSchema(String),

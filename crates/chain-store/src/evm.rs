@@ -10,17 +10,31 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use storage_api::newtype_key;
 
-use crate::model::{BlockHeader, ChainModel, Log, Receipt, Transaction, hex};
+use crate::model::{BlockHeader, ChainModel, Log, Mismatch, Receipt, Transaction, hex};
 
 /// A 32-byte hash or word.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct B256(pub [u8; 32]);
 newtype_key!(B256, [u8; 32]);
 
+impl TryFrom<&[u8]> for B256 {
+    type Error = std::array::TryFromSliceError;
+    fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
+        bytes.try_into().map(B256)
+    }
+}
+
 /// A 20-byte account address.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Address(pub [u8; 20]);
 newtype_key!(Address, [u8; 20]);
+
+impl TryFrom<&[u8]> for Address {
+    type Error = std::array::TryFromSliceError;
+    fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
+        bytes.try_into().map(Address)
+    }
+}
 
 macro_rules! bytes_newtype {
     ($t:ty) => {
@@ -182,23 +196,54 @@ pub type StorageKey = (Address, B256);
 pub struct Evm;
 
 impl ChainModel for Evm {
+    const SCHEMA_NAME: &'static str = crate::schema::SCHEMA_NAME;
     type Hash = B256;
     type Address = Address;
     type Header = EvmHeader;
     type Tx = EvmTx;
     type Receipt = EvmReceipt;
     type Log = EvmLog;
+    type BodyExtra = ();
     type StateKey = StorageKey;
     type StateValue = B256;
 
-    fn compute_block_hash(header: &EvmHeader, transactions: &[EvmTx]) -> Option<B256> {
-        // The hash commits to the transactions actually given, so a body that does not match
-        // its header yields a different hash.
-        Some(header.hash_with_tx_root(&tx_root(transactions)))
+    /// Each transaction's hash against its content, and the block hash against the header's
+    /// content with the transactions actually given (so a body that does not match its header
+    /// yields another hash).
+    fn verify_body(header: &EvmHeader, transactions: &[EvmTx], _extra: &()) -> Result<(), Mismatch> {
+        for (i, tx) in transactions.iter().enumerate() {
+            let computed = tx.compute_hash();
+            if computed != tx.hash {
+                return Err(Mismatch {
+                    what: format!("transaction {i}'s hash"),
+                    claimed: tx.hash.to_string(),
+                    computed: computed.to_string(),
+                });
+            }
+        }
+        let computed = header.hash_with_tx_root(&tx_root(transactions));
+        if computed != header.hash {
+            return Err(Mismatch {
+                what: "the block hash".into(),
+                claimed: header.hash.to_string(),
+                computed: computed.to_string(),
+            });
+        }
+        Ok(())
     }
 
-    fn compute_tx_hash(tx: &EvmTx) -> Option<B256> {
-        Some(tx.compute_hash())
+    /// The synthetic header makes no commitment to the receipts.
+    fn verify_receipts(_header: &EvmHeader, _receipts: &[EvmReceipt]) -> Result<(), Mismatch> {
+        Ok(())
+    }
+
+    fn bloom_positions(item: &[u8]) -> [u16; 3] {
+        crate::bloom::bit_positions(item)
+    }
+
+    /// The synthetic header carries no bloom.
+    fn header_bloom(_header: &EvmHeader) -> Option<crate::Bloom> {
+        None
     }
 }
 
@@ -212,17 +257,14 @@ impl BlockHeader<Evm> for EvmHeader {
     fn number(&self) -> u64 {
         self.number
     }
-    fn timestamp(&self) -> u64 {
-        self.timestamp
-    }
 }
 
 impl Transaction<Evm> for EvmTx {
     fn hash(&self) -> B256 {
         self.hash
     }
-    fn from(&self) -> Address {
-        self.from
+    fn sender(&self) -> Option<Address> {
+        Some(self.from)
     }
     fn to(&self) -> Option<Address> {
         self.to
@@ -230,12 +272,6 @@ impl Transaction<Evm> for EvmTx {
 }
 
 impl Receipt<Evm> for EvmReceipt {
-    fn success(&self) -> bool {
-        self.success
-    }
-    fn gas_used(&self) -> u64 {
-        self.gas_used
-    }
     fn logs(&self) -> &[EvmLog] {
         &self.logs
     }
@@ -247,8 +283,5 @@ impl Log<Evm> for EvmLog {
     }
     fn topics(&self) -> &[B256] {
         &self.topics
-    }
-    fn data(&self) -> &[u8] {
-        &self.data
     }
 }

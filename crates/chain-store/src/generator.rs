@@ -174,7 +174,7 @@ impl ChainGenerator {
             extra,
         };
         header.hash = header.compute_hash();
-        NewBlock { block: Block { header, transactions }, receipts, state }
+        NewBlock::new(Block::new(header, transactions), receipts, state)
     }
 
     fn log(&mut self, contract: Address, from: Address, to: Address) -> EvmLog {

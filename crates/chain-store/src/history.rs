@@ -7,7 +7,7 @@ use storage_api::{Direction, KvReader, ReadExt};
 use crate::ChainStore;
 use crate::error::ChainError;
 use crate::model::ChainModel;
-use crate::schema::AddressIndex;
+use crate::schema::{AddressIndex, Fixed};
 
 /// The order of an address-history query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +93,15 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         query: &AddressQuery,
     ) -> Result<AddressPage<M::Hash>, ChainError> {
         let limit = query.limit.max(1);
-        let mut lower = Bound::Included((*address, query.min_height, 0u32));
-        let mut upper = Bound::Included((*address, query.max_height, u32::MAX));
+        let address = Fixed(*address);
+        let mut lower = Bound::Included((address, query.min_height, 0u32));
+        let mut upper = Bound::Included((address, query.max_height, u32::MAX));
         let direction = match query.order {
             Order::OldestFirst => Direction::Forward,
             Order::NewestFirst => Direction::Reverse,
         };
         if let Some(c) = query.after {
-            let at = (*address, c.number, c.index);
+            let at = (address, c.number, c.index);
             match query.order {
                 Order::OldestFirst => lower = lower_max(lower, at),
                 Order::NewestFirst => upper = upper_min(upper, at),

@@ -1,15 +1,19 @@
-//! Storing blocks: the first block, then validated, idempotent inserts.
+//! Storing blocks: the first block (a full genesis, or a trusted checkpoint header alone),
+//! then validated, idempotent inserts.
 
 use std::collections::HashMap;
 
 use storage_api::{KvStore, ReadExt};
 
 use crate::ChainStore;
-use crate::apply::Applier;
-use crate::bloom::SECTION_SIZE;
+use crate::apply::{Applier, TxEntry};
+use crate::bloom::{Bloom, SECTION_SIZE};
 use crate::error::ChainError;
-use crate::model::{Block, BlockHeader, BlockRef, ChainModel, NewBlock, StateWrite, Transaction, hex};
-use crate::schema::{Bodies, ChangeSet, Headers, MetaKey, Receipts, StateChanges, Stored};
+use crate::model::{BlockHeader, BlockRef, ChainModel, NewBlock, StateWrite, Transaction, hex};
+use crate::schema::{
+    Bodies, BodyRecord, ChangeSet, Fixed, Headers, MetaKey, Receipts, Senders, StateChanges, Stored, Transactions,
+    block_key, tx_key,
+};
 
 /// What an insert did with one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,31 +26,28 @@ pub enum Inserted {
     AlreadyStored,
 }
 
-/// One block of an insert, borrowed.
-type BlockParts<'a, M> = (&'a Block<M>, &'a [<M as ChainModel>::Receipt], &'a [StateWrite<M>]);
-
 impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
-    /// Stores the first block of an empty store — genesis, or a trusted checkpoint block at any
-    /// height, whose parent is not needed — with its receipts and state writes (for genesis,
-    /// the initial allocation). It becomes the canonical head. Always synced.
+    /// Stores the first block of an empty store — genesis, or a block at any height whose
+    /// parent is not needed — with its receipts and state writes (for genesis, the initial
+    /// allocation). It becomes the canonical head. Always synced.
     pub fn init(&self, first: &NewBlock<M>) -> Result<(), ChainError> {
-        validate(&first.block, &first.receipts)?;
+        let entries = validate(first)?;
         let _writer = self.write_lock();
         let ptrs = self.pointers();
+        let at = first.block.block_ref();
         if let Some(f) = ptrs.first {
-            if f.hash == first.block.hash() {
-                return Ok(());
-            }
-            return Err(ChainError::AlreadyInitialized { number: f.number, hash: hex(f.hash.as_ref()) });
+            return if f.hash == at.hash {
+                Ok(())
+            } else {
+                Err(ChainError::AlreadyInitialized { number: f.number, hash: hex(f.hash.as_ref()) })
+            };
         }
-        let block = &first.block;
-        let at = block.block_ref();
         let mut applier = Applier::new(&self.store, ptrs);
         applier.ptrs.bloom_sections = at.number / SECTION_SIZE;
         applier.touch(MetaKey::BloomSections);
-        put_block(&mut applier, block, &first.receipts)?;
+        put_block(&mut applier, first)?;
         let mut changes = change_set::<M>(&first.state);
-        applier.apply(at.number, at.hash, &block.transactions, &first.receipts, &mut changes)?;
+        applier.apply(at, &entries, Some(Bloom::of_receipts::<M>(&first.receipts)), changes.as_mut())?;
         applier.ptrs.first = Some(at);
         applier.ptrs.head = Some(at);
         applier.touch(MetaKey::First);
@@ -57,66 +58,92 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         Ok(())
     }
 
-    /// Validates and stores one block with its receipts (one per transaction) and the state
-    /// writes its execution made. If its parent is the head, the block becomes the head in the
-    /// same atomic batch, with every index and its state; otherwise it is stored as a side
-    /// block. Idempotent.
-    pub fn insert_block(
-        &self,
-        block: &Block<M>,
-        receipts: &[M::Receipt],
-        state: &[StateWrite<M>],
-    ) -> Result<Inserted, ChainError> {
-        Ok(self.insert_parts(&[(block, receipts, state)])?[0])
+    /// Starts an empty store from a trusted checkpoint: the header alone (a node syncing from
+    /// a checkpoint has no body, receipts or state for it). It becomes the first block and the
+    /// canonical head; its body is reported as pruned, and its bloom is the header's when the
+    /// model's headers carry one. Always synced.
+    pub fn init_checkpoint(&self, header: &M::Header) -> Result<(), ChainError> {
+        let _writer = self.write_lock();
+        let ptrs = self.pointers();
+        let at = BlockRef { number: header.number(), hash: header.hash() };
+        if let Some(f) = ptrs.first {
+            return if f.hash == at.hash {
+                Ok(())
+            } else {
+                Err(ChainError::AlreadyInitialized { number: f.number, hash: hex(f.hash.as_ref()) })
+            };
+        }
+        let mut applier = Applier::<S, M>::new(&self.store, ptrs);
+        applier.batch.put::<Headers<M>>(&Fixed(at.hash), &Stored(header.clone()))?;
+        applier.ptrs.bloom_sections = at.number / SECTION_SIZE;
+        // Without a header bloom none is known for it (filters cannot reach it anyway).
+        applier.apply(at, &[], M::header_bloom(header), None)?;
+        applier.ptrs.first = Some(at);
+        applier.ptrs.head = Some(at);
+        applier.ptrs.pruned_below = at.number + 1;
+        for key in [MetaKey::First, MetaKey::Head, MetaKey::PrunedBelow, MetaKey::BloomSections] {
+            applier.touch(key);
+        }
+        let (batch, ptrs) = applier.finish()?;
+        self.store.write(batch, storage_api::Durability::Synced)?;
+        self.set_ptrs(ptrs);
+        Ok(())
+    }
+
+    /// Validates and stores one block with its receipts (one per transaction), senders and the
+    /// state writes its execution made. If its parent is the head, the block becomes the head
+    /// in the same atomic batch, with every index and its state; otherwise it is stored as a
+    /// side block. Idempotent: a stored block is recognised before anything is checked again.
+    pub fn insert_block(&self, block: &NewBlock<M>) -> Result<Inserted, ChainError> {
+        Ok(self.insert_block_refs(&[block])?[0])
     }
 
     /// Stores many blocks in one atomic write, in order (a block's parent may come earlier in
     /// the slice). The fast path of a sync or import. On any error nothing is written.
     pub fn insert_blocks(&self, blocks: &[NewBlock<M>]) -> Result<Vec<Inserted>, ChainError> {
-        let parts: Vec<BlockParts<'_, M>> =
-            blocks.iter().map(|b| (&b.block, b.receipts.as_slice(), b.state.as_slice())).collect();
-        self.insert_parts(&parts)
+        let refs: Vec<&NewBlock<M>> = blocks.iter().collect();
+        self.insert_block_refs(&refs)
     }
 
     /// [`ChainStore::insert_blocks`] over borrowed blocks (no copies for callers that hold
     /// them elsewhere, such as a queue of requests).
     pub fn insert_block_refs(&self, blocks: &[&NewBlock<M>]) -> Result<Vec<Inserted>, ChainError> {
-        let parts: Vec<BlockParts<'_, M>> =
-            blocks.iter().map(|b| (&b.block, b.receipts.as_slice(), b.state.as_slice())).collect();
-        self.insert_parts(&parts)
-    }
-
-    fn insert_parts(&self, blocks: &[BlockParts<'_, M>]) -> Result<Vec<Inserted>, ChainError> {
-        for (block, receipts, _) in blocks {
-            validate(block, receipts)?;
-        }
         let _writer = self.write_lock();
         let ptrs = self.pointers();
         if ptrs.first.is_none() {
             return Err(ChainError::NotInitialized);
         }
-        let hashes: Vec<M::Hash> = blocks.iter().map(|(b, _, _)| b.hash()).collect();
+        let hashes: Vec<Fixed<M::Hash>> = blocks.iter().map(|b| Fixed(b.block.hash())).collect();
         let stored = self.store.multi_get::<Headers<M>>(&hashes)?;
         let mut outcome = vec![Inserted::AlreadyStored; blocks.len()];
         // The blocks new in this call, by hash: position in the call and height.
         let mut fresh: HashMap<M::Hash, (usize, u64)> = HashMap::new();
         let mut todo = Vec::new();
         for (i, s) in stored.iter().enumerate() {
-            if s.is_none() && !fresh.contains_key(&hashes[i]) {
-                fresh.insert(hashes[i], (i, blocks[i].0.number()));
+            if s.is_none() && !fresh.contains_key(&hashes[i].0) {
+                fresh.insert(hashes[i].0, (i, blocks[i].block.number()));
                 todo.push(i);
             }
         }
         if todo.is_empty() {
             return Ok(outcome);
         }
-        let outside: Vec<M::Hash> =
-            todo.iter().map(|&i| blocks[i].0.header.parent_hash()).filter(|p| !fresh.contains_key(p)).collect();
+        // Only blocks not stored yet are checked (hashes, roots, receipts, senders).
+        let mut entries = HashMap::with_capacity(todo.len());
+        for &i in &todo {
+            entries.insert(i, validate(blocks[i])?);
+        }
+        let outside: Vec<Fixed<M::Hash>> = todo
+            .iter()
+            .map(|&i| blocks[i].block.header.parent_hash())
+            .filter(|p| !fresh.contains_key(p))
+            .map(Fixed)
+            .collect();
         let outside_headers = self.store.multi_get::<Headers<M>>(&outside)?;
         let known: HashMap<M::Hash, u64> =
-            outside.iter().zip(&outside_headers).filter_map(|(h, s)| Some((*h, s.as_ref()?.0.number()))).collect();
+            outside.iter().zip(&outside_headers).filter_map(|(h, s)| Some((h.0, s.as_ref()?.0.number()))).collect();
         for &i in &todo {
-            let block = blocks[i].0;
+            let block = &blocks[i].block;
             let (number, parent) = (block.number(), block.header.parent_hash());
             let parent_number = match known.get(&parent) {
                 Some(n) => *n,
@@ -148,17 +175,20 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         }
         let mut applier = Applier::new(&self.store, ptrs);
         for &i in &todo {
-            let (block, receipts, state) = blocks[i];
-            put_block(&mut applier, block, receipts)?;
-            let at = block.block_ref();
-            let mut changes = change_set::<M>(state);
-            if applier.ptrs.head.map(|h| h.hash) == Some(block.header.parent_hash()) {
-                applier.apply(at.number, at.hash, &block.transactions, receipts, &mut changes)?;
+            let new = blocks[i];
+            put_block(&mut applier, new)?;
+            let at = new.block.block_ref();
+            let mut changes = change_set::<M>(&new.state);
+            if applier.ptrs.head.map(|h| h.hash) == Some(new.block.header.parent_hash()) {
+                let bloom = Bloom::of_receipts::<M>(&new.receipts);
+                applier.apply(at, &entries[&i], Some(bloom), changes.as_mut())?;
                 applier.ptrs.head = Some(at);
                 applier.touch(MetaKey::Head);
                 outcome[i] = Inserted::Canonical;
             } else {
-                applier.batch.put::<StateChanges<M>>(&(at.number, at.hash), &Stored(changes))?;
+                if let Some(changes) = changes {
+                    applier.batch.put::<StateChanges<M>>(&block_key::<M>(&at), &Stored(changes))?;
+                }
                 outcome[i] = Inserted::Side;
             }
         }
@@ -169,52 +199,84 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     }
 }
 
-fn put_block<S: KvStore, M: ChainModel>(
-    applier: &mut Applier<'_, S, M>,
-    block: &Block<M>,
-    receipts: &[M::Receipt],
-) -> Result<(), ChainError> {
-    let BlockRef { number, hash } = block.block_ref();
-    applier.batch.put::<Headers<M>>(&hash, &Stored(block.header.clone()))?;
-    applier.batch.put::<Bodies<M>>(&(number, hash), &Stored(block.transactions.clone()))?;
-    applier.batch.put::<Receipts<M>>(&(number, hash), &Stored(receipts.to_vec()))?;
+/// Queues a block's header, body record, transactions, receipts and the senders its
+/// transactions do not carry.
+fn put_block<S: KvStore, M: ChainModel>(applier: &mut Applier<'_, S, M>, new: &NewBlock<M>) -> Result<(), ChainError> {
+    let block = &new.block;
+    let at = block.block_ref();
+    let b = &mut applier.batch;
+    b.put::<Headers<M>>(&Fixed(at.hash), &Stored(block.header.clone()))?;
+    let record = BodyRecord::<M> {
+        tx_count: block.transactions.len() as u32,
+        has_changes: !new.state.is_empty(),
+        extra: block.extra.clone(),
+    };
+    b.put::<Bodies<M>>(&block_key::<M>(&at), &record)?;
+    for (i, tx) in block.transactions.iter().enumerate() {
+        b.put::<Transactions<M>>(&tx_key::<M>(&at, i as u32), &Stored(tx.clone()))?;
+    }
+    for (i, receipt) in new.receipts.iter().enumerate() {
+        b.put::<Receipts<M>>(&tx_key::<M>(&at, i as u32), &Stored(receipt.clone()))?;
+    }
+    for (i, tx) in block.transactions.iter().enumerate() {
+        if tx.sender().is_none() {
+            b.put::<Senders<M>>(&tx_key::<M>(&at, i as u32), &Stored(new.senders[i]))?;
+        }
+    }
     Ok(())
 }
 
-/// The block's writes sorted by key, the last write to a key winning.
-fn change_set<M: ChainModel>(writes: &[StateWrite<M>]) -> ChangeSet<M> {
+/// The block's writes sorted by key, the last write to a key winning; `None` without writes.
+fn change_set<M: ChainModel>(writes: &[StateWrite<M>]) -> Option<ChangeSet<M>> {
+    if writes.is_empty() {
+        return None;
+    }
     let mut sorted: Vec<(usize, &StateWrite<M>)> = writes.iter().enumerate().collect();
     sorted.sort_by(|a, b| a.1.0.cmp(&b.1.0).then(b.0.cmp(&a.0)));
     sorted.dedup_by(|later, earlier| later.1.0 == earlier.1.0);
-    ChangeSet { writes: sorted.into_iter().map(|(_, w)| w.clone()).collect(), previous: None }
+    Some(ChangeSet { writes: sorted.into_iter().map(|(_, w)| w.clone()).collect(), previous: None })
 }
 
-/// Checks what the model can check: hashes against content, one receipt per transaction.
-fn validate<M: ChainModel>(block: &Block<M>, receipts: &[M::Receipt]) -> Result<(), ChainError> {
-    let hash = block.hash();
-    if receipts.len() != block.transactions.len() {
-        return Err(ChainError::ReceiptCount {
-            block: hex(hash.as_ref()),
-            transactions: block.transactions.len(),
-            receipts: receipts.len(),
-        });
+/// Checks a new block: one receipt and one sender per transaction, the body and receipts
+/// against the header (the model's checks), the header's bloom against the receipts. Returns
+/// what the indexes need of each transaction.
+fn validate<M: ChainModel>(new: &NewBlock<M>) -> Result<Vec<TxEntry<M>>, ChainError> {
+    let block = &new.block;
+    let shown = || hex(block.hash().as_ref());
+    let count = block.transactions.len();
+    if new.receipts.len() != count {
+        return Err(ChainError::ReceiptCount { block: shown(), transactions: count, receipts: new.receipts.len() });
     }
-    for (index, tx) in block.transactions.iter().enumerate() {
-        if let Some(computed) = M::compute_tx_hash(tx)
-            && computed != tx.hash()
-        {
-            return Err(ChainError::TxHashMismatch {
-                block: hex(hash.as_ref()),
-                index,
-                claimed: hex(tx.hash().as_ref()),
-                computed: hex(computed.as_ref()),
+    if !new.senders.is_empty() && new.senders.len() != count {
+        return Err(ChainError::SenderCount { block: shown(), transactions: count, senders: new.senders.len() });
+    }
+    M::verify_body(&block.header, &block.transactions, &block.extra)
+        .map_err(|m| ChainError::BodyMismatch { block: shown(), mismatch: m })?;
+    M::verify_receipts(&block.header, &new.receipts)
+        .map_err(|m| ChainError::BodyMismatch { block: shown(), mismatch: m })?;
+    if let Some(claimed) = M::header_bloom(&block.header) {
+        let computed = Bloom::of_receipts::<M>(&new.receipts);
+        if claimed != computed {
+            return Err(ChainError::BodyMismatch {
+                block: shown(),
+                mismatch: crate::model::Mismatch {
+                    what: "logs bloom".into(),
+                    claimed: format!("{claimed:?}"),
+                    computed: format!("{computed:?}"),
+                },
             });
         }
     }
-    if let Some(computed) = M::compute_block_hash(&block.header, &block.transactions)
-        && computed != hash
-    {
-        return Err(ChainError::HashMismatch { block: hex(hash.as_ref()), computed: hex(computed.as_ref()) });
-    }
-    Ok(())
+    block
+        .transactions
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| {
+            let sender = tx
+                .sender()
+                .or_else(|| new.senders.get(i).copied())
+                .ok_or_else(|| ChainError::SenderCount { block: shown(), transactions: count, senders: 0 })?;
+            Ok(TxEntry { hash: tx.hash(), sender, to: tx.to() })
+        })
+        .collect()
 }

@@ -28,6 +28,7 @@ pub mod generator;
 mod history;
 mod insert;
 mod logs;
+pub mod migrate;
 mod model;
 mod prune;
 mod read;
@@ -36,7 +37,7 @@ mod state;
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
-pub use bloom::{BLOOM_BITS, Bloom, SECTION_SIZE};
+pub use bloom::{BLOOM_BITS, BLOOM_BYTES, Bloom, SECTION_SIZE};
 pub use canon::Reorg;
 pub use check::{IntegrityReport, Problem};
 pub use error::ChainError;
@@ -44,7 +45,8 @@ pub use history::{AddressCursor, AddressPage, AddressQuery, AddressTx, Order};
 pub use insert::Inserted;
 pub use logs::{LogFilter, LogMatch, LogMatchOf, MAX_TOPICS};
 pub use model::{
-    Block, BlockHeader, BlockRef, ChainModel, Data, Id, Log, NewBlock, Receipt, StateWrite, Transaction, TxLocation,
+    Block, BlockHeader, BlockRef, ChainModel, Data, Id, Log, Mismatch, NewBlock, Receipt, StateWrite, Transaction,
+    TxLocation,
 };
 pub use prune::PruneReport;
 pub use read::Located;
@@ -85,8 +87,13 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// Wraps a store opened with [`chain_schema::<M>()`](chain_schema). Block inserts are
     /// synced by default.
     pub fn new(store: S) -> Result<Self, ChainError> {
-        if store.schema().name() != schema::SCHEMA_NAME {
+        if store.schema().name() != M::SCHEMA_NAME {
             return Err(ChainError::WrongSchema(store.schema().name().to_owned()));
+        }
+        if !schema::width_matches::<M::Hash>() || !schema::width_matches::<M::Address>() {
+            return Err(ChainError::BadModel(
+                "the model's hash or address type is not a plain byte array (its bytes are not as wide as the type)",
+            ));
         }
         let block = |key: MetaKey| -> Result<Option<BlockRef<M::Hash>>, ChainError> {
             Ok(match store.get::<ChainMeta<M>>(&(key as u8))? {

@@ -5,10 +5,10 @@ use std::collections::{BTreeSet, HashMap};
 use storage_api::{Direction, KvReader, ReadExt};
 
 use crate::ChainStore;
-use crate::bloom::{BloomBits, SECTION_SIZE, bit_positions};
+use crate::bloom::{BloomBits, SECTION_SIZE};
 use crate::error::ChainError;
-use crate::model::{BlockRef, ChainModel, Log, Receipt, Transaction};
-use crate::schema::{BloomBitsTable, Bodies, Canonical, LogBloom, Receipts};
+use crate::model::{BlockRef, ChainModel, Log, Receipt, Transaction, TxLocation};
+use crate::schema::{BloomBitsTable, Canonical, LogBloom, Transactions};
 
 /// Topic positions a filter may constrain.
 pub const MAX_TOPICS: usize = 4;
@@ -95,10 +95,10 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         // Each group is a set of alternatives (OR); a block must match every group (AND).
         let mut groups: Vec<Vec<[u16; 3]>> = Vec::new();
         if !filter.addresses.is_empty() {
-            groups.push(filter.addresses.iter().map(|a| bit_positions(a.as_ref())).collect());
+            groups.push(filter.addresses.iter().map(|a| M::bloom_positions(a.as_ref())).collect());
         }
         for alternatives in filter.topics.iter().filter(|t| !t.is_empty()) {
-            groups.push(alternatives.iter().map(|t| bit_positions(t.as_ref())).collect());
+            groups.push(alternatives.iter().map(|t| M::bloom_positions(t.as_ref())).collect());
         }
         let mut out = Vec::new();
         for section in from / SECTION_SIZE..=to / SECTION_SIZE {
@@ -163,23 +163,24 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     ) -> Result<(), ChainError> {
         let Some(hash) = self.store.get::<Canonical<M>>(&number)? else { return Ok(()) };
         let block = BlockRef { number, hash: hash.0 };
-        let receipts = self.required::<Receipts<M>, _>(&block)?;
-        let mut body = None;
+        let receipts = self.block_receipts(&block)?;
         let mut log_index = 0u32;
         for (tx_index, receipt) in receipts.iter().enumerate() {
+            let mut tx_hash = None;
             for log in receipt.logs() {
                 if log_matches::<M>(log, filter) {
-                    if body.is_none() {
-                        body = Some(self.required::<Bodies<M>, _>(&block)?);
-                    }
-                    let tx = body
-                        .as_ref()
-                        .and_then(|b| b.get(tx_index))
-                        .ok_or_else(|| self.missing::<Bodies<M>>(number, &block.hash))?;
+                    let hash = match tx_hash {
+                        Some(h) => h,
+                        None => {
+                            let loc = TxLocation { number, block: block.hash, index: tx_index as u32 };
+                            let h = self.tx_part::<Transactions<M>, _>(&loc)?.hash();
+                            *tx_hash.insert(h)
+                        }
+                    };
                     out.push(LogMatch {
                         block_number: number,
                         block_hash: block.hash,
-                        tx_hash: tx.hash(),
+                        tx_hash: hash,
                         tx_index: tx_index as u32,
                         log_index,
                         log: log.clone(),

@@ -1,33 +1,52 @@
 //! The chain model: the traits a node's own block, transaction, receipt and log types
-//! implement so the store can index them.
+//! implement so the store can index and check them.
 //!
-//! The store needs only a few facts about each type (hashes, numbers, addresses, topics); the
-//! rest of the node's data rides along, serialised with serde (postcard). [`crate::evm`] is a
-//! ready EVM-style implementation.
+//! The store needs only a few facts about each type (hashes, heights, addresses, topics) and
+//! asks the model to check a block's body and receipts against its header; the rest of the
+//! node's data rides along, serialised with serde (postcard). [`crate::evm`] is a ready
+//! synthetic model; `chain-eth` is Ethereum's.
 
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::hash::Hash;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use storage_api::codec::FixedWidthKey;
 use storage_api::{KeyCodec, PostcardValue};
 
-/// A fixed-width identifier: block and transaction hashes, topics, addresses.
+/// A fixed-width identifier: block and transaction hashes, topics, addresses. Foreign types
+/// (alloy's `B256` and `Address`, say) qualify through standard traits alone: the store keys
+/// its tables with them through its own wrapper ([`crate::schema::Fixed`]), which writes the
+/// bytes `as_ref` gives and reads them back with `try_from`.
+///
+/// The encoded width is the type's size in memory, so an `Id` must be a plain byte-array
+/// newtype (as hashes and addresses are); [`crate::ChainStore::new`] checks this once.
 pub trait Id:
-    FixedWidthKey + Copy + Eq + Ord + Hash + Debug + Serialize + DeserializeOwned + AsRef<[u8]> + Send + Sync + 'static
+    Copy
+    + Eq
+    + Ord
+    + Hash
+    + Debug
+    + Default
+    + Serialize
+    + DeserializeOwned
+    + AsRef<[u8]>
+    + for<'a> TryFrom<&'a [u8]>
+    + Send
+    + Sync
+    + 'static
 {
 }
 impl<T> Id for T where
-    T: FixedWidthKey
-        + Copy
+    T: Copy
         + Eq
         + Ord
         + Hash
         + Debug
+        + Default
         + Serialize
         + DeserializeOwned
         + AsRef<[u8]>
+        + for<'a> TryFrom<&'a [u8]>
         + Send
         + Sync
         + 'static
@@ -38,8 +57,29 @@ impl<T> Id for T where
 pub trait Data: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {}
 impl<T> Data for T where T: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {}
 
+/// A block part that does not match its header: what was checked, and both values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// What was checked (`transactions root`, `block hash`, …).
+    pub what: String,
+    /// What the header (or the part itself) claims.
+    pub claimed: String,
+    /// What the content computes to.
+    pub computed: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is {} but the content gives {}", self.what, self.claimed, self.computed)
+    }
+}
+
 /// A node's chain types, bundled. Implement it on a marker type.
 pub trait ChainModel: Sized + Send + Sync + 'static {
+    /// The name of this model's chain schema (stored in every database it writes), so a store
+    /// written with one model is refused by another (`WrongSchema`) instead of decoding as
+    /// garbage.
+    const SCHEMA_NAME: &'static str;
     /// Block and transaction hashes, and log topics.
     type Hash: Id;
     /// Account addresses.
@@ -52,21 +92,31 @@ pub trait ChainModel: Sized + Send + Sync + 'static {
     type Receipt: Receipt<Self> + Data;
     /// A log (event) emitted by a transaction.
     type Log: Log<Self> + Data;
+    /// What a block body holds besides its transactions (Ethereum: ommers and withdrawals;
+    /// `()` where there is nothing), stored with the block and covered by
+    /// [`ChainModel::verify_body`].
+    type BodyExtra: Data + PartialEq + Default;
     /// A key of the world state, with an order-preserving encoding.
     type StateKey: KeyCodec + Clone + Ord + Hash + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
     /// A value of the world state.
     type StateValue: Data + PartialEq;
 
-    /// The hash the block's content hashes to, if the model can compute it; `None` skips the
-    /// check.
-    fn compute_block_hash(_header: &Self::Header, _transactions: &[Self::Tx]) -> Option<Self::Hash> {
-        None
-    }
+    /// Checks a block's body against its header: the block hash against the header's content
+    /// and every commitment the header makes to the body (transactions, ommers, withdrawals…).
+    /// Inserts refuse a block that fails, writing nothing.
+    fn verify_body(header: &Self::Header, transactions: &[Self::Tx], extra: &Self::BodyExtra) -> Result<(), Mismatch>;
 
-    /// The hash the transaction's content hashes to, if the model can compute it.
-    fn compute_tx_hash(_tx: &Self::Tx) -> Option<Self::Hash> {
-        None
-    }
+    /// Checks a block's receipts against its header's commitment to them, where it has one.
+    fn verify_receipts(header: &Self::Header, receipts: &[Self::Receipt]) -> Result<(), Mismatch>;
+
+    /// The three bits (of [`crate::BLOOM_BITS`]) that a log address or topic sets in a block's
+    /// bloom. Part of the stored format of the bloom tables.
+    fn bloom_positions(item: &[u8]) -> [u16; 3];
+
+    /// The logs bloom the header carries, in the store's layout, if the model's headers carry
+    /// one: inserts then check the receipts against it, and a block taken from a trusted header
+    /// alone still has its bloom.
+    fn header_bloom(header: &Self::Header) -> Option<crate::Bloom>;
 }
 
 /// What the store needs from a block header.
@@ -77,26 +127,22 @@ pub trait BlockHeader<M: ChainModel> {
     fn parent_hash(&self) -> M::Hash;
     /// The block's height.
     fn number(&self) -> u64;
-    /// The block's timestamp (seconds since the Unix epoch).
-    fn timestamp(&self) -> u64;
 }
 
 /// What the store needs from a transaction.
 pub trait Transaction<M: ChainModel> {
     /// The transaction's hash.
     fn hash(&self) -> M::Hash;
-    /// The sender.
-    fn from(&self) -> M::Address;
+    /// The sender, when the transaction carries it as data (a synthetic model); `None` when it
+    /// must be recovered from the signature, in which case the caller supplies it with the block
+    /// ([`NewBlock::senders`]) and the store keeps it.
+    fn sender(&self) -> Option<M::Address>;
     /// The recipient; `None` for contract creation.
     fn to(&self) -> Option<M::Address>;
 }
 
 /// What the store needs from a receipt.
 pub trait Receipt<M: ChainModel> {
-    /// Whether the transaction succeeded.
-    fn success(&self) -> bool;
-    /// Gas the transaction used.
-    fn gas_used(&self) -> u64;
     /// The logs it emitted, in order.
     fn logs(&self) -> &[M::Log];
 }
@@ -107,11 +153,9 @@ pub trait Log<M: ChainModel> {
     fn address(&self) -> M::Address;
     /// Indexed topics (at most four are filtered on).
     fn topics(&self) -> &[M::Hash];
-    /// The unindexed data.
-    fn data(&self) -> &[u8];
 }
 
-/// A block: header and transactions.
+/// A block: header, transactions and the rest of its body.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Block<M: ChainModel> {
@@ -119,9 +163,16 @@ pub struct Block<M: ChainModel> {
     pub header: M::Header,
     /// The transactions, in order.
     pub transactions: Vec<M::Tx>,
+    /// The rest of the body (see [`ChainModel::BodyExtra`]).
+    pub extra: M::BodyExtra,
 }
 
 impl<M: ChainModel> Block<M> {
+    /// A block with no body beyond its transactions.
+    pub fn new(header: M::Header, transactions: Vec<M::Tx>) -> Self {
+        Block { header, transactions, extra: M::BodyExtra::default() }
+    }
+
     /// The block's hash.
     pub fn hash(&self) -> M::Hash {
         self.header.hash()
@@ -141,8 +192,8 @@ impl<M: ChainModel> Block<M> {
 /// One state write of a block: the key and its new value (`None` deletes it).
 pub type StateWrite<M> = (<M as ChainModel>::StateKey, Option<<M as ChainModel>::StateValue>);
 
-/// Everything inserted for one block: the block, its receipts (one per transaction, in order)
-/// and its state writes.
+/// Everything inserted for one block: the block, its receipts (one per transaction, in order),
+/// its transactions' senders and its state writes.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct NewBlock<M: ChainModel> {
@@ -150,19 +201,34 @@ pub struct NewBlock<M: ChainModel> {
     pub block: Block<M>,
     /// One receipt per transaction.
     pub receipts: Vec<M::Receipt>,
+    /// One sender per transaction, in order: the recovered senders of a model whose
+    /// transactions do not carry them ([`Transaction::sender`]), stored once so no reader
+    /// recovers them again. May be left empty when every transaction carries its sender.
+    pub senders: Vec<M::Address>,
     /// The state writes the block's execution made.
     pub state: Vec<StateWrite<M>>,
+}
+
+impl<M: ChainModel> NewBlock<M> {
+    /// A block whose transactions carry their senders.
+    pub fn new(block: Block<M>, receipts: Vec<M::Receipt>, state: Vec<StateWrite<M>>) -> Self {
+        NewBlock { block, receipts, senders: Vec::new(), state }
+    }
 }
 
 // Derives would demand the marker type `M` itself be `Clone`, `Debug`, `PartialEq`.
 impl<M: ChainModel> Clone for Block<M> {
     fn clone(&self) -> Self {
-        Block { header: self.header.clone(), transactions: self.transactions.clone() }
+        Block { header: self.header.clone(), transactions: self.transactions.clone(), extra: self.extra.clone() }
     }
 }
 impl<M: ChainModel> std::fmt::Debug for Block<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Block").field("header", &self.header).field("transactions", &self.transactions).finish()
+        f.debug_struct("Block")
+            .field("header", &self.header)
+            .field("transactions", &self.transactions)
+            .field("extra", &self.extra)
+            .finish()
     }
 }
 impl<M: ChainModel> PartialEq for Block<M>
@@ -171,12 +237,17 @@ where
     M::Tx: PartialEq,
 {
     fn eq(&self, other: &Self) -> bool {
-        self.header == other.header && self.transactions == other.transactions
+        self.header == other.header && self.transactions == other.transactions && self.extra == other.extra
     }
 }
 impl<M: ChainModel> Clone for NewBlock<M> {
     fn clone(&self) -> Self {
-        NewBlock { block: self.block.clone(), receipts: self.receipts.clone(), state: self.state.clone() }
+        NewBlock {
+            block: self.block.clone(),
+            receipts: self.receipts.clone(),
+            senders: self.senders.clone(),
+            state: self.state.clone(),
+        }
     }
 }
 impl<M: ChainModel> std::fmt::Debug for NewBlock<M> {
@@ -184,6 +255,7 @@ impl<M: ChainModel> std::fmt::Debug for NewBlock<M> {
         f.debug_struct("NewBlock")
             .field("block", &self.block)
             .field("receipts", &self.receipts)
+            .field("senders", &self.senders)
             .field("state", &self.state)
             .finish()
     }

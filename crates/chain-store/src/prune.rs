@@ -7,7 +7,7 @@ use crate::apply::Applier;
 use crate::bloom::SECTION_SIZE;
 use crate::error::ChainError;
 use crate::model::ChainModel;
-use crate::schema::{BloomBitsTable, Bodies, LogBloom, MetaKey, Receipts, StateChanges};
+use crate::schema::{BloomBitsTable, Bodies, LogBloom, MetaKey, Receipts, Senders, StateChanges, Transactions};
 
 /// What a prune did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct PruneReport {
 }
 
 impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
-    /// Keeps the bodies, receipts, state change sets and log blooms of the last `keep_last`
+    /// Keeps the bodies, transactions, receipts, senders, state change sets and log blooms of the last `keep_last`
     /// blocks below the head (and never of the finalized block's descendants) and deletes the
     /// rest with range deletes, in one synced batch. Headers, the canonical index and the
     /// transaction and address indexes stay; reads of pruned data fail with `Pruned`.
@@ -45,7 +45,9 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         let mut applier = Applier::<S, M>::new(&self.store, ptrs);
         let b = &mut applier.batch;
         b.delete_prefix_range::<Bodies<M>, u64>(..below)?;
+        b.delete_prefix_range::<Transactions<M>, u64>(..below)?;
         b.delete_prefix_range::<Receipts<M>, u64>(..below)?;
+        b.delete_prefix_range::<Senders<M>, u64>(..below)?;
         b.delete_prefix_range::<StateChanges<M>, u64>(..below)?;
         b.delete_range::<LogBloom<M>>(..below)?;
         b.delete_prefix_range::<BloomBitsTable<M>, u64>(..below / SECTION_SIZE)?;
@@ -66,7 +68,9 @@ impl<S: KvStore + KvCompact, M: ChainModel> ChainStore<S, M> {
             return Ok(());
         }
         self.store.compact_prefix_range::<Bodies<M>, u64>(..below)?;
+        self.store.compact_prefix_range::<Transactions<M>, u64>(..below)?;
         self.store.compact_prefix_range::<Receipts<M>, u64>(..below)?;
+        self.store.compact_prefix_range::<Senders<M>, u64>(..below)?;
         self.store.compact_prefix_range::<StateChanges<M>, u64>(..below)?;
         self.store.compact::<LogBloom<M>>(..below)?;
         self.store.compact_prefix_range::<BloomBitsTable<M>, u64>(..below / SECTION_SIZE)?;

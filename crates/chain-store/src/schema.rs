@@ -1,24 +1,30 @@
 //! The chain's tables and schema.
 //!
 //! Tables are generic over the [`ChainModel`], so one set of declarations serves every model.
-//! Bodies, receipts and state change sets are keyed by height ‖ block hash rather than by hash
-//! alone: pruning is then one range delete per table, and an import appends at the end of each
-//! table instead of writing at random positions.
+//! Everything per block is keyed by height ‖ block hash, and everything per transaction by
+//! height ‖ block hash ‖ index, rather than by hash alone: pruning is then one range delete per
+//! table, an import appends at the end of each table instead of writing at random positions,
+//! and a block's transactions (or receipts) are one range scan. A transaction, receipt or
+//! sender found by hash is one index read ([`TxIndex`]) and one point read.
+//!
+//! Hashes and addresses are keys through [`Fixed`], so a model may use foreign types.
 
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use storage_api::codec::{CodecError, FixedWidthKey};
 use storage_api::table::Access;
-use storage_api::{PostcardValue, Schema, Table};
+use storage_api::{KeyCodec, PostcardValue, Schema, Table};
 
 use crate::bloom::{Bloom, BloomBits};
-use crate::model::{BlockRef, ChainModel, StateWrite, TxLocation};
+use crate::model::{BlockRef, ChainModel, Id, StateWrite, TxLocation};
 
-/// The schema name stored in every chain database.
+/// The schema name of the synthetic model's chain databases (each model names its own:
+/// [`ChainModel::SCHEMA_NAME`]).
 pub const SCHEMA_NAME: &str = "chain";
-/// The current chain schema version.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The current chain schema version (see [`crate::migrate`] for the steps from older ones).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A value stored as postcard behind the chain store's format-version byte.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +32,49 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Stored<T>(pub T);
 
 impl<T: Serialize + DeserializeOwned> PostcardValue for Stored<T> {}
+
+/// An [`Id`] (hash, address) as a table key: its bytes, fixed width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Fixed<T>(pub T);
+
+impl<T: Id> KeyCodec for Fixed<T> {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        let bytes = self.0.as_ref();
+        debug_assert_eq!(bytes.len(), Self::WIDTH, "an Id must be a plain byte array");
+        out.extend_from_slice(bytes);
+    }
+
+    fn decode_key(bytes: &[u8]) -> Result<Self, CodecError> {
+        if bytes.len() != Self::WIDTH {
+            return Err(CodecError::Length { expected: Self::WIDTH, found: bytes.len() });
+        }
+        T::try_from(bytes).map(Fixed).map_err(|_| CodecError::Length { expected: Self::WIDTH, found: bytes.len() })
+    }
+}
+
+impl<T: Id> FixedWidthKey for Fixed<T> {
+    const WIDTH: usize = std::mem::size_of::<T>();
+}
+
+/// Whether `T`'s bytes are as wide as `T` itself (what [`Fixed`] relies on).
+pub(crate) fn width_matches<T: Id>() -> bool {
+    T::default().as_ref().len() == std::mem::size_of::<T>()
+}
+
+/// The key of a block's per-block records: height ‖ hash.
+pub type BlockKey<M> = (u64, Fixed<<M as ChainModel>::Hash>);
+/// The key of a transaction's records: height ‖ block hash ‖ index.
+pub type TxKey<M> = (u64, Fixed<<M as ChainModel>::Hash>, u32);
+
+/// The key of block `b`'s records.
+pub(crate) fn block_key<M: ChainModel>(b: &BlockRef<M::Hash>) -> BlockKey<M> {
+    (b.number, Fixed(b.hash))
+}
+
+/// The key of transaction `index` of block `b`.
+pub(crate) fn tx_key<M: ChainModel>(b: &BlockRef<M::Hash>, index: u32) -> TxKey<M> {
+    (b.number, Fixed(b.hash), index)
+}
 
 macro_rules! chain_tables {
     ($(
@@ -46,17 +95,22 @@ macro_rules! chain_tables {
 
 chain_tables! {
     /// Header by block hash, for every block ever inserted (never pruned).
-    Headers("headers", Point): M::Hash => Stored<M::Header>;
-    /// Transactions by height ‖ block hash.
-    Bodies("bodies", Mixed): (u64, M::Hash) => Stored<Vec<M::Tx>>;
-    /// Receipts by height ‖ block hash.
-    Receipts("receipts", Mixed): (u64, M::Hash) => Stored<Vec<M::Receipt>>;
+    Headers("headers", Point): Fixed<M::Hash> => Stored<M::Header>;
+    /// Per block (height ‖ hash): its transaction count and the rest of its body.
+    Bodies("bodies", Point): BlockKey<M> => BodyRecord<M>;
+    /// Each transaction by height ‖ block hash ‖ index.
+    Transactions("transactions", Mixed): TxKey<M> => Stored<M::Tx>;
+    /// Each transaction's receipt by height ‖ block hash ‖ index.
+    Receipts("receipts", Mixed): TxKey<M> => Stored<M::Receipt>;
+    /// The recovered sender of each transaction that does not carry it, by height ‖ block
+    /// hash ‖ index.
+    Senders("senders", Mixed): TxKey<M> => Stored<M::Address>;
     /// The canonical chain: block hash by height.
     Canonical("canonical", Range): u64 => Stored<M::Hash>;
     /// Canonical transactions: location by transaction hash.
-    TxIndex("tx_index", Point): M::Hash => Stored<TxLocation<M::Hash>>;
+    TxIndex("tx_index", Point): Fixed<M::Hash> => Stored<TxLocation<M::Hash>>;
     /// Canonical transactions by address (sender and recipient): address ‖ height ‖ index.
-    AddressIndex("address_index", Range): (M::Address, u64, u32) => Stored<M::Hash>;
+    AddressIndex("address_index", Range): (Fixed<M::Address>, u64, u32) => Stored<M::Hash>;
     /// The bloom filter of each canonical block's logs, by height.
     LogBloom("log_bloom", Range): u64 => Bloom;
     /// The sectioned bloom-bit index: section ‖ bit → which blocks of the section set the bit.
@@ -64,9 +118,43 @@ chain_tables! {
     /// The world state at the head.
     State("state", Point): M::StateKey => Stored<M::StateValue>;
     /// Each block's state writes and, once applied, the values they replaced (for revert).
-    StateChanges("state_changes", Mixed): (u64, M::Hash) => Stored<ChangeSet<M>>;
+    /// Blocks without state writes have none.
+    StateChanges("state_changes", Mixed): BlockKey<M> => Stored<ChangeSet<M>>;
     /// Chain-wide records by [`MetaKey`].
     ChainMeta("chain_meta", Point): u8 => Stored<MetaValue<M::Hash>>;
+}
+
+/// What [`Bodies`] keeps of a block: how many transactions it has (they are in
+/// [`Transactions`]) and the rest of its body.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct BodyRecord<M: ChainModel> {
+    /// Transactions (and receipts) in the block.
+    pub tx_count: u32,
+    /// Whether the block has a [`StateChanges`] entry (it made state writes).
+    pub has_changes: bool,
+    /// The body beyond the transactions.
+    pub extra: M::BodyExtra,
+}
+
+/// Value format 2: format 1 of the `bodies` table was the whole transaction list (schema 1).
+impl<M: ChainModel> PostcardValue for BodyRecord<M> {
+    const FORMAT_VERSION: u8 = 2;
+}
+
+impl<M: ChainModel> Clone for BodyRecord<M> {
+    fn clone(&self) -> Self {
+        BodyRecord { tx_count: self.tx_count, has_changes: self.has_changes, extra: self.extra.clone() }
+    }
+}
+impl<M: ChainModel> std::fmt::Debug for BodyRecord<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyRecord")
+            .field("tx_count", &self.tx_count)
+            .field("has_changes", &self.has_changes)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 /// A block's state writes, sorted by key, and the values they replaced.
@@ -121,10 +209,12 @@ pub enum MetaValue<H> {
 
 /// The chain schema for model `M`, to open a backend with.
 pub fn chain_schema<M: ChainModel>() -> Schema {
-    Schema::new(SCHEMA_NAME, SCHEMA_VERSION)
+    Schema::new(M::SCHEMA_NAME, SCHEMA_VERSION)
         .with::<Headers<M>>()
         .with::<Bodies<M>>()
+        .with::<Transactions<M>>()
         .with::<Receipts<M>>()
+        .with::<Senders<M>>()
         .with::<Canonical<M>>()
         .with::<TxIndex<M>>()
         .with::<AddressIndex<M>>()

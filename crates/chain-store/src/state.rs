@@ -43,7 +43,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
                 break;
             }
             let (h, hash) = entry?;
-            let changes = self.required::<StateChanges<M>, _>(&BlockRef { number: h, hash: hash.0 })?;
+            let Some(changes) = self.change_set(&BlockRef { number: h, hash: hash.0 })? else { continue };
             let Some(previous) = changes.previous else {
                 return Err(self.missing::<StateChanges<M>>(h, &hash.0));
             };

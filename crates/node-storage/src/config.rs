@@ -72,12 +72,34 @@ impl std::fmt::Display for BackendKind {
     }
 }
 
+/// The chain model: which block, transaction and receipt types the chain store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// The synthetic EVM-style model (`chain_store::evm`): tests, benchmarks, the demo.
+    #[default]
+    Evm,
+    /// Ethereum (`chain_eth`): real blocks, Keccak hashes, every root checked.
+    Ethereum,
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelKind::Evm => "evm",
+            ModelKind::Ethereum => "ethereum",
+        })
+    }
+}
+
 /// Everything node-storage needs to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The engine.
     pub backend: BackendKind,
+    /// The chain model (a store written with one is refused by the other).
+    pub model: ModelKind,
     /// Directory holding the chain, DAG and node databases.
     pub data_dir: PathBuf,
     /// Engine options shared by the stores.
@@ -98,6 +120,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             backend: BackendKind::default(),
+            model: ModelKind::default(),
             data_dir: PathBuf::from("nodestore-data"),
             engine: EngineConfig::default(),
             caches: CachesConfig::default(),

@@ -40,8 +40,11 @@ mod writer;
 pub use backend::{Backend, BackendVisitor, with_backend};
 pub use backup::{BackupReport, RestoreReport, STORES, backup_stopped, restore};
 pub use breaker::BreakerState;
+pub use chain_eth;
 pub use chain_store;
-pub use config::{BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, RetentionConfig, WriterConfig};
+pub use config::{
+    BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, ModelKind, RetentionConfig, WriterConfig,
+};
 pub use dag_store;
 pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE};
 pub use deadletter::{DeadLetter, Replayed, node_schema};

@@ -68,12 +68,45 @@ pub fn copy_node<S: Backend, D: Backend, M: ChainModel>(
     Ok(report)
 }
 
-/// The schema migration steps of store `name` (`chain`, `dag`, `node`), oldest first.
-pub fn migration_steps(name: &str) -> &'static [&'static dyn MigrationStep] {
+/// The schema migration steps of store `name` (`chain`, `dag`, `node`) for chain model `M`,
+/// oldest first.
+pub fn migration_steps<M: ChainModel>(name: &str) -> Vec<Box<dyn MigrationStep>> {
     match name {
-        "dag" => dag_store::migrate::STEPS,
-        _ => &[],
+        "dag" => dag_store::migrate::STEPS.iter().map(|s| Box::new(StaticStep(*s)) as Box<dyn MigrationStep>).collect(),
+        "chain" => chain_store::migrate::steps::<M>(),
+        _ => Vec::new(),
     }
+}
+
+/// A `'static` step behind a box, beside the chain's generic ones.
+struct StaticStep(&'static dyn MigrationStep);
+
+impl MigrationStep for StaticStep {
+    fn source_version(&self) -> u32 {
+        self.0.source_version()
+    }
+    fn description(&self) -> &'static str {
+        self.0.description()
+    }
+    fn table(&self) -> &'static str {
+        self.0.table()
+    }
+    fn transform(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        out: &mut dyn storage_api::RawBatch,
+    ) -> Result<bool, storage_api::migration::EntryError> {
+        self.0.transform(key, value, out)
+    }
+    fn verify(&self, key: &[u8], value: &[u8]) -> Result<(), storage_api::migration::EntryError> {
+        self.0.verify(key, value)
+    }
+}
+
+/// The steps of store `name`, borrowed as the runner takes them.
+fn step_refs(steps: &[Box<dyn MigrationStep>]) -> Vec<&dyn MigrationStep> {
+    steps.iter().map(|s| s.as_ref()).collect()
 }
 
 fn schemas<M: ChainModel>() -> [(&'static str, Schema); 3] {
@@ -135,7 +168,8 @@ pub fn plan_node<B: Backend, M: ChainModel>(config: &Config) -> Result<Vec<(&'st
     let mut plans = Vec::new();
     for (name, schema) in schemas::<M>() {
         let store = open_older::<B>(config, name, schema)?;
-        plans.push((name, storage_migrate::plan(&store, migration_steps(name))?));
+        let steps = migration_steps::<M>(name);
+        plans.push((name, storage_migrate::plan(&store, &step_refs(&steps))?));
     }
     Ok(plans)
 }
@@ -173,10 +207,12 @@ pub async fn migrate_node<B: Backend, M: ChainModel, P: Progress + 'static>(
         for (name, schema) in schemas::<M>().into_iter().filter(|(n, _)| names.contains(n)) {
             let store = open_older::<B>(&c, name, schema.clone())?;
             let mut report = |from: u32, phase: &'static str, n: u64| progress(name, from, phase, n);
+            let boxed = migration_steps::<M>(name);
+            let refs = step_refs(&boxed);
             let steps = if options.dry_run {
-                storage_migrate::dry_run(&store, migration_steps(name), run_options, &mut report)?
+                storage_migrate::dry_run(&store, &refs, run_options, &mut report)?
             } else {
-                let steps = storage_migrate::run(&store, migration_steps(name), run_options, &mut report)?;
+                let steps = storage_migrate::run(&store, &refs, run_options, &mut report)?;
                 store.flush()?;
                 drop(store);
                 // The proof that it worked: the store opens for this build.

@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use node_storage::chain_store::evm::Evm;
 use node_storage::storage_backup::{BackupKind, Backups, Manifest, Progress, Selector, parse_time, rfc3339};
 use node_storage::{Backend, Config, StorageHandle, restore};
 use serde_json::json;
@@ -78,7 +77,11 @@ fn summary(m: &Manifest) -> serde_json::Value {
 }
 
 /// Commands that run without the store open (list, verify, restore, prune).
-pub(crate) async fn offline<B: Backend>(config: &Config, cmd: BackupCmd, as_json: bool) -> anyhow::Result<()> {
+pub(crate) async fn offline<B: Backend, M: node_storage::chain_store::ChainModel>(
+    config: &Config,
+    cmd: BackupCmd,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let backups = Backups::open(&config.backup)?;
     match cmd {
         BackupCmd::Create { .. } => unreachable!("create runs with the store open"),
@@ -146,7 +149,7 @@ pub(crate) async fn offline<B: Backend>(config: &Config, cmd: BackupCmd, as_json
         }
         BackupCmd::Restore { id, at, dry_run } => {
             let bars = Bars::new(as_json);
-            let report = restore::<B, Evm, _>(config, &selector(id, at)?, dry_run, bars.clone()).await;
+            let report = restore::<B, M, _>(config, &selector(id, at)?, dry_run, bars.clone()).await;
             bars.finish();
             let report = report?;
             let m = &report.manifest;
@@ -204,7 +207,11 @@ pub(crate) fn kind(arg: KindArg) -> BackupKind {
     }
 }
 
-pub(crate) async fn create<B: Backend>(h: &StorageHandle<B, Evm>, kind: KindArg, as_json: bool) -> anyhow::Result<()> {
+pub(crate) async fn create<B: Backend, M: node_storage::chain_store::ChainModel>(
+    h: &StorageHandle<B, M>,
+    kind: KindArg,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let bars = Bars::new(as_json);
     let r = h.backup(self::kind(kind), bars.clone()).await;
     bars.finish();

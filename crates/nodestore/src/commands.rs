@@ -1,16 +1,15 @@
 //! The commands, generic over the engine.
 
 use anyhow::Context;
-use node_storage::chain_store::evm::Evm;
 use node_storage::{Backend, Config, StorageHandle};
 use serde_json::json;
 
 use crate::output::{json, table};
 use crate::{BackupCmd, Cli, Cmd, DeadLetterCmd, demo};
 
-pub(crate) type Handle<B> = StorageHandle<B, Evm>;
+pub(crate) type Handle<B, M> = StorageHandle<B, M>;
 
-pub(crate) async fn run<B: Backend>(cli: Cli, config: Config) -> anyhow::Result<()> {
+pub(crate) async fn run<B: Backend, M: crate::model::CliModel>(cli: Cli, config: Config) -> anyhow::Result<()> {
     if let Cmd::Config = cli.command {
         print!("{}", config.to_toml());
         return Ok(());
@@ -18,28 +17,32 @@ pub(crate) async fn run<B: Backend>(cli: Cli, config: Config) -> anyhow::Result<
     // Everything but `backup create` runs without opening the store (restore needs it closed).
     let cli = match cli.command {
         Cmd::Backup { what, .. } if !matches!(what, BackupCmd::Create { .. }) => {
-            return crate::backup::offline::<B>(&config, what, cli.json).await;
+            return crate::backup::offline::<B, M>(&config, what, cli.json).await;
         }
         // Schema migrations open the stores themselves (this build refuses older versions).
         Cmd::Migrate { what: None, dry_run, no_backup, backup_kind, batch, .. } => {
             let backup = (!no_backup).then_some(crate::backup::kind(backup_kind));
             let options = node_storage::MigrateOptions { dry_run, backup, batch_entries: batch };
-            return crate::migrate::schema::<B>(&config, options, cli.json).await;
+            return crate::migrate::schema::<B, M>(&config, options, cli.json).await;
         }
         command => Cli { command, ..cli },
     };
     if crate::inspect::is_read_only(&cli.command) {
-        return crate::inspect::run::<B>(cli.command, config, cli.json);
+        return crate::inspect::run::<B, M>(cli.command, config, cli.json);
     }
-    let h: Handle<B> = StorageHandle::open(config.clone()).context("opening the store")?;
+    let h: Handle<B, M> = StorageHandle::open(config.clone()).context("opening the store")?;
     let result = dispatch(&h, cli.command, cli.json).await;
     h.shutdown().await;
     result
 }
 
-async fn dispatch<B: Backend>(h: &Handle<B>, cmd: Cmd, as_json: bool) -> anyhow::Result<()> {
+async fn dispatch<B: Backend, M: crate::model::CliModel>(
+    h: &Handle<B, M>,
+    cmd: Cmd,
+    as_json: bool,
+) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Demo { blocks, vertices } => demo::run(h, blocks, vertices, as_json).await,
+        Cmd::Demo { blocks, vertices } => demo::run::<B, M>(h, blocks, vertices, as_json).await,
         Cmd::Compact => {
             let done = h.compact().await?;
             if as_json {

@@ -4,13 +4,12 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use node_storage::Backend;
-use node_storage::chain_store::evm::Evm;
-use node_storage::chain_store::generator::{ChainGenerator, GenConfig};
-use node_storage::chain_store::{AddressQuery, LogFilter, NewBlock};
+use node_storage::chain_store::{AddressQuery, BlockHeader, LogFilter, Transaction};
 use node_storage::dag_store::generator::DagGenerator;
 use serde_json::json;
 
 use crate::commands::Handle;
+use crate::model::{CliModel, DemoChain};
 use crate::output::{hex, table};
 
 fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
@@ -27,16 +26,20 @@ fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     b
 }
 
-pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, as_json: bool) -> anyhow::Result<()> {
+pub(crate) async fn run<B: Backend, M: CliModel>(
+    h: &Handle<B, M>,
+    blocks: Option<u64>,
+    vertices: u64,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let blocks = blocks.unwrap_or(<M::Demo as DemoChain<M>>::BLOCKS);
     let started = Instant::now();
-    let mut report = json!({ "data_dir": h.config().data_dir.display().to_string(), "backend": B::KIND.to_string() });
-    // ---- chain
-    let mut g = ChainGenerator::new(GenConfig {
-        txs_per_block: 20,
-        fork_probability: 0.02,
-        marker_every: 100,
-        ..GenConfig::default()
+    let mut report = json!({
+        "data_dir": h.config().data_dir.display().to_string(), "backend": B::KIND.to_string(),
+        "model": h.config().model.to_string(),
     });
+    // ---- chain
+    let mut g = M::demo();
     let resume = h.pointers().head;
     anyhow::ensure!(
         resume.is_none(),
@@ -44,18 +47,25 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
         h.config().data_dir.display(),
         resume.map_or(0, |r| r.number)
     );
-    let genesis = g.next_blocks().remove(0);
+    let genesis = g.next().remove(0);
     h.init_chain(genesis.clone()).await?;
     let pb = bar(blocks, "blocks", as_json);
     let t = Instant::now();
-    let mut main: Vec<NewBlock<Evm>> = vec![genesis];
+    // The last headers of the main chain (the reorg forks off one of them).
+    let mut recent: std::collections::VecDeque<M::Header> = std::collections::VecDeque::new();
+    recent.push_back(genesis.block.header.clone());
     let mut done = 0;
+    let mut txs = 0u64;
     while done < blocks {
         let n = (blocks - done).min(100);
         let mut batch = Vec::new();
         for _ in 0..n {
-            let bs = g.next_blocks();
-            main.push(bs[0].clone());
+            let bs = g.next();
+            recent.push_back(bs[0].block.header.clone());
+            if recent.len() > 8 {
+                recent.pop_front();
+            }
+            txs += bs[0].block.transactions.len() as u64;
             batch.extend(bs);
         }
         for r in h.insert_blocks(batch).await {
@@ -66,13 +76,13 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
     }
     pb.finish();
     let chain_secs = t.elapsed().as_secs_f64();
-    report["chain"] = json!({ "blocks": blocks, "seconds": chain_secs, "blocks_per_s": blocks as f64 / chain_secs });
-    // A reorg: a 3-block branch from 5 below the head, then made canonical.
-    let head = main.last().expect("chain").block.header.clone();
-    let fork_at = &main[main.len() - 6].block.header;
-    let mut branch = vec![g.child(Some(fork_at))];
+    report["chain"] = json!({ "blocks": blocks, "transactions": txs, "seconds": chain_secs, "blocks_per_s": blocks as f64 / chain_secs });
+    // A reorg: a 6-block branch from 5 below the head, then made canonical.
+    let head = recent.back().expect("chain").number();
+    let fork_at = recent[recent.len().saturating_sub(6)].clone();
+    let mut branch = vec![g.child_of(&fork_at)];
     for _ in 0..5 {
-        let next = g.child(Some(&branch.last().expect("branch").block.header));
+        let next = g.child_of(&branch.last().expect("branch").block.header);
         branch.push(next);
     }
     for r in h.insert_blocks(branch.clone()).await {
@@ -80,7 +90,7 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
     }
     let new_head = branch.last().expect("branch").block.hash();
     let reorg = h.set_head(new_head).await?;
-    report["reorg"] = json!({ "from": head.number, "to": reorg.added.last().map(|b| b.number), "fork_point": reorg.fork_point.number,
+    report["reorg"] = json!({ "from": head, "to": reorg.added.last().map(|b| b.number), "fork_point": reorg.fork_point.number,
         "removed": reorg.removed.len(), "added": reorg.added.len() });
     let finalized = h.block_by_number(reorg.fork_point.number.saturating_sub(10)).await?.expect("canonical block");
     h.set_finalized(finalized.hash()).await?;
@@ -114,21 +124,22 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
     // ---- queries
     let q = Instant::now();
     let mid = h.block_by_number(blocks / 2).await?.expect("canonical block");
-    let tx = mid.transactions.first().map(|t| t.hash);
+    let tx = mid.transactions.first().map(|t| t.hash());
     let located = match tx {
         Some(t) => h.transaction(t).await?,
         None => None,
     };
-    let account = ChainGenerator::account(3);
+    let account = g.account();
     let history = h.address_history(account, AddressQuery::newest_first(5)).await?;
-    let logs = h.logs(LogFilter::range(0, blocks + 10).addresses([ChainGenerator::marker_contract()]), 10_000).await?;
-    let balance = h.state(ChainGenerator::balance_key(account)).await?;
+    let (marker, _) = g.marker();
+    let logs = h.logs(LogFilter::range(0, blocks.min(200)).addresses([marker]), 100_000).await?;
+    let balance = h.state(M::state_key(account)).await?;
     report["queries"] = json!({
-        "block_by_height": { "number": mid.header.number, "hash": hex(mid.hash().as_ref()), "txs": mid.transactions.len() },
-        "tx_lookup": located.map(|(t, at)| json!({ "tx": hex(t.hash.as_ref()), "block": at.number, "index": at.index })),
+        "block_by_height": { "number": mid.number(), "hash": crate::model::block_hash(&mid), "txs": mid.transactions.len() },
+        "tx_lookup": located.map(|(t, at)| json!({ "tx": hex(t.hash().as_ref()), "block": at.number, "index": at.index })),
         "address_history": { "address": hex(account.as_ref()), "latest": history.items.iter().map(|i| i.number).collect::<Vec<_>>() },
-        "log_filter": { "contract": hex(ChainGenerator::marker_contract().as_ref()), "matches": logs.len() },
-        "state": { "account": hex(account.as_ref()), "balance": balance.map(|b| hex(b.as_ref())) },
+        "log_filter": { "contract": hex(marker.as_ref()), "blocks": blocks.min(200), "matches": logs.len() },
+        "state": { "account": hex(account.as_ref()), "value": balance.as_ref().map(M::value_json) },
         "dag_tips": tips.iter().take(3).map(ToString::to_string).collect::<Vec<_>>(),
         "seconds": q.elapsed().as_secs_f64(),
     });
@@ -140,15 +151,19 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
         return Ok(());
     }
     println!();
-    println!("chain: {blocks} blocks in {chain_secs:.1} s ({:.0} blocks/s)", blocks as f64 / chain_secs);
+    println!(
+        "chain: {blocks} blocks ({txs} transactions, model {}) in {chain_secs:.1} s ({:.0} blocks/s)",
+        h.config().model,
+        blocks as f64 / chain_secs
+    );
     println!(
         "reorg: head {} -> {} (fork at {}, {} removed, {} added); finalized {}",
-        head.number,
+        head,
         reorg.added.last().map_or(0, |b| b.number),
         reorg.fork_point.number,
         reorg.removed.len(),
         reorg.added.len(),
-        finalized.header.number
+        finalized.number()
     );
     println!(
         "dag:   {vertices} vertices in {dag_secs:.1} s ({:.0}/s), {} tips, {seq} finalized",
@@ -159,7 +174,7 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
     let rows = vec![
         vec![
             "block by height".into(),
-            format!("#{} {} ({} txs)", mid.header.number, hex(&mid.hash().as_ref()[..8]), mid.transactions.len()),
+            format!("#{} {} ({} txs)", mid.number(), hex(&mid.hash().as_ref()[..8]), mid.transactions.len()),
         ],
         vec!["tx lookup".into(), report["queries"]["tx_lookup"].to_string()],
         vec![
@@ -170,13 +185,16 @@ pub(crate) async fn run<B: Backend>(h: &Handle<B>, blocks: u64, vertices: u64, a
                 history.items.iter().map(|i| i.number).collect::<Vec<_>>()
             ),
         ],
-        vec!["log filter".into(), format!("{} logs from the marker contract", logs.len())],
+        vec![
+            "log filter".into(),
+            format!("{} logs from contract {} in blocks 0..={}", logs.len(), hex(marker.as_ref()), blocks.min(200)),
+        ],
         vec![
             "state".into(),
             format!(
-                "balance of {}: {}",
+                "account {}: {}",
                 hex(account.as_ref()),
-                balance.map_or("none".into(), |b| hex(&b.as_ref()[..8]))
+                balance.as_ref().map_or("none".into(), |b| M::value_json(b).to_string())
             ),
         ],
         vec![

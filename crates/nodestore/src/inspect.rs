@@ -3,17 +3,16 @@
 //! directory, work on a read-only mount and never create a store.
 
 use anyhow::Context;
-use node_storage::chain_store::evm::{Address, B256, Evm};
-use node_storage::chain_store::generator::ChainGenerator;
-use node_storage::chain_store::{AddressQuery, Block, LogFilter};
+use node_storage::chain_store::{AddressQuery, LogFilter};
 use node_storage::dag_store::VertexHash;
 use node_storage::{Backend, Config, NodeReader};
 use serde_json::json;
 
+use crate::model::{CliModel, LogJson, parse_id};
 use crate::output::{bytes, hex, json, parse_hex, table};
 use crate::{Cmd, DeadLetterCmd, GetCmd};
 
-type Reader<B> = NodeReader<B, Evm>;
+type Reader<B, M> = NodeReader<B, M>;
 
 /// Whether `cmd` only reads.
 pub(crate) fn is_read_only(cmd: &Cmd) -> bool {
@@ -29,28 +28,27 @@ pub(crate) fn is_read_only(cmd: &Cmd) -> bool {
 }
 
 /// Runs a read-only command.
-pub(crate) fn run<B: Backend>(cmd: Cmd, config: Config, as_json: bool) -> anyhow::Result<()> {
-    let r: Reader<B> = NodeReader::open(config).context("opening the store read-only")?;
+pub(crate) fn run<B: Backend, M: CliModel>(cmd: Cmd, config: Config, as_json: bool) -> anyhow::Result<()> {
+    let r: Reader<B, M> = NodeReader::open(config).context("opening the store read-only")?;
     match cmd {
-        Cmd::Stats => stats(&r, as_json),
-        Cmd::Get { what } => get(&r, what, as_json),
+        Cmd::Stats => stats::<B, M>(&r, as_json),
+        Cmd::Get { what } => get::<B, M>(&r, what, as_json),
         Cmd::Logs { from, to, address, topic0, limit } => {
             let mut filter = LogFilter::range(from, to);
             if !address.is_empty() {
-                let a: Vec<Address> =
-                    address.iter().map(|a| parse_hex::<20>(a, "address").map(Address)).collect::<Result<_, _>>()?;
+                let a: Vec<M::Address> =
+                    address.iter().map(|a| parse_id::<M::Address>(a, "address")).collect::<Result<_, _>>()?;
                 filter = filter.addresses(a);
             }
             if !topic0.is_empty() {
-                let t: Vec<B256> =
-                    topic0.iter().map(|t| parse_hex::<32>(t, "topic").map(B256)).collect::<Result<_, _>>()?;
+                let t: Vec<M::Hash> =
+                    topic0.iter().map(|t| parse_id::<M::Hash>(t, "topic")).collect::<Result<_, _>>()?;
                 filter = filter.topic(0, t);
             }
             let logs = r.chain().logs(&filter, limit)?;
             if as_json {
                 json(&serde_json::to_value(logs.iter().map(|m| json!({
-                    "block": m.block_number, "tx": hex(m.tx_hash.as_ref()), "log_index": m.log_index,
-                    "address": hex(m.log.address.as_ref()), "topics": m.log.topics.iter().map(|t| hex(t.as_ref())).collect::<Vec<_>>(),
+                    "block": m.block_number, "tx": hex(m.tx_hash.as_ref()), "log_index": m.log_index, "log": m.log.json(),
                 })).collect::<Vec<_>>())?);
             } else {
                 let rows: Vec<Vec<String>> = logs
@@ -60,7 +58,7 @@ pub(crate) fn run<B: Backend>(cmd: Cmd, config: Config, as_json: bool) -> anyhow
                             m.block_number.to_string(),
                             m.log_index.to_string(),
                             hex(m.tx_hash.as_ref()),
-                            hex(m.log.address.as_ref()),
+                            m.log.json()["address"].as_str().unwrap_or_default().to_owned(),
                         ]
                     })
                     .collect();
@@ -70,7 +68,7 @@ pub(crate) fn run<B: Backend>(cmd: Cmd, config: Config, as_json: bool) -> anyhow
             Ok(())
         }
         Cmd::History { address, limit } => {
-            let a = Address(parse_hex::<20>(&address, "address")?);
+            let a = parse_id::<M::Address>(&address, "address")?;
             let page = r.chain().address_history(&a, &AddressQuery::newest_first(limit))?;
             if as_json {
                 json(&json!(
@@ -143,35 +141,27 @@ pub(crate) fn run<B: Backend>(cmd: Cmd, config: Config, as_json: bool) -> anyhow
     }
 }
 
-fn block_json(b: &Block<Evm>) -> serde_json::Value {
-    json!({
-        "number": b.header.number, "hash": hex(b.header.hash.as_ref()), "parent": hex(b.header.parent_hash.as_ref()),
-        "timestamp": b.header.timestamp, "transactions": b.transactions.iter().map(|t| hex(t.hash.as_ref())).collect::<Vec<_>>(),
-    })
-}
-
-fn get<B: Backend>(r: &Reader<B>, what: GetCmd, as_json: bool) -> anyhow::Result<()> {
+fn get<B: Backend, M: CliModel>(r: &Reader<B, M>, what: GetCmd, as_json: bool) -> anyhow::Result<()> {
     let value = match what {
         GetCmd::Block { id } => {
             let block = match id.parse::<u64>() {
                 Ok(n) => r.chain().block_by_number(n)?,
-                Err(_) => r.chain().block(&B256(parse_hex::<32>(&id, "block hash")?))?,
+                Err(_) => r.chain().block(&parse_id::<M::Hash>(&id, "block hash")?)?,
             };
-            block_json(&block.with_context(|| format!("no block {id}"))?)
+            M::block_json(&block.with_context(|| format!("no block {id}"))?)
         }
         GetCmd::Tx { hash } => {
-            let (tx, at) = r
-                .chain()
-                .transaction(&B256(parse_hex::<32>(&hash, "tx hash")?))?
-                .with_context(|| format!("no transaction {hash}"))?;
-            json!({ "tx": tx, "block": at.number, "index": at.index })
+            let h = parse_id::<M::Hash>(&hash, "tx hash")?;
+            let (tx, at) = r.chain().transaction(&h)?.with_context(|| format!("no transaction {hash}"))?;
+            let sender = r.chain().sender(&h)?.map(|(s, _)| hex(s.as_ref()));
+            json!({ "tx": M::tx_json(&tx), "sender": sender, "block": at.number, "index": at.index })
         }
         GetCmd::Receipt { hash } => {
             let (receipt, at) = r
                 .chain()
-                .receipt(&B256(parse_hex::<32>(&hash, "tx hash")?))?
+                .receipt(&parse_id::<M::Hash>(&hash, "tx hash")?)?
                 .with_context(|| format!("no receipt for {hash}"))?;
-            json!({ "receipt": receipt, "block": at.number, "index": at.index })
+            json!({ "receipt": M::receipt_json(&receipt), "block": at.number, "index": at.index })
         }
         GetCmd::Vertex { hash } => {
             let v = r
@@ -183,9 +173,9 @@ fn get<B: Backend>(r: &Reader<B>, what: GetCmd, as_json: bool) -> anyhow::Result
                     "payload_bytes": v.vertex.payload.len() })
         }
         GetCmd::State { address } => {
-            let a = Address(parse_hex::<20>(&address, "address")?);
-            let v = r.chain().state(&ChainGenerator::balance_key(a))?;
-            json!({ "address": hex(a.as_ref()), "balance": v.map(|b| hex(b.as_ref())) })
+            let a = parse_id::<M::Address>(&address, "address")?;
+            let v = r.chain().state(&M::state_key(a))?;
+            json!({ "address": hex(a.as_ref()), "value": v.as_ref().map(M::value_json) })
         }
     };
     if as_json {
@@ -196,7 +186,7 @@ fn get<B: Backend>(r: &Reader<B>, what: GetCmd, as_json: bool) -> anyhow::Result
     Ok(())
 }
 
-fn stats<B: Backend>(r: &Reader<B>, as_json: bool) -> anyhow::Result<()> {
+fn stats<B: Backend, M: CliModel>(r: &Reader<B, M>, as_json: bool) -> anyhow::Result<()> {
     let stores = r.stats()?;
     let p = r.chain().pointers();
     if as_json {
@@ -226,14 +216,18 @@ fn stats<B: Backend>(r: &Reader<B>, as_json: bool) -> anyhow::Result<()> {
 }
 
 /// `nodestore recover`.
-pub(crate) fn recover<B: Backend>(config: Config, accept_wal_loss: bool, as_json: bool) -> anyhow::Result<()> {
+pub(crate) fn recover<B: Backend, M: CliModel>(
+    config: Config,
+    accept_wal_loss: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         accept_wal_loss,
         "say what to accept: `--accept-wal-loss` recovers stores whose write-ahead log is damaged, losing the writes \
          after the damage (the other way out is `nodestore backup restore`)"
     );
-    let recovered = node_storage::recover_wal_loss::<Evm>(&config)?;
-    let reader: Reader<B> = NodeReader::open(config).context("opening the recovered stores")?;
+    let recovered = node_storage::recover_wal_loss::<M>(&config)?;
+    let reader: Reader<B, M> = NodeReader::open(config).context("opening the recovered stores")?;
     let (chain, dag) = reader.check()?;
     let ok = chain.is_ok() && dag.is_ok();
     if as_json {

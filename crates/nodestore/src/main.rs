@@ -8,13 +8,16 @@ mod commands;
 mod demo;
 mod inspect;
 mod migrate;
+mod model;
 mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use node_storage::{Backend, BackendKind, BackendVisitor, Config, with_backend};
+use node_storage::chain_eth::Eth;
+use node_storage::chain_store::evm::Evm;
+use node_storage::{Backend, BackendKind, BackendVisitor, Config, ModelKind, with_backend};
 
 /// Run, inspect and maintain a node-storage database.
 #[derive(Debug, Parser)]
@@ -29,11 +32,20 @@ pub(crate) struct Cli {
     /// Engine (overrides the config).
     #[arg(long, global = true, value_enum)]
     backend: Option<Engine>,
+    /// Chain model (overrides the config): the synthetic EVM-style model, or Ethereum.
+    #[arg(long, global = true, value_enum)]
+    model: Option<ModelArg>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ModelArg {
+    Evm,
+    Ethereum,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -47,9 +59,10 @@ enum Engine {
 pub(crate) enum Cmd {
     /// Create a database, ingest a synthetic chain and DAG, reorg, query, print stats.
     Demo {
-        /// Main-chain blocks to ingest.
-        #[arg(long, default_value_t = 5_000)]
-        blocks: u64,
+        /// Main-chain blocks to ingest (default: 5,000 of 20 transactions; 500 mainnet-shaped
+        /// blocks with `--model ethereum`).
+        #[arg(long)]
+        blocks: Option<u64>,
         /// DAG vertices to ingest.
         #[arg(long, default_value_t = 50_000)]
         vertices: u64,
@@ -284,11 +297,20 @@ struct Run {
 impl BackendVisitor for Run {
     type Output = anyhow::Result<()>;
     fn visit<B: Backend>(self) -> anyhow::Result<()> {
+        match self.config.model {
+            ModelKind::Evm => self.run::<B, Evm>(),
+            ModelKind::Ethereum => self.run::<B, Eth>(),
+        }
+    }
+}
+
+impl Run {
+    fn run<B: Backend, M: model::CliModel>(self) -> anyhow::Result<()> {
         if let Cmd::Migrate { what: Some(MigrateCmd::Copy { to_backend, to_path }), .. } = &self.cli.command {
             let mut to = self.config.clone();
             to.backend = kind(*to_backend);
             to.data_dir = to_path.clone();
-            let visitor = migrate::CopyTo::<B> {
+            let visitor = migrate::CopyTo::<B, M> {
                 from: self.config.clone(),
                 to: to.clone(),
                 as_json: self.cli.json,
@@ -297,13 +319,13 @@ impl BackendVisitor for Run {
             return with_backend(&to, visitor);
         }
         if let Cmd::Migrate { what: Some(MigrateCmd::ImportLegacy { from, dry_run }), .. } = &self.cli.command {
-            return migrate::import_legacy::<B>(&self.config, from, *dry_run, self.cli.json);
+            return migrate::import_legacy::<B, M>(&self.config, from, *dry_run, self.cli.json);
         }
         if let Cmd::Recover { accept_wal_loss } = &self.cli.command {
-            return inspect::recover::<B>(self.config, *accept_wal_loss, self.cli.json);
+            return inspect::recover::<B, M>(self.config, *accept_wal_loss, self.cli.json);
         }
         let rt = node_storage::tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        rt.block_on(commands::run::<B>(self.cli, self.config))
+        rt.block_on(commands::run::<B, M>(self.cli, self.config))
     }
 }
 
@@ -326,6 +348,12 @@ fn migrate_command(cli: &Cli) -> String {
     }
     if let Some(b) = cli.backend {
         cmd.push_str(&format!(" --backend {}", kind(b)));
+    }
+    if let Some(m) = cli.model {
+        cmd.push_str(match m {
+            ModelArg::Evm => " --model evm",
+            ModelArg::Ethereum => " --model ethereum",
+        });
     }
     cmd.push_str(" migrate");
     cmd
@@ -362,6 +390,12 @@ fn main() -> ExitCode {
         }
         if let Some(b) = cli.backend {
             config.backend = kind(b);
+        }
+        if let Some(m) = cli.model {
+            config.model = match m {
+                ModelArg::Evm => ModelKind::Evm,
+                ModelArg::Ethereum => ModelKind::Ethereum,
+            };
         }
         if let Cmd::Backup { destination: Some(d), .. } | Cmd::Migrate { backup_destination: Some(d), .. } =
             &cli.command

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use node_storage::chain_store::evm::Evm;
 use node_storage::storage_migrate::StepReport;
 use node_storage::{Backend, BackendVisitor, Config, MigrateOptions, MigrateProgress, copy_node, migrate_node};
 use serde_json::json;
@@ -14,15 +13,15 @@ use serde_json::json;
 use crate::backup::Bars;
 use crate::output::{json, table};
 
-/// Copies from engine `S` (the configured one) to the engine `to` names.
-pub(crate) struct CopyTo<S> {
+/// Copies from engine `S` (the configured one) to the engine `to` names, for model `M`.
+pub(crate) struct CopyTo<S, M> {
     pub(crate) from: Config,
     pub(crate) to: Config,
     pub(crate) as_json: bool,
-    pub(crate) source: PhantomData<S>,
+    pub(crate) source: PhantomData<(S, M)>,
 }
 
-impl<S: Backend> BackendVisitor for CopyTo<S> {
+impl<S: Backend, M: node_storage::chain_store::ChainModel> BackendVisitor for CopyTo<S, M> {
     type Output = anyhow::Result<()>;
 
     fn visit<D: Backend>(self) -> anyhow::Result<()> {
@@ -31,7 +30,7 @@ impl<S: Backend> BackendVisitor for CopyTo<S> {
             ProgressStyle::with_template("{spinner} copying {msg}: {pos} entries {per_sec}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        let report = copy_node::<S, D, Evm>(&self.from, &self.to, &mut |store, n| {
+        let report = copy_node::<S, D, M>(&self.from, &self.to, &mut |store, n| {
             bar.set_message(store.to_owned());
             bar.set_position(n);
         });
@@ -78,7 +77,11 @@ fn spinner(quiet: bool, template: &str) -> ProgressBar {
 }
 
 /// `nodestore migrate [--dry-run] [--no-backup]`: every store to this build's schema version.
-pub(crate) async fn schema<B: Backend>(config: &Config, options: MigrateOptions, as_json: bool) -> anyhow::Result<()> {
+pub(crate) async fn schema<B: Backend, M: node_storage::chain_store::ChainModel>(
+    config: &Config,
+    options: MigrateOptions,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let bar = spinner(as_json, "{spinner} {msg}: {pos} entries {per_sec}");
     let b = bar.clone();
     let progress: Arc<MigrateProgress> = Arc::new(move |store: &str, from: u32, phase: &str, n: u64| {
@@ -86,7 +89,7 @@ pub(crate) async fn schema<B: Backend>(config: &Config, options: MigrateOptions,
         b.set_position(n);
     });
     let bars = Bars::new(as_json);
-    let result = migrate_node::<B, Evm, _>(config, options, progress, bars.clone()).await;
+    let result = migrate_node::<B, M, _>(config, options, progress, bars.clone()).await;
     bars.finish();
     bar.finish_and_clear();
     let report = result.context(if options.dry_run {
@@ -144,22 +147,17 @@ pub(crate) async fn schema<B: Backend>(config: &Config, options: MigrateOptions,
 }
 
 /// `nodestore migrate import-legacy --from DIR [--dry-run]`.
-pub(crate) fn import_legacy<B: Backend>(
+pub(crate) fn import_legacy<B: Backend, M: node_storage::chain_store::ChainModel>(
     config: &Config,
     from: &Path,
     dry_run: bool,
     as_json: bool,
 ) -> anyhow::Result<()> {
     let bar = spinner(as_json, "{spinner} {msg}: {pos} records {per_sec}");
-    let report = node_storage::import_legacy::<B, node_storage::chain_store::evm::Evm>(
-        config,
-        from,
-        dry_run,
-        &mut |phase, n| {
-            bar.set_message(phase);
-            bar.set_position(n);
-        },
-    );
+    let report = node_storage::import_legacy::<B, M>(config, from, dry_run, &mut |phase, n| {
+        bar.set_message(phase);
+        bar.set_position(n);
+    });
     bar.finish_and_clear();
     let report = report.context("legacy import failed (nothing was committed)")?;
     let c = report.counts;

@@ -527,3 +527,33 @@ fn read_only_commands_work_on_a_read_only_mount() {
     let out = ro(&["compact"]);
     assert!(!out.status.success(), "a write command cannot succeed on a read-only mount");
 }
+
+/// The Ethereum model end to end: a mainnet-shaped demo, reads by height and hash, a log
+/// filter, the integrity check; the synthetic model is refused on that data.
+#[test]
+fn the_ethereum_model_runs_the_demo_and_the_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let eth = |args: &[&str]| nodestore(dir.path()).args(["--model", "ethereum"]).args(args).output().unwrap();
+    let out = eth(&["--json", "demo", "--blocks", "24", "--vertices", "200"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let demo = json(&out.stdout);
+    assert_eq!(demo["model"], "ethereum");
+    assert!(demo["chain"]["transactions"].as_u64().unwrap() > 24 * 150, "{demo}");
+    assert!(demo["queries"]["log_filter"]["matches"].as_u64().unwrap() > 0, "{demo}");
+    let block = json(&eth(&["--json", "get", "block", "10"]).stdout);
+    assert_eq!(block["number"], 10);
+    let tx = block["transactions"][3].as_str().unwrap().to_owned();
+    let got = json(&eth(&["--json", "get", "tx", &tx]).stdout);
+    assert_eq!((got["block"].as_u64(), got["index"].as_u64()), (Some(10), Some(3)));
+    assert!(got["sender"].as_str().is_some_and(|s| s.len() == 42), "{got}");
+    let receipt = json(&eth(&["--json", "get", "receipt", &tx]).stdout);
+    assert_eq!(receipt["receipt"]["status"], true);
+    let hash = block["hash"].as_str().unwrap().to_owned();
+    assert_eq!(json(&eth(&["--json", "get", "block", &hash]).stdout)["number"], 10);
+    let check = eth(&["check"]);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    // The synthetic model cannot read Ethereum data: refused, not misread.
+    let out = nodestore(dir.path()).args(["stats"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("chain-eth"), "{err}");
+}

@@ -1,0 +1,162 @@
+//! The Ethereum model's figures: sender recovery per core with both secp256k1 implementations,
+//! and the import of mainnet-shaped blocks end to end — decode from their wire encodings, check
+//! every root, recover senders (on every core), store with every index — with the share each
+//! step takes. Writes the `ethereum-model` section of `docs/BENCHMARKS.md`.
+//!
+//! `cargo xtask bench --only-eth [--quick]` (part of `cargo xtask bench`)
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use alloy_consensus::ReceiptEnvelope;
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use chain_eth::generator::{EthGenerator, MAINNET_LONDON};
+use chain_eth::senders::{Recovery, recover_all};
+use chain_eth::{Eth, EthBody, EthHeader, EthReceipt, EthTx};
+use chain_store::{Block, ChainStore, NewBlock, chain_schema};
+use node_storage_benches::backends::{Backend, Rocks};
+use node_storage_benches::report::splice;
+use storage_api::{Durability, KvFlush};
+
+/// A block as it arrives: header RLP, transactions and receipts in their EIP-2718 encodings.
+struct Wire {
+    header: Vec<u8>,
+    txs: Vec<Vec<u8>>,
+    receipts: Vec<Vec<u8>>,
+}
+
+fn wire(b: &NewBlock<Eth>) -> Wire {
+    Wire {
+        header: b.block.header.rlp(),
+        txs: b.block.transactions.iter().map(EthTx::encoded).collect(),
+        receipts: b.receipts.iter().map(|r| r.to_envelope().encoded_2718()).collect(),
+    }
+}
+
+fn decode(w: &Wire) -> (EthHeader, Vec<EthTx>, Vec<EthReceipt>) {
+    let header = EthHeader::decode(&w.header).unwrap();
+    let txs = w.txs.iter().map(|t| EthTx::decode(t).unwrap()).collect();
+    let receipts = w
+        .receipts
+        .iter()
+        .map(|r| EthReceipt::from_envelope(ReceiptEnvelope::decode_2718(&mut r.as_slice()).unwrap()))
+        .collect();
+    (header, txs, receipts)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let write = !quick && !std::env::args().any(|a| a == "--no-write");
+    let blocks: usize = if quick { 20 } else { 400 };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    eprintln!("[eth] generating {blocks} mainnet-shaped blocks");
+    let mut g = EthGenerator::new(MAINNET_LONDON, 11);
+    let genesis = g.next_block();
+    let made: Vec<NewBlock<Eth>> = (0..blocks).map(|_| g.next_block()).collect();
+    let txs: Vec<EthTx> = made.iter().flat_map(|b| b.block.transactions.iter().cloned()).collect();
+    let mut out = String::new();
+
+    // ---- sender recovery
+    eprintln!("[eth] sender recovery ({} transactions)", txs.len());
+    let sample = &txs[..txs.len().min(if quick { 2_000 } else { 20_000 })];
+    let mut recovery_rows = Vec::new();
+    for (name, backend) in
+        [("libsecp256k1 (C, `secp256k1` crate)", Recovery::Libsecp256k1), ("k256 (pure Rust)", Recovery::K256)]
+    {
+        let t = Instant::now();
+        let one = recover_all(sample, backend, 1).unwrap();
+        let single = sample.len() as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let all = recover_all(sample, backend, 0).unwrap();
+        let parallel = sample.len() as f64 / t.elapsed().as_secs_f64();
+        assert_eq!(one, all);
+        recovery_rows.push((name, single, parallel));
+    }
+    let ratio = recovery_rows[0].1 / recovery_rows[1].1;
+    out.push_str(&format!(
+        "**Sender recovery** ({} mainnet-shaped transactions, real signatures):\n\n| implementation | per core | all {cores} cores |\n|---|---:|---:|\n",
+        sample.len()
+    ));
+    for (name, single, parallel) in &recovery_rows {
+        out.push_str(&format!("| {name} | {single:.0} tx/s | {parallel:.0} tx/s |\n"));
+    }
+    out.push_str(&format!(
+        "\nlibsecp256k1 recovers {ratio:.2}× as fast as k256 on one core, so it is the default (`Recovery::default()`).\n\n"
+    ));
+
+    // ---- import end to end
+    eprintln!("[eth] import end to end");
+    let wires: Vec<Wire> = made.iter().map(wire).collect();
+    let root = tempfile::Builder::new().prefix("bench-eth-").tempdir().unwrap();
+    let store = ChainStore::<_, Eth>::new(Rocks::open_schema(root.path(), chain_schema::<Eth>()).unwrap())
+        .unwrap()
+        .with_insert_durability(Durability::Buffered);
+    store.init(&genesis).unwrap();
+    let (mut decode_t, mut recover_t, mut store_t) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let started = Instant::now();
+    for chunk in wires.chunks(16) {
+        let t = Instant::now();
+        let decoded: Vec<(EthHeader, Vec<EthTx>, Vec<EthReceipt>)> = chunk.iter().map(decode).collect();
+        decode_t += t.elapsed();
+        let t = Instant::now();
+        let batch: Vec<NewBlock<Eth>> = decoded
+            .into_iter()
+            .map(|(header, transactions, receipts)| {
+                let senders = recover_all(&transactions, Recovery::default(), 0).unwrap();
+                NewBlock {
+                    block: Block { header, transactions, extra: EthBody::default() },
+                    receipts,
+                    senders,
+                    state: Vec::new(),
+                }
+            })
+            .collect();
+        recover_t += t.elapsed();
+        let t = Instant::now();
+        store.insert_blocks(&batch).unwrap();
+        store_t += t.elapsed();
+    }
+    let t = Instant::now();
+    store.store().flush().unwrap();
+    store_t += t.elapsed();
+    let total = started.elapsed();
+    assert!(store.check().unwrap().is_ok());
+    let bytes: usize = wires
+        .iter()
+        .map(|w| {
+            w.header.len() + w.txs.iter().map(Vec::len).sum::<usize>() + w.receipts.iter().map(Vec::len).sum::<usize>()
+        })
+        .sum();
+    let share = |d: Duration| 100.0 * d.as_secs_f64() / total.as_secs_f64();
+    out.push_str(&format!(
+        "**Import of mainnet-shaped blocks, end to end** ({blocks} blocks of {} transactions, {:.1} MB encoded; RocksDB, \
+         batches of 16, buffered with one flush at the end): **{:.0} blocks/s** ({:.0} tx/s, {:.1} MB/s).\n\n\
+         | step | share of the wall time |\n|---|---:|\n\
+         | decode (RLP, EIP-2718) | {:.0} % |\n\
+         | recover senders (libsecp256k1, {cores} threads) | {:.0} % |\n\
+         | store: check the transactions, receipts and ommers roots and the bloom, write every table and index | {:.0} % |\n\n",
+        MAINNET_LONDON.txs_per_block,
+        bytes as f64 / 1e6,
+        blocks as f64 / total.as_secs_f64(),
+        txs.len() as f64 / total.as_secs_f64(),
+        bytes as f64 / 1e6 / total.as_secs_f64(),
+        share(decode_t),
+        share(recover_t),
+        share(store_t),
+    ));
+    let header = format!(
+        "Measured on {} cores. Command: `cargo xtask bench --only-eth`{}.\n\n",
+        cores,
+        if quick { " --quick" } else { "" }
+    );
+    let section = format!("{header}{out}");
+    println!("{section}");
+    if write {
+        let manifest_dir =
+            std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+        let path = manifest_dir.join("../docs/BENCHMARKS.md");
+        let doc = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
+        std::fs::write(&path, splice(&doc, "ethereum-model", &section)).unwrap();
+        eprintln!("wrote {}", path.display());
+    }
+}
