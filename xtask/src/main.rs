@@ -79,6 +79,8 @@ const HELP: &str = "usage: cargo xtask <command>
                                          --only-backup: the backup targets alone;
                                          --only-migrate: the migration figures alone;
                                          --only-eth: the Ethereum model (sender recovery, import)
+                                         --only-bulk: bulk import (synthetic vs live vs raw; era1)
+                                         --only-chain / --only-dag: those comparison workloads only
   prometheus                             a real Prometheus scrapes node-storage; every dashboard query
                                          must return data (needs the `prometheus` binary)";
 
@@ -112,6 +114,25 @@ fn run(cmd: &mut Command) -> Result<()> {
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(workspace_root());
+    // `cargo xtask` runs under `cargo run`, which sets xtask's own package variables. Build
+    // scripts that declare them (ring's `rerun-if-env-changed=CARGO_PKG_NAME`, …) would see
+    // them change between `cargo xtask …` and a plain `cargo …` and rebuild every time.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+            )
+        {
+            c.env_remove(key.as_ref());
+        }
+    }
     c
 }
 
@@ -127,10 +148,25 @@ fn bench(args: &[String]) -> Result<()> {
     let backup_only = args.iter().any(|a| a == "--only-backup");
     let migrate_only = args.iter().any(|a| a == "--only-migrate");
     let eth_only = args.iter().any(|a| a == "--only-eth");
+    let bulk_only = args.iter().any(|a| a == "--only-bulk");
+    // `--only-chain` / `--only-dag` select workloads of the backend comparison alone.
+    let compare_only = args.iter().any(|a| a == "--only-chain" || a == "--only-dag");
     let rest: Vec<&String> = args
         .iter()
-        .filter(|a| !matches!(a.as_str(), "--only-facade" | "--only-backup" | "--only-migrate" | "--only-eth"))
+        .filter(|a| {
+            !matches!(a.as_str(), "--only-facade" | "--only-backup" | "--only-migrate" | "--only-eth" | "--only-bulk")
+        })
         .collect();
+    let bulk = || {
+        // Bulk history import: synthetic blocks against the live path and raw RocksDB; era1.
+        let mut cmd = cargo();
+        cmd.args(["run", "-p", "node-storage-benches", "--bin", "bulk", "--"]);
+        cmd.args(rest.iter().filter(|a| a.as_str() == "--quick"));
+        run(&mut cmd)
+    };
+    if bulk_only {
+        return bulk();
+    }
     let eth = || {
         // The Ethereum model: sender recovery, import of mainnet-shaped blocks end to end.
         let mut cmd = cargo();
@@ -155,7 +191,11 @@ fn bench(args: &[String]) -> Result<()> {
         cmd.args(["run", "-p", "node-storage-benches", "--bin", "compare", "--"]);
         cmd.args(&rest);
         run(&mut cmd)?;
+        if compare_only {
+            return Ok(());
+        }
         eth()?;
+        bulk()?;
     }
     // The facade targets (group commit, cached reads, overhead) on RocksDB.
     let mut cmd = cargo();

@@ -12,8 +12,12 @@
 //!   cores, and stored once by the chain store.
 //! * [`portal`] decodes blocks in the Portal network's formats (the mainnet test data);
 //!   [`generator`] makes mainnet-shaped synthetic blocks with real signatures.
+//! * [`era1`] reads and writes era1 archives (accumulator and index checked); [`import`]
+//!   moves them in and out of a chain store through its bulk path.
 
+pub mod era1;
 pub mod generator;
+pub mod import;
 pub mod portal;
 pub mod senders;
 mod types;

@@ -66,6 +66,23 @@ pub fn header_with_proof(bytes: &[u8]) -> Result<EthHeader, PortalError> {
     EthHeader::decode(fields[0]).map_err(|e| err("header", e))
 }
 
+/// The header of a `BlockHeaderWithProof` and its pre-merge accumulator proof: the block's
+/// total difficulty, 13 siblings and the epoch's length (see
+/// [`crate::era1::epoch_root_from_proof`]).
+pub fn header_and_proof(bytes: &[u8]) -> Result<(EthHeader, [alloy_primitives::B256; 15]), PortalError> {
+    let fields = container(bytes, 2, "header with proof")?;
+    let header = EthHeader::decode(fields[0]).map_err(|e| err("header", e))?;
+    let proof = fields[1];
+    if proof.len() != 1 + 15 * 32 || proof[0] != 1 {
+        return Err(err("header proof", format!("{} bytes, not a pre-merge accumulator proof", proof.len())));
+    }
+    let mut out = [alloy_primitives::B256::ZERO; 15];
+    for (i, chunk) in proof[1..].chunks_exact(32).enumerate() {
+        out[i] = alloy_primitives::B256::from_slice(chunk);
+    }
+    Ok((header, out))
+}
+
 /// The transactions and ommers of a `BlockBodyLegacy`.
 pub fn body_legacy(bytes: &[u8]) -> Result<(Vec<EthTx>, Vec<Header>), PortalError> {
     let fields = container(bytes, 2, "block body")?;

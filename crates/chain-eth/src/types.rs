@@ -219,25 +219,34 @@ fn decode_log(bytes: &[u8]) -> Result<EthLog, String> {
 serde_as_bytes!(EthLog, encode_log, decode_log);
 
 /// What an Ethereum block body holds besides its transactions: the ommer (uncle) headers
-/// and, from Shanghai on, the withdrawals.
+/// and, from Shanghai on, the withdrawals; plus the block's total difficulty where the block
+/// came with one (era1 archives carry it; it is what their accumulator commits to).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EthBody {
     /// Ommer headers (empty since the Merge).
     pub ommers: Vec<Header>,
     /// Withdrawals (`None` before Shanghai).
     pub withdrawals: Option<Withdrawals>,
+    /// The chain's total difficulty at this block, if known. Not covered by the header: an
+    /// era1 import checks it against the archive's accumulator; nothing else checks it.
+    pub total_difficulty: Option<U256>,
 }
 
 impl EthBody {
-    /// Stored form: RLP list [ommers, withdrawals?] (withdrawals omitted before Shanghai).
+    /// Stored form: RLP list [ommers, withdrawals?, total difficulty?]; withdrawals (a list)
+    /// and the total difficulty (a string) are told apart by their RLP kind.
     fn encode(&self) -> Vec<u8> {
         let w_len = self.withdrawals.as_ref().map_or(0, Encodable::length);
-        let payload = self.ommers.length() + w_len;
+        let td_len = self.total_difficulty.as_ref().map_or(0, Encodable::length);
+        let payload = self.ommers.length() + w_len + td_len;
         let mut out = Vec::with_capacity(payload + 5);
         alloy_rlp::Header { list: true, payload_length: payload }.encode(&mut out);
         self.ommers.encode(&mut out);
         if let Some(w) = &self.withdrawals {
             w.encode(&mut out);
+        }
+        if let Some(td) = &self.total_difficulty {
+            td.encode(&mut out);
         }
         out
     }
@@ -249,15 +258,21 @@ impl EthBody {
             return Err("body: not one RLP list".into());
         }
         let ommers = Vec::<Header>::decode(&mut rest).map_err(|e| format!("ommers: {e}"))?;
-        let withdrawals = if rest.is_empty() {
+        let next_is_list = |r: &[u8]| r.first().is_some_and(|b| *b >= 0xc0);
+        let withdrawals = if next_is_list(rest) {
+            Some(Withdrawals::decode(&mut rest).map_err(|e| format!("withdrawals: {e}"))?)
+        } else {
+            None
+        };
+        let total_difficulty = if rest.is_empty() {
             None
         } else {
-            Some(Withdrawals::decode(&mut rest).map_err(|e| format!("withdrawals: {e}"))?)
+            Some(U256::decode(&mut rest).map_err(|e| format!("total difficulty: {e}"))?)
         };
         if !rest.is_empty() {
             return Err(format!("body: {} trailing bytes", rest.len()));
         }
-        Ok(EthBody { ommers, withdrawals })
+        Ok(EthBody { ommers, withdrawals, total_difficulty })
     }
 }
 

@@ -40,7 +40,7 @@ fn mainnet() -> Vec<NewBlock<Eth>> {
             let (transactions, ommers) = portal::body_legacy(&data(&format!("{n}-body"))).unwrap();
             let receipts = portal::receipts(&data(&format!("{n}-receipts"))).unwrap();
             let senders = recover_all(&transactions, Recovery::default(), 0).unwrap();
-            let extra = chain_eth::EthBody { ommers, withdrawals: None };
+            let extra = chain_eth::EthBody { ommers, withdrawals: None, total_difficulty: None };
             NewBlock { block: Block { header, transactions, extra }, receipts, senders, state: Vec::new() }
         })
         .collect()

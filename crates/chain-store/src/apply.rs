@@ -241,6 +241,8 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
                 MetaKey::Finalized => p.finalized.map(MetaValue::Block),
                 MetaKey::PrunedBelow => Some(MetaValue::Number(p.pruned_below)),
                 MetaKey::BloomSections => Some(MetaValue::Number(p.bloom_sections)),
+                // Written and removed by the bulk import only.
+                MetaKey::BulkPending => continue,
             };
             match value {
                 Some(v) => self.batch.put::<ChainMeta<M>>(&(*key as u8), &Stored(v))?,

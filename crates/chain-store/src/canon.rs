@@ -28,7 +28,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     /// the canonical chain is cleared. Fails, writing nothing, if the change would remove a
     /// finalized block.
     pub fn set_canonical_head(&self, hash: &M::Hash) -> Result<Reorg<M::Hash>, ChainError> {
-        let _writer = self.write_lock();
+        let _writer = self.write_lock()?;
         let ptrs = self.pointers();
         let head = ptrs.head.ok_or(ChainError::NotInitialized)?;
         if head.hash == *hash {
@@ -111,7 +111,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     }
 
     fn set_pointer(&self, key: MetaKey, hash: &M::Hash) -> Result<(), ChainError> {
-        let _writer = self.write_lock();
+        let _writer = self.write_lock()?;
         let ptrs = self.pointers();
         let head = ptrs.head.ok_or(ChainError::NotInitialized)?;
         let header =

@@ -11,7 +11,7 @@ use crate::error::ChainError;
 use crate::model::{BlockHeader, BlockRef, ChainModel, hex};
 use crate::schema::{
     AddressIndex, BloomBitsTable, Bodies, Canonical, ChainMeta, Fixed, Headers, LogBloom, Receipts, Senders, State,
-    StateChanges, Stored, Transactions, TxIndex, TxKey, block_key,
+    StateChanges, Transactions, TxIndex, block_key,
 };
 
 /// Examples kept in a report.
@@ -145,9 +145,10 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         else {
             return Ok(0);
         };
-        let txs = self.tx_records::<Transactions<M>, _>(r, &at, &key)?;
-        let receipts = self.tx_records::<Receipts<M>, _>(r, &at, &key)?;
-        let senders = self.tx_records::<Senders<M>, _>(r, &at, &key)?;
+        let txs = self.packed::<Transactions<M>, _>(r, &at, &key, true)?;
+        let receipts = self.packed::<Receipts<M>, _>(r, &at, &key, true)?;
+        let needs_senders = txs.iter().any(|(_, t)| crate::model::Transaction::sender(t).is_none());
+        let senders = self.packed::<Senders<M>, _>(r, &at, &key, needs_senders)?;
         let count = record.tx_count as usize;
         if txs.len() != count {
             r.note(
@@ -228,27 +229,29 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         Ok(expected)
     }
 
-    /// The decodable records of per-transaction table `T` for block `at`, noting the others
-    /// and gaps in the indexes.
-    fn tx_records<T, X>(
+    /// The items of packed table `T` for block `at` with their indexes; notes a value that is
+    /// missing (when `required`) or does not decode.
+    fn packed<T, X>(
         &self,
         r: &mut IntegrityReport,
         at: &BlockRef<M::Hash>,
         key: &str,
+        required: bool,
     ) -> Result<Vec<(u32, X)>, ChainError>
     where
-        T: Table<Key = TxKey<M>, Value = Stored<X>>,
+        T: Table<Key = (u64, Fixed<M::Hash>), Value = crate::packed::Packed<X>>,
+        X: serde::Serialize + serde::de::DeserializeOwned,
     {
-        let mut out = Vec::new();
-        for entry in self.store.iter_prefix::<T, _>(&block_key::<M>(at), Direction::Forward)? {
-            if let Some(((_, _, index), value)) = decoded(r, T::NAME, key, entry) {
-                if T::NAME != Senders::<M>::NAME && index as usize != out.len() {
-                    r.note(T::NAME, key, format!("index {index} where {} was expected", out.len()));
-                }
-                out.push((index, value.0));
+        let value = self.store.get::<T>(&block_key::<M>(at));
+        let packed = if required { present(r, T::NAME, key, value) } else { decoded(r, T::NAME, key, value).flatten() };
+        let Some(packed) = packed else { return Ok(Vec::new()) };
+        match packed.unpack() {
+            Ok(items) => Ok(items.into_iter().enumerate().map(|(i, x)| (i as u32, x)).collect()),
+            Err(e) => {
+                r.note(T::NAME, key, format!("cannot decode value: {e}"));
+                Ok(Vec::new())
             }
         }
-        Ok(out)
     }
 
     /// Index entries that the forward walk cannot see: stale or extra ones.
@@ -309,34 +312,9 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         }
         self.side_values::<Bodies<M>>(r, head)?;
         self.side_values::<StateChanges<M>>(r, head)?;
-        self.side_tx_values::<Transactions<M>, _>(r, head)?;
-        self.side_tx_values::<Receipts<M>, _>(r, head)?;
-        self.side_tx_values::<Senders<M>, _>(r, head)?;
-        Ok(())
-    }
-
-    /// Decodes the values of per-transaction table `T` that belong to non-canonical blocks.
-    fn side_tx_values<T, X>(&self, r: &mut IntegrityReport, head: u64) -> Result<(), ChainError>
-    where
-        T: Table<Key = TxKey<M>, Value = Stored<X>>,
-    {
-        let mut last: Option<(BlockRef<M::Hash>, bool)> = None;
-        for key in self.store.iter_all::<T>(Direction::Forward)?.keys() {
-            let Some((h, hash, i)) = decoded(r, T::NAME, "key", key) else { continue };
-            let block = BlockRef { number: h, hash: hash.0 };
-            let side = match last {
-                Some((b, side)) if b == block => side,
-                _ => {
-                    let side = self.canonical_matches(block, head)? == Some(false);
-                    last = Some((block, side));
-                    side
-                }
-            };
-            if side {
-                let shown = format!("{h} {} {i}", hex(hash.0.as_ref()));
-                decoded(r, T::NAME, shown, self.store.get::<T>(&(h, hash, i)));
-            }
-        }
+        self.side_values::<Transactions<M>>(r, head)?;
+        self.side_values::<Receipts<M>>(r, head)?;
+        self.side_values::<Senders<M>>(r, head)?;
         Ok(())
     }
 

@@ -42,6 +42,45 @@ pub enum ChainError {
     /// The store has no first block yet: call `init` with genesis or a trusted checkpoint.
     #[error("the chain store is empty: initialise it with a genesis or checkpoint block first")]
     NotInitialized,
+    /// A bulk import stopped while committing blocks `from..=to`; they must be rolled back
+    /// before anything else is written.
+    #[error(
+        "a bulk import of blocks {from}..={to} was interrupted while committing; resume the import (or roll the range back) before writing"
+    )]
+    ImportPending {
+        /// First height of the range.
+        from: u64,
+        /// Last height of the range.
+        to: u64,
+    },
+    /// A bulk-imported block does not extend the head.
+    #[error(
+        "block {number} ({block}) does not extend the head {head_number} ({head}); a bulk import takes consecutive finalized blocks"
+    )]
+    NotExtendingHead {
+        /// The block's hash.
+        block: String,
+        /// Its height.
+        number: u64,
+        /// The head's hash.
+        head: String,
+        /// The head's height.
+        head_number: u64,
+    },
+    /// The bulk import's scratch directory could not be created.
+    #[error("bulk import scratch directory {path}: {source}")]
+    ScratchDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A sorted-run file of a bulk import failed.
+    #[error("bulk import: {0}")]
+    Runs(#[from] storage_api::ingest::CollectorError),
+    /// The backend's ingest failed.
+    #[error(transparent)]
+    Ingest(#[from] storage_api::IngestError),
     /// `init` on a store that already has a first block.
     #[error("the chain store already starts at block {number} ({hash})")]
     AlreadyInitialized {

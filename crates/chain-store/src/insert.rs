@@ -3,16 +3,17 @@
 
 use std::collections::HashMap;
 
-use storage_api::{KvStore, ReadExt};
+use storage_api::{KvStore, ReadExt, Table};
 
 use crate::ChainStore;
 use crate::apply::{Applier, TxEntry};
 use crate::bloom::{Bloom, SECTION_SIZE};
 use crate::error::ChainError;
 use crate::model::{BlockHeader, BlockRef, ChainModel, NewBlock, StateWrite, Transaction, hex};
+use crate::packed::Packed;
 use crate::schema::{
     Bodies, BodyRecord, ChangeSet, Fixed, Headers, MetaKey, Receipts, Senders, StateChanges, Stored, Transactions,
-    block_key, tx_key,
+    block_key,
 };
 
 /// What an insert did with one block.
@@ -32,7 +33,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     /// allocation). It becomes the canonical head. Always synced.
     pub fn init(&self, first: &NewBlock<M>) -> Result<(), ChainError> {
         let entries = validate(first)?;
-        let _writer = self.write_lock();
+        let _writer = self.write_lock()?;
         let ptrs = self.pointers();
         let at = first.block.block_ref();
         if let Some(f) = ptrs.first {
@@ -45,7 +46,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         let mut applier = Applier::new(&self.store, ptrs);
         applier.ptrs.bloom_sections = at.number / SECTION_SIZE;
         applier.touch(MetaKey::BloomSections);
-        put_block(&mut applier, first)?;
+        put_block(&mut applier, first, &entries)?;
         let mut changes = change_set::<M>(&first.state);
         applier.apply(at, &entries, Some(Bloom::of_receipts::<M>(&first.receipts)), changes.as_mut())?;
         applier.ptrs.first = Some(at);
@@ -63,7 +64,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     /// canonical head; its body is reported as pruned, and its bloom is the header's when the
     /// model's headers carry one. Always synced.
     pub fn init_checkpoint(&self, header: &M::Header) -> Result<(), ChainError> {
-        let _writer = self.write_lock();
+        let _writer = self.write_lock()?;
         let ptrs = self.pointers();
         let at = BlockRef { number: header.number(), hash: header.hash() };
         if let Some(f) = ptrs.first {
@@ -108,7 +109,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     /// [`ChainStore::insert_blocks`] over borrowed blocks (no copies for callers that hold
     /// them elsewhere, such as a queue of requests).
     pub fn insert_block_refs(&self, blocks: &[&NewBlock<M>]) -> Result<Vec<Inserted>, ChainError> {
-        let _writer = self.write_lock();
+        let _writer = self.write_lock()?;
         let ptrs = self.pointers();
         if ptrs.first.is_none() {
             return Err(ChainError::NotInitialized);
@@ -176,7 +177,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         let mut applier = Applier::new(&self.store, ptrs);
         for &i in &todo {
             let new = blocks[i];
-            put_block(&mut applier, new)?;
+            put_block(&mut applier, new, &entries[&i])?;
             let at = new.block.block_ref();
             let mut changes = change_set::<M>(&new.state);
             if applier.ptrs.head.map(|h| h.hash) == Some(new.block.header.parent_hash()) {
@@ -199,35 +200,49 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     }
 }
 
-/// Queues a block's header, body record, transactions, receipts and the senders its
-/// transactions do not carry.
-fn put_block<S: KvStore, M: ChainModel>(applier: &mut Applier<'_, S, M>, new: &NewBlock<M>) -> Result<(), ChainError> {
+/// Queues a block's header, body record, transactions, receipts and (for models whose
+/// transactions do not carry them) senders.
+fn put_block<S: KvStore, M: ChainModel>(
+    applier: &mut Applier<'_, S, M>,
+    new: &NewBlock<M>,
+    entries: &[TxEntry<M>],
+) -> Result<(), ChainError> {
     let block = &new.block;
     let at = block.block_ref();
+    let key = block_key::<M>(&at);
     let b = &mut applier.batch;
     b.put::<Headers<M>>(&Fixed(at.hash), &Stored(block.header.clone()))?;
-    let record = BodyRecord::<M> {
-        tx_count: block.transactions.len() as u32,
-        has_changes: !new.state.is_empty(),
-        extra: block.extra.clone(),
-    };
-    b.put::<Bodies<M>>(&block_key::<M>(&at), &record)?;
-    for (i, tx) in block.transactions.iter().enumerate() {
-        b.put::<Transactions<M>>(&tx_key::<M>(&at, i as u32), &Stored(tx.clone()))?;
-    }
-    for (i, receipt) in new.receipts.iter().enumerate() {
-        b.put::<Receipts<M>>(&tx_key::<M>(&at, i as u32), &Stored(receipt.clone()))?;
-    }
-    for (i, tx) in block.transactions.iter().enumerate() {
-        if tx.sender().is_none() {
-            b.put::<Senders<M>>(&tx_key::<M>(&at, i as u32), &Stored(new.senders[i]))?;
-        }
+    b.put::<Bodies<M>>(&key, &body_record(new))?;
+    b.put::<Transactions<M>>(&key, &pack(Transactions::<M>::NAME, &block.transactions)?)?;
+    b.put::<Receipts<M>>(&key, &pack(Receipts::<M>::NAME, &new.receipts)?)?;
+    if block.transactions.iter().any(|tx| tx.sender().is_none()) {
+        let senders: Vec<M::Address> = entries.iter().map(|e| e.sender).collect();
+        b.put::<Senders<M>>(&key, &pack(Senders::<M>::NAME, &senders)?)?;
     }
     Ok(())
 }
 
+/// The body record of `new`.
+pub(crate) fn body_record<M: ChainModel>(new: &NewBlock<M>) -> BodyRecord<M> {
+    BodyRecord::<M> {
+        tx_count: new.block.transactions.len() as u32,
+        has_changes: !new.state.is_empty(),
+        extra: new.block.extra.clone(),
+    }
+}
+
+/// Packs `items` as one value of `table`.
+pub(crate) fn pack<T: serde::Serialize + serde::de::DeserializeOwned>(
+    table: &'static str,
+    items: &[T],
+) -> Result<Packed<T>, ChainError> {
+    Packed::pack(items.iter()).map_err(|source| {
+        ChainError::Write(storage_api::WriteError::Encode { table, part: storage_api::error::Part::Value, source })
+    })
+}
+
 /// The block's writes sorted by key, the last write to a key winning; `None` without writes.
-fn change_set<M: ChainModel>(writes: &[StateWrite<M>]) -> Option<ChangeSet<M>> {
+pub(crate) fn change_set<M: ChainModel>(writes: &[StateWrite<M>]) -> Option<ChangeSet<M>> {
     if writes.is_empty() {
         return None;
     }
@@ -240,7 +255,7 @@ fn change_set<M: ChainModel>(writes: &[StateWrite<M>]) -> Option<ChangeSet<M>> {
 /// Checks a new block: one receipt and one sender per transaction, the body and receipts
 /// against the header (the model's checks), the header's bloom against the receipts. Returns
 /// what the indexes need of each transaction.
-fn validate<M: ChainModel>(new: &NewBlock<M>) -> Result<Vec<TxEntry<M>>, ChainError> {
+pub(crate) fn validate<M: ChainModel>(new: &NewBlock<M>) -> Result<Vec<TxEntry<M>>, ChainError> {
     let block = &new.block;
     let shown = || hex(block.hash().as_ref());
     let count = block.transactions.len();

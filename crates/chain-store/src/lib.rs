@@ -20,6 +20,7 @@
 
 mod apply;
 pub mod bloom;
+mod bulk;
 mod canon;
 mod check;
 mod error;
@@ -30,6 +31,7 @@ mod insert;
 mod logs;
 pub mod migrate;
 mod model;
+pub mod packed;
 mod prune;
 mod read;
 pub mod schema;
@@ -38,6 +40,7 @@ mod state;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 pub use bloom::{BLOOM_BITS, BLOOM_BYTES, Bloom, SECTION_SIZE};
+pub use bulk::{BulkImport, BulkOptions, BulkReport};
 pub use canon::Reorg;
 pub use check::{IntegrityReport, Problem};
 pub use error::ChainError;
@@ -64,6 +67,9 @@ pub struct ChainStore<S, M: ChainModel> {
     /// The chain pointers, mirrored from the meta table: loaded on open, replaced after each
     /// successful write.
     pointers: RwLock<Pointers<M::Hash>>,
+    /// The range an interrupted bulk import left uncommitted (writes are refused until it is
+    /// rolled back).
+    pending: Mutex<Option<(u64, u64)>>,
 }
 
 /// The chain's pointers and boundaries.
@@ -115,11 +121,16 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
             pruned_below: number(MetaKey::PrunedBelow)?,
             bloom_sections: number(MetaKey::BloomSections)?,
         };
+        let pending = match store.get::<ChainMeta<M>>(&(MetaKey::BulkPending as u8))? {
+            Some(schema::Stored(MetaValue::Range(from, to))) => Some((from, to)),
+            _ => None,
+        };
         Ok(ChainStore {
             store,
             durability: Durability::Synced,
             writer: Mutex::new(()),
             pointers: RwLock::new(pointers),
+            pending: Mutex::new(pending),
         })
     }
 
@@ -169,7 +180,23 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         *self.pointers.write().unwrap_or_else(|p| p.into_inner()) = p;
     }
 
-    fn write_lock(&self) -> MutexGuard<'_, ()> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    /// The writer lock; refused while an interrupted bulk import's range is pending.
+    fn write_lock(&self) -> Result<MutexGuard<'_, ()>, ChainError> {
+        let guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        match *self.pending_import_slot() {
+            Some((from, to)) => Err(ChainError::ImportPending { from, to }),
+            None => Ok(guard),
+        }
+    }
+
+    fn pending_import_slot(&self) -> MutexGuard<'_, Option<(u64, u64)>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The heights of a bulk-import range that was being committed when the import stopped,
+    /// if any: its entries may be partly present, and writes are refused until
+    /// [`ChainStore::roll_back_pending_import`] (or a new bulk import) removes them.
+    pub fn pending_import(&self) -> Option<(u64, u64)> {
+        *self.pending_import_slot()
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! | from | to | table | change |
 //! |------|----|-------|--------|
-//! | 1 | 2 | `bodies` | a block's transactions move from one value per block to one per transaction (`transactions`, keyed height ‖ hash ‖ index); `bodies` keeps a [`BodyRecord`] (value format 2) |
-//! | 2 | 3 | `receipts` | a block's receipts move from one value per block (key height ‖ hash) to one per transaction (key height ‖ hash ‖ index) |
+//! | 1 | 2 | `bodies` | a block's transactions move to `transactions`, packed (each decodable alone); `bodies` keeps a [`BodyRecord`] (value format 2) |
+//! | 2 | 3 | `receipts` | a block's receipts are packed (value format 2: each decodable alone) instead of one postcard list |
 //!
 //! Version 1 databases were written by models whose transactions carry their senders (the
 //! synthetic [`crate::evm::Evm`] model); a transaction that does not is refused by step 1 → 2.
@@ -16,11 +16,12 @@ use storage_api::migration::{EntryError, MigrationStep};
 use storage_api::{KeyCodec, PostcardValue, RawBatch, Table, ValueCodec};
 
 use crate::model::{ChainModel, Transaction};
-use crate::schema::{BlockKey, Bodies, BodyRecord, Fixed, Receipts, Stored, Transactions, TxKey};
+use crate::packed::{PACKED_FORMAT, Packed};
+use crate::schema::{BlockKey, Bodies, BodyRecord, Receipts, Transactions};
 
 /// Every chain migration step for model `M`, oldest first.
 pub fn steps<M: ChainModel>() -> Vec<Box<dyn MigrationStep>> {
-    vec![Box::new(TransactionsPerRow::<M>(PhantomData)), Box::new(ReceiptsPerRow::<M>(PhantomData))]
+    vec![Box::new(PackTransactions::<M>(PhantomData)), Box::new(PackReceipts::<M>(PhantomData))]
 }
 
 fn entry_error(e: impl std::fmt::Display) -> EntryError {
@@ -48,16 +49,17 @@ fn encode<V: ValueCodec>(value: &V) -> Result<Vec<u8>, EntryError> {
 /// The value format of version-1 per-block values (`Stored<Vec<…>>`).
 const V1_FORMAT: u8 = 1;
 
-/// Chain 1 → 2: every block's transactions become one row each; `bodies` keeps the count.
-pub struct TransactionsPerRow<M>(PhantomData<fn() -> M>);
+/// Chain 1 → 2: every block's transactions move to `transactions`, packed; `bodies` keeps the
+/// count.
+pub struct PackTransactions<M>(PhantomData<fn() -> M>);
 
-impl<M: ChainModel> MigrationStep for TransactionsPerRow<M> {
+impl<M: ChainModel> MigrationStep for PackTransactions<M> {
     fn source_version(&self) -> u32 {
         1
     }
 
     fn description(&self) -> &'static str {
-        "bodies: one row per transaction in `transactions`; `bodies` keeps the count (value format 2)"
+        "bodies: transactions moved to `transactions`, packed one by one; `bodies` keeps the count (value format 2)"
     }
 
     fn table(&self) -> &'static str {
@@ -65,22 +67,23 @@ impl<M: ChainModel> MigrationStep for TransactionsPerRow<M> {
     }
 
     fn transform(&self, key: &[u8], value: &[u8], out: &mut dyn RawBatch) -> Result<bool, EntryError> {
-        let (number, hash) = BlockKey::<M>::decode_key(key).map_err(entry_error)?;
+        BlockKey::<M>::decode_key(key).map_err(entry_error)?;
         let (version, _) = split_version(value).map_err(entry_error)?;
         if version == <BodyRecord<M> as PostcardValue>::FORMAT_VERSION {
             return Ok(false); // done by an earlier, interrupted run
         }
-        let txs: Vec<M::Tx> = decode_exact(value, V1_FORMAT, "a version-1 body")?;
-        for (i, tx) in txs.iter().enumerate() {
-            if tx.sender().is_none() {
-                return Err(EntryError::new(format!(
-                    "transaction {i} does not carry its sender; version-1 databases of such models cannot be migrated"
-                )));
-            }
-            let k: TxKey<M> = (number, hash, i as u32);
-            out.put_raw(Transactions::<M>::NAME, &k.to_key_bytes(), &encode(&Stored(tx.clone()))?)
-                .map_err(entry_error)?;
+        let txs: Vec<M::Tx> = match split_version(value).map_err(entry_error)? {
+            (V1_FORMAT, payload) => M::decode_v1_transactions(payload)
+                .map_err(|e| EntryError::new(format!("a version-1 body does not decode: {e}")))?,
+            (v, _) => return Err(EntryError::new(format!("a version-1 body: value format {v}, expected {V1_FORMAT}"))),
+        };
+        if let Some(i) = txs.iter().position(|tx| tx.sender().is_none()) {
+            return Err(EntryError::new(format!(
+                "transaction {i} does not carry its sender; version-1 databases of such models cannot be migrated"
+            )));
         }
+        let packed = Packed::pack(txs.iter()).map_err(entry_error)?;
+        out.put_raw(Transactions::<M>::NAME, key, &encode(&packed)?).map_err(entry_error)?;
         // Version 1 kept a change set for every block.
         let record = BodyRecord::<M> { tx_count: txs.len() as u32, has_changes: true, extra: Default::default() };
         out.put_raw(Bodies::<M>::NAME, key, &encode(&record)?).map_err(entry_error)?;
@@ -93,16 +96,16 @@ impl<M: ChainModel> MigrationStep for TransactionsPerRow<M> {
     }
 }
 
-/// Chain 2 → 3: every block's receipts become one row each, keyed like its transactions.
-pub struct ReceiptsPerRow<M>(PhantomData<fn() -> M>);
+/// Chain 2 → 3: every block's receipts are packed, each decodable alone.
+pub struct PackReceipts<M>(PhantomData<fn() -> M>);
 
-impl<M: ChainModel> MigrationStep for ReceiptsPerRow<M> {
+impl<M: ChainModel> MigrationStep for PackReceipts<M> {
     fn source_version(&self) -> u32 {
         2
     }
 
     fn description(&self) -> &'static str {
-        "receipts: one row per transaction (key height, hash, index) instead of one per block"
+        "receipts: packed one by one (value format 2) instead of one postcard list per block"
     }
 
     fn table(&self) -> &'static str {
@@ -110,22 +113,19 @@ impl<M: ChainModel> MigrationStep for ReceiptsPerRow<M> {
     }
 
     fn transform(&self, key: &[u8], value: &[u8], out: &mut dyn RawBatch) -> Result<bool, EntryError> {
-        if TxKey::<M>::decode_key(key).is_ok() {
-            return Ok(false); // already one row per transaction
+        BlockKey::<M>::decode_key(key).map_err(entry_error)?;
+        if split_version(value).map_err(entry_error)?.0 == PACKED_FORMAT {
+            return Ok(false); // done by an earlier, interrupted run
         }
-        let (number, hash): (u64, Fixed<M::Hash>) = BlockKey::<M>::decode_key(key).map_err(entry_error)?;
         let receipts: Vec<M::Receipt> = decode_exact(value, V1_FORMAT, "a version-1 receipts value")?;
-        for (i, receipt) in receipts.into_iter().enumerate() {
-            let k: TxKey<M> = (number, hash, i as u32);
-            out.put_raw(Receipts::<M>::NAME, &k.to_key_bytes(), &encode(&Stored(receipt))?).map_err(entry_error)?;
-        }
-        out.delete_raw(Receipts::<M>::NAME, key).map_err(entry_error)?;
+        let packed = Packed::pack(receipts.iter()).map_err(entry_error)?;
+        out.put_raw(Receipts::<M>::NAME, key, &encode(&packed)?).map_err(entry_error)?;
         Ok(true)
     }
 
     fn verify(&self, key: &[u8], value: &[u8]) -> Result<(), EntryError> {
-        TxKey::<M>::decode_key(key).map_err(|_| EntryError::new("a receipt still keyed by block"))?;
-        Stored::<M::Receipt>::decode_value(value).map(|_| ()).map_err(entry_error)
+        BlockKey::<M>::decode_key(key).map_err(entry_error)?;
+        Packed::<M::Receipt>::decode_value(value).and_then(|p| p.unpack()).map(drop).map_err(entry_error)
     }
 }
 
@@ -137,17 +137,20 @@ pub mod fixture {
     use storage_api::{Direction, Durability, KeyCodec, KvStore, RawBatch, ReadExt, Table, ValueCodec, WriteError};
 
     use crate::error::ChainError;
+    use crate::evm::{Evm, EvmTxV1};
     use crate::model::{BlockRef, ChainModel};
     use crate::schema::{Bodies, ChangeSet, Receipts, Senders, StateChanges, Stored, Transactions, block_key};
     use crate::{ChainStore, Pointers};
 
-    /// Rewrites a current chain database as chain schema 1 wrote it: one value per block in
-    /// `bodies` and `receipts`, a change set for every block, no per-transaction rows, and the
-    /// schema record at version 1 (with version 1's tables). Reopen the store afterwards.
-    /// Returns the blocks rewritten.
-    pub fn downgrade_to_v1<S: KvStore, M: ChainModel>(store: ChainStore<S, M>) -> Result<(S, u64), ChainError> {
-        let ptrs: Pointers<M::Hash> = store.pointers();
-        let blocks: Vec<BlockRef<M::Hash>> = store
+    /// Rewrites a current chain database of the synthetic model as chain schema 1 wrote it (the
+    /// only model that had version-1 databases): one postcard list per block in `bodies` and
+    /// `receipts` (transactions in their version-1 form), a change set for every block, nothing
+    /// in `transactions` or `senders`, and the schema record at version 1 (with version 1's
+    /// tables). Reopen the store afterwards. Returns the blocks rewritten.
+    pub fn downgrade_to_v1<S: KvStore>(store: ChainStore<S, Evm>) -> Result<(S, u64), ChainError> {
+        type M = Evm;
+        let ptrs: Pointers<crate::evm::B256> = store.pointers();
+        let blocks: Vec<BlockRef<crate::evm::B256>> = store
             .store()
             .iter_all::<Bodies<M>>(Direction::Forward)?
             .keys()
@@ -164,17 +167,13 @@ pub mod fixture {
                     v(&mut out).map_err(|source| WriteError::Encode { table, part: Part::Value, source })?;
                     Ok::<_, WriteError>(out)
                 };
-                let body = enc(&|o| Stored(block.transactions.clone()).encode_value(o), Bodies::<M>::NAME)?;
+                let v1: Vec<EvmTxV1> = block.transactions.iter().cloned().map(EvmTxV1::from).collect();
+                let body = enc(&|o| Stored(v1.clone()).encode_value(o), Bodies::<M>::NAME)?;
                 batch.put_raw(Bodies::<M>::NAME, &key, &body)?;
                 let rs = enc(&|o| Stored(receipts.clone()).encode_value(o), Receipts::<M>::NAME)?;
                 batch.put_raw(Receipts::<M>::NAME, &key, &rs)?;
-                for table in [Transactions::<M>::NAME, Receipts::<M>::NAME, Senders::<M>::NAME] {
-                    let (mut lo, mut hi) = (key.clone(), key.clone());
-                    lo.extend_from_slice(&0u32.to_be_bytes());
-                    hi.extend_from_slice(&u32::MAX.to_be_bytes());
-                    hi.push(0);
-                    batch.delete_range_raw(table, &storage_api::RawRange { lower: Some(lo), upper: Some(hi) })?;
-                }
+                batch.delete_raw(Transactions::<M>::NAME, &key)?;
+                batch.delete_raw(Senders::<M>::NAME, &key)?;
                 if store.change_set(at)?.is_none() && at.number >= ptrs.pruned_below {
                     let empty = ChangeSet::<M> { writes: Vec::new(), previous: Some(Vec::new()) };
                     let cs = enc(&|o| Stored(empty.clone()).encode_value(o), StateChanges::<M>::NAME)?;
@@ -184,7 +183,7 @@ pub mod fixture {
             store.store().write_raw(batch, Durability::Synced)?;
         }
         let inner = store.into_inner();
-        if inner.schema().name() != M::SCHEMA_NAME {
+        if inner.schema().name() != <M as ChainModel>::SCHEMA_NAME {
             return Err(ChainError::WrongSchema(inner.schema().name().to_owned()));
         }
         let mut record = SchemaRecord::for_schema(inner.schema());

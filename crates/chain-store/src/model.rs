@@ -117,6 +117,13 @@ pub trait ChainModel: Sized + Send + Sync + 'static {
     /// one: inserts then check the receipts against it, and a block taken from a trusted header
     /// alone still has its bloom.
     fn header_bloom(header: &Self::Header) -> Option<crate::Bloom>;
+
+    /// Decodes a block's transactions as chain schema 1 stored them (the postcard list behind
+    /// the version byte), for the migration to schema 2. A model whose transactions serialise
+    /// as they did then keeps this; one that changed overrides it.
+    fn decode_v1_transactions(payload: &[u8]) -> Result<Vec<Self::Tx>, storage_api::codec::CodecError> {
+        storage_api::codec::postcard_decode(payload)
+    }
 }
 
 /// What the store needs from a block header.

@@ -28,7 +28,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     /// transaction and address indexes stay; reads of pruned data fail with `Pruned`.
     /// Call [`ChainStore::compact_pruned`] afterwards to release the disk space.
     pub fn prune(&self, keep_last: u64) -> Result<PruneReport, ChainError> {
-        let _writer = self.write_lock();
+        let _writer = self.write_lock()?;
         let ptrs = self.pointers();
         let head = ptrs.head.ok_or(ChainError::NotInitialized)?;
         let wanted = (head.number + 1).saturating_sub(keep_last);

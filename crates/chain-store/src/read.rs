@@ -1,6 +1,6 @@
 //! Reads: headers, blocks, receipts, transactions and senders, by hash, by height and over
-//! ranges. A transaction, receipt or sender by hash is one index read and one point read; a
-//! block's transactions (or receipts) are one range scan.
+//! ranges. A transaction, receipt or sender by hash is one index read and one point read that
+//! decodes that item alone; a block's transactions (or receipts) are one read.
 
 use std::ops::RangeBounds;
 
@@ -10,9 +10,9 @@ use crate::ChainStore;
 use crate::apply::TxEntry;
 use crate::error::ChainError;
 use crate::model::{Block, BlockHeader, BlockRef, ChainModel, Transaction, TxLocation, hex};
+use crate::packed::{Packed, item_from_bytes};
 use crate::schema::{
-    Bodies, BodyRecord, Canonical, Fixed, Headers, Receipts, Senders, Stored, Transactions, TxIndex, TxKey, block_key,
-    tx_key,
+    Bodies, BodyRecord, Canonical, Fixed, Headers, Receipts, Senders, Stored, Transactions, TxIndex, block_key,
 };
 
 /// A transaction or receipt with its location.
@@ -119,15 +119,11 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// recovered again) and where it is.
     pub fn sender(&self, tx_hash: &M::Hash) -> Result<Option<Located<M::Address, M>>, ChainError> {
         let Some(loc) = self.tx_location(tx_hash)? else { return Ok(None) };
-        let sender = match self.store.get::<Senders<M>>(&loc_key::<M>(&loc))? {
-            Some(s) => s.0,
-            // Not kept when the transaction carries it.
-            None => match self.tx_part::<Transactions<M>, _>(&loc)?.sender() {
-                Some(s) => s,
-                None => return Err(self.missing::<Senders<M>>(loc.number, &loc.block)),
-            },
-        };
-        Ok(Some((sender, loc)))
+        // Not kept for transactions that carry their sender.
+        if let Some(s) = self.tx_part::<Transactions<M>, _>(&loc)?.sender() {
+            return Ok(Some((s, loc)));
+        }
+        Ok(Some((self.tx_part::<Senders<M>, _>(&loc)?, loc)))
     }
 
     /// The senders of block `at`'s transactions, in order.
@@ -142,7 +138,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The block `at` from its header and stored body.
     fn assemble(&self, at: BlockRef<M::Hash>, header: M::Header) -> Result<Block<M>, ChainError> {
         let record = self.body_record(&at)?;
-        let transactions = self.per_tx::<Transactions<M>, _>(&at, record.tx_count)?;
+        let transactions = self.all::<Transactions<M>, _>(&at, record.tx_count)?;
         Ok(Block { header, transactions, extra: record.extra })
     }
 
@@ -158,68 +154,55 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The receipts of block `at`, in order.
     pub(crate) fn block_receipts(&self, at: &BlockRef<M::Hash>) -> Result<Vec<M::Receipt>, ChainError> {
         let record = self.body_record(at)?;
-        self.per_tx::<Receipts<M>, _>(at, record.tx_count)
+        self.all::<Receipts<M>, _>(at, record.tx_count)
     }
 
     /// What the indexes hold for each transaction of block `at`: hash, sender, recipient.
     pub(crate) fn tx_entries(&self, at: &BlockRef<M::Hash>) -> Result<Vec<TxEntry<M>>, ChainError> {
         let record = self.body_record(at)?;
-        let txs = self.per_tx::<Transactions<M>, _>(at, record.tx_count)?;
-        let mut senders: Vec<Option<M::Address>> = txs.iter().map(|t| t.sender()).collect();
-        if senders.iter().any(Option::is_none) {
-            let stored = self.per_tx_scan::<Senders<M>, _>(at)?;
-            for (i, s) in stored {
-                if let Some(slot) = senders.get_mut(i as usize) {
-                    *slot = Some(s);
-                }
-            }
-        }
-        txs.iter()
-            .zip(senders)
-            .map(|(tx, sender)| {
-                let sender = sender.ok_or_else(|| self.missing::<Senders<M>>(at.number, &at.hash))?;
-                Ok(TxEntry { hash: tx.hash(), sender, to: tx.to() })
-            })
-            .collect()
+        let txs = self.all::<Transactions<M>, _>(at, record.tx_count)?;
+        let stored = if txs.iter().any(|t| t.sender().is_none()) {
+            self.all::<Senders<M>, _>(at, record.tx_count)?
+        } else {
+            Vec::new()
+        };
+        Ok(txs
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| TxEntry { hash: tx.hash(), sender: tx.sender().unwrap_or_else(|| stored[i]), to: tx.to() })
+            .collect())
     }
 
-    /// Every record of per-transaction table `T` for block `at`, which must have `count` of
-    /// them: one range scan.
-    fn per_tx<T, X>(&self, at: &BlockRef<M::Hash>, count: u32) -> Result<Vec<X>, ChainError>
+    /// Every item of the packed table `T` for block `at`, which must hold `count` of them.
+    fn all<T, X>(&self, at: &BlockRef<M::Hash>, count: u32) -> Result<Vec<X>, ChainError>
     where
-        T: Table<Key = TxKey<M>, Value = Stored<X>>,
-    {
-        let found = self.per_tx_scan::<T, X>(at)?;
-        if found.len() != count as usize || found.iter().enumerate().any(|(i, (idx, _))| *idx != i as u32) {
-            return Err(self.missing::<T>(at.number, &at.hash));
-        }
-        Ok(found.into_iter().map(|(_, x)| x).collect())
-    }
-
-    /// The records of per-transaction table `T` for block `at` with their indexes.
-    fn per_tx_scan<T, X>(&self, at: &BlockRef<M::Hash>) -> Result<Vec<(u32, X)>, ChainError>
-    where
-        T: Table<Key = TxKey<M>, Value = Stored<X>>,
+        T: Table<Key = (u64, Fixed<M::Hash>), Value = Packed<X>>,
+        X: serde::Serialize + serde::de::DeserializeOwned,
     {
         self.not_pruned::<T>(at)?;
-        let prefix = block_key::<M>(at);
-        let mut out = Vec::new();
-        for entry in self.store.iter_prefix::<T, _>(&prefix, Direction::Forward)? {
-            let ((_, _, index), value) = entry?;
-            out.push((index, value.0));
+        let Some(packed) = self.store.get::<T>(&block_key::<M>(at))? else { return Err(self.absent::<T>(at)) };
+        let items = packed.unpack().map_err(|source| decode_error::<T>(source))?;
+        if items.len() != count as usize {
+            return Err(self.missing::<T>(at.number, &at.hash));
         }
-        Ok(out)
+        Ok(items)
     }
 
-    /// Record `T` of the transaction at `loc`: one point read.
+    /// Item `loc.index` of the packed table `T` for the block at `loc`: one point read, that
+    /// item alone decoded (the value is read in place where the engine allows).
     pub(crate) fn tx_part<T, X>(&self, loc: &TxLocation<M::Hash>) -> Result<X, ChainError>
     where
-        T: Table<Key = TxKey<M>, Value = Stored<X>>,
+        T: Table<Key = (u64, Fixed<M::Hash>), Value = Packed<X>>,
+        X: serde::Serialize + serde::de::DeserializeOwned,
     {
         let at = BlockRef { number: loc.number, hash: loc.block };
         self.not_pruned::<T>(&at)?;
-        match self.store.get::<T>(&loc_key::<M>(loc))? {
-            Some(v) => Ok(v.0),
+        let key = storage_api::KeyCodec::to_key_bytes(&block_key::<M>(&at));
+        let item = self.store.get_raw_with(T::NAME, &key, |bytes| item_from_bytes::<X>(bytes, loc.index as usize))?;
+        match item {
+            Some(Ok(Some(x))) => Ok(x),
+            Some(Ok(None)) => Err(self.missing::<T>(at.number, &at.hash)),
+            Some(Err(source)) => Err(decode_error::<T>(source)),
             None => Err(self.absent::<T>(&at)),
         }
     }
@@ -260,7 +243,6 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     }
 }
 
-/// The per-transaction key of `loc`.
-fn loc_key<M: ChainModel>(loc: &TxLocation<M::Hash>) -> TxKey<M> {
-    tx_key::<M>(&BlockRef { number: loc.number, hash: loc.block }, loc.index)
+pub(crate) fn decode_error<T: Table>(source: storage_api::codec::CodecError) -> ChainError {
+    ChainError::Read(storage_api::ReadError::Decode { table: T::NAME, part: storage_api::error::Part::Value, source })
 }

@@ -1,11 +1,12 @@
 //! The chain's tables and schema.
 //!
 //! Tables are generic over the [`ChainModel`], so one set of declarations serves every model.
-//! Everything per block is keyed by height ‖ block hash, and everything per transaction by
-//! height ‖ block hash ‖ index, rather than by hash alone: pruning is then one range delete per
-//! table, an import appends at the end of each table instead of writing at random positions,
-//! and a block's transactions (or receipts) are one range scan. A transaction, receipt or
-//! sender found by hash is one index read ([`TxIndex`]) and one point read.
+//! Everything per block is keyed by height ‖ block hash rather than by hash alone: pruning is
+//! then one range delete per table, and an import appends at the end of each table instead of
+//! writing at random positions. A block's transactions, receipts and senders are each one
+//! [`Packed`] value whose offset table lets one of them be decoded alone: a transaction,
+//! receipt or sender found by hash is one index read ([`TxIndex`]) and one point read, decoding
+//! one item; a whole block is one read per table.
 //!
 //! Hashes and addresses are keys through [`Fixed`], so a model may use foreign types.
 
@@ -19,6 +20,7 @@ use storage_api::{KeyCodec, PostcardValue, Schema, Table};
 
 use crate::bloom::{Bloom, BloomBits};
 use crate::model::{BlockRef, ChainModel, Id, StateWrite, TxLocation};
+use crate::packed::Packed;
 
 /// The schema name of the synthetic model's chain databases (each model names its own:
 /// [`ChainModel::SCHEMA_NAME`]).
@@ -63,17 +65,10 @@ pub(crate) fn width_matches<T: Id>() -> bool {
 
 /// The key of a block's per-block records: height ‖ hash.
 pub type BlockKey<M> = (u64, Fixed<<M as ChainModel>::Hash>);
-/// The key of a transaction's records: height ‖ block hash ‖ index.
-pub type TxKey<M> = (u64, Fixed<<M as ChainModel>::Hash>, u32);
 
 /// The key of block `b`'s records.
 pub(crate) fn block_key<M: ChainModel>(b: &BlockRef<M::Hash>) -> BlockKey<M> {
     (b.number, Fixed(b.hash))
-}
-
-/// The key of transaction `index` of block `b`.
-pub(crate) fn tx_key<M: ChainModel>(b: &BlockRef<M::Hash>, index: u32) -> TxKey<M> {
-    (b.number, Fixed(b.hash), index)
 }
 
 macro_rules! chain_tables {
@@ -98,13 +93,13 @@ chain_tables! {
     Headers("headers", Point): Fixed<M::Hash> => Stored<M::Header>;
     /// Per block (height ‖ hash): its transaction count and the rest of its body.
     Bodies("bodies", Point): BlockKey<M> => BodyRecord<M>;
-    /// Each transaction by height ‖ block hash ‖ index.
-    Transactions("transactions", Mixed): TxKey<M> => Stored<M::Tx>;
-    /// Each transaction's receipt by height ‖ block hash ‖ index.
-    Receipts("receipts", Mixed): TxKey<M> => Stored<M::Receipt>;
-    /// The recovered sender of each transaction that does not carry it, by height ‖ block
-    /// hash ‖ index.
-    Senders("senders", Mixed): TxKey<M> => Stored<M::Address>;
+    /// A block's transactions, packed, by height ‖ block hash.
+    Transactions("transactions", Point): BlockKey<M> => Packed<M::Tx>;
+    /// A block's receipts (one per transaction), packed, by height ‖ block hash.
+    Receipts("receipts", Point): BlockKey<M> => Packed<M::Receipt>;
+    /// The recovered senders of a block's transactions (for models whose transactions do not
+    /// carry them), packed, by height ‖ block hash.
+    Senders("senders", Point): BlockKey<M> => Packed<M::Address>;
     /// The canonical chain: block hash by height.
     Canonical("canonical", Range): u64 => Stored<M::Hash>;
     /// Canonical transactions: location by transaction hash.
@@ -196,6 +191,8 @@ pub enum MetaKey {
     PrunedBelow = 5,
     /// Bloom-bit sections `0..n` are built.
     BloomSections = 6,
+    /// A bulk-import range being committed (first and last height): see `bulk`.
+    BulkPending = 7,
 }
 
 /// A [`ChainMeta`] value.
@@ -205,6 +202,8 @@ pub enum MetaValue<H> {
     Block(BlockRef<H>),
     /// A number.
     Number(u64),
+    /// A range of heights, both ends included.
+    Range(u64, u64),
 }
 
 /// The chain schema for model `M`, to open a backend with.

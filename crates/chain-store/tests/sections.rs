@@ -144,8 +144,8 @@ fn damaged_values_are_found<S: KvStore>(fx: Fx<S>) {
     let cases: Vec<(&'static str, Vec<u8>, Read<'_, S>)> = vec![
         (Headers::<Evm>::NAME, b1.to_key_bytes(), Box::new(move |c| c.header(&b1).map(drop))),
         (Bodies::<Evm>::NAME, (1u64, b1).to_key_bytes(), Box::new(move |c| c.block(&b1).map(drop))),
-        (Transactions::<Evm>::NAME, (1u64, b1, 0u32).to_key_bytes(), Box::new(move |c| c.block(&b1).map(drop))),
-        (Receipts::<Evm>::NAME, (1u64, b1, 0u32).to_key_bytes(), Box::new(|c| c.receipts_by_number(1).map(drop))),
+        (Transactions::<Evm>::NAME, (1u64, b1).to_key_bytes(), Box::new(move |c| c.block(&b1).map(drop))),
+        (Receipts::<Evm>::NAME, (1u64, b1).to_key_bytes(), Box::new(|c| c.receipts_by_number(1).map(drop))),
         (Canonical::<Evm>::NAME, 1u64.to_key_bytes(), Box::new(|c| c.canonical_hash(1).map(drop))),
         (TxIndex::<Evm>::NAME, tx.hash.to_key_bytes(), Box::new(move |c| c.tx_location(&tx.hash).map(drop))),
         (

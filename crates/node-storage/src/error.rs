@@ -108,6 +108,9 @@ pub enum StorageError {
     /// The chain store refused or failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// An era1 file does not read or verify, or cannot be written.
+    #[error(transparent)]
+    Era1(chain_eth::import::Era1ImportError),
     /// A backup, verification or restore failed.
     #[error(transparent)]
     Backup(#[from] storage_backup::BackupError),
@@ -189,7 +192,12 @@ impl StorageError {
             | StorageError::NoDatabase { .. }
             | StorageError::DataDir { .. } => "open",
             StorageError::Chain(e) => match e {
-                ChainError::Read(_) | ChainError::Write(_) | ChainError::Maintenance(_) => "engine",
+                ChainError::Read(_)
+                | ChainError::Write(_)
+                | ChainError::Maintenance(_)
+                | ChainError::Ingest(_)
+                | ChainError::Runs(_)
+                | ChainError::ScratchDir { .. } => "engine",
                 _ => "chain_rejected",
             },
             StorageError::Dag(e) => match e {
@@ -206,6 +214,7 @@ impl StorageError {
             StorageError::Backup(_) => "backup",
             StorageError::Migrate(_) => "migrate",
             StorageError::Legacy(_) => "legacy",
+            StorageError::Era1(_) => "era1",
             StorageError::Unsupported(_) => "unsupported",
             StorageError::Internal(_) => "internal",
         }

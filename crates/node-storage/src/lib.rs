@@ -27,6 +27,7 @@ mod caches;
 mod config;
 mod datadir;
 mod deadletter;
+mod era1;
 mod error;
 mod handle;
 mod maintenance;
@@ -48,6 +49,7 @@ pub use config::{
 pub use dag_store;
 pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE};
 pub use deadletter::{DeadLetter, Replayed, node_schema};
+pub use era1::{Era1Import, Era1Progress, era1_files, export_era1, import_era1};
 pub use error::{ConfigError, StorageError};
 pub use handle::{StorageHandle, StoreStats};
 pub use migrate::{

@@ -76,6 +76,11 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             B::open_store(&config, name, schema).map_err(|source| StorageError::Open { store: name, source })
         };
         let chain = ChainStore::new(open("chain", chain_schema::<M>())?)?.with_insert_durability(Durability::Buffered);
+        // A bulk import (era1) stopped while committing a range: remove what it ingested of
+        // that range, so the node starts from the last committed head.
+        if let Some((from, to)) = chain.roll_back_pending_import()? {
+            tracing::warn!(from, to, "rolled back the uncommitted range of an interrupted bulk import");
+        }
         let dag = DagStore::new(open("dag", dag_schema())?)?.with_insert_durability(Durability::Buffered);
         let node = open("node", node_schema())?;
         let dead_letters = deadletter::count(&node)?;

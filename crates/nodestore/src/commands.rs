@@ -90,7 +90,9 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
         }
         Cmd::Backup { what: BackupCmd::Create { kind }, .. } => crate::backup::create(h, kind, as_json).await,
         Cmd::Backup { .. } => unreachable!("handled before opening"),
-        Cmd::Migrate { .. } | Cmd::Recover { .. } => unreachable!("handled before the runtime starts"),
+        Cmd::Migrate { .. } | Cmd::Recover { .. } | Cmd::Import { .. } | Cmd::Export { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
         Cmd::Stats | Cmd::Get { .. } | Cmd::Logs { .. } | Cmd::History { .. } | Cmd::Check => {
             unreachable!("read-only commands run on a NodeReader")
         }

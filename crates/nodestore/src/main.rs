@@ -6,6 +6,7 @@
 mod backup;
 mod commands;
 mod demo;
+mod era1;
 mod inspect;
 mod migrate;
 mod model;
@@ -156,10 +157,55 @@ pub(crate) enum Cmd {
         #[arg(long)]
         accept_wal_loss: bool,
     },
+    /// Import history (the node must be stopped; `--model ethereum`).
+    Import {
+        #[command(subcommand)]
+        what: ImportCmd,
+    },
+    /// Export history (read-only; `--model ethereum`).
+    Export {
+        #[command(subcommand)]
+        what: ExportCmd,
+    },
     /// Run the store with maintenance, scheduled backups and /metrics until Ctrl-C.
     Serve,
     /// Print the effective configuration.
     Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImportCmd {
+    /// era1 archives (files, or directories of `*.era1`), in block order, through the bulk
+    /// path: each file's blocks, accumulator and index are verified before it is committed; an
+    /// interrupted import resumes when run again; ends with the integrity check. An empty
+    /// chain store starts at the first file's first block.
+    Era1 {
+        /// Files or directories.
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+        /// Memory for the sorted runs of the hash-keyed indexes, MiB (past it they spill to
+        /// `<data_dir>/import-scratch`).
+        #[arg(long, default_value_t = 256)]
+        memory_mib: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ExportCmd {
+    /// Canonical blocks `--from..=--to` as era1 files (one per 8,192-block epoch) in DIR.
+    Era1 {
+        /// First block.
+        #[arg(long)]
+        from: u64,
+        /// Last block.
+        #[arg(long)]
+        to: u64,
+        /// Network name for the file names (`<network>-<epoch>-<root>.era1`).
+        #[arg(long, default_value = "mainnet")]
+        network: String,
+        /// Output directory (created if missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -321,6 +367,12 @@ impl Run {
         if let Cmd::Migrate { what: Some(MigrateCmd::ImportLegacy { from, dry_run }), .. } = &self.cli.command {
             return migrate::import_legacy::<B, M>(&self.config, from, *dry_run, self.cli.json);
         }
+        if let Cmd::Import { what: ImportCmd::Era1 { paths, memory_mib } } = &self.cli.command {
+            return era1::import(&self.config, paths, *memory_mib, self.cli.json);
+        }
+        if let Cmd::Export { what: ExportCmd::Era1 { from, to, network, dir } } = &self.cli.command {
+            return era1::export::<B>(&self.config, *from, *to, dir, network, self.cli.json);
+        }
         if let Cmd::Recover { accept_wal_loss } = &self.cli.command {
             return inspect::recover::<B, M>(self.config, *accept_wal_loss, self.cli.json);
         }
@@ -412,6 +464,7 @@ fn main() -> ExitCode {
             Cmd::Demo { .. } | Cmd::Config => false,
             Cmd::Backup { what, .. } => matches!(what, BackupCmd::Create { .. }),
             Cmd::Migrate { what: Some(MigrateCmd::ImportLegacy { .. }), .. } => false,
+            Cmd::Import { .. } => false,
             _ => true,
         };
         if needs_data && !config.data_dir.exists() {

@@ -32,6 +32,7 @@
 pub mod batch;
 pub mod codec;
 pub mod error;
+pub mod ingest;
 pub mod iter;
 pub mod mem;
 pub mod migration;
@@ -48,6 +49,7 @@ pub use error::{
     BackendError, BackendErrorKind, CheckpointError, Error, FlushError, MaintenanceError, OpenError, ReadError,
     WriteError,
 };
+pub use ingest::{Ingest, IngestError, IngestStats, KvIngest};
 pub use iter::{Direction, RawRange};
 pub use read::{KvRead, ReadExt};
 pub use schema::VersionPolicy;

@@ -20,5 +20,5 @@ impl Harness for MemHarness {
 
 storage_api::conformance_suite! {
     harness: MemHarness,
-    snapshots: yes, flush: yes, compact: no, stats: yes, checkpoint: no, read_only: no,
+    snapshots: yes, flush: yes, compact: no, stats: yes, checkpoint: no, read_only: no, ingest: yes,
 }

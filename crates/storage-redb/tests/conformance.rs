@@ -28,5 +28,5 @@ impl ReadOnlyHarness for RedbHarness {
 
 storage_api::conformance_suite! {
     harness: RedbHarness,
-    snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes, read_only: yes,
+    snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes, read_only: yes, ingest: yes,
 }

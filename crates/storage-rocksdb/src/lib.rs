@@ -19,6 +19,7 @@ mod checkpoint;
 mod config;
 mod error;
 mod flat;
+mod ingest;
 mod iter;
 mod maintenance;
 mod open;
@@ -33,6 +34,7 @@ pub use acked::ACKNOWLEDGED_FILE;
 pub use batch::RocksBatch;
 pub use config::{Codec, CompactionStyle, RocksConfig, TableTuning};
 pub use flat::{FLAT_TABLE, RocksFlat};
+pub use ingest::RocksIngest;
 pub use iter::RocksCursor;
 pub use open::WalLoss;
 pub use reader::RocksReader;
@@ -54,6 +56,8 @@ pub struct RocksStore {
     /// Held by every write and sync, so the sequence number read after a synced write is that
     /// write's (and no later, unsynced one's); guards the acknowledged-sequence record.
     writes: Mutex<acked::Acked>,
+    /// Each physical table's options (in schema order), for building SST files to ingest.
+    ingest_options: Vec<rocksdb::Options>,
 }
 
 impl std::fmt::Debug for RocksStore {

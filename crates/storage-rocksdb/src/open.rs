@@ -268,11 +268,20 @@ pub(crate) fn open_with(
     let action = check_schema(&schema, record.as_ref(), &existing, policy)?;
     debug!(path = %path.display(), ?action, "schema check passed");
 
+    crate::ingest::remove_leftovers(path);
     let cache = Cache::new_lru_cache(config.block_cache_size as usize);
     let mut descriptors: Vec<ColumnFamilyDescriptor> = Vec::new();
+    let mut ingest_options = Vec::new();
     for name in schema.physical_tables() {
         let access = schema.table(name).map_or(Access::Point, |t| t.access);
         descriptors.push(ColumnFamilyDescriptor::new(name, table_options(config, &cache, name, access)));
+        // Bulk ingest builds its files with the table's own options (filters, block size), but
+        // compresses them with the upper levels' codec: zstd at write time was a fifth of a
+        // bulk import's profile, and compaction recompresses what reaches the bottom anyway.
+        let mut ingest = table_options(config, &cache, name, access);
+        let t = config.tables.get(name).cloned().unwrap_or_default();
+        ingest.set_bottommost_compression_type(codec(t.compression_upper.unwrap_or(config.compression_upper)));
+        ingest_options.push(ingest);
     }
     if existing.iter().any(|t| t == "default") {
         descriptors.push(ColumnFamilyDescriptor::new("default", Options::default()));
@@ -320,6 +329,7 @@ pub(crate) fn open_with(
         statistics: config.statistics.then_some(options),
         poison: Default::default(),
         writes: Mutex::new(acked),
+        ingest_options,
     })
 }
 

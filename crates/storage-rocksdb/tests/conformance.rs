@@ -33,7 +33,7 @@ impl ReadOnlyHarness for RocksHarness {
 
 storage_api::conformance_suite! {
     harness: RocksHarness,
-    snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes, read_only: yes,
+    snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes, read_only: yes, ingest: yes,
 }
 
 /// The same suite with the write-ahead log off: synced writes flush memtables instead.

@@ -21,5 +21,5 @@ impl Harness for SledHarness {
 
 storage_api::conformance_suite! {
     harness: SledHarness,
-    snapshots: no, flush: yes, compact: no, stats: yes, checkpoint: no, read_only: no,
+    snapshots: no, flush: yes, compact: no, stats: yes, checkpoint: no, read_only: no, ingest: no,
 }

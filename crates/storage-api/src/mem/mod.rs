@@ -13,8 +13,9 @@ use std::sync::{Arc, RwLock};
 pub use iter::MemCursor;
 pub use snapshot::MemSnapshot;
 
-use crate::batch::{Durability, KvWrite, Op, OpsBatch};
+use crate::batch::{Durability, KvWrite, Op, OpsBatch, RawBatch};
 use crate::error::{MaintenanceError, OpenError, ReadError, WriteError};
+use crate::ingest::{Ingest, IngestError, IngestOrder, IngestStats, KvIngest};
 use crate::iter::{Direction, RawRange};
 use crate::read::KvRead;
 use crate::schema::VersionPolicy;
@@ -153,5 +154,42 @@ impl KvStats for MemStore {
         let data = self.current();
         let bytes = data[t].iter().map(|(k, v)| (k.len() + v.len()) as u64).sum();
         Ok(TableStats { approx_keys: data[t].len() as u64, approx_bytes: bytes })
+    }
+}
+
+/// Ordered inserts applied in one write at commit (visible all at once).
+impl KvIngest for MemStore {
+    type Ingest<'a> = MemIngest<'a>;
+
+    fn ingest(&self) -> Result<MemIngest<'_>, IngestError> {
+        Ok(MemIngest { store: self, order: IngestOrder::new(&self.schema), batch: OpsBatch::new(&self.names) })
+    }
+}
+
+/// An ingest into a [`MemStore`].
+#[derive(Debug)]
+pub struct MemIngest<'a> {
+    store: &'a MemStore,
+    order: IngestOrder,
+    batch: OpsBatch<'a>,
+}
+
+impl Ingest for MemIngest<'_> {
+    fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<(), IngestError> {
+        self.order.check(table, key, value.len())?;
+        self.batch.put_raw(table, key, value)?;
+        Ok(())
+    }
+
+    fn delete(&mut self, table: &str, key: &[u8]) -> Result<(), IngestError> {
+        self.order.check(table, key, 0)?;
+        self.batch.delete_raw(table, key)?;
+        Ok(())
+    }
+
+    fn commit(self) -> Result<IngestStats, IngestError> {
+        let stats = self.order.stats();
+        self.store.write_raw(self.batch, Durability::Synced)?;
+        Ok(stats)
     }
 }

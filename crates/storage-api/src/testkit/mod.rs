@@ -75,6 +75,7 @@ pub fn tempdir() -> tempfile::TempDir {
 /// storage_api::conformance_suite! {
 ///     harness: RocksHarness,
 ///     snapshots: yes, flush: yes, compact: yes, stats: yes, checkpoint: yes, read_only: yes,
+///     ingest: yes,
 /// }
 /// ```
 #[macro_export]
@@ -82,7 +83,7 @@ macro_rules! conformance_suite {
     (
         harness: $h:ty,
         snapshots: $snap:ident, flush: $flush:ident, compact: $compact:ident,
-        stats: $stats:ident, checkpoint: $ckpt:ident, read_only: $ro:ident $(,)?
+        stats: $stats:ident, checkpoint: $ckpt:ident, read_only: $ro:ident, ingest: $ingest:ident $(,)?
     ) => {
         $crate::conformance_suite!(@core $h;
             put_get_delete, multi_get_keeps_order, batch_spans_tables, batch_applies_in_order,
@@ -97,6 +98,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@cap $stats, statistics, $h, statistics_count_keys);
         $crate::conformance_suite!(@cap $ckpt, checkpoints, $h, checkpoint_is_consistent_copy);
         $crate::conformance_suite!(@cap $ro, read_only_open, $h, read_only_open_changes_nothing);
+        $crate::conformance_suite!(@cap $ingest, ingest, $h, ingest_sorted_entries);
         $crate::conformance_suite!(@model $snap, $h);
     };
     (@core $h:ty; $($name:ident),*) => {$(

@@ -1,0 +1,547 @@
+//! era1: the e2store archive of pre-merge Ethereum history that geth, reth, nimbus and the
+//! Portal network exchange (`eth-clients/e2store-format-specs`, `formats/era1.md`).
+//!
+//! A file is `Version | (header | body | receipts | total difficulty)* | Accumulator |
+//! BlockIndex`: each e2store entry an 8-byte head (type, little-endian u32 length, two zero
+//! bytes) and its data; header, body and receipts are snappy-framed RLP; the total difficulty
+//! a little-endian u256; the accumulator the SSZ `hash_tree_root` of the blocks' (hash, total
+//! difficulty) records as a list of at most 8,192; the index the first block number, each
+//! block's offset relative to the index entry, and the count.
+//!
+//! [`Era1Reader`] streams a file block by block (memory: one block) and [`Era1Reader::finish`]
+//! checks the index and the accumulator against what was read; [`Era1Writer`] writes one.
+//! Every length is checked against the file before anything is allocated.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use alloy_consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
+use alloy_primitives::{B256, U256};
+use sha2::{Digest, Sha256};
+
+use crate::{EthBody, EthHeader, EthReceipt, EthTx};
+
+/// Entry types.
+pub mod types {
+    /// `Version`.
+    pub const VERSION: [u8; 2] = [0x65, 0x32];
+    /// `CompressedHeader`.
+    pub const HEADER: [u8; 2] = [0x03, 0x00];
+    /// `CompressedBody`.
+    pub const BODY: [u8; 2] = [0x04, 0x00];
+    /// `CompressedReceipts`.
+    pub const RECEIPTS: [u8; 2] = [0x05, 0x00];
+    /// `TotalDifficulty`.
+    pub const TOTAL_DIFFICULTY: [u8; 2] = [0x06, 0x00];
+    /// `Accumulator`.
+    pub const ACCUMULATOR: [u8; 2] = [0x07, 0x00];
+    /// `BlockIndex`.
+    pub const BLOCK_INDEX: [u8; 2] = [0x66, 0x32];
+}
+
+/// Blocks per era1 file at most (the accumulator's list limit), and an epoch's length.
+pub const MAX_BLOCKS: usize = 8192;
+
+/// The most bytes one decompressed entry may hold (a bound against decompression bombs).
+const MAX_DECOMPRESSED: u64 = 256 << 20;
+
+/// An era1 file that cannot be read, or that does not verify.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Era1Error {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The e2store framing is broken.
+    #[error("{path}: at byte {offset}: {reason}")]
+    Framing {
+        /// The file.
+        path: PathBuf,
+        /// Where.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A block's data does not decode.
+    #[error("{path}: block {number}: {what}: {reason}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The block (or the position in the file before its header decoded).
+        number: u64,
+        /// Which entry.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The block index does not match the blocks.
+    #[error("{path}: block index: {reason}")]
+    Index {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+    /// The accumulator root recomputed from the blocks differs from the file's.
+    #[error("{path}: accumulator root {claimed} in the file, {computed} computed from its blocks")]
+    Accumulator {
+        /// The file.
+        path: PathBuf,
+        /// The file's root.
+        claimed: B256,
+        /// The recomputed root.
+        computed: B256,
+    },
+    /// A total difficulty is not the previous one plus the block's difficulty.
+    #[error("{path}: block {number}: total difficulty {found}, expected {expected}")]
+    TotalDifficulty {
+        /// The file.
+        path: PathBuf,
+        /// The block.
+        number: u64,
+        /// In the file.
+        found: U256,
+        /// Previous plus difficulty.
+        expected: U256,
+    },
+    /// A block cannot be written (the store lacks what era1 needs).
+    #[error("era1 export of block {number}: {reason}")]
+    Export {
+        /// The block.
+        number: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One block of an era1 file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Era1Block {
+    /// The header (and its hash).
+    pub header: EthHeader,
+    /// The transactions.
+    pub transactions: Vec<EthTx>,
+    /// Ommers, withdrawals and the total difficulty.
+    pub extra: EthBody,
+    /// The receipts.
+    pub receipts: Vec<EthReceipt>,
+}
+
+impl Era1Block {
+    /// The block's number.
+    pub fn number(&self) -> u64 {
+        self.header.header.number
+    }
+
+    /// The total difficulty (every era1 block has one).
+    pub fn total_difficulty(&self) -> U256 {
+        self.extra.total_difficulty.unwrap_or_default()
+    }
+}
+
+/// What a whole file held, once verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Era1Summary {
+    /// The first block.
+    pub start: u64,
+    /// Blocks in the file.
+    pub count: u64,
+    /// The accumulator root (checked).
+    pub accumulator: B256,
+    /// The file's size in bytes.
+    pub bytes: u64,
+}
+
+/// SSZ `hash_tree_root` of a header record: `sha256(block_hash ‖ le256(total_difficulty))`.
+pub fn header_record_root(hash: B256, total_difficulty: U256) -> B256 {
+    let mut h = Sha256::new();
+    h.update(hash);
+    h.update(total_difficulty.to_le_bytes::<32>());
+    B256::from_slice(&h.finalize())
+}
+
+fn sha_pair(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(a);
+    h.update(b);
+    h.finalize().into()
+}
+
+/// The accumulator root of `records` (block hash, total difficulty): the SSZ
+/// `hash_tree_root` of a `List[HeaderRecord, 8192]`.
+pub fn accumulator_root(records: &[(B256, U256)]) -> B256 {
+    let depth = MAX_BLOCKS.trailing_zeros() as usize;
+    let mut layer: Vec<[u8; 32]> = records.iter().map(|(h, td)| header_record_root(*h, *td).0).collect();
+    let mut zero = [0u8; 32];
+    for _ in 0..depth {
+        if layer.len() % 2 == 1 {
+            layer.push(zero);
+        }
+        layer = layer.chunks_exact(2).map(|p| sha_pair(&p[0], &p[1])).collect();
+        zero = sha_pair(&zero, &zero);
+    }
+    let root = layer.first().copied().unwrap_or(zero);
+    let mut length = [0u8; 32];
+    length[..8].copy_from_slice(&(records.len() as u64).to_le_bytes());
+    B256::from(sha_pair(&root, &length))
+}
+
+/// The epoch accumulator root a Portal-network header proof leads to: `proof` is the
+/// block's total difficulty, the 13 siblings up the epoch's tree and the list's length, for
+/// the block at `index` (its number modulo 8,192). The total difficulty is `proof[0]`.
+pub fn epoch_root_from_proof(hash: B256, index: usize, proof: &[B256; 15]) -> B256 {
+    let mut gindex = (2 * MAX_BLOCKS + index) * 2;
+    let mut node: [u8; 32] = hash.0;
+    for sibling in proof {
+        node = if gindex.is_multiple_of(2) { sha_pair(&node, &sibling.0) } else { sha_pair(&sibling.0, &node) };
+        gindex /= 2;
+    }
+    B256::from(node)
+}
+
+/// An e2store entry: its type and data.
+type Entry = ([u8; 2], Vec<u8>);
+
+/// Reads an era1 file block by block.
+pub struct Era1Reader {
+    path: PathBuf,
+    input: BufReader<File>,
+    len: u64,
+    offset: u64,
+    /// The offset of each block's header entry.
+    offsets: Vec<u64>,
+    records: Vec<(B256, U256)>,
+    previous_td: Option<(U256, u64)>,
+    first: Option<u64>,
+    end: Option<(B256, u64)>,
+}
+
+impl std::fmt::Debug for Era1Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Era1Reader({}, at {})", self.path.display(), self.offset)
+    }
+}
+
+impl Era1Reader {
+    /// Opens `path` and checks its version entry.
+    pub fn open(path: &Path) -> Result<Self, Era1Error> {
+        let io = |source| Era1Error::Io { path: path.to_owned(), source };
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut r = Era1Reader {
+            path: path.to_owned(),
+            input: BufReader::with_capacity(1 << 20, file),
+            len,
+            offset: 0,
+            offsets: Vec::new(),
+            records: Vec::new(),
+            previous_td: None,
+            first: None,
+            end: None,
+        };
+        let (typ, data) = r.entry()?.ok_or_else(|| r.framing(0, "empty file"))?;
+        if typ != types::VERSION || !data.is_empty() {
+            return Err(r.framing(0, "not an era1 file (no version entry first)"));
+        }
+        Ok(r)
+    }
+
+    fn framing(&self, offset: u64, reason: impl Into<String>) -> Era1Error {
+        Era1Error::Framing { path: self.path.clone(), offset, reason: reason.into() }
+    }
+
+    /// The next entry, `None` at the end of the file.
+    fn entry(&mut self) -> Result<Option<Entry>, Era1Error> {
+        if self.offset == self.len {
+            return Ok(None);
+        }
+        let at = self.offset;
+        let mut head = [0u8; 8];
+        self.input.read_exact(&mut head).map_err(|_| self.framing(at, "entry header cut short"))?;
+        let length = u64::from(u32::from_le_bytes([head[2], head[3], head[4], head[5]]));
+        if head[6..8] != [0, 0] {
+            return Err(self.framing(at, "reserved bytes of the entry header are not zero"));
+        }
+        if at + 8 + length > self.len {
+            return Err(self.framing(at, format!("entry of {length} bytes runs past the end of the file")));
+        }
+        let mut data = vec![0u8; length as usize];
+        self.input.read_exact(&mut data).map_err(|e| Era1Error::Io { path: self.path.clone(), source: e })?;
+        self.offset = at + 8 + length;
+        Ok(Some(([head[0], head[1]], data)))
+    }
+
+    fn expect(&mut self, typ: [u8; 2], what: &'static str) -> Result<Vec<u8>, Era1Error> {
+        let at = self.offset;
+        match self.entry()? {
+            Some((t, data)) if t == typ => Ok(data),
+            Some((t, _)) => {
+                Err(self.framing(at, format!("expected {what}, found entry type {:02x}{:02x}", t[0], t[1])))
+            }
+            None => Err(self.framing(at, format!("expected {what}, found the end of the file"))),
+        }
+    }
+
+    fn unsnap(&self, data: &[u8], number: u64, what: &'static str) -> Result<Vec<u8>, Era1Error> {
+        let mut out = Vec::new();
+        let mut decoder = snap::read::FrameDecoder::new(data).take(MAX_DECOMPRESSED + 1);
+        decoder.read_to_end(&mut out).map_err(|e| self.decode(number, what, format!("snappy: {e}")))?;
+        if out.len() as u64 > MAX_DECOMPRESSED {
+            return Err(self.decode(number, what, format!("more than {MAX_DECOMPRESSED} bytes decompressed")));
+        }
+        Ok(out)
+    }
+
+    fn decode(&self, number: u64, what: &'static str, reason: impl Into<String>) -> Era1Error {
+        Era1Error::Decode { path: self.path.clone(), number, what, reason: reason.into() }
+    }
+
+    /// The next block, or `None` after the last (then [`Era1Reader::finish`]).
+    pub fn next_block(&mut self) -> Result<Option<Era1Block>, Era1Error> {
+        if self.end.is_some() {
+            return Ok(None);
+        }
+        let at = self.offset;
+        let Some((typ, data)) = self.entry()? else {
+            return Err(self.framing(at, "the file ends without an accumulator and block index"));
+        };
+        if typ == types::ACCUMULATOR {
+            let root: [u8; 32] =
+                data.as_slice().try_into().map_err(|_| self.framing(at, "accumulator entry is not 32 bytes"))?;
+            let index_at = self.offset;
+            self.end = Some((B256::from(root), index_at));
+            return Ok(None);
+        }
+        if typ != types::HEADER {
+            return Err(
+                self.framing(at, format!("expected a block header, found entry type {:02x}{:02x}", typ[0], typ[1]))
+            );
+        }
+        if self.offsets.len() == MAX_BLOCKS {
+            return Err(self.framing(at, format!("more than {MAX_BLOCKS} blocks")));
+        }
+        let position = self.offsets.len() as u64;
+        let raw = self.unsnap(&data, position, "header")?;
+        let header = EthHeader::decode(&raw).map_err(|e| self.decode(position, "header", e))?;
+        let number = header.header.number;
+        let body = self.expect(types::BODY, "a block body")?;
+        let body = self.unsnap(&body, number, "body")?;
+        let body: BlockBody<TxEnvelope, Header> = rlp_exact(&body).map_err(|e| self.decode(number, "body", e))?;
+        let receipts = self.expect(types::RECEIPTS, "receipts")?;
+        let receipts = self.unsnap(&receipts, number, "receipts")?;
+        let receipts: Vec<ReceiptEnvelope> = rlp_exact(&receipts).map_err(|e| self.decode(number, "receipts", e))?;
+        let td = self.expect(types::TOTAL_DIFFICULTY, "a total difficulty")?;
+        let td: [u8; 32] =
+            td.as_slice().try_into().map_err(|_| self.decode(number, "total difficulty", "not 32 bytes"))?;
+        let td = U256::from_le_bytes(td);
+        if let Some((previous, previous_number)) = self.previous_td {
+            let expected = previous + header.header.difficulty;
+            if previous_number + 1 != number {
+                return Err(self.decode(number, "header", format!("follows block {previous_number}")));
+            }
+            if td != expected {
+                return Err(Era1Error::TotalDifficulty { path: self.path.clone(), number, found: td, expected });
+            }
+        }
+        self.previous_td = Some((td, number));
+        self.first.get_or_insert(number);
+        self.offsets.push(at);
+        self.records.push((header.hash, td));
+        Ok(Some(Era1Block {
+            header,
+            transactions: body.transactions.into_iter().map(EthTx).collect(),
+            extra: EthBody { ommers: body.ommers, withdrawals: body.withdrawals, total_difficulty: Some(td) },
+            receipts: receipts.into_iter().map(EthReceipt::from_envelope).collect(),
+        }))
+    }
+
+    /// Reads the block index and checks it and the accumulator against the blocks read.
+    /// Call after [`Era1Reader::next_block`] returned `None`.
+    pub fn finish(mut self) -> Result<Era1Summary, Era1Error> {
+        while self.next_block()?.is_some() {}
+        let (claimed, index_at) = self.end.expect("next_block returned None after the accumulator");
+        let index = self.expect(types::BLOCK_INDEX, "the block index")?;
+        let bad = |reason: String| Era1Error::Index { path: self.path.clone(), reason };
+        let count = self.offsets.len();
+        if index.len() != 16 + 8 * count {
+            return Err(bad(format!("{} bytes for {count} blocks", index.len())));
+        }
+        let word = |i: usize| u64::from_le_bytes(index[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        let start = word(0);
+        if count == 0 {
+            return Err(bad("the file holds no blocks".into()));
+        }
+        if word(count + 1) != count as u64 {
+            return Err(bad(format!("count {} for {count} blocks", word(count + 1))));
+        }
+        if Some(start) != self.first {
+            return Err(bad(format!("starts at block {start}, the first block is {:?}", self.first)));
+        }
+        for (i, at) in self.offsets.iter().enumerate() {
+            let relative = word(i + 1) as i64;
+            if index_at as i64 + relative != *at as i64 {
+                return Err(bad(format!(
+                    "offset of block {i} points to byte {}, not {at}",
+                    index_at as i64 + relative
+                )));
+            }
+        }
+        if self.entry()?.is_some() {
+            return Err(self.framing(self.offset, "entries after the block index"));
+        }
+        let computed = accumulator_root(&self.records);
+        if computed != claimed {
+            return Err(Era1Error::Accumulator { path: self.path.clone(), claimed, computed });
+        }
+        Ok(Era1Summary { start, count: count as u64, accumulator: computed, bytes: self.len })
+    }
+
+    /// Blocks read so far.
+    pub fn blocks_read(&self) -> usize {
+        self.offsets.len()
+    }
+}
+
+fn rlp_exact<T: alloy_rlp::Decodable>(bytes: &[u8]) -> Result<T, String> {
+    let mut rest = bytes;
+    let value = T::decode(&mut rest).map_err(|e| e.to_string())?;
+    if !rest.is_empty() {
+        return Err(format!("{} trailing bytes", rest.len()));
+    }
+    Ok(value)
+}
+
+/// Writes an era1 file.
+pub struct Era1Writer {
+    path: PathBuf,
+    out: BufWriter<File>,
+    written: u64,
+    start: Option<u64>,
+    offsets: Vec<u64>,
+    records: Vec<(B256, U256)>,
+}
+
+impl std::fmt::Debug for Era1Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Era1Writer({}, {} blocks)", self.path.display(), self.offsets.len())
+    }
+}
+
+impl Era1Writer {
+    /// Creates `path` (which must not exist).
+    pub fn create(path: &Path) -> Result<Self, Era1Error> {
+        let io = |source| Era1Error::Io { path: path.to_owned(), source };
+        let file = File::options().write(true).create_new(true).open(path).map_err(io)?;
+        let mut w = Era1Writer {
+            path: path.to_owned(),
+            out: BufWriter::with_capacity(1 << 20, file),
+            written: 0,
+            start: None,
+            offsets: Vec::new(),
+            records: Vec::new(),
+        };
+        w.entry(types::VERSION, &[])?;
+        Ok(w)
+    }
+
+    fn entry(&mut self, typ: [u8; 2], data: &[u8]) -> Result<(), Era1Error> {
+        let io = |source| Era1Error::Io { path: self.path.clone(), source };
+        let len = u32::try_from(data.len()).map_err(|_| Era1Error::Export {
+            number: self.start.unwrap_or_default() + self.offsets.len() as u64,
+            reason: format!("an entry of {} bytes does not fit e2store's 32-bit length", data.len()),
+        })?;
+        let mut head = [0u8; 8];
+        head[..2].copy_from_slice(&typ);
+        head[2..6].copy_from_slice(&len.to_le_bytes());
+        self.out.write_all(&head).map_err(io)?;
+        self.out.write_all(data).map_err(io)?;
+        self.written += 8 + data.len() as u64;
+        Ok(())
+    }
+
+    fn snapped(&mut self, typ: [u8; 2], raw: &[u8]) -> Result<(), Era1Error> {
+        let mut enc = snap::write::FrameEncoder::new(Vec::with_capacity(raw.len() / 2 + 64));
+        let io = |source| Era1Error::Io { path: self.path.clone(), source };
+        enc.write_all(raw).map_err(io)?;
+        let data = enc.into_inner().map_err(|e| Era1Error::Io { path: self.path.clone(), source: e.into_error() })?;
+        self.entry(typ, &data)
+    }
+
+    /// Appends a block; it must follow the previous one and carry its total difficulty.
+    pub fn add(&mut self, block: &Era1Block) -> Result<(), Era1Error> {
+        let number = block.number();
+        let td = block.extra.total_difficulty.ok_or_else(|| Era1Error::Export {
+            number,
+            reason: "the store has no total difficulty for it (only blocks imported from era1 carry one)".into(),
+        })?;
+        match self.start {
+            None => self.start = Some(number),
+            Some(s) if s + self.offsets.len() as u64 != number => {
+                return Err(Era1Error::Export {
+                    number,
+                    reason: format!("does not follow block {}", s + self.offsets.len() as u64 - 1),
+                });
+            }
+            Some(_) => {}
+        }
+        if self.offsets.len() == MAX_BLOCKS {
+            return Err(Era1Error::Export {
+                number,
+                reason: format!("an era1 file holds at most {MAX_BLOCKS} blocks"),
+            });
+        }
+        self.offsets.push(self.written);
+        self.records.push((block.header.hash, td));
+        self.snapped(types::HEADER, &block.header.rlp())?;
+        let body = BlockBody::<TxEnvelope, Header> {
+            transactions: block.transactions.iter().map(|t| t.0.clone()).collect(),
+            ommers: block.extra.ommers.clone(),
+            withdrawals: block.extra.withdrawals.clone(),
+        };
+        self.snapped(types::BODY, &alloy_rlp::encode(&body))?;
+        let receipts: Vec<ReceiptEnvelope> = block.receipts.iter().map(EthReceipt::to_envelope).collect();
+        self.snapped(types::RECEIPTS, &alloy_rlp::encode(&receipts))?;
+        self.entry(types::TOTAL_DIFFICULTY, &td.to_le_bytes::<32>())
+    }
+
+    /// Blocks added so far.
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Whether no block was added.
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    /// Writes the accumulator and the block index, syncs the file, and returns the summary.
+    pub fn finish(mut self) -> Result<Era1Summary, Era1Error> {
+        let start = self.start.ok_or_else(|| Era1Error::Export { number: 0, reason: "no blocks to write".into() })?;
+        let root = accumulator_root(&self.records);
+        self.entry(types::ACCUMULATOR, &root.0)?;
+        let base = self.written as i64;
+        let count = self.offsets.len();
+        let mut index = Vec::with_capacity(16 + 8 * count);
+        index.extend_from_slice(&start.to_le_bytes());
+        for at in &self.offsets {
+            index.extend_from_slice(&((*at as i64 - base) as u64).to_le_bytes());
+        }
+        index.extend_from_slice(&(count as u64).to_le_bytes());
+        self.entry(types::BLOCK_INDEX, &index)?;
+        let io = |source| Era1Error::Io { path: self.path.clone(), source };
+        self.out.flush().map_err(io)?;
+        self.out.get_ref().sync_all().map_err(io)?;
+        Ok(Era1Summary { start, count: count as u64, accumulator: root, bytes: self.written })
+    }
+}
+
+/// The conventional file name: `<network>-<epoch, 5 digits>-<first 8 hex digits of the root>.era1`.
+pub fn file_name(network: &str, start: u64, root: B256) -> String {
+    format!("{network}-{:05}-{}.era1", start / MAX_BLOCKS as u64, &alloy_primitives::hex::encode(root)[..8])
+}

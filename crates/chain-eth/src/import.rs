@@ -1,0 +1,209 @@
+//! era1 files into a chain store through its bulk path, one file at a time: every block is
+//! checked as it is pushed (hashes, roots, bloom, parent), senders are recovered on every
+//! core, and the file's range is committed only after the file's accumulator and block index
+//! verified — a bad file leaves nothing of itself behind. Blocks at or below the committed
+//! head are skipped (but still count towards the accumulator), so an interrupted import
+//! resumes by running it again. Export reads blocks back and writes era1 files.
+
+use std::path::{Path, PathBuf};
+
+use chain_store::{Block, BulkImport, ChainError, ChainStore, NewBlock};
+use storage_api::{KvIngest, KvReader};
+
+use crate::Eth;
+use crate::era1::{Era1Block, Era1Error, Era1Reader, Era1Summary, Era1Writer, MAX_BLOCKS, file_name};
+use crate::senders::{Recovery, RecoveryError, recover_all};
+
+/// An era1 import or export failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Era1ImportError {
+    /// The file does not read or verify.
+    #[error(transparent)]
+    File(#[from] Era1Error),
+    /// The store refused a block or failed.
+    #[error("{path}: {source}")]
+    Chain {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: ChainError,
+    },
+    /// A signature does not recover.
+    #[error("{path}: block {number}: {source}")]
+    Senders {
+        /// The file.
+        path: PathBuf,
+        /// The block.
+        number: u64,
+        /// Why.
+        source: RecoveryError,
+    },
+    /// An export asked for blocks the store does not have.
+    #[error("no canonical block {0} in the store")]
+    Missing(u64),
+    /// A chain-store read failed during an export.
+    #[error(transparent)]
+    Read(ChainError),
+}
+
+/// What one file's import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileImport {
+    /// The verified file.
+    pub summary: Era1Summary,
+    /// Blocks stored.
+    pub imported: u64,
+    /// Blocks skipped (already at or below the head).
+    pub skipped: u64,
+}
+
+/// A block of a file as the chain store takes it.
+pub fn new_block(block: Era1Block, path: &Path, recovery: Recovery) -> Result<NewBlock<Eth>, Era1ImportError> {
+    let number = block.number();
+    let senders = recover_all(&block.transactions, recovery, 0).map_err(|source| Era1ImportError::Senders {
+        path: path.to_owned(),
+        number,
+        source,
+    })?;
+    Ok(NewBlock {
+        block: Block { header: block.header, transactions: block.transactions, extra: block.extra },
+        receipts: block.receipts,
+        senders,
+        state: Vec::new(),
+    })
+}
+
+/// Initialises an empty chain store with the first block of `path` (genesis or a trusted
+/// starting point), so an import can start there. Returns that block's number.
+pub fn init_from<S: storage_api::KvStore>(
+    chain: &ChainStore<S, Eth>,
+    path: &Path,
+    recovery: Recovery,
+) -> Result<u64, Era1ImportError> {
+    let mut reader = Era1Reader::open(path)?;
+    let first = reader
+        .next_block()?
+        .ok_or_else(|| Era1Error::Index { path: path.to_owned(), reason: "the file holds no blocks".into() })?;
+    let number = first.number();
+    let new = new_block(first, path, recovery)?;
+    chain.init(&new).map_err(|source| Era1ImportError::Chain { path: path.to_owned(), source })?;
+    Ok(number)
+}
+
+/// Imports one era1 file (see the module docs); `progress` gets the blocks read so far.
+pub fn import_file<S: KvIngest>(
+    bulk: &mut BulkImport<'_, S, Eth>,
+    path: &Path,
+    recovery: Recovery,
+    progress: &mut dyn FnMut(u64),
+) -> Result<FileImport, Era1ImportError> {
+    let chain_err = |source| Era1ImportError::Chain { path: path.to_owned(), source };
+    let mut reader = Era1Reader::open(path)?;
+    let (mut imported, mut skipped) = (0, 0);
+    let result = (|| {
+        while let Some(block) = reader.next_block()? {
+            if block.number() <= bulk.head().number {
+                skipped += 1;
+            } else {
+                bulk.push(&new_block(block, path, recovery)?).map_err(chain_err)?;
+                imported += 1;
+            }
+            progress(imported + skipped);
+        }
+        Ok::<_, Era1ImportError>(())
+    })();
+    let result = result.and_then(|()| Ok(reader.finish()?));
+    match result {
+        Ok(summary) => {
+            bulk.commit().map_err(chain_err)?;
+            Ok(FileImport { summary, imported, skipped })
+        }
+        Err(e) => {
+            bulk.discard().map_err(chain_err)?;
+            Err(e)
+        }
+    }
+}
+
+/// The canonical block `number` as an era1 block.
+fn era1_block<S: KvReader>(chain: &ChainStore<S, Eth>, number: u64) -> Result<Era1Block, Era1ImportError> {
+    let block =
+        chain.block_by_number(number).map_err(Era1ImportError::Read)?.ok_or(Era1ImportError::Missing(number))?;
+    let receipts =
+        chain.receipts_by_number(number).map_err(Era1ImportError::Read)?.ok_or(Era1ImportError::Missing(number))?;
+    Ok(Era1Block { header: block.header, transactions: block.transactions, extra: block.extra, receipts })
+}
+
+/// Writes canonical blocks `from..=to` into era1 files in `dir`, one per 8,192-block epoch
+/// (the first and last may be partial), named by [`file_name`]. Returns the files written.
+pub fn export_range<S: KvReader>(
+    chain: &ChainStore<S, Eth>,
+    from: u64,
+    to: u64,
+    dir: &Path,
+    network: &str,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Vec<(PathBuf, Era1Summary)>, Era1ImportError> {
+    let mut files = Vec::new();
+    let epoch = MAX_BLOCKS as u64;
+    let mut start = from;
+    let mut done = 0;
+    while start <= to {
+        let end = to.min((start / epoch + 1) * epoch - 1);
+        let partial = dir.join(format!(".{network}-{start}.era1.partial"));
+        let _ = std::fs::remove_file(&partial);
+        let mut w = Era1Writer::create(&partial)?;
+        for n in start..=end {
+            w.add(&era1_block(chain, n)?)?;
+            done += 1;
+            progress(done);
+        }
+        let summary = w.finish()?;
+        let path = dir.join(file_name(network, start, summary.accumulator));
+        std::fs::rename(&partial, &path).map_err(|source| Era1Error::Io { path: path.clone(), source })?;
+        files.push((path, summary));
+        start = end + 1;
+    }
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(files)
+}
+
+/// Writes `files` era1 files of `per_file` consecutive generated blocks each (from genesis,
+/// [`crate::generator::EthGenerator`] with `shape`), named `generated-<first block>.era1` so
+/// they sort in block order; total difficulty is the sum of difficulties plus one. For tests,
+/// benchmarks and rehearsals. Returns the files in order.
+pub fn write_generated(
+    dir: &Path,
+    shape: crate::generator::EthShape,
+    seed: u64,
+    files: usize,
+    per_file: usize,
+) -> Result<Vec<PathBuf>, Era1Error> {
+    let mut g = crate::generator::EthGenerator::new(shape, seed);
+    let mut td = alloy_primitives::U256::from(1u64);
+    let mut out = Vec::new();
+    let mut next = 0u64;
+    for _ in 0..files {
+        let path = dir.join(format!("generated-{next:010}.era1"));
+        let mut w = Era1Writer::create(&path)?;
+        for _ in 0..per_file.min(MAX_BLOCKS) {
+            let b = g.next_block();
+            td += b.block.header.header.difficulty;
+            let mut extra = b.block.extra;
+            extra.total_difficulty = Some(td);
+            w.add(&Era1Block {
+                header: b.block.header,
+                transactions: b.block.transactions,
+                extra,
+                receipts: b.receipts,
+            })?;
+            next += 1;
+        }
+        w.finish()?;
+        out.push(path);
+    }
+    Ok(out)
+}

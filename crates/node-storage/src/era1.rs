@@ -1,0 +1,141 @@
+//! era1 import and export for a stopped node with the Ethereum model: the data directory's
+//! lock is taken, the chain store opened, and chain-eth's importer run over the bulk path
+//! (engines with [`KvIngest`]: RocksDB and redb; sled has none). An import ends with the
+//! chain store's integrity check.
+
+use std::path::{Path, PathBuf};
+
+use chain_eth::Eth;
+use chain_eth::era1::Era1Summary;
+use chain_eth::import::{Era1ImportError, FileImport, export_range, import_file, init_from};
+use chain_eth::senders::Recovery;
+use chain_store::{BulkOptions, ChainStore, IntegrityReport, chain_schema};
+use storage_api::KvIngest;
+
+use crate::backend::Backend;
+use crate::config::{Config, ModelKind};
+use crate::error::StorageError;
+
+/// What an era1 import did.
+#[derive(Debug, Clone)]
+pub struct Era1Import {
+    /// Each file, in the order imported.
+    pub files: Vec<(PathBuf, FileImport)>,
+    /// The integrity check run at the end.
+    pub check: IntegrityReport,
+    /// Sorted-run bytes held in memory at most, and runs spilled.
+    pub peak_run_bytes: usize,
+    /// Runs spilled to the scratch directory.
+    pub spilled_runs: u64,
+}
+
+/// Progress of an import or export: (file index, blocks done in it).
+pub type Era1Progress<'a> = &'a mut dyn FnMut(usize, u64);
+
+fn ethereum_only(config: &Config) -> Result<(), StorageError> {
+    if config.model != ModelKind::Ethereum {
+        return Err(StorageError::Unsupported(format!(
+            "era1 holds Ethereum blocks; this node's model is `{}` (set `model = \"ethereum\"` or pass --model ethereum)",
+            config.model
+        )));
+    }
+    Ok(())
+}
+
+fn era1_error(e: Era1ImportError) -> StorageError {
+    match e {
+        Era1ImportError::Chain { source, .. } | Era1ImportError::Read(source) => StorageError::Chain(source),
+        other => StorageError::Era1(other),
+    }
+}
+
+/// The era1 files `paths` name: files as given, directories' `*.era1` files sorted by name.
+pub fn era1_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, StorageError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let read = std::fs::read_dir(p).map_err(|source| StorageError::DataDir {
+                action: "reading",
+                path: p.clone(),
+                source,
+            })?;
+            let mut files: Vec<PathBuf> = read
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "era1"))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Imports era1 files into the node's chain store (which it initialises from the first
+/// file's first block if empty), resuming after the committed head; memory for sorted runs is
+/// bounded by `memory_budget`, and runs spill into `<data_dir>/import-scratch`.
+pub fn import_era1<B: Backend + KvIngest>(
+    config: &Config,
+    files: &[PathBuf],
+    memory_budget: usize,
+    progress: Era1Progress<'_>,
+) -> Result<Era1Import, StorageError> {
+    ethereum_only(config)?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StorageError::DataDir {
+        action: "creating",
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let _lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
+    let open = |name: &'static str, schema| {
+        B::open_store(config, name, schema).map_err(|source| StorageError::Open { store: name, source })
+    };
+    // The node's other stores, created if missing, so the directory opens as a node.
+    drop(open("dag", dag_store::dag_schema())?);
+    drop(open("node", crate::deadletter::node_schema())?);
+    let chain = ChainStore::<B, Eth>::new(open("chain", chain_schema::<Eth>())?)?;
+    let recovery = Recovery::default();
+    if chain.head().is_none()
+        && let Some(first) = files.first()
+    {
+        init_from(&chain, first, recovery).map_err(era1_error)?;
+    }
+    let scratch = config.data_dir.join("import-scratch");
+    let options = BulkOptions { range_blocks: u64::MAX, memory_budget, scratch: scratch.clone() };
+    let mut bulk = chain.bulk_import(options)?;
+    let mut done = Vec::new();
+    for (i, path) in files.iter().enumerate() {
+        let report = import_file(&mut bulk, path, recovery, &mut |n| progress(i, n)).map_err(era1_error)?;
+        done.push((path.clone(), report));
+    }
+    let report = bulk.finish()?;
+    let _ = std::fs::remove_dir(&scratch);
+    let check = chain.check()?;
+    Ok(Era1Import { files: done, check, peak_run_bytes: report.peak_run_bytes, spilled_runs: report.spilled_runs })
+}
+
+/// Exports canonical blocks `from..=to` of the node's chain store as era1 files into `dir`.
+pub fn export_era1<B: Backend>(
+    config: &Config,
+    from: u64,
+    to: u64,
+    dir: &Path,
+    network: &str,
+    progress: Era1Progress<'_>,
+) -> Result<Vec<(PathBuf, Era1Summary)>, StorageError> {
+    ethereum_only(config)?;
+    if from > to {
+        return Err(StorageError::Unsupported(format!("--from {from} is after --to {to}")));
+    }
+    crate::datadir::open_for_reading(&config.data_dir, B::KIND)?;
+    let store = B::open_reader(config, "chain", chain_schema::<Eth>())
+        .map_err(|source| StorageError::Open { store: "chain", source })?;
+    let chain = ChainStore::<_, Eth>::new(store)?;
+    std::fs::create_dir_all(dir).map_err(|source| StorageError::DataDir {
+        action: "creating",
+        path: dir.to_owned(),
+        source,
+    })?;
+    export_range(&chain, from, to, dir, network, &mut |n| progress(0, n)).map_err(era1_error)
+}
