@@ -65,6 +65,43 @@ fn disk_write_rate(dir: &Path) -> f64 {
     (256u64 << 20) as f64 / secs
 }
 
+/// The sorted-run budget of the synthetic bulk import.
+const BUDGET: usize = 256 << 20;
+
+/// The default generator's chain (the same blocks for every path) and its genesis.
+fn generator() -> (ChainGenerator, chain_store::NewBlock<Evm>) {
+    let mut g = ChainGenerator::new(GenConfig::default());
+    let genesis = g.next_blocks().remove(0);
+    (g, genesis)
+}
+
+/// `blocks` synthetic blocks through the bulk path into `<root>/bulk`, generated in chunks of
+/// 1,000 outside the timing. Returns the store, the seconds and the import's report.
+fn bulk_synthetic(
+    root: &Path,
+    blocks: usize,
+    budget: usize,
+) -> (ChainStore<RocksStore, Evm>, f64, chain_store::BulkReport) {
+    let chain = ChainStore::<_, Evm>::new(open(&root.join("bulk"), chain_schema::<Evm>())).expect("chain");
+    let (mut g, genesis) = generator();
+    chain.init(&genesis).expect("init");
+    let started = Instant::now();
+    let options = BulkOptions { memory_budget: budget, ..BulkOptions::new(root.join("scratch")) };
+    let mut bulk = chain.bulk_import(options).expect("bulk");
+    let mut elapsed = started.elapsed();
+    for _ in 0..blocks / 1_000 {
+        let chunk = g.generate(1_000);
+        let started = Instant::now();
+        for b in &chunk {
+            bulk.push(b).expect("push");
+        }
+        elapsed += started.elapsed();
+    }
+    let started = Instant::now();
+    let report = bulk.finish().expect("finish");
+    (chain, (elapsed + started.elapsed()).as_secs_f64(), report)
+}
+
 fn mib(b: u64) -> f64 {
     b as f64 / f64::from(1u32 << 20)
 }
@@ -80,32 +117,13 @@ fn main() {
         if quick { ", quick" } else { "" }
     );
 
-    // Synthetic blocks, generated in chunks of 1,000 (generation is outside every timing; the
-    // same seed gives every path the same blocks).
-    let generator = || {
-        let mut g = ChainGenerator::new(GenConfig::default());
-        let genesis = g.next_blocks().remove(0);
-        (g, genesis)
-    };
+    // Synthetic blocks are generated in chunks of 1,000, outside every timing.
 
     // `--profile-bulk`: the synthetic bulk import alone (for `perf record`), then stop.
     if std::env::args().any(|a| a == "--profile-bulk") {
-        let chain = ChainStore::<_, Evm>::new(open(&root.join("bulk"), chain_schema::<Evm>())).expect("chain");
-        let (mut g, genesis) = generator();
-        chain.init(&genesis).expect("init");
-        let mut bulk = chain.bulk_import(BulkOptions::new(root.join("scratch"))).expect("bulk");
-        let mut elapsed = Duration::ZERO;
-        for _ in 0..blocks / 1_000 {
-            let chunk = g.generate(1_000);
-            let started = Instant::now();
-            for b in &chunk {
-                bulk.push(b).expect("push");
-            }
-            elapsed += started.elapsed();
-        }
-        let started = Instant::now();
-        bulk.finish().expect("finish");
-        println!("bulk: {:.0} blocks/s", blocks as f64 / (elapsed + started.elapsed()).as_secs_f64());
+        let (chain, secs, _) = bulk_synthetic(root, blocks, BUDGET);
+        drop(chain);
+        println!("bulk: {:.0} blocks/s", blocks as f64 / secs);
         return;
     }
 
@@ -156,27 +174,8 @@ fn main() {
     let live_secs = (elapsed + started.elapsed()).as_secs_f64();
 
     // Bulk path.
-    let bulk_chain = ChainStore::<_, Evm>::new(open(&root.join("bulk"), chain_schema::<Evm>())).expect("chain");
-    let (mut g, genesis) = generator();
-    bulk_chain.init(&genesis).expect("init");
-    let budget = 256usize << 20;
-    let mut elapsed = Duration::ZERO;
-    let started = Instant::now();
-    let mut bulk = bulk_chain
-        .bulk_import(BulkOptions { memory_budget: budget, ..BulkOptions::new(root.join("scratch")) })
-        .expect("bulk");
-    elapsed += started.elapsed();
-    for _ in 0..blocks / 1_000 {
-        let chunk = g.generate(1_000);
-        let started = Instant::now();
-        for b in &chunk {
-            bulk.push(b).expect("push");
-        }
-        elapsed += started.elapsed();
-    }
-    let started = Instant::now();
-    let report = bulk.finish().expect("finish");
-    let bulk_secs = (elapsed + started.elapsed()).as_secs_f64();
+    let (bulk_chain, bulk_secs, report) = bulk_synthetic(root, blocks, BUDGET);
+    let budget = BUDGET;
     assert_eq!(bulk_chain.head(), live.head());
     let check_started = Instant::now();
     let check = bulk_chain.check().expect("check");

@@ -56,9 +56,9 @@ impl BulkOptions {
 /// What a bulk import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BulkReport {
-    /// Blocks imported.
+    /// Blocks imported (committed).
     pub blocks: u64,
-    /// Transactions imported.
+    /// Transactions imported (committed).
     pub transactions: u64,
     /// Ranges committed.
     pub ranges: u64,
@@ -79,6 +79,9 @@ struct Range<'c, S: KvIngest + 'c, M: ChainModel> {
     address_index: Collector,
     /// The state the range wrote (foldhash: SipHash was 4 % of a bulk import's profile).
     state: HashMap<M::StateKey, Option<M::StateValue>, foldhash::fast::RandomState>,
+    /// Blocks and transactions added (counted in the report when the range commits).
+    blocks: u64,
+    transactions: u64,
 }
 
 /// A bulk import in progress; see the module docs.
@@ -246,6 +249,20 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
             });
         }
         let entries = validate(new)?;
+        // Past this point a failure leaves the block half added: the open range is discarded
+        // (nothing of it was visible), so the import stays consistent and can go on from the
+        // committed head.
+        if let Err(e) = self.add(new, &entries) {
+            let _ = self.discard();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Adds a checked block to the open range (opening one if needed).
+    fn add(&mut self, new: &NewBlock<M>, entries: &[TxEntry<M>]) -> Result<(), ChainError> {
+        let block = &new.block;
+        let number = block.number();
         if self.range.is_none() {
             self.range = Some(self.open_range(number)?);
         }
@@ -307,8 +324,9 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         if (number + 1).is_multiple_of(SECTION_SIZE) && number / SECTION_SIZE == self.bloom_sections {
             self.build_section(number / SECTION_SIZE)?;
         }
-        self.report.blocks += 1;
-        self.report.transactions += entries.len() as u64;
+        let range = self.range.as_mut().expect("opened above");
+        range.blocks += 1;
+        range.transactions += entries.len() as u64;
         self.head = at;
         if number + 1 - self.range.as_ref().map_or(number, |r| r.first) >= self.options.range_blocks {
             self.commit_range()?;
@@ -335,6 +353,8 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
             tx_index: Collector::new(dir, &format!("tx_index-{first}"), budget),
             address_index: Collector::new(dir, &format!("address_index-{first}"), budget),
             state: HashMap::default(),
+            blocks: 0,
+            transactions: 0,
         })
     }
 
@@ -365,6 +385,7 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
     /// Ingests the open range and moves the pointers past it.
     fn commit_range(&mut self) -> Result<(), ChainError> {
         let Some(mut range) = self.range.take() else { return Ok(()) };
+        let (range_blocks, range_transactions) = (range.blocks, range.transactions);
         let chain = self.chain;
         for (name, c) in [
             (Headers::<M>::NAME, range.headers),
@@ -407,6 +428,8 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         chain.set_ptrs(ptrs);
         *chain.pending_import_slot() = None;
         self.report.ranges += 1;
+        self.report.blocks += range_blocks;
+        self.report.transactions += range_transactions;
         Ok(())
     }
 

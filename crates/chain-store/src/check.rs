@@ -83,6 +83,12 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         for entry in self.store.iter_all::<ChainMeta<M>>(Direction::Forward)? {
             decoded(&mut r, ChainMeta::<M>::NAME, "meta", entry);
         }
+        if let Some((from, to)) = self.pending_import() {
+            let why = format!(
+                "a bulk import of blocks {from}..={to} was interrupted while committing; resume it (or open the node, which rolls it back)"
+            );
+            r.note(ChainMeta::<M>::NAME, "bulk_pending", why);
+        }
         let (Some(first), Some(head)) = (ptrs.first, ptrs.head) else { return Ok(r) };
         let mut expected_addr = 0u64;
         let mut prev: Option<M::Hash> = None;

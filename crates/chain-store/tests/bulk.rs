@@ -98,6 +98,8 @@ fn interrupted_range_rolls_back<S: KvIngest>(fx: Fx<S>) {
     ing.commit().unwrap();
     let chain = ChainStore::<S, Evm>::new(fx.chain.into_inner()).unwrap();
     assert_eq!(chain.pending_import(), Some((201, 300)));
+    let report = chain.check().unwrap();
+    assert!(report.examples.iter().any(|p| p.what.contains("201..=300 was interrupted")), "{report}");
     let err = chain.insert_blocks(&blocks[201..=202]).unwrap_err();
     assert!(matches!(err, ChainError::ImportPending { from: 201, to: 300 }), "{err}");
     // Resuming rolls the range back first.
