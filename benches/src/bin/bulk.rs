@@ -175,7 +175,6 @@ fn main() {
 
     // Bulk path.
     let (bulk_chain, bulk_secs, report) = bulk_synthetic(root, blocks, BUDGET);
-    let budget = BUDGET;
     assert_eq!(bulk_chain.head(), live.head());
     let check_started = Instant::now();
     let check = bulk_chain.check().expect("check");
@@ -215,7 +214,7 @@ fn main() {
         report.files,
         report.spilled_runs,
         mib(report.peak_run_bytes as u64),
-        budget >> 20
+        BUDGET >> 20
     );
     println!(
         "Disk: live {:.0} MiB → {:.0} MiB after full compaction; bulk {:.0} MiB → {:.0} MiB ({:+.1} % against live, compacted).\n",

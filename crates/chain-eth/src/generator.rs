@@ -10,6 +10,7 @@ use alloy_consensus::{
 use alloy_primitives::{
     Address, B64, B256, Bloom as EthBloom, Bytes, Log, LogData, Signature, TxKind, U256, keccak256,
 };
+use chain_store::generator::SplitMix;
 use chain_store::{Block, NewBlock, StateWrite};
 use secp256k1::{Message, SECP256K1, SecretKey};
 
@@ -52,7 +53,7 @@ pub struct EthGenerator {
     keys: Vec<(SecretKey, Address)>,
     nonces: Vec<u64>,
     contracts: Vec<Address>,
-    rng: u64,
+    rng: SplitMix,
     head: Option<EthHeader>,
 }
 
@@ -81,7 +82,7 @@ impl EthGenerator {
         let contracts = (0..CONTRACTS as u64)
             .map(|i| Address::from_slice(&keccak256([b"contract".as_slice(), &i.to_be_bytes()].concat())[12..]))
             .collect();
-        EthGenerator { shape, keys, nonces: vec![0; ACCOUNTS], contracts, rng: seed, head: None }
+        EthGenerator { shape, keys, nonces: vec![0; ACCOUNTS], contracts, rng: SplitMix::new(seed), head: None }
     }
 
     /// The shape.
@@ -120,7 +121,7 @@ impl EthGenerator {
         let mut state: Vec<StateWrite<Eth>> = Vec::with_capacity(3 * count);
         let mut gas = 0u64;
         for _ in 0..count {
-            let who = self.below(ACCOUNTS as u64) as usize;
+            let who = self.rng.below(ACCOUNTS as u64) as usize;
             let (key, sender) = self.keys[who];
             let nonce = self.nonces[who];
             self.nonces[who] += 1;
@@ -129,7 +130,7 @@ impl EthGenerator {
                 let i = self.skewed(CONTRACTS);
                 self.contracts[i]
             } else {
-                let i = self.below(ACCOUNTS as u64) as usize;
+                let i = self.rng.below(ACCOUNTS as u64) as usize;
                 self.keys[i].1
             };
             let input = if call {
@@ -138,8 +139,8 @@ impl EthGenerator {
             } else {
                 Bytes::new()
             };
-            let gas_used = 21_000 + 16 * input.len() as u64 + if call { self.below(120_000) } else { 0 };
-            let value = U256::from(self.below(1 << 40));
+            let gas_used = 21_000 + 16 * input.len() as u64 + if call { self.rng.below(120_000) } else { 0 };
+            let value = U256::from(self.rng.below(1 << 40));
             let (tx, tx_type) = if self.chance(self.shape.eip1559_share) {
                 let tx = TxEip1559 {
                     chain_id: CHAIN_ID,
@@ -172,7 +173,7 @@ impl EthGenerator {
             receipts.push(EthReceipt { tx_type, status: Eip658Value::Eip658(true), cumulative_gas_used: gas, logs });
             txs.push(EthTx(tx));
             senders.push(sender);
-            let balance = U256::from(self.next_u64());
+            let balance = U256::from(self.rng.next_u64());
             state.push((
                 EthStateKey { address: sender, slot: None },
                 Some(EthStateValue::Account {
@@ -182,10 +183,10 @@ impl EthGenerator {
                 }),
             ));
             if call {
-                let slot = B256::from(U256::from(self.below(64)));
+                let slot = B256::from(U256::from(self.rng.below(64)));
                 state.push((
                     EthStateKey { address: to, slot: Some(slot) },
-                    Some(EthStateValue::Slot(U256::from(self.next_u64()))),
+                    Some(EthStateValue::Slot(U256::from(self.rng.next_u64()))),
                 ));
             }
         }
@@ -194,14 +195,14 @@ impl EthGenerator {
             bloom |= r.bloom();
         }
         let beneficiary = {
-            let i = self.below(ACCOUNTS as u64) as usize;
+            let i = self.rng.below(ACCOUNTS as u64) as usize;
             self.keys[i].1
         };
         let header = Header {
             parent_hash: parent.map_or(B256::ZERO, |p| p.hash),
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
             beneficiary,
-            state_root: B256::from(U256::from(self.next_u64())),
+            state_root: B256::from(U256::from(self.rng.next_u64())),
             transactions_root: transactions_root(&txs),
             receipts_root: receipts_root(&receipts),
             logs_bloom: bloom,
@@ -211,7 +212,7 @@ impl EthGenerator {
             gas_used: gas,
             timestamp: 1_656_000_000 + 12 * number,
             extra_data: Bytes::from_static(b"node-storage"),
-            mix_hash: B256::from(U256::from(self.next_u64())),
+            mix_hash: B256::from(U256::from(self.rng.next_u64())),
             nonce: B64::ZERO,
             base_fee_per_gas: Some(15_000_000_000),
             ..Header::default()
@@ -224,11 +225,12 @@ impl EthGenerator {
     fn logs(&mut self, contract: Address, sender: Address) -> Vec<EthLog> {
         // Mean `logs_per_tx` over all transactions, all emitted by contract calls.
         let mean = self.shape.logs_per_tx / self.shape.contract_call_share.max(0.01);
-        let n = (self.unit() * 2.0 * mean).round() as usize;
+        let n = (self.rng.unit() * 2.0 * mean).round() as usize;
         (0..n)
             .map(|_| {
-                let event = B256::from(U256::from(self.below(32)));
-                let topics = vec![keccak256(event), sender.into_word(), B256::from(U256::from(self.below(1 << 20)))];
+                let event = B256::from(U256::from(self.rng.below(32)));
+                let topics =
+                    vec![keccak256(event), sender.into_word(), B256::from(U256::from(self.rng.below(1 << 20)))];
                 let len = self.around(self.shape.log_data_bytes);
                 let data = self.bytes(len);
                 EthLog(Log { address: contract, data: LogData::new_unchecked(topics, data) })
@@ -236,43 +238,24 @@ impl EthGenerator {
             .collect()
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
     fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
+        self.rng.unit() < p
     }
 
     /// A size around `mean` (uniform in 0..2·mean).
     fn around(&mut self, mean: usize) -> usize {
-        (self.unit() * 2.0 * mean as f64) as usize
+        (self.rng.unit() * 2.0 * mean as f64) as usize
     }
 
     /// An index skewed to the front (a few contracts are hot).
     fn skewed(&mut self, n: usize) -> usize {
-        let u = self.unit();
+        let u = self.rng.unit();
         ((u * u * u) * n as f64) as usize
     }
 
     fn bytes(&mut self, len: usize) -> Bytes {
         let mut out = vec![0u8; len];
-        for chunk in out.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
+        self.rng.fill(&mut out);
         Bytes::from(out)
     }
 }

@@ -53,7 +53,7 @@ impl Default for GenConfig {
 #[derive(Debug, Clone)]
 pub struct ChainGenerator {
     config: GenConfig,
-    rng: u64,
+    rng: SplitMix,
     head: Option<EvmHeader>,
     nonce: u64,
 }
@@ -61,7 +61,7 @@ pub struct ChainGenerator {
 impl ChainGenerator {
     /// A generator with `config`.
     pub fn new(config: GenConfig) -> Self {
-        ChainGenerator { rng: config.seed, config, head: None, nonce: 0 }
+        ChainGenerator { rng: SplitMix::new(config.seed), config, head: None, nonce: 0 }
     }
 
     /// The configuration.
@@ -128,18 +128,18 @@ impl ChainGenerator {
         let mut state = Vec::with_capacity(2 * self.config.txs_per_block);
         let txs = if parent.is_none() { 0 } else { self.config.txs_per_block };
         for i in 0..txs {
-            let from = Self::account(self.below(self.config.accounts));
-            let to = Self::account(self.below(self.config.accounts));
+            let from = Self::account(self.rng.below(self.config.accounts));
+            let to = Self::account(self.rng.below(self.config.accounts));
             let mut input = vec![0u8; self.config.input_bytes];
-            self.fill(&mut input);
+            self.rng.fill(&mut input);
             self.nonce += 1;
             let mut tx = EvmTx {
                 hash: B256::default(),
                 from,
                 to: Some(to),
                 nonce: self.nonce,
-                value: u128::from(self.next_u64() % 1_000_000),
-                gas_limit: 21_000 + self.below(100_000),
+                value: u128::from(self.rng.next_u64() % 1_000_000),
+                gas_limit: 21_000 + self.rng.below(100_000),
                 input,
             };
             tx.hash = tx.compute_hash();
@@ -147,30 +147,34 @@ impl ChainGenerator {
             let whole = self.config.logs_per_tx.floor() as usize;
             let extra = usize::from(self.chance(self.config.logs_per_tx.fract()));
             for _ in 0..whole + extra {
-                let u = self.unit();
+                let u = self.rng.unit();
                 let contract = Self::contract((u * u * u * self.config.contracts as f64) as u64);
                 logs.push(self.log(contract, from, to));
             }
             if i == 0 && self.config.marker_every > 0 && number.is_multiple_of(self.config.marker_every) {
                 logs.push(self.log(Self::marker_contract(), from, to));
             }
-            receipts.push(EvmReceipt { success: self.below(50) != 0, gas_used: 21_000 + self.below(50_000), logs });
-            state.push((Self::balance_key(from), Some(B256::from_u64(self.next_u64()))));
-            state.push((Self::balance_key(to), Some(B256::from_u64(self.next_u64()))));
+            receipts.push(EvmReceipt {
+                success: self.rng.below(50) != 0,
+                gas_used: 21_000 + self.rng.below(50_000),
+                logs,
+            });
+            state.push((Self::balance_key(from), Some(B256::from_u64(self.rng.next_u64()))));
+            state.push((Self::balance_key(to), Some(B256::from_u64(self.rng.next_u64()))));
             transactions.push(tx);
         }
         let mut extra = vec![0u8; 8];
-        self.fill(&mut extra);
+        self.rng.fill(&mut extra);
         let mut header = EvmHeader {
             hash: B256::default(),
             parent_hash: parent.map_or(B256::default(), |p| p.hash),
             number,
             timestamp: 1_700_000_000 + number * 12,
-            beneficiary: Self::account(self.below(self.config.accounts)),
+            beneficiary: Self::account(self.rng.below(self.config.accounts)),
             gas_used: receipts.iter().map(|r| r.gas_used).sum(),
             gas_limit: 30_000_000,
             tx_root: tx_root(&transactions),
-            state_root: B256::from_u64(self.next_u64()),
+            state_root: B256::from_u64(self.rng.next_u64()),
             extra,
         };
         header.hash = header.compute_hash();
@@ -179,32 +183,48 @@ impl ChainGenerator {
 
     fn log(&mut self, contract: Address, from: Address, to: Address) -> EvmLog {
         let mut data = vec![0u8; 32];
-        self.fill(&mut data);
-        let topics = vec![Self::event_signature(self.below(EVENT_SIGNATURES)), word(from), word(to)];
+        self.rng.fill(&mut data);
+        let topics = vec![Self::event_signature(self.rng.below(EVENT_SIGNATURES)), word(from), word(to)];
         EvmLog { address: contract, topics, data }
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.rng.unit() < p
+    }
+}
+
+/// SplitMix64: the deterministic random source of the synthetic generators (this one and
+/// chain-eth's).
+#[derive(Debug, Clone)]
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    /// A source seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    /// A number in `0..n` (`0` for `n = 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
 
-    fn unit(&mut self) -> f64 {
+    /// A number in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && self.unit() < p
-    }
-
-    fn fill(&mut self, out: &mut [u8]) {
+    /// Fills `out` with random bytes.
+    pub fn fill(&mut self, out: &mut [u8]) {
         for chunk in out.chunks_mut(8) {
             let v = self.next_u64().to_le_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
