@@ -1,25 +1,23 @@
-//! The backends under comparison: how to open each in a directory and whether it can compact.
+//! The engines under comparison (opened by `engine-test` with their default settings), and what
+//! the comparison adds: whether each can compact and what its reopen involves.
 
 use std::path::Path;
 
-use storage_api::{KvCompact, KvFlush, KvStore, OpenError, Schema};
-use storage_redb::{RedbConfig, RedbStore};
-use storage_rocksdb::{RocksConfig, RocksStore};
-use storage_sled::{SledConfig, SledStore};
+use storage_api::{KvCompact, OpenError, Schema};
+
+pub use engine_test::{Redb, Rocks, Sled, TestEngine};
 
 use crate::{Canonical, Headers, Txs, Values, schema};
 
-/// A backend as the comparison runs it: default configuration, one directory per store.
-pub trait Backend {
-    /// Name in reports.
-    const NAME: &'static str;
-    /// The store type.
-    type Store: KvStore + KvFlush;
-    /// Opens (creating) the store for `schema` in `dir`.
-    fn open_schema(dir: &Path, schema: Schema) -> Result<Self::Store, OpenError>;
+/// An engine as the comparison runs it: default configuration, one directory per store.
+pub trait Backend: TestEngine {
+    /// Opens (creating) the store for `schema` in `dir` with the engine's defaults.
+    fn open_schema(dir: &Path, schema: Schema) -> Result<Self::Store, OpenError> {
+        Self::open_default(dir, schema)
+    }
     /// Opens (creating) the store with the benchmark schema in `dir`.
-    fn open(dir: &Path) -> Result<Self::Store, OpenError> {
-        Self::open_schema(dir, schema())
+    fn open_bench(dir: &Path) -> Result<Self::Store, OpenError> {
+        Self::open_default(dir, schema())
     }
     /// Compacts every table; `false` if the engine has no manual compaction.
     fn compact(store: &Self::Store) -> bool;
@@ -34,52 +32,25 @@ fn compact_all<S: KvCompact>(s: &S) -> bool {
         && s.compact_table::<Values>().is_ok()
 }
 
-/// RocksDB with its defaults.
-#[derive(Debug)]
-pub struct Rocks;
-
 impl Backend for Rocks {
-    const NAME: &'static str = "rocksdb";
     const REOPEN_NOTE: &'static str = "schema check on a read-only instance, then WAL replay";
-    type Store = RocksStore;
-    fn open_schema(dir: &Path, schema: Schema) -> Result<RocksStore, OpenError> {
-        RocksStore::open(&RocksConfig::at(dir), schema)
-    }
-    fn compact(store: &RocksStore) -> bool {
+    fn compact(store: &Self::Store) -> bool {
         compact_all(store)
     }
 }
 
-/// redb with its defaults.
-#[derive(Debug)]
-pub struct Redb;
-
 impl Backend for Redb {
-    const NAME: &'static str = "redb";
     const REOPEN_NOTE: &'static str = "schema check on a read-only instance";
-    type Store = RedbStore;
-    fn open_schema(dir: &Path, schema: Schema) -> Result<RedbStore, OpenError> {
-        RedbStore::open(&RedbConfig::at(dir.join("store.redb")), schema)
-    }
-    fn compact(store: &RedbStore) -> bool {
+    fn compact(store: &Self::Store) -> bool {
         // One whole-file compaction covers every table.
         store.compact_table::<Txs>().is_ok()
     }
 }
 
-/// sled 0.34 with its defaults.
-#[derive(Debug)]
-pub struct Sled;
-
 impl Backend for Sled {
-    const NAME: &'static str = "sled";
     const REOPEN_NOTE: &'static str =
         "includes copying the whole directory for the schema check (sled cannot open read-only)";
-    type Store = SledStore;
-    fn open_schema(dir: &Path, schema: Schema) -> Result<SledStore, OpenError> {
-        SledStore::open(&SledConfig::at(dir), schema)
-    }
-    fn compact(_store: &SledStore) -> bool {
+    fn compact(_store: &Self::Store) -> bool {
         false
     }
 }

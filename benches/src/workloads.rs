@@ -254,7 +254,7 @@ pub fn run<B: Backend>(root: &Path, sizes: Sizes, only: Only) -> (Vec<Row>, Foot
     std::fs::create_dir_all(&dir).unwrap();
     let name = B::NAME;
     let mut rows = Vec::new();
-    let store = B::open(&dir).unwrap();
+    let store = B::open_bench(&dir).unwrap();
     let blocks = sizes.blocks_buffered + sizes.blocks_synced;
 
     eprintln!("[{name}] block ingest");
@@ -325,7 +325,7 @@ pub fn run<B: Backend>(root: &Path, sizes: Sizes, only: Only) -> (Vec<Row>, Foot
     drop(store);
     eprintln!("[{name}] reopen and cold reads");
     let t = Instant::now();
-    let store = B::open(&dir).unwrap();
+    let store = B::open_bench(&dir).unwrap();
     let reopen = t.elapsed();
     let dropped = drop_page_cache(&dir);
     let (t, mut s) = point_reads(&store, blocks, sizes.reads / 10, 2);

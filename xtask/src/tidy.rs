@@ -3,9 +3,15 @@
 //! 1. `storage-api` depends on no backend, no engine and no other workspace crate;
 //! 2. a backend depends on `storage-api`, its own engine and a few general-purpose crates
 //!    (serialisation, logging, errors), never on another workspace crate or engine; domain
-//!    crates depend on `storage-api` and codec/hash crates, never on a backend or engine (their
-//!    tests may: dev-dependencies run the domain tests on real backends);
-//! 3. `nodestore` reaches the workspace only through `node-storage`.
+//!    crates depend on `storage-api` and codec/hash crates, never on a backend or engine;
+//! 3. `nodestore` reaches the workspace only through `node-storage`;
+//! 4. only `engine-test` (the one place tests and benchmarks open engines), `node-storage` and
+//!    the benchmarks depend on a backend crate; `engine-test` is a dev-dependency (the
+//!    benchmarks may use it directly);
+//! 5. the service crates (cache, metrics, backup, migrate) depend on no backend, engine, domain
+//!    crate or the facade;
+//! 6. no async below the facade: `storage-api`, the backends, the domain crates, the cache and
+//!    the migration runner depend on no async runtime or future crate.
 //!
 //! Every crate must also opt into the workspace lints.
 
@@ -23,6 +29,18 @@ const ENGINE_SYS: [&str; 1] = ["librocksdb-sys"];
 /// General-purpose crates a backend may use besides its engine.
 const BACKEND_UTILS: [&str; 5] = ["serde", "toml", "tracing", "thiserror", "libc"];
 const DOMAIN: [&str; 2] = ["chain-store", "dag-store"];
+/// Crates built on the domain crates that are still below the facade.
+const MODELS: [&str; 1] = ["chain-eth"];
+/// The service crates: generic over storage-api, used by the facade.
+const SERVICES: [&str; 4] = ["storage-cache", "storage-metrics", "storage-backup", "storage-migrate"];
+/// Crates that may depend on a backend crate.
+const ENGINE_USERS: [&str; 3] = ["engine-test", "node-storage", "node-storage-benches"];
+/// The dev-only crate that opens engines for tests and benchmarks.
+const ENGINE_TEST: &str = "engine-test";
+/// Async runtimes and future crates, kept above the facade's line.
+const ASYNC: [&str; 6] = ["tokio", "futures", "async-trait", "async-std", "smol", "hyper"];
+/// Crates below the facade that must stay synchronous.
+const SYNC_ONLY: [&str; 3] = ["storage-api", "storage-cache", "storage-migrate"];
 /// The crate with no code that pins native-build features; any crate may depend on it.
 const HACK: &str = "workspace-hack";
 
@@ -122,6 +140,29 @@ fn is_engine(dep: &str) -> bool {
     ENGINES.iter().any(|(e, _)| *e == dep) || ENGINE_SYS.contains(&dep)
 }
 
+fn is_backend(dep: &str) -> bool {
+    ENGINES.iter().any(|(_, b)| *b == dep)
+}
+
+/// Rules 4–6, which hold for every crate whatever its layer.
+fn cross_rules(name: &str, dep: &str, kind: &str, problems: &mut Vec<String>) {
+    let what = format!("{name} has a {kind} dependency on `{dep}`");
+    if is_backend(dep) && !ENGINE_USERS.contains(&name) && !is_backend(name) {
+        problems.push(format!("{what}: tests and benchmarks open engines through {ENGINE_TEST}"));
+    }
+    if dep == ENGINE_TEST && kind == "normal" && name != "node-storage-benches" {
+        problems.push(format!("{what}: {ENGINE_TEST} is for tests and benchmarks only"));
+    }
+    let below_facade = dep == "node-storage" || DOMAIN.contains(&dep) || MODELS.contains(&dep);
+    if SERVICES.contains(&name) && kind == "normal" && (is_backend(dep) || is_engine(dep) || below_facade) {
+        problems.push(format!("{what}: service crates depend on storage-api, not on engines or domain crates"));
+    }
+    let sync_only = SYNC_ONLY.contains(&name) || DOMAIN.contains(&name) || MODELS.contains(&name) || is_backend(name);
+    if sync_only && kind == "normal" && ASYNC.contains(&dep) {
+        problems.push(format!("{what}: no async below the facade"));
+    }
+}
+
 pub(crate) fn rules(crates: &BTreeMap<String, Crate>) -> Vec<String> {
     let members: Vec<&str> = crates.keys().map(String::as_str).collect();
     let is_member = |d: &str| members.contains(&d);
@@ -131,6 +172,7 @@ pub(crate) fn rules(crates: &BTreeMap<String, Crate>) -> Vec<String> {
             problems.push(format!("{name}: Cargo.toml lacks `[lints] workspace = true`"));
         }
         for (dep, kind) in c.deps.iter().filter(|(d, _)| d != HACK) {
+            cross_rules(name, dep, kind, &mut problems);
             let what = format!("{name} has a {kind} dependency on `{dep}`");
             match name.as_str() {
                 "storage-api" if is_member(dep) || is_engine(dep) => {
@@ -146,7 +188,8 @@ pub(crate) fn rules(crates: &BTreeMap<String, Crate>) -> Vec<String> {
                         problems.push(format!("{what}: a backend may depend only on storage-api and its engine"));
                     }
                 }
-                // Tests may instantiate a domain crate on real backends; its library may not.
+                // Tests instantiate a domain crate on real engines (through engine-test); its
+                // library may not.
                 domain
                     if DOMAIN.contains(&domain)
                         && kind != "dev"
@@ -200,7 +243,13 @@ mod tests {
             "chain-store".to_string(),
             krate(&[("storage-api", "normal"), ("storage-rocksdb", "normal"), ("storage-redb", "dev")]),
         );
-        ws.insert("node-storage".to_string(), krate(&[]));
+        ws.insert("node-storage".to_string(), krate(&[("storage-rocksdb", "normal")]));
+        ws.insert(
+            "dag-store".to_string(),
+            krate(&[("storage-api", "normal"), ("engine-test", "dev"), ("tokio", "normal")]),
+        );
+        ws.insert("chain-eth".to_string(), krate(&[("chain-store", "normal"), ("engine-test", "normal")]));
+        ws.insert("storage-backup".to_string(), krate(&[("tokio", "normal"), ("chain-store", "normal")]));
         ws.insert("nodestore".to_string(), krate(&[("node-storage", "normal"), ("chain-store", "normal")]));
         let mut unlinted = krate(&[]);
         unlinted.workspace_lints = false;
@@ -214,7 +263,14 @@ mod tests {
         assert!(has("chain-store has a normal dependency on `storage-rocksdb`"));
         assert!(has("nodestore has a normal dependency on `chain-store`"));
         assert!(has("xtask: Cargo.toml lacks"));
+        assert!(has("chain-store has a dev dependency on `storage-redb`: tests and benchmarks open engines through"));
+        assert!(has("dag-store has a normal dependency on `tokio`: no async below the facade"));
+        assert!(has("chain-eth has a normal dependency on `engine-test`"));
+        assert!(has("storage-backup has a normal dependency on `chain-store`"));
         assert!(!has("`serde`"));
-        assert_eq!(problems.len(), 7, "{problems:#?}");
+        assert!(!has("node-storage has"), "{problems:#?}");
+        assert!(!has("dag-store has a dev dependency on `engine-test`"), "{problems:#?}");
+        assert!(!has("storage-backup has a normal dependency on `tokio`"), "{problems:#?}");
+        assert_eq!(problems.len(), 12, "{problems:#?}");
     }
 }

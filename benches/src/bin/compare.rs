@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use node_storage_benches::backends::{Backend, Redb, Rocks, Sled};
+use node_storage_benches::backends::{Redb, Rocks, Sled, TestEngine};
 use node_storage_benches::report::{markdown, splice};
 use node_storage_benches::workloads::{Footprint, Only, Row, Sizes, run};
 

@@ -13,10 +13,9 @@ use chain_eth::import::{Era1ImportError, export_range, import_file, init_from};
 use chain_eth::senders::Recovery;
 use chain_eth::{Eth, EthBody, portal};
 use chain_store::{BulkOptions, ChainStore, chain_schema};
+use engine_test::{Redb, Rocks, TestEngine};
 use storage_api::mem::MemStore;
 use storage_api::{KvIngest, KvStore};
-use storage_redb::{RedbConfig, RedbStore};
-use storage_rocksdb::{RocksConfig, RocksStore};
 
 const NUMBERS: [u64; 3] = [15_040_708, 15_040_709, 15_040_710];
 
@@ -124,14 +123,14 @@ fn roundtrip_memory() {
 #[test]
 fn roundtrip_rocksdb() {
     let dir = tempfile::tempdir().unwrap();
-    let store = RocksStore::open(&RocksConfig::at(dir.path().join("db")), chain_schema::<Eth>()).unwrap();
+    let store = Rocks::open(&dir.path().join("db"), chain_schema::<Eth>()).unwrap();
     roundtrip(ChainStore::new(store).unwrap(), dir.path());
 }
 
 #[test]
 fn roundtrip_redb() {
     let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(&RedbConfig::at(dir.path().join("db.redb")), chain_schema::<Eth>()).unwrap();
+    let store = Redb::open(&dir.path().join("db"), chain_schema::<Eth>()).unwrap();
     roundtrip(ChainStore::new(store).unwrap(), dir.path());
 }
 

@@ -12,10 +12,9 @@ use chain_eth::generator::{EthGenerator, MAINNET_LONDON};
 use chain_eth::senders::{Recovery, recover_all};
 use chain_eth::{Eth, EthTx, portal};
 use chain_store::{Block, BlockHeader, ChainError, ChainStore, LogFilter, NewBlock, Receipt, chain_schema};
+use engine_test::{Redb, Rocks, TestEngine};
 use storage_api::mem::MemStore;
 use storage_api::{Durability, KvStore};
-use storage_redb::{RedbConfig, RedbStore};
-use storage_rocksdb::{RocksConfig, RocksStore};
 
 /// The blocks' hashes, as the data's source lists them.
 const HASHES: [(u64, B256); 3] = [
@@ -208,15 +207,12 @@ fn round_trip_memory() {
 
 #[test]
 fn round_trip_rocksdb() {
-    round_trip(|p| {
-        RocksStore::open(&RocksConfig { write_buffer_size: 1 << 20, ..RocksConfig::at(p) }, chain_schema::<Eth>())
-            .unwrap()
-    });
+    round_trip(|p| Rocks::open(p, chain_schema::<Eth>()).unwrap());
 }
 
 #[test]
 fn round_trip_redb() {
-    round_trip(|p| RedbStore::open(&RedbConfig::at(p.with_extension("redb")), chain_schema::<Eth>()).unwrap());
+    round_trip(|p| Redb::open(p, chain_schema::<Eth>()).unwrap());
 }
 
 /// A tampered transaction, receipt, bloom or sender list is refused with both values named,

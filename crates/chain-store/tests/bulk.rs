@@ -6,7 +6,7 @@ mod common;
 use chain_store::evm::Evm;
 use chain_store::schema::{Bodies, ChainMeta, StateChanges, Transactions, TxIndex};
 use chain_store::{BulkOptions, ChainError, ChainStore, SECTION_SIZE};
-use common::{Fx, build, generator};
+use common::{Fx, build, fixture, generator};
 use storage_api::{Direction, Ingest, KvIngest, KvStore, RawRange, Table};
 
 /// Every entry of every table but the meta table (whose pointers differ: a bulk import moves
@@ -140,4 +140,4 @@ fn bad_blocks_are_refused<S: KvIngest>(fx: Fx<S>) {
     fx.insert_blocks(&blocks[1..]).unwrap();
 }
 
-on_every_backend!(same_tables_as_inserts, interrupted_range_rolls_back, bad_blocks_are_refused);
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [same_tables_as_inserts, interrupted_range_rolls_back, bad_blocks_are_refused]);

@@ -10,7 +10,7 @@ use chain_store::generator::ChainGenerator;
 use chain_store::{
     AddressQuery, BlockRef, ChainError, ChainStore, Inserted, LogFilter, NewBlock, Receipt, Transaction,
 };
-use common::{Fx, build, generator};
+use common::{Fx, build, fixture, generator};
 use storage_api::{Direction, KvStore};
 
 /// The state after applying `blocks` in order.
@@ -402,14 +402,4 @@ fn brute_logs(blocks: &[&NewBlock<Evm>]) -> usize {
     blocks.iter().flat_map(|b| &b.receipts).map(|r| r.logs.len()).sum()
 }
 
-on_every_backend!(
-    linear_chain_reads,
-    insert_is_idempotent_and_validated,
-    blocks_without_state_have_no_change_set,
-    reorg_switches_everything,
-    finalized_blocks_cannot_be_reorged,
-    address_history_pages,
-    pruning_keeps_headers_and_says_pruned,
-    logs_match_a_brute_force_scan,
-    checkpoint_start_and_head_block_ref,
-);
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [linear_chain_reads, insert_is_idempotent_and_validated, blocks_without_state_have_no_change_set, reorg_switches_everything, finalized_blocks_cannot_be_reorged, address_history_pages, pruning_keeps_headers_and_says_pruned, logs_match_a_brute_force_scan, checkpoint_start_and_head_block_ref]);

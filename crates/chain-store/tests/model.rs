@@ -169,11 +169,11 @@ proptest! {
 
     #[test]
     fn rocksdb(seed in any::<u64>(), ops in prop::collection::vec(op(), 1..40)) {
-        run(&common::rocksdb(), seed, &ops)?;
+        run(&common::fixture::<engine_test::Rocks>(), seed, &ops)?;
     }
 
     #[test]
     fn redb(seed in any::<u64>(), ops in prop::collection::vec(op(), 1..40)) {
-        run(&common::redb(), seed, &ops)?;
+        run(&common::fixture::<engine_test::Redb>(), seed, &ops)?;
     }
 }

@@ -10,7 +10,7 @@ use chain_store::schema::{
     Transactions, TxIndex,
 };
 use chain_store::{AddressQuery, ChainError, ChainStore, Inserted, LogFilter, NewBlock, SECTION_SIZE};
-use common::Fx;
+use common::{Fx, fixture};
 use storage_api::error::Part;
 use storage_api::iter::RawCursor;
 use storage_api::{Direction, KeyCodec, KvStore, RawBatch, RawRange, ReadError, Table};
@@ -200,4 +200,4 @@ fn corrupt<S: KvStore>(store: &S, table: &str, key: &[u8]) {
     store.write_raw(batch, storage_api::Durability::Synced).unwrap();
 }
 
-on_every_backend!(sections_answer_like_blooms, damaged_values_are_found);
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [sections_answer_like_blooms, damaged_values_are_found]);

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::Fx;
+use common::{Fx, fixture};
 use dag_store::generator::DagGenerator;
 use dag_store::schema::{Children, Tips, Vertices};
 use dag_store::{DagError, Inserted, Problem, Vertex, VertexBuilder, VertexHash, VertexRecord, Walk};
@@ -274,21 +274,12 @@ fn corruption_is_detected<S: KvStore>(fx: Fx<S>) {
     assert_eq!(fx.check().unwrap().problems, report.problems);
 }
 
-on_every_backend!(
-    insert_and_read,
-    batch_in_any_order,
-    wrong_hash_is_refused,
-    missing_parents_are_listed,
-    finalization_rules,
-    pruning,
-    walks,
-    corruption_is_detected,
-);
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [insert_and_read, batch_in_any_order, wrong_hash_is_refused, missing_parents_are_listed, finalization_rules, pruning, walks, corruption_is_detected]);
 
 #[test]
 fn rocksdb_prune_releases_space() {
     use storage_api::{KvFlush, KvStats};
-    let fx = common::rocksdb();
+    let fx = common::fixture::<engine_test::Rocks>();
     let vertices = DagGenerator::new(9).generate(3000);
     fx.insert_batch(&vertices).unwrap();
     for (seq, (v, _)) in vertices.iter().enumerate() {
@@ -309,12 +300,11 @@ fn rocksdb_prune_releases_space() {
 #[test]
 fn rocksdb_state_survives_reopen() {
     use dag_store::{DagStore, dag_schema};
-    use storage_rocksdb::{RocksConfig, RocksStore};
+    use engine_test::{Rocks, TestEngine};
     let dir = tempfile::tempdir().unwrap();
-    let config = RocksConfig { write_buffer_size: 1 << 20, ..RocksConfig::at(dir.path()) };
     let vertices = DagGenerator::new(12).generate(500);
     let (tips, last) = {
-        let dag = DagStore::new(RocksStore::open(&config, dag_schema()).unwrap()).unwrap();
+        let dag = DagStore::new(Rocks::open(dir.path(), dag_schema()).unwrap()).unwrap();
         dag.insert_batch(&vertices[..300]).unwrap();
         for (v, sig) in &vertices[300..] {
             dag.insert_vertex(v, sig).unwrap();
@@ -325,7 +315,7 @@ fn rocksdb_state_survives_reopen() {
         (dag.tips().unwrap(), dag.last_finalized().unwrap())
     };
     assert!(tips.len() < 40, "the generator keeps the tip set small: {}", tips.len());
-    let dag = DagStore::new(RocksStore::open(&config, dag_schema()).unwrap()).unwrap();
+    let dag = DagStore::new(Rocks::open(dir.path(), dag_schema()).unwrap()).unwrap();
     assert_eq!(dag.tips().unwrap(), tips);
     assert_eq!(dag.last_finalized().unwrap(), last);
     assert_eq!(dag.next_sequence().unwrap(), 10);

@@ -126,15 +126,15 @@ fn run<S: KvStore>(open: fn() -> Fx<S>) {
 
 #[test]
 fn model_memory() {
-    run(common::memory);
+    run(common::fixture::<engine_test::Memory>);
 }
 
 #[test]
 fn model_rocksdb() {
-    run(common::rocksdb);
+    run(common::fixture::<engine_test::Rocks>);
 }
 
 #[test]
 fn model_redb() {
-    run(common::redb);
+    run(common::fixture::<engine_test::Redb>);
 }

@@ -43,13 +43,9 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
     /// Compacts every table; `Ok(false)` if the engine cannot compact.
     fn compact_all(&self) -> Result<bool, MaintenanceError>;
 
-    /// Whether the store refuses writes after a failed sync.
-    fn is_poisoned(&self) -> bool {
-        false
-    }
-
-    /// Engine internals for the metrics (store label `store`).
-    fn engine_samples(&self, _store: &'static str, _out: &mut Vec<Sample>) {}
+    /// Engine internals for the metrics (store label `store`). Poisoning is not here: every
+    /// store reports it through [`KvWrite::is_poisoned`](storage_api::KvWrite::is_poisoned).
+    fn engine_samples(&self, store: &'static str, out: &mut Vec<Sample>);
 
     /// Whether [`Backend::dump`] reads from a snapshot. When not, the facade pauses writes
     /// around it.
@@ -59,10 +55,9 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
     /// engine cannot take checkpoints.
     fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError>;
 
-    /// The database identity recorded in a checkpoint (scopes the reuse of file hashes).
-    fn identity(_staging: &Path, _name: &str) -> Option<String> {
-        None
-    }
+    /// The database identity recorded in a checkpoint (scopes the reuse of file hashes);
+    /// `None` for engines that record none, so no file hash is reused across databases.
+    fn identity(staging: &Path, name: &str) -> Option<String>;
 
     /// Dumps every table of the store into a logical backup.
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError>;
@@ -112,10 +107,6 @@ impl Backend for RocksStore {
         Ok(true)
     }
 
-    fn is_poisoned(&self) -> bool {
-        RocksStore::is_poisoned(self)
-    }
-
     fn engine_samples(&self, store: &'static str, out: &mut Vec<Sample>) {
         let gauge = |what, value: Option<u64>| value.map(|v| Sample::new(what, v as f64).label("store", store));
         out.extend(gauge(
@@ -147,6 +138,15 @@ impl Backend for RocksStore {
 impl Backend for RedbStore {
     const KIND: BackendKind = BackendKind::Redb;
     const SNAPSHOTS: bool = true;
+
+    /// None: redb counts cache hits only with its `cache_metrics` feature, which is off (it
+    /// costs on every page access); the store's size is reported from the disk.
+    fn engine_samples(&self, _store: &'static str, _out: &mut Vec<Sample>) {}
+
+    /// None: a redb file carries no database identity.
+    fn identity(_staging: &Path, _name: &str) -> Option<String> {
+        None
+    }
 
     fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError> {
         // redb checkpoints into a directory, under the source file's name.
@@ -189,6 +189,15 @@ impl Backend for RedbStore {
 impl Backend for SledStore {
     const KIND: BackendKind = BackendKind::Sled;
     const SNAPSHOTS: bool = false;
+
+    /// None: sled exposes no cache or compaction figures; the store's size is reported from
+    /// the disk.
+    fn engine_samples(&self, _store: &'static str, _out: &mut Vec<Sample>) {}
+
+    /// None: sled takes no checkpoints, so there is nothing to identify.
+    fn identity(_staging: &Path, _name: &str) -> Option<String> {
+        None
+    }
 
     fn checkpoint_into(&self, _staging: &Path, _name: &str) -> Result<bool, CheckpointError> {
         Ok(false)

@@ -46,6 +46,9 @@ impl KvRead for Faulty {
 
 impl KvWrite for Faulty {
     type Batch<'a> = <RocksStore as KvWrite>::Batch<'a>;
+    fn is_poisoned(&self) -> bool {
+        self.0.is_poisoned()
+    }
     fn raw_batch(&self) -> Self::Batch<'_> {
         self.0.raw_batch()
     }
@@ -114,6 +117,9 @@ impl Backend for Faulty {
         self.0.engine_samples(store, out)
     }
     const SNAPSHOTS: bool = true;
+    fn identity(staging: &Path, name: &str) -> Option<String> {
+        RocksStore::identity(staging, name)
+    }
     fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError> {
         self.0.checkpoint_into(staging, name)
     }

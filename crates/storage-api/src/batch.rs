@@ -53,6 +53,10 @@ pub trait KvWrite {
     /// applied and the store is poisoned when the failure was the engine's.
     fn write_raw(&self, batch: Self::Batch<'_>, durability: Durability) -> Result<(), WriteError>;
 
+    /// Whether an earlier write or flush failed in the engine, so that writes are refused until
+    /// the store is reopened. Required of every backend: health reporting depends on it.
+    fn is_poisoned(&self) -> bool;
+
     /// A new, empty typed batch.
     fn batch(&self) -> WriteBatch<Self::Batch<'_>> {
         WriteBatch::new(self.raw_batch())

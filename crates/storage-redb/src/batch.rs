@@ -53,6 +53,10 @@ impl RedbStore {
 impl KvWrite for RedbStore {
     type Batch<'a> = OpsBatch<'a>;
 
+    fn is_poisoned(&self) -> bool {
+        self.poison.is_poisoned()
+    }
+
     fn raw_batch(&self) -> OpsBatch<'_> {
         OpsBatch::new(&self.names)
     }

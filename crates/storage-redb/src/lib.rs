@@ -62,11 +62,6 @@ impl RedbStore {
         &self.path
     }
 
-    /// Whether an earlier commit or flush failed, so writes are refused until reopen.
-    pub fn is_poisoned(&self) -> bool {
-        self.poison.is_poisoned()
-    }
-
     /// The physical table named `table`, if the schema has it.
     pub(crate) fn table(&self, table: &str) -> Option<RawTable<'static>> {
         self.names.iter().find(|n| **n == table).map(|n| TableDefinition::new(n))

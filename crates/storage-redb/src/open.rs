@@ -1,5 +1,5 @@
-//! Configuration and opening: the schema check reads a read-only instance (which refuses
-//! rather than repairs a file needing recovery), then the read-write open creates tables.
+//! Configuration and opening: the schema check reads a read-only instance (a file needing
+//! recovery after a crash is repaired first), then the read-write open creates tables.
 
 use std::path::{Path, PathBuf};
 
@@ -35,10 +35,20 @@ impl RedbConfig {
     }
 }
 
-/// The stored record and table names, read without modifying the file.
+/// The stored record and table names, read without modifying the file — unless the file was
+/// not closed cleanly (a crash, a failed commit): redb's read-only open refuses such a file, so
+/// it is repaired first, as any read-write open would (engine recovery, like a log replay: what
+/// the committed transactions hold does not change), and then inspected.
 fn inspect(path: &Path) -> Result<(Option<SchemaRecord>, Vec<String>), OpenError> {
-    let db = Database::builder().open_read_only(path).map_err(map_err)?;
-    inspect_open(&db)
+    match Database::builder().open_read_only(path) {
+        Ok(db) => inspect_open(&db),
+        Err(redb::DatabaseError::RepairAborted) => {
+            tracing::warn!(path = %path.display(), "redb file not closed cleanly; repairing before the schema check");
+            let db = Database::builder().open(path).map_err(map_err)?;
+            inspect_open(&db)
+        }
+        Err(e) => Err(map_err(e).into()),
+    }
 }
 
 /// The stored record and table names of an open database.

@@ -77,6 +77,10 @@ impl RawBatch for RocksBatch<'_> {
 impl KvWrite for RocksStore {
     type Batch<'a> = RocksBatch<'a>;
 
+    fn is_poisoned(&self) -> bool {
+        self.poison.is_poisoned()
+    }
+
     fn raw_batch(&self) -> RocksBatch<'_> {
         RocksBatch { store: self, batch: WriteBatch::default(), max_key_len: 0 }
     }

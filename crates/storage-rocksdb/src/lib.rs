@@ -96,11 +96,6 @@ impl RocksStore {
         &self.path
     }
 
-    /// Whether an earlier write or flush failed, so writes are refused until reopen.
-    pub fn is_poisoned(&self) -> bool {
-        self.poison.is_poisoned()
-    }
-
     /// An integer RocksDB property of the whole database (for example
     /// `rocksdb.estimate-pending-compaction-bytes`), summed over tables where RocksDB reports
     /// it per column family. `None` if RocksDB does not know it.

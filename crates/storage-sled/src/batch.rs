@@ -70,6 +70,10 @@ impl SledStore {
 impl KvWrite for SledStore {
     type Batch<'a> = OpsBatch<'a>;
 
+    fn is_poisoned(&self) -> bool {
+        self.poison.is_poisoned()
+    }
+
     fn raw_batch(&self) -> OpsBatch<'_> {
         OpsBatch::new(&self.names)
     }

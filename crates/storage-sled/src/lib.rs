@@ -61,11 +61,6 @@ impl SledStore {
         &self.path
     }
 
-    /// Whether an earlier commit or flush failed, so writes are refused until reopen.
-    pub fn is_poisoned(&self) -> bool {
-        self.poison.is_poisoned()
-    }
-
     /// Bytes sled reports on disk for the whole database.
     pub fn size_on_disk(&self) -> Option<u64> {
         self.db.size_on_disk().ok()

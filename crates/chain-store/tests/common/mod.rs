@@ -1,4 +1,4 @@
-//! Fixtures: a fresh chain store on each backend, and a macro running a test on all of them.
+//! Fixtures: a fresh chain store on any engine (opened by `engine-test`).
 #![allow(dead_code)]
 
 use std::ops::Deref;
@@ -6,10 +6,9 @@ use std::ops::Deref;
 use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
 use chain_store::{ChainStore, NewBlock, chain_schema};
+use engine_test::{Memory, TestEngine};
 use storage_api::mem::MemStore;
 use storage_api::{Durability, KvStore};
-use storage_redb::{RedbConfig, RedbStore};
-use storage_rocksdb::{RocksConfig, RocksStore};
 use tempfile::TempDir;
 
 /// A chain store and the directory it lives in.
@@ -29,25 +28,16 @@ fn dir() -> TempDir {
     tempfile::Builder::new().prefix("chain-test-").tempdir().unwrap()
 }
 
+/// A fresh chain store on engine `E` (test-sized settings, buffered inserts).
+pub(crate) fn fixture<E: TestEngine>() -> Fx<E::Store> {
+    let d = dir();
+    let chain = ChainStore::new(E::open(d.path(), chain_schema::<Evm>()).unwrap()).unwrap();
+    Fx { chain: chain.with_insert_durability(Durability::Buffered), dir: d }
+}
+
+/// A fresh chain store in memory (the reference the other engines are compared with).
 pub(crate) fn memory() -> Fx<MemStore> {
-    Fx { chain: ChainStore::new(MemStore::new(chain_schema::<Evm>())).unwrap(), dir: dir() }
-}
-
-pub(crate) fn rocks_config(d: &TempDir) -> RocksConfig {
-    RocksConfig { write_buffer_size: 1 << 20, block_cache_size: 8 << 20, ..RocksConfig::at(d.path()) }
-}
-
-pub(crate) fn rocksdb() -> Fx<RocksStore> {
-    let d = dir();
-    let chain = ChainStore::new(RocksStore::open(&rocks_config(&d), chain_schema::<Evm>()).unwrap()).unwrap();
-    Fx { chain: chain.with_insert_durability(Durability::Buffered), dir: d }
-}
-
-pub(crate) fn redb() -> Fx<RedbStore> {
-    let d = dir();
-    let config = RedbConfig { cache_size: 16 << 20, ..RedbConfig::at(d.path().join("chain.redb")) };
-    let chain = ChainStore::new(RedbStore::open(&config, chain_schema::<Evm>()).unwrap()).unwrap();
-    Fx { chain: chain.with_insert_durability(Durability::Buffered), dir: d }
+    fixture::<Memory>()
 }
 
 /// A small generator: `txs` transactions per block, every contract log-heavy.
@@ -76,20 +66,4 @@ pub(crate) fn build<S: KvStore>(chain: &ChainStore<S, Evm>, g: &mut ChainGenerat
     }
     all.extend(blocks);
     all
-}
-
-/// Instantiates each generic test `fn name<S: KvStore>(fx: Fx<S>)` for every backend.
-#[macro_export]
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $( #[test] fn $name() { super::$name(super::common::memory()); } )*
-        }
-        mod rocksdb {
-            $( #[test] fn $name() { super::$name(super::common::rocksdb()); } )*
-        }
-        mod redb {
-            $( #[test] fn $name() { super::$name(super::common::redb()); } )*
-        }
-    };
 }

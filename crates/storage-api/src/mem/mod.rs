@@ -88,6 +88,11 @@ impl KvRead for MemStore {
 impl KvWrite for MemStore {
     type Batch<'a> = OpsBatch<'a>;
 
+    /// Never: an in-memory write cannot fail in an engine.
+    fn is_poisoned(&self) -> bool {
+        false
+    }
+
     fn raw_batch(&self) -> OpsBatch<'_> {
         OpsBatch::new(&self.names)
     }
