@@ -11,7 +11,7 @@ use dag_store::generator::DagGenerator;
 use node_storage::storage_api::iter::RawCursor;
 use node_storage::storage_api::{Direction, Durability, KvRead, KvWrite, RawBatch, RawRange, VersionPolicy};
 use node_storage::{
-    Backend, Config, MigrateOptions, MigrateProgress, RocksStore, StorageHandle, import_legacy, migrate_node,
+    Backend, Config, MigrateOptions, MigrateProgress, RocksStore, StorageHandle, StoreId, import_legacy, migrate_node,
     write_legacy_fixture,
 };
 
@@ -22,7 +22,7 @@ fn config(dir: &std::path::Path) -> Config {
 }
 
 fn open_dag(c: &Config) -> RocksStore {
-    RocksStore::open_store_with(c, "dag", dag_store::dag_schema(), VersionPolicy::AllowOlder).expect("open dag")
+    RocksStore::open_store_with(c, StoreId::Dag, dag_store::dag_schema(), VersionPolicy::AllowOlder).expect("open dag")
 }
 
 /// Every (key, value) of the `vertices` table.
@@ -80,7 +80,7 @@ fn main() {
         (v2, v1, started.elapsed().as_secs_f64())
     };
 
-    let quiet: Arc<MigrateProgress> = Arc::new(|_: &str, _: u32, _: &str, _: u64| {});
+    let quiet: Arc<MigrateProgress> = Arc::new(|_: StoreId, _: u32, _: &str, _: u64| {});
     let run = |dry_run| {
         let options = MigrateOptions { dry_run, backup: None, batch_entries: 1_000 };
         let started = Instant::now();
@@ -93,9 +93,13 @@ fn main() {
     // The chain steps (v1 → v2 → v3): a synthetic chain written as version 1 wrote it.
     let chain_blocks: usize = if quick { 500 } else { 5_000 };
     {
-        let store =
-            RocksStore::open_store_with(&node, "chain", chain_store::chain_schema::<Evm>(), VersionPolicy::Exact)
-                .expect("open chain");
+        let store = RocksStore::open_store_with(
+            &node,
+            StoreId::Chain,
+            chain_store::chain_schema::<Evm>(),
+            VersionPolicy::Exact,
+        )
+        .expect("open chain");
         let chain = chain_store::ChainStore::<RocksStore, Evm>::new(store)
             .expect("chain")
             .with_insert_durability(Durability::Buffered);

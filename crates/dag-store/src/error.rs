@@ -5,7 +5,7 @@ use storage_api::{MaintenanceError, ReadError, WriteError};
 use crate::model::VertexHash;
 
 /// A DAG operation failed. Nothing was written.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum DagError {
     /// The vertex's hash does not match its content.

@@ -13,6 +13,7 @@ use storage_rocksdb::{RocksConfig, RocksReader, RocksStore};
 use storage_sled::{SledConfig, SledStore};
 
 use crate::config::{BackendKind, Config};
+use crate::stores::StoreId;
 
 /// An engine the facade can run on: the storage-api capabilities it uses plus how to open a
 /// store and what engine figures to report. Implemented for the three backends.
@@ -20,44 +21,51 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
     /// Which engine this is.
     const KIND: BackendKind;
 
-    /// Where store `name` (`chain`, `dag`, `node`) lives under `data_dir`.
-    fn store_path(data_dir: &Path, name: &str) -> PathBuf;
-
-    /// Opens (creating if missing) store `name` for `schema`; an older schema version on disk is
-    /// refused (it needs `nodestore migrate`).
-    fn open_store(config: &Config, name: &str, schema: Schema) -> Result<Self, OpenError> {
-        Self::open_store_with(config, name, schema, VersionPolicy::Exact)
+    /// Where `store` lives under `data_dir`.
+    fn store_path(data_dir: &Path, store: StoreId) -> PathBuf {
+        store.path(Self::KIND, data_dir)
     }
 
-    /// Opens store `name` for `schema` with an explicit version policy (migrations open older
+    /// Opens (creating if missing) `store` for `schema`; an older schema version on disk is
+    /// refused (it needs `nodestore migrate`).
+    fn open_store(config: &Config, store: StoreId, schema: Schema) -> Result<Self, OpenError> {
+        Self::open_store_with(config, store, schema, VersionPolicy::Exact)
+    }
+
+    /// Opens `store` for `schema` with an explicit version policy (migrations open older
     /// versions with [`VersionPolicy::AllowOlder`]).
-    fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError>;
+    fn open_store_with(
+        config: &Config,
+        store: StoreId,
+        schema: Schema,
+        policy: VersionPolicy,
+    ) -> Result<Self, OpenError>;
 
     /// The store opened for reading only.
     type Reader: KvReader + KvStats + std::fmt::Debug + 'static;
 
-    /// Opens the existing store `name` for reading only: nothing on disk changes, and a store
-    /// that is not there is [`OpenError::NotFound`].
-    fn open_reader(config: &Config, name: &str, schema: Schema) -> Result<Self::Reader, OpenError>;
+    /// Opens the existing `store` for reading only: nothing on disk changes, and a store that
+    /// is not there is [`OpenError::NotFound`].
+    fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<Self::Reader, OpenError>;
 
     /// Compacts every table; `Ok(false)` if the engine cannot compact.
     fn compact_all(&self) -> Result<bool, MaintenanceError>;
 
     /// Engine internals for the metrics (store label `store`). Poisoning is not here: every
     /// store reports it through [`KvWrite::is_poisoned`](storage_api::KvWrite::is_poisoned).
-    fn engine_samples(&self, store: &'static str, out: &mut Vec<Sample>);
+    fn engine_samples(&self, store: StoreId, out: &mut Vec<Sample>);
 
     /// Whether [`Backend::dump`] reads from a snapshot. When not, the facade pauses writes
     /// around it.
     const SNAPSHOTS: bool;
 
-    /// Writes a consistent copy of the store to `store_path(staging, name)`; `Ok(false)` if the
-    /// engine cannot take checkpoints.
-    fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError>;
+    /// Writes a consistent copy of the store to `store_path(staging, store)`; `Ok(false)` if
+    /// the engine cannot take checkpoints.
+    fn checkpoint_into(&self, staging: &Path, store: StoreId) -> Result<bool, CheckpointError>;
 
     /// The database identity recorded in a checkpoint (scopes the reuse of file hashes);
     /// `None` for engines that record none, so no file hash is reused across databases.
-    fn identity(staging: &Path, name: &str) -> Option<String>;
+    fn identity(staging: &Path, store: StoreId) -> Option<String>;
 
     /// Dumps every table of the store into a logical backup.
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError>;
@@ -71,14 +79,14 @@ impl Backend for RocksStore {
     const KIND: BackendKind = BackendKind::Rocksdb;
     const SNAPSHOTS: bool = true;
 
-    fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError> {
+    fn checkpoint_into(&self, staging: &Path, store: StoreId) -> Result<bool, CheckpointError> {
         // No memtable flush: WAL copies instead, so the time does not grow with unflushed data.
-        self.checkpoint_without_flush(&Self::store_path(staging, name))?;
+        self.checkpoint_without_flush(&Self::store_path(staging, store))?;
         Ok(true)
     }
 
-    fn identity(staging: &Path, name: &str) -> Option<String> {
-        let text = std::fs::read_to_string(Self::store_path(staging, name).join("IDENTITY")).ok()?;
+    fn identity(staging: &Path, store: StoreId) -> Option<String> {
+        let text = std::fs::read_to_string(Self::store_path(staging, store).join("IDENTITY")).ok()?;
         Some(text.trim().to_owned())
     }
 
@@ -86,18 +94,19 @@ impl Backend for RocksStore {
         writer.dump_store(record, &self.snapshot(), &table_names(self))
     }
 
-    fn store_path(data_dir: &Path, name: &str) -> PathBuf {
-        Self::KIND.store_path(data_dir, name)
-    }
-
-    fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
-        RocksStore::open_with_policy(&rocks_config(config, name), schema, policy)
+    fn open_store_with(
+        config: &Config,
+        store: StoreId,
+        schema: Schema,
+        policy: VersionPolicy,
+    ) -> Result<Self, OpenError> {
+        RocksStore::open_with_policy(&rocks_config(config, store), schema, policy)
     }
 
     type Reader = RocksReader;
 
-    fn open_reader(config: &Config, name: &str, schema: Schema) -> Result<RocksReader, OpenError> {
-        RocksStore::open_read_only(&rocks_config(config, name), schema, VersionPolicy::Exact)
+    fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<RocksReader, OpenError> {
+        RocksStore::open_read_only(&rocks_config(config, store), schema, VersionPolicy::Exact)
     }
 
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
@@ -107,7 +116,8 @@ impl Backend for RocksStore {
         Ok(true)
     }
 
-    fn engine_samples(&self, store: &'static str, out: &mut Vec<Sample>) {
+    fn engine_samples(&self, store: StoreId, out: &mut Vec<Sample>) {
+        let store = store.name();
         let gauge = |what, value: Option<u64>| value.map(|v| Sample::new(what, v as f64).label("store", store));
         out.extend(gauge(
             Observed::PendingCompactionBytes,
@@ -141,18 +151,18 @@ impl Backend for RedbStore {
 
     /// None: redb counts cache hits only with its `cache_metrics` feature, which is off (it
     /// costs on every page access); the store's size is reported from the disk.
-    fn engine_samples(&self, _store: &'static str, _out: &mut Vec<Sample>) {}
+    fn engine_samples(&self, _store: StoreId, _out: &mut Vec<Sample>) {}
 
     /// None: a redb file carries no database identity.
-    fn identity(_staging: &Path, _name: &str) -> Option<String> {
+    fn identity(_staging: &Path, _store: StoreId) -> Option<String> {
         None
     }
 
-    fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError> {
+    fn checkpoint_into(&self, staging: &Path, store: StoreId) -> Result<bool, CheckpointError> {
         // redb checkpoints into a directory, under the source file's name.
-        let dir = staging.join(format!(".checkpoint-{name}"));
+        let dir = staging.join(format!(".checkpoint-{store}"));
         self.checkpoint(&dir)?;
-        let target = Self::store_path(staging, name);
+        let target = Self::store_path(staging, store);
         let file = target.file_name().map(|f| dir.join(f)).unwrap_or_default();
         let io = |source| CheckpointError::Io { path: target.clone(), source };
         std::fs::rename(&file, &target).map_err(io)?;
@@ -164,18 +174,19 @@ impl Backend for RedbStore {
         writer.dump_store(record, &self.snapshot(), &table_names(self))
     }
 
-    fn store_path(data_dir: &Path, name: &str) -> PathBuf {
-        Self::KIND.store_path(data_dir, name)
-    }
-
-    fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
-        <RedbStore as KvOpen>::open(&redb_config(config, name), schema, policy)
+    fn open_store_with(
+        config: &Config,
+        store: StoreId,
+        schema: Schema,
+        policy: VersionPolicy,
+    ) -> Result<Self, OpenError> {
+        <RedbStore as KvOpen>::open(&redb_config(config, store), schema, policy)
     }
 
     type Reader = RedbReader;
 
-    fn open_reader(config: &Config, name: &str, schema: Schema) -> Result<RedbReader, OpenError> {
-        RedbStore::open_read_only(&redb_config(config, name), schema, VersionPolicy::Exact)
+    fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<RedbReader, OpenError> {
+        RedbStore::open_read_only(&redb_config(config, store), schema, VersionPolicy::Exact)
     }
 
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
@@ -192,14 +203,14 @@ impl Backend for SledStore {
 
     /// None: sled exposes no cache or compaction figures; the store's size is reported from
     /// the disk.
-    fn engine_samples(&self, _store: &'static str, _out: &mut Vec<Sample>) {}
+    fn engine_samples(&self, _store: StoreId, _out: &mut Vec<Sample>) {}
 
     /// None: sled takes no checkpoints, so there is nothing to identify.
-    fn identity(_staging: &Path, _name: &str) -> Option<String> {
+    fn identity(_staging: &Path, _store: StoreId) -> Option<String> {
         None
     }
 
-    fn checkpoint_into(&self, _staging: &Path, _name: &str) -> Result<bool, CheckpointError> {
+    fn checkpoint_into(&self, _staging: &Path, _store: StoreId) -> Result<bool, CheckpointError> {
         Ok(false)
     }
 
@@ -208,12 +219,13 @@ impl Backend for SledStore {
         writer.dump_store(record, self, &table_names(self))
     }
 
-    fn store_path(data_dir: &Path, name: &str) -> PathBuf {
-        Self::KIND.store_path(data_dir, name)
-    }
-
-    fn open_store_with(config: &Config, name: &str, schema: Schema, policy: VersionPolicy) -> Result<Self, OpenError> {
-        let mut c = SledConfig::at(Self::store_path(&config.data_dir, name));
+    fn open_store_with(
+        config: &Config,
+        store: StoreId,
+        schema: Schema,
+        policy: VersionPolicy,
+    ) -> Result<Self, OpenError> {
+        let mut c = SledConfig::at(Self::store_path(&config.data_dir, store));
         c.cache_capacity = config.engine.cache_bytes;
         <SledStore as KvOpen>::open(&c, schema, policy)
     }
@@ -222,12 +234,12 @@ impl Backend for SledStore {
     /// opened normally (it needs the node stopped, and refuses to create a missing store).
     type Reader = SledStore;
 
-    fn open_reader(config: &Config, name: &str, schema: Schema) -> Result<SledStore, OpenError> {
-        let path = Self::store_path(&config.data_dir, name);
+    fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<SledStore, OpenError> {
+        let path = Self::store_path(&config.data_dir, store);
         if !path.exists() {
             return Err(OpenError::NotFound(path));
         }
-        Self::open_store(config, name, schema)
+        Self::open_store(config, store, schema)
     }
 
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
@@ -235,17 +247,17 @@ impl Backend for SledStore {
     }
 }
 
-/// The RocksDB settings of store `name`.
-pub(crate) fn rocks_config(config: &Config, name: &str) -> RocksConfig {
-    let mut c = RocksConfig::at(RocksStore::store_path(&config.data_dir, name));
+/// The RocksDB settings of `store`.
+pub(crate) fn rocks_config(config: &Config, store: StoreId) -> RocksConfig {
+    let mut c = RocksConfig::at(RocksStore::store_path(&config.data_dir, store));
     c.block_cache_size = config.engine.cache_bytes;
     c.write_buffer_size = config.engine.write_buffer_bytes;
     c.statistics = config.engine.statistics;
     c
 }
 
-fn redb_config(config: &Config, name: &str) -> RedbConfig {
-    let mut c = RedbConfig::at(RedbStore::store_path(&config.data_dir, name));
+fn redb_config(config: &Config, store: StoreId) -> RedbConfig {
+    let mut c = RedbConfig::at(RedbStore::store_path(&config.data_dir, store));
     c.cache_size = config.engine.cache_bytes;
     c
 }

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use chain_store::{ChainModel, chain_schema};
-use dag_store::dag_schema;
+use chain_store::ChainModel;
 use storage_backup::{
     BackupError, BackupKind, Backups, LogicalWriter, Manifest, Progress, RestoredFrom, Selector, StoreRecord, now_ms,
     swap_in,
@@ -24,14 +23,11 @@ use storage_backup::{
 
 use crate::backend::Backend;
 use crate::config::Config;
-use crate::deadletter::node_schema;
 use crate::error::StorageError;
 use crate::handle::StorageHandle;
 use crate::request::{Op, PauseGate};
 use crate::shared::Shared;
-
-/// The stores every node has, in backup order.
-pub const STORES: [&str; 3] = ["chain", "dag", "node"];
+use crate::stores::StoreId;
 
 /// What a backup did.
 #[derive(Debug, Clone)]
@@ -138,22 +134,26 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
 
 /// The manifest's description of each store.
 fn records<B: Backend, M: ChainModel>(s: &Shared<B, M>) -> Result<[StoreRecord; 3], StorageError> {
-    let record = |name: &str, store: &B| StoreRecord {
-        name: name.to_owned(),
+    let mut records = s.stores.engines().map(|(id, store)| store_record::<B>(id, store, store.schema().version()));
+    let [chain, dag, _] = &mut records;
+    chain.head = s.stores.chain.head().map(|b| b.number);
+    chain.finalized = s.stores.chain.finalized().map(|b| b.number);
+    dag.finalized = s.stores.dag.last_finalized()?.map(|(sequence, _)| sequence);
+    Ok(records)
+}
+
+/// The manifest's description of store `id` (schema version `version`), without marks.
+fn store_record<B: Backend>(id: StoreId, store: &B, version: u32) -> StoreRecord {
+    StoreRecord {
+        name: id.name().to_owned(),
         backend: B::KIND.to_string(),
         schema: store.schema().name().to_owned(),
-        schema_version: store.schema().version(),
+        schema_version: version,
         head: None,
         finalized: None,
         identity: None,
         tables: Vec::new(),
-    };
-    let mut chain = record("chain", s.chain.store());
-    chain.head = s.chain.head().map(|b| b.number);
-    chain.finalized = s.chain.finalized().map(|b| b.number);
-    let mut dag = record("dag", s.dag.store());
-    dag.finalized = s.dag.last_finalized()?.map(|(sequence, _)| sequence);
-    Ok([chain, dag, record("node", &s.node)])
+    }
 }
 
 async fn physical<B: Backend, M: ChainModel, P: Progress + 'static>(
@@ -168,8 +168,8 @@ async fn physical<B: Backend, M: ChainModel, P: Progress + 'static>(
     let checkpoint = tokio::task::spawn_blocking(move || -> Result<(Vec<StoreRecord>, u64), StorageError> {
         let started = Instant::now();
         let mut records = records(&s)?.to_vec();
-        let stores: [&B; 3] = [s.chain.store(), s.dag.store(), &s.node];
-        checkpoint_stores(&dir, records.iter_mut().zip(stores), "--kind logical")?;
+        let stores = records.iter_mut().zip(s.stores.engines()).map(|(record, (id, store))| (id, record, store));
+        checkpoint_stores(&dir, stores, "--kind logical")?;
         Ok((records, started.elapsed().as_millis() as u64))
     })
     .await
@@ -193,19 +193,19 @@ async fn physical<B: Backend, M: ChainModel, P: Progress + 'static>(
 /// flag that asks for a logical backup instead, for the error of engines without checkpoints.
 fn checkpoint_stores<'a, B: Backend>(
     dir: &Path,
-    stores: impl IntoIterator<Item = (&'a mut StoreRecord, &'a B)>,
+    stores: impl IntoIterator<Item = (StoreId, &'a mut StoreRecord, &'a B)>,
     flag: &str,
 ) -> Result<(), StorageError> {
     std::fs::create_dir_all(dir).map_err(|e| BackupError::io_error("creating", dir, e))?;
-    for (record, store) in stores {
-        if !store.checkpoint_into(dir, &record.name).map_err(|e| BackupError::store(&record.name, e))? {
+    for (id, record, store) in stores {
+        if !store.checkpoint_into(dir, id).map_err(|e| BackupError::store(id.name(), e))? {
             return Err(BackupError::Invalid(format!(
                 "the {} engine cannot take checkpoints: use a logical backup (`{flag}`)",
                 B::KIND
             ))
             .into());
         }
-        record.identity = B::identity(dir, &record.name);
+        record.identity = B::identity(dir, id);
     }
     Ok(())
 }
@@ -224,10 +224,10 @@ async fn logical<B: Backend, M: ChainModel, P: Progress + 'static>(
     // analysis when the future is spawned.
     type Produce = Box<dyn for<'w> FnOnce(&mut LogicalWriter<'w>) -> Result<(), BackupError> + Send>;
     let produce: Produce = Box::new(move |w| {
-        let [chain, dag, node] = records;
-        s.chain.store().dump(chain, w)?;
-        s.dag.store().dump(dag, w)?;
-        s.node.dump(node, w)
+        for (record, (_, store)) in records.into_iter().zip(s.stores.engines()) {
+            store.dump(record, w)?;
+        }
+        Ok(())
     });
     let result = backups.create_logical(produce, progress).await;
     drop(resume);
@@ -267,22 +267,11 @@ pub async fn backup_stopped<B: Backend, M: ChainModel, P: Progress + 'static>(
     let started = Instant::now();
     let backups = Backups::open(&config.backup)?;
     let _lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
-    let schemas = [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())];
     let mut stores = Vec::new();
-    for (name, schema) in schemas {
-        let store = B::open_store_with(config, name, schema, storage_api::VersionPolicy::AllowOlder)
-            .map_err(|source| StorageError::Open { store: name, source })?;
-        let record = StoreRecord {
-            name: name.to_owned(),
-            backend: B::KIND.to_string(),
-            schema: store.schema().name().to_owned(),
-            schema_version: store.stored_schema_version(),
-            head: None,
-            finalized: None,
-            identity: None,
-            tables: Vec::new(),
-        };
-        stores.push((record, store));
+    for id in StoreId::ALL {
+        let store = B::open_store_with(config, id, id.schema::<M>(), storage_api::VersionPolicy::AllowOlder)
+            .map_err(|source| StorageError::Open { store: id, source })?;
+        stores.push((id, store_record::<B>(id, &store, store.stored_schema_version()), store));
     }
     let (manifest, checkpoint_ms) = match kind {
         BackupKind::Physical => {
@@ -291,10 +280,10 @@ pub async fn backup_stopped<B: Backend, M: ChainModel, P: Progress + 'static>(
             let mut stores = stores;
             let taken = checkpoint_stores(
                 &staging,
-                stores.iter_mut().map(|(record, store)| (record, &*store)),
+                stores.iter_mut().map(|(id, record, store)| (*id, record, &*store)),
                 "--backup-kind logical",
             )
-            .map(|()| stores.into_iter().map(|(record, _)| record).collect::<Vec<_>>());
+            .map(|()| stores.into_iter().map(|(_, record, _)| record).collect::<Vec<_>>());
             let checkpoint_ms = checkpoint.elapsed().as_millis() as u64;
             let result = match taken {
                 Ok(records) => backups.create_physical(&staging, records, progress).await.map_err(StorageError::from),
@@ -306,7 +295,7 @@ pub async fn backup_stopped<B: Backend, M: ChainModel, P: Progress + 'static>(
         BackupKind::Logical => {
             type Produce = Box<dyn for<'w> FnOnce(&mut LogicalWriter<'w>) -> Result<(), BackupError> + Send>;
             let produce: Produce = Box::new(move |w| {
-                for (record, store) in stores {
+                for (_, record, store) in stores {
                     store.dump(record, w)?;
                 }
                 Ok(())
@@ -385,16 +374,12 @@ async fn prepare<B: Backend, M: ChainModel, P: Progress + 'static>(
     match manifest.kind {
         BackupKind::Physical => backups.extract(manifest, scratch, staging, progress).await?,
         BackupKind::Logical => {
-            let open = |name: &'static str, schema| {
-                B::open_store(&staged, name, schema)
+            let stores = crate::stores::open_each::<_, M>(|store, schema| {
+                B::open_store(&staged, store, schema)
                     .map(Arc::new)
-                    .map_err(|source| StorageError::Open { store: name, source })
-            };
-            let stores = vec![
-                ("chain".to_owned(), open("chain", chain_schema::<M>())?),
-                ("dag".to_owned(), open("dag", dag_schema())?),
-                ("node".to_owned(), open("node", node_schema())?),
-            ];
+                    .map_err(|source| StorageError::Open { store, source })
+            })?;
+            let stores: Vec<_> = stores.into_iter().map(|(id, store)| (id.name().to_owned(), store)).collect();
             backups.load_logical(manifest, scratch, stores.clone(), progress).await?;
             for (_, store) in &stores {
                 store.flush()?;
@@ -416,8 +401,8 @@ async fn prepare<B: Backend, M: ChainModel, P: Progress + 'static>(
 
 /// Refuses a restore whose backup was written by other schema versions than this build's.
 fn check_schemas<M: ChainModel>(manifest: &Manifest) -> Result<(), StorageError> {
-    let expected = [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())];
-    for (name, schema) in expected {
+    for id in StoreId::ALL {
+        let (name, schema) = (id.name(), id.schema::<M>());
         let Some(record) = manifest.stores.iter().find(|s| s.name == name) else {
             return Err(BackupError::Invalid(format!("backup {} has no {name} store", manifest.id)).into());
         };

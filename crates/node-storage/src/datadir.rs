@@ -15,14 +15,12 @@ use rustix::fs::{FlockOperation, flock};
 
 use crate::config::BackendKind;
 use crate::error::StorageError;
+use crate::stores::StoreId;
 
 /// The engine marker's file name.
 pub const ENGINE_FILE: &str = "ENGINE";
 /// The node lock's file name.
 pub const LOCK_FILE: &str = "LOCK";
-
-/// The stores every node has, in the order they are opened.
-const STORE_NAMES: [&str; 3] = ["chain", "dag", "node"];
 
 /// An exclusive hold on a data directory; released when dropped.
 #[derive(Debug)]
@@ -80,7 +78,7 @@ fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> Storag
 fn engines_on_disk(data_dir: &Path) -> Vec<BackendKind> {
     BackendKind::ALL
         .into_iter()
-        .filter(|kind| STORE_NAMES.iter().any(|name| kind.holds_store(&kind.store_path(data_dir, name))))
+        .filter(|kind| StoreId::ALL.iter().any(|store| kind.holds_store(&store.path(*kind, data_dir))))
         .collect()
 }
 
@@ -172,7 +170,7 @@ mod tests {
     #[test]
     fn stores_of_another_engine_are_refused_with_or_without_a_marker() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("chain")).unwrap();
+        std::fs::create_dir_all(dir.path().join(StoreId::Chain.name())).unwrap();
         std::fs::write(dir.path().join("chain/CURRENT"), "MANIFEST-000001\n").unwrap();
         let err = check_engine(dir.path(), BackendKind::Redb, true).unwrap_err();
         assert!(matches!(err, StorageError::WrongEngine { found: BackendKind::Rocksdb, .. }), "{err}");

@@ -9,12 +9,13 @@ use chain_eth::Eth;
 use chain_eth::era1::Era1Summary;
 use chain_eth::import::{Era1ImportError, FileImport, export_range, import_file, init_from};
 use chain_eth::senders::Recovery;
-use chain_store::{BulkOptions, ChainStore, IntegrityReport, chain_schema};
+use chain_store::{BulkOptions, ChainStore, IntegrityReport};
 use storage_api::KvIngest;
 
 use crate::backend::Backend;
 use crate::config::{Config, ModelKind};
 use crate::error::StorageError;
+use crate::stores::{StoreId, Stores};
 
 /// What an era1 import did.
 #[derive(Debug, Clone)]
@@ -88,13 +89,11 @@ pub fn import_era1<B: Backend + KvIngest>(
         source,
     })?;
     let _lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
-    let open = |name: &'static str, schema| {
-        B::open_store(config, name, schema).map_err(|source| StorageError::Open { store: name, source })
-    };
-    // The node's other stores, created if missing, so the directory opens as a node.
-    drop(open("dag", dag_store::dag_schema())?);
-    drop(open("node", crate::deadletter::node_schema())?);
-    let chain = ChainStore::<B, Eth>::new(open("chain", chain_schema::<Eth>())?)?;
+    // Every store opened (created if missing, so the directory opens as a node); only the
+    // chain is written.
+    let Stores { chain, .. } = Stores::<B, Eth>::open(|store, schema| {
+        B::open_store(config, store, schema).map_err(|source| StorageError::Open { store, source })
+    })?;
     let recovery = Recovery::default();
     if chain.head().is_none()
         && let Some(first) = files.first()
@@ -129,8 +128,8 @@ pub fn export_era1<B: Backend>(
         return Err(StorageError::Unsupported(format!("--from {from} is after --to {to}")));
     }
     crate::datadir::open_for_reading(&config.data_dir, B::KIND)?;
-    let store = B::open_reader(config, "chain", chain_schema::<Eth>())
-        .map_err(|source| StorageError::Open { store: "chain", source })?;
+    let store = B::open_reader(config, StoreId::Chain, StoreId::Chain.schema::<Eth>())
+        .map_err(|source| StorageError::Open { store: StoreId::Chain, source })?;
     let chain = ChainStore::<_, Eth>::new(store)?;
     std::fs::create_dir_all(dir).map_err(|source| StorageError::DataDir {
         action: "creating",

@@ -100,8 +100,17 @@ pub enum StorageError {
     /// A store could not be opened.
     #[error("opening the {store} store: {source}")]
     Open {
-        /// `chain`, `dag` or `node`.
-        store: &'static str,
+        /// Which store.
+        store: crate::stores::StoreId,
+        /// Why.
+        source: OpenError,
+    },
+    /// The legacy flat database (`nodestore migrate import-legacy`) could not be opened or
+    /// created.
+    #[error("opening the legacy database {path}: {source}")]
+    OpenLegacy {
+        /// The database.
+        path: PathBuf,
         /// Why.
         source: OpenError,
     },
@@ -186,6 +195,7 @@ impl StorageError {
         match self {
             StorageError::Config(_) => "config",
             StorageError::Open { .. }
+            | StorageError::OpenLegacy { .. }
             | StorageError::InUse { .. }
             | StorageError::WrongEngine { .. }
             | StorageError::EngineMarker { .. }

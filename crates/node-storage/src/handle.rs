@@ -21,6 +21,7 @@ use crate::deadletter::{self, DeadLetter, DeadLetters, Replayed};
 use crate::error::StorageError;
 use crate::request::{Done, Op, Request};
 use crate::shared::Shared;
+use crate::stores::StoreId;
 use crate::{maintenance, writer};
 
 /// The storage of one node: chain and DAG stores behind caches, a writer thread with priority
@@ -83,8 +84,8 @@ impl Drop for Threads {
 /// Sizes and figures of one store (see [`StorageHandle::stats`]).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StoreStats {
-    /// `chain`, `dag` or `node`.
-    pub store: &'static str,
+    /// Which store.
+    pub store: StoreId,
     /// Bytes on disk.
     pub disk_bytes: u64,
     /// Per-table approximate keys and bytes.
@@ -409,12 +410,12 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
 
     /// A header by hash.
     pub async fn header(&self, hash: M::Hash) -> Result<Option<M::Header>, StorageError> {
-        self.read("header", move |s| Ok(s.chain.header(&hash)?)).await
+        self.read("header", move |s| Ok(s.stores.chain.header(&hash)?)).await
     }
 
     /// The canonical header at `number`.
     pub async fn header_by_number(&self, number: u64) -> Result<Option<M::Header>, StorageError> {
-        self.read("header_by_number", move |s| Ok(s.chain.header_by_number(number)?)).await
+        self.read("header_by_number", move |s| Ok(s.stores.chain.header_by_number(number)?)).await
     }
 
     /// A block's receipts by block hash (cached).
@@ -426,7 +427,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         }
         self.read("receipts", move |s| {
             let seen = s.caches.receipts.generation();
-            let Some(r) = s.chain.receipts(&hash)? else { return Ok(None) };
+            let Some(r) = s.stores.chain.receipts(&hash)? else { return Ok(None) };
             let r = Arc::new(r);
             s.caches.receipts.insert_at(seen, hash, r.clone());
             Ok(Some(r))
@@ -436,17 +437,17 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
 
     /// Where a canonical transaction is.
     pub async fn tx_location(&self, tx_hash: M::Hash) -> Result<Option<TxLocation<M::Hash>>, StorageError> {
-        self.read("tx_location", move |s| Ok(s.chain.tx_location(&tx_hash)?)).await
+        self.read("tx_location", move |s| Ok(s.stores.chain.tx_location(&tx_hash)?)).await
     }
 
     /// A canonical transaction by hash, with its location.
     pub async fn transaction(&self, tx_hash: M::Hash) -> Result<Option<Located<M::Tx, M>>, StorageError> {
-        self.read("transaction", move |s| Ok(s.chain.transaction(&tx_hash)?)).await
+        self.read("transaction", move |s| Ok(s.stores.chain.transaction(&tx_hash)?)).await
     }
 
     /// A canonical transaction's receipt by transaction hash.
     pub async fn receipt(&self, tx_hash: M::Hash) -> Result<Option<Located<M::Receipt, M>>, StorageError> {
-        self.read("receipt", move |s| Ok(s.chain.receipt(&tx_hash)?)).await
+        self.read("receipt", move |s| Ok(s.stores.chain.receipt(&tx_hash)?)).await
     }
 
     /// A state value at the head (cached, with the configured TTL).
@@ -458,7 +459,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         }
         self.read("state", move |s| {
             let seen = s.caches.state.generation();
-            let v = s.chain.state(&key)?;
+            let v = s.stores.chain.state(&key)?;
             s.caches.state.insert_at(seen, key, v.clone());
             Ok(v)
         })
@@ -471,7 +472,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         keys: Vec<M::StateKey>,
         number: u64,
     ) -> Result<Vec<Option<M::StateValue>>, StorageError> {
-        self.read("state_at", move |s| Ok(s.chain.state_at(&keys, number)?)).await
+        self.read("state_at", move |s| Ok(s.stores.chain.state_at(&keys, number)?)).await
     }
 
     /// Logs matching `filter`, at most `cap` (more is a `TooManyLogs` error).
@@ -480,7 +481,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         filter: LogFilter<M::Address, M::Hash>,
         cap: usize,
     ) -> Result<Vec<LogMatchOf<M>>, StorageError> {
-        self.read("logs", move |s| Ok(s.chain.logs(&filter, cap)?)).await
+        self.read("logs", move |s| Ok(s.stores.chain.logs(&filter, cap)?)).await
     }
 
     /// An address's transactions, paginated.
@@ -489,12 +490,12 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         address: M::Address,
         query: AddressQuery,
     ) -> Result<AddressPage<M::Hash>, StorageError> {
-        self.read("address_history", move |s| Ok(s.chain.address_history(&address, &query)?)).await
+        self.read("address_history", move |s| Ok(s.stores.chain.address_history(&address, &query)?)).await
     }
 
     /// The chain's pointers (first, head, safe, finalized, pruning boundary).
     pub fn pointers(&self) -> Pointers<M::Hash> {
-        self.shared.chain.pointers()
+        self.shared.stores.chain.pointers()
     }
 
     /// A vertex by hash (cached).
@@ -512,45 +513,45 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
 
     /// A vertex's children.
     pub async fn children(&self, hash: VertexHash) -> Result<Vec<VertexHash>, StorageError> {
-        self.read("children", move |s| Ok(s.dag.children(&hash)?)).await
+        self.read("children", move |s| Ok(s.stores.dag.children(&hash)?)).await
     }
 
     /// Vertices at a height.
     pub async fn vertices_at_height(&self, height: u64) -> Result<Vec<VertexHash>, StorageError> {
-        self.read("at_height", move |s| Ok(s.dag.at_height(height)?)).await
+        self.read("at_height", move |s| Ok(s.stores.dag.at_height(height)?)).await
     }
 
     /// The DAG's tips.
     pub async fn tips(&self) -> Result<Vec<VertexHash>, StorageError> {
-        self.read("tips", |s| Ok(s.dag.tips()?)).await
+        self.read("tips", |s| Ok(s.stores.dag.tips()?)).await
     }
 
     /// The last finalized vertex and its sequence number.
     pub async fn last_finalized_vertex(&self) -> Result<Option<(u64, VertexHash)>, StorageError> {
-        self.read("last_finalized", |s| Ok(s.dag.last_finalized()?)).await
+        self.read("last_finalized", |s| Ok(s.stores.dag.last_finalized()?)).await
     }
 
     /// The next finalization sequence number.
     pub async fn next_finalization_sequence(&self) -> Result<u64, StorageError> {
-        self.read("next_sequence", |s| Ok(s.dag.next_sequence()?)).await
+        self.read("next_sequence", |s| Ok(s.stores.dag.next_sequence()?)).await
     }
 
     // ---- operations ---------------------------------------------------------------------
 
     /// Integrity checks of the chain and DAG stores (read-only, full scans).
     pub async fn check(&self) -> Result<(ChainReport, DagReport), StorageError> {
-        self.read("check", |s| Ok((s.chain.check()?, s.dag.check()?))).await
+        self.read("check", |s| Ok((s.stores.chain.check()?, s.stores.dag.check()?))).await
     }
 
     /// Disk and per-table figures of every store.
     pub async fn stats(&self) -> Result<Vec<StoreStats>, StorageError> {
         self.read("stats", |s| {
             let dir = &s.config.data_dir;
-            Ok(vec![
-                crate::reader::store_stats::<B, _>(dir, "chain", s.chain.store())?,
-                crate::reader::store_stats::<B, _>(dir, "dag", s.dag.store())?,
-                crate::reader::store_stats::<B, _>(dir, "node", &s.node)?,
-            ])
+            s.stores
+                .engines()
+                .into_iter()
+                .map(|(id, store)| crate::reader::store_stats::<B, _>(dir, id, store))
+                .collect()
         })
         .await
     }
@@ -562,7 +563,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
 
     /// The dead letters, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StorageError> {
-        self.read("dead_letters", |s| crate::reader::dead_letters(&s.node)).await
+        self.read("dead_letters", |s| crate::reader::dead_letters(&s.stores.node)).await
     }
 
     /// Replays dead letters (`None`: all), oldest first: each is resubmitted; a success
@@ -588,7 +589,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
                 }
             };
             self.read("dead_letter_update", move |s| {
-                let mut batch = s.node.batch();
+                let mut batch = s.stores.node.batch();
                 match &update {
                     None => {
                         batch.delete::<DeadLetters>(&id)?;
@@ -597,7 +598,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
                         batch.put::<DeadLetters>(&id, &deadletter::encode(l))?;
                     }
                 }
-                s.node.write(batch, storage_api::Durability::Synced)?;
+                s.stores.node.write(batch, storage_api::Durability::Synced)?;
                 if update.is_none() {
                     s.dead_letters.fetch_sub(1, Ordering::Relaxed);
                 }

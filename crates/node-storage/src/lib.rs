@@ -36,10 +36,11 @@ mod reader;
 mod recover;
 mod request;
 mod shared;
+mod stores;
 mod writer;
 
 pub use backend::{Backend, BackendVisitor, with_backend};
-pub use backup::{BackupReport, RestoreReport, STORES, backup_stopped, restore};
+pub use backup::{BackupReport, RestoreReport, backup_stopped, restore};
 pub use breaker::BreakerState;
 pub use chain_eth;
 pub use chain_store;
@@ -54,7 +55,7 @@ pub use error::{ConfigError, StorageError};
 pub use handle::{StorageHandle, StoreStats};
 pub use migrate::{
     CopyReport, LegacyImportReport, MigrateOptions, MigrateProgress, MigrationReport, StoreMigration, copy_node,
-    import_legacy, migrate_node, migration_steps, plan_node, write_legacy_fixture,
+    import_legacy, migrate_node, plan_node, write_legacy_fixture,
 };
 pub use reader::NodeReader;
 pub use recover::{StoreRecovery, recover_wal_loss};
@@ -68,4 +69,5 @@ pub use storage_rocksdb;
 pub use storage_rocksdb::RocksStore;
 pub use storage_rocksdb::WalLoss;
 pub use storage_sled::SledStore;
+pub use stores::StoreId;
 pub use tokio;

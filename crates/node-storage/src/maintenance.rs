@@ -82,10 +82,10 @@ fn run<B: Backend, M: ChainModel>(target: Target<B, M>, stopped: mpsc::Receiver<
 
 /// Height below which DAG vertices may go: `keep` below the last finalized vertex.
 fn dag_boundary<B: Backend, M: ChainModel>(s: &Shared<B, M>, keep: u64) -> Result<Option<u64>, StorageError> {
-    let Some((_, hash)) = s.dag.last_finalized()? else { return Ok(None) };
-    let Some(v) = s.dag.vertex(&hash)? else { return Ok(None) };
+    let Some((_, hash)) = s.stores.dag.last_finalized()? else { return Ok(None) };
+    let Some(v) = s.stores.dag.vertex(&hash)? else { return Ok(None) };
     let below = v.height.saturating_sub(keep);
-    Ok((below > s.dag.pruned_below()?).then_some(below))
+    Ok((below > s.stores.dag.pruned_below()?).then_some(below))
 }
 
 /// Runs one maintenance write through the low lane and waits for it.

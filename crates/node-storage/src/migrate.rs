@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chain_store::{ChainModel, chain_schema};
+use chain_store::ChainModel;
 use dag_store::legacy::LegacyCounts;
 use dag_store::{DagStore, dag_schema};
 use storage_api::migration::MigrationStep;
@@ -21,8 +21,8 @@ use storage_rocksdb::{FLAT_TABLE, RocksFlat};
 use crate::backend::Backend;
 use crate::backup::BackupReport;
 use crate::config::Config;
-use crate::deadletter::node_schema;
 use crate::error::StorageError;
+use crate::stores::StoreId;
 
 /// Entries per atomic batch when copying.
 const COPY_BATCH: usize = 10_000;
@@ -31,7 +31,7 @@ const COPY_BATCH: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct CopyReport {
     /// (store, tables) in copy order.
-    pub stores: Vec<(String, Vec<TableCopy>)>,
+    pub stores: Vec<(StoreId, Vec<TableCopy>)>,
     /// Entries copied in all.
     pub entries: u64,
 }
@@ -42,12 +42,10 @@ pub struct CopyReport {
 pub fn copy_node<S: Backend, D: Backend, M: ChainModel>(
     from: &Config,
     to: &Config,
-    progress: &mut dyn FnMut(&str, u64),
+    progress: &mut dyn FnMut(StoreId, u64),
 ) -> Result<CopyReport, StorageError> {
-    let stores: [(&'static str, Schema); 3] =
-        [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())];
-    for (name, _) in &stores {
-        let target = D::store_path(&to.data_dir, name);
+    for store in StoreId::ALL {
+        let target = D::store_path(&to.data_dir, store);
         if target.exists() {
             return Err(storage_migrate::MigrateError::TargetExists(target).into());
         }
@@ -55,53 +53,19 @@ pub fn copy_node<S: Backend, D: Backend, M: ChainModel>(
     let _source_lock = crate::datadir::open_for_writing(&from.data_dir, S::KIND)?;
     let _target_lock = crate::datadir::open_for_writing(&to.data_dir, D::KIND)?;
     let mut report = CopyReport { stores: Vec::new(), entries: 0 };
-    for (name, schema) in stores {
-        let source =
-            S::open_store(from, name, schema.clone()).map_err(|source| StorageError::Open { store: name, source })?;
-        let target = D::open_store(to, name, schema).map_err(|source| StorageError::Open { store: name, source })?;
+    for store in StoreId::ALL {
+        let schema = store.schema::<M>();
+        let open_error = |source| StorageError::Open { store, source };
+        let source = S::open_store(from, store, schema.clone()).map_err(open_error)?;
+        let target = D::open_store(to, store, schema).map_err(open_error)?;
         let tables: Vec<&str> = source.schema().tables().iter().map(|t| t.name).collect();
-        report.entries += copy_tables(name, &source, &target, &tables, COPY_BATCH, &mut |n| progress(name, n))?;
+        let name = store.name();
+        report.entries += copy_tables(name, &source, &target, &tables, COPY_BATCH, &mut |n| progress(store, n))?;
         target.flush()?;
-        report.stores.push((name.to_owned(), verify_tables(name, &source, &target, &tables)?));
+        report.stores.push((store, verify_tables(name, &source, &target, &tables)?));
         tracing::info!(store = name, from = %S::KIND, to = %D::KIND, "store copied and verified");
     }
     Ok(report)
-}
-
-/// The schema migration steps of store `name` (`chain`, `dag`, `node`) for chain model `M`,
-/// oldest first.
-pub fn migration_steps<M: ChainModel>(name: &str) -> Vec<Box<dyn MigrationStep>> {
-    match name {
-        "dag" => dag_store::migrate::STEPS.iter().map(|s| Box::new(StaticStep(*s)) as Box<dyn MigrationStep>).collect(),
-        "chain" => chain_store::migrate::steps::<M>(),
-        _ => Vec::new(),
-    }
-}
-
-/// A `'static` step behind a box, beside the chain's generic ones.
-struct StaticStep(&'static dyn MigrationStep);
-
-impl MigrationStep for StaticStep {
-    fn source_version(&self) -> u32 {
-        self.0.source_version()
-    }
-    fn description(&self) -> &'static str {
-        self.0.description()
-    }
-    fn table(&self) -> &'static str {
-        self.0.table()
-    }
-    fn transform(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        out: &mut dyn storage_api::RawBatch,
-    ) -> Result<bool, storage_api::migration::EntryError> {
-        self.0.transform(key, value, out)
-    }
-    fn verify(&self, key: &[u8], value: &[u8]) -> Result<(), storage_api::migration::EntryError> {
-        self.0.verify(key, value)
-    }
 }
 
 /// The steps of store `name`, borrowed as the runner takes them.
@@ -109,13 +73,9 @@ fn step_refs(steps: &[Box<dyn MigrationStep>]) -> Vec<&dyn MigrationStep> {
     steps.iter().map(|s| s.as_ref()).collect()
 }
 
-fn schemas<M: ChainModel>() -> [(&'static str, Schema); 3] {
-    [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())]
-}
-
-fn open_older<B: Backend>(config: &Config, name: &'static str, schema: Schema) -> Result<B, StorageError> {
-    B::open_store_with(config, name, schema, VersionPolicy::AllowOlder)
-        .map_err(|source| StorageError::Open { store: name, source })
+fn open_older<B: Backend>(config: &Config, store: StoreId, schema: Schema) -> Result<B, StorageError> {
+    B::open_store_with(config, store, schema, VersionPolicy::AllowOlder)
+        .map_err(|source| StorageError::Open { store, source })
 }
 
 /// How [`migrate_node`] runs.
@@ -133,8 +93,8 @@ pub struct MigrateOptions {
 /// A store's part of a migration.
 #[derive(Debug, Clone)]
 pub struct StoreMigration {
-    /// `chain`, `dag` or `node`.
-    pub store: &'static str,
+    /// Which store.
+    pub store: StoreId,
     /// What was found on disk and the steps to run.
     pub plan: Plan,
     /// What each step did (dry run: would do).
@@ -160,16 +120,16 @@ impl MigrationReport {
 }
 
 /// Reports `(store, step source version, phase, entries done)`.
-pub type MigrateProgress = dyn Fn(&str, u32, &'static str, u64) + Send + Sync;
+pub type MigrateProgress = dyn Fn(StoreId, u32, &'static str, u64) + Send + Sync;
 
 /// The migration plan of every store of the stopped node at `config`.
-pub fn plan_node<B: Backend, M: ChainModel>(config: &Config) -> Result<Vec<(&'static str, Plan)>, StorageError> {
+pub fn plan_node<B: Backend, M: ChainModel>(config: &Config) -> Result<Vec<(StoreId, Plan)>, StorageError> {
     let _lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
     let mut plans = Vec::new();
-    for (name, schema) in schemas::<M>() {
-        let store = open_older::<B>(config, name, schema)?;
-        let steps = migration_steps::<M>(name);
-        plans.push((name, storage_migrate::plan(&store, &step_refs(&steps))?));
+    for id in StoreId::ALL {
+        let store = open_older::<B>(config, id, id.schema::<M>())?;
+        let steps = id.migration_steps::<M>();
+        plans.push((id, storage_migrate::plan(&store, &step_refs(&steps))?));
     }
     Ok(plans)
 }
@@ -199,15 +159,16 @@ pub async fn migrate_node<B: Backend, M: ChainModel, P: Progress + 'static>(
         report.backup = Some(crate::backup::backup_stopped::<B, M, P>(config, kind, backup_progress).await?);
     }
     let c = config.clone();
-    let names: Vec<&'static str> = report.stores.iter().filter(|s| !s.plan.is_current()).map(|s| s.store).collect();
+    let ids: Vec<StoreId> = report.stores.iter().filter(|s| !s.plan.is_current()).map(|s| s.store).collect();
     let done = blocking(move || {
         let _lock = crate::datadir::open_for_writing(&c.data_dir, B::KIND)?;
         let mut out = Vec::new();
         let run_options = RunOptions { batch_entries: options.batch_entries.max(1) };
-        for (name, schema) in schemas::<M>().into_iter().filter(|(n, _)| names.contains(n)) {
-            let store = open_older::<B>(&c, name, schema.clone())?;
-            let mut report = |from: u32, phase: &'static str, n: u64| progress(name, from, phase, n);
-            let boxed = migration_steps::<M>(name);
+        for id in ids {
+            let schema = id.schema::<M>();
+            let store = open_older::<B>(&c, id, schema.clone())?;
+            let mut report = |from: u32, phase: &'static str, n: u64| progress(id, from, phase, n);
+            let boxed = id.migration_steps::<M>();
             let refs = step_refs(&boxed);
             let steps = if options.dry_run {
                 storage_migrate::dry_run(&store, &refs, run_options, &mut report)?
@@ -216,16 +177,16 @@ pub async fn migrate_node<B: Backend, M: ChainModel, P: Progress + 'static>(
                 store.flush()?;
                 drop(store);
                 // The proof that it worked: the store opens for this build.
-                B::open_store(&c, name, schema).map_err(|source| StorageError::Open { store: name, source })?;
+                B::open_store(&c, id, schema).map_err(|source| StorageError::Open { store: id, source })?;
                 steps
             };
-            out.push((name, steps));
+            out.push((id, steps));
         }
         Ok(out)
     })
     .await?;
-    for (name, steps) in done {
-        if let Some(s) = report.stores.iter_mut().find(|s| s.store == name) {
+    for (id, steps) in done {
+        if let Some(s) = report.stores.iter_mut().find(|s| s.store == id) {
             s.steps = steps;
         }
     }
@@ -261,34 +222,35 @@ pub fn import_legacy<B: Backend, M: ChainModel>(
     progress: &mut dyn FnMut(&'static str, u64),
 ) -> Result<LegacyImportReport, StorageError> {
     let _lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
-    let target = B::store_path(&config.data_dir, "dag");
+    let target = B::store_path(&config.data_dir, StoreId::Dag);
     if target.exists() {
         return Err(MigrateError::TargetExists(target).into());
     }
-    let source = RocksFlat::open_read_only(from).map_err(|source| StorageError::Open { store: "legacy", source })?;
+    let source =
+        RocksFlat::open_read_only(from).map_err(|source| StorageError::OpenLegacy { path: from.to_owned(), source })?;
     let staging_dir = config.data_dir.join(format!(".import-legacy-{}", storage_backup::now_ms()));
     let mut staged = config.clone();
     staged.data_dir = staging_dir.clone();
     let result = (|| -> Result<LegacyCounts, StorageError> {
         std::fs::create_dir_all(&staging_dir)
             .map_err(|e| storage_backup::BackupError::io_error("creating", &staging_dir, e))?;
-        let store = B::open_store(&staged, "dag", dag_schema())
-            .map_err(|source| StorageError::Open { store: "dag", source })?;
+        let store = B::open_store(&staged, StoreId::Dag, dag_schema())
+            .map_err(|source| StorageError::Open { store: StoreId::Dag, source })?;
         let dag = DagStore::new(store)?.with_insert_durability(Durability::Buffered);
         let counts = dag.import_legacy(&source, FLAT_TABLE, progress)?;
         dag.store().flush()?;
         drop(dag);
         if !dry_run {
-            std::fs::rename(B::store_path(&staging_dir, "dag"), &target)
+            std::fs::rename(B::store_path(&staging_dir, StoreId::Dag), &target)
                 .map_err(|e| storage_backup::BackupError::io_error("moving the imported store to", &target, e))?;
             if let Ok(dir) = std::fs::File::open(&config.data_dir) {
                 let _ = dir.sync_all();
             }
             // The rest of the node: its other stores, created empty.
-            B::open_store(config, "chain", chain_schema::<M>())
-                .map_err(|source| StorageError::Open { store: "chain", source })?;
-            B::open_store(config, "node", node_schema())
-                .map_err(|source| StorageError::Open { store: "node", source })?;
+            for store in StoreId::ALL.into_iter().filter(|s| *s != StoreId::Dag) {
+                B::open_store(config, store, store.schema::<M>())
+                    .map_err(|source| StorageError::Open { store, source })?;
+            }
         }
         Ok(counts)
     })();
@@ -309,7 +271,7 @@ pub fn write_legacy_fixture(
     corrupt: usize,
     seed: u64,
 ) -> Result<Vec<String>, StorageError> {
-    let db = RocksFlat::create(path).map_err(|source| StorageError::Open { store: "legacy", source })?;
+    let db = RocksFlat::create(path).map_err(|source| StorageError::OpenLegacy { path: path.to_owned(), source })?;
     let mut damaged = Vec::new();
     let mut chunk = Vec::with_capacity(10_000);
     for record in dag_store::legacy::fixture(vertices, finalized.min(vertices), seed) {

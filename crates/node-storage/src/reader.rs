@@ -6,15 +6,16 @@
 use std::path::Path;
 
 use chain_store::evm::Evm;
-use chain_store::{ChainModel, ChainStore, IntegrityReport as ChainReport, chain_schema};
-use dag_store::{DagStore, IntegrityReport as DagReport, dag_schema};
+use chain_store::{ChainModel, ChainStore, IntegrityReport as ChainReport};
+use dag_store::{DagStore, IntegrityReport as DagReport};
 use storage_api::{Direction, KvRead, KvStats, OpenError, ReadExt, TableStats};
 
 use crate::backend::{Backend, disk_usage};
 use crate::config::Config;
-use crate::deadletter::{self, DeadLetter, DeadLetters, node_schema};
+use crate::deadletter::{self, DeadLetter, DeadLetters};
 use crate::error::StorageError;
 use crate::handle::StoreStats;
+use crate::stores::{StoreId, Stores};
 
 /// The chain, DAG and node stores of the node at `config.data_dir`, opened read-only on engine
 /// `B` (RocksDB and redb: nothing on disk changes; sled cannot open without writing, see
@@ -23,9 +24,7 @@ use crate::handle::StoreStats;
 #[derive(Debug)]
 pub struct NodeReader<B: Backend, M: ChainModel = Evm> {
     config: Config,
-    chain: ChainStore<B::Reader, M>,
-    dag: DagStore<B::Reader>,
-    node: B::Reader,
+    stores: Stores<B::Reader, M>,
 }
 
 impl<B: Backend, M: ChainModel> NodeReader<B, M> {
@@ -35,16 +34,13 @@ impl<B: Backend, M: ChainModel> NodeReader<B, M> {
     pub fn open(config: Config) -> Result<Self, StorageError> {
         config.validate()?;
         crate::datadir::open_for_reading(&config.data_dir, B::KIND)?;
-        let open = |name: &'static str, schema| {
-            B::open_reader(&config, name, schema).map_err(|source| match source {
+        let stores = Stores::open(|store, schema| {
+            B::open_reader(&config, store, schema).map_err(|source| match source {
                 OpenError::NotFound(_) => StorageError::NoDatabase { data_dir: config.data_dir.clone() },
-                source => StorageError::Open { store: name, source },
+                source => StorageError::Open { store, source },
             })
-        };
-        let chain = ChainStore::new(open("chain", chain_schema::<M>())?)?;
-        let dag = DagStore::new(open("dag", dag_schema())?)?;
-        let node = open("node", node_schema())?;
-        Ok(NodeReader { chain, dag, node, config })
+        })?;
+        Ok(NodeReader { stores, config })
     }
 
     /// The configuration it was opened with.
@@ -54,45 +50,41 @@ impl<B: Backend, M: ChainModel> NodeReader<B, M> {
 
     /// The chain store (every read of [`ChainStore`]).
     pub fn chain(&self) -> &ChainStore<B::Reader, M> {
-        &self.chain
+        &self.stores.chain
     }
 
     /// The DAG store (every read of [`DagStore`]).
     pub fn dag(&self) -> &DagStore<B::Reader> {
-        &self.dag
+        &self.stores.dag
     }
 
     /// The integrity checks of the chain and DAG stores.
     pub fn check(&self) -> Result<(ChainReport, DagReport), StorageError> {
-        Ok((self.chain.check()?, self.dag.check()?))
+        Ok((self.stores.chain.check()?, self.stores.dag.check()?))
     }
 
     /// Disk and per-table figures of every store.
     pub fn stats(&self) -> Result<Vec<StoreStats>, StorageError> {
         let dir = &self.config.data_dir;
-        Ok(vec![
-            store_stats::<B, _>(dir, "chain", self.chain.store())?,
-            store_stats::<B, _>(dir, "dag", self.dag.store())?,
-            store_stats::<B, _>(dir, "node", &self.node)?,
-        ])
+        self.stores.engines().into_iter().map(|(id, store)| store_stats::<B, _>(dir, id, store)).collect()
     }
 
     /// The dead letters, oldest first.
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StorageError> {
-        dead_letters(&self.node)
+        dead_letters(&self.stores.node)
     }
 }
 
-/// The figures of store `name` of engine `B` in `data_dir`.
+/// The figures of store `id` of engine `B` in `data_dir`.
 pub(crate) fn store_stats<B: Backend, S: KvStats>(
     data_dir: &Path,
-    name: &'static str,
+    id: StoreId,
     store: &S,
 ) -> Result<StoreStats, StorageError> {
     let tables = store.all_table_stats()?;
     Ok(StoreStats {
-        store: name,
-        disk_bytes: disk_usage(&B::store_path(data_dir, name)),
+        store: id,
+        disk_bytes: disk_usage(&B::store_path(data_dir, id)),
         tables: tables
             .into_iter()
             .map(|(t, TableStats { approx_keys, approx_bytes })| (t, approx_keys, approx_bytes))

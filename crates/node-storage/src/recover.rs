@@ -1,20 +1,19 @@
 //! Recovery of stores that refuse to open: accepting the loss of a damaged write-ahead log.
 
-use chain_store::{ChainModel, chain_schema};
-use dag_store::dag_schema;
-use storage_api::{Schema, VersionPolicy};
+use chain_store::ChainModel;
+use storage_api::VersionPolicy;
 use storage_rocksdb::{RocksStore, WalLoss};
 
 use crate::backend::{Backend, rocks_config};
 use crate::config::{BackendKind, Config};
-use crate::deadletter::node_schema;
 use crate::error::StorageError;
+use crate::stores::StoreId;
 
 /// What [`recover_wal_loss`] did to one store.
 #[derive(Debug, Clone)]
 pub struct StoreRecovery {
-    /// `chain`, `dag` or `node`.
-    pub store: &'static str,
+    /// Which store.
+    pub store: StoreId,
     /// What was lost, or `None` when the store opened normally (nothing to recover).
     pub loss: Option<WalLoss>,
 }
@@ -33,13 +32,12 @@ pub fn recover_wal_loss<M: ChainModel>(config: &Config) -> Result<Vec<StoreRecov
         )));
     }
     let _lock = crate::datadir::open_for_writing(&config.data_dir, BackendKind::Rocksdb)?;
-    let stores: [(&'static str, Schema); 3] =
-        [("chain", chain_schema::<M>()), ("dag", dag_schema()), ("node", node_schema())];
     let mut out = Vec::new();
-    for (store, schema) in stores {
+    for store in StoreId::ALL {
         if !RocksStore::store_path(&config.data_dir, store).exists() {
             continue;
         }
+        let schema = store.schema::<M>();
         let (opened, loss) =
             RocksStore::open_accepting_wal_loss(&rocks_config(config, store), schema, VersionPolicy::Exact)
                 .map_err(|source| StorageError::Open { store, source })?;

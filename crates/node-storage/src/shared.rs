@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use chain_store::{Block, ChainModel, ChainStore, chain_schema};
-use dag_store::{DagStore, StoredVertex, VertexHash, dag_schema};
+use chain_store::{Block, ChainModel};
+use dag_store::{StoredVertex, VertexHash};
 use storage_api::Durability;
 use storage_metrics::{Health, Lane, Metrics, Observe, Observed, Sample, Status};
 use tokio::sync::mpsc;
@@ -14,9 +14,10 @@ use crate::backend::{Backend, disk_usage};
 use crate::breaker::{Breaker, BreakerState};
 use crate::caches::Caches;
 use crate::config::Config;
-use crate::deadletter::{self, DeadLetter, node_schema};
+use crate::deadletter::{self, DeadLetter};
 use crate::error::StorageError;
 use crate::request::Request;
+use crate::stores::{StoreId, Stores};
 
 /// The three lanes' senders.
 pub(crate) struct Lanes<M: ChainModel> {
@@ -45,9 +46,7 @@ impl<M: ChainModel> Lanes<M> {
 
 pub(crate) struct Shared<B: Backend, M: ChainModel> {
     pub(crate) config: Config,
-    pub(crate) chain: ChainStore<B, M>,
-    pub(crate) dag: DagStore<B>,
-    pub(crate) node: B,
+    pub(crate) stores: Stores<B, M>,
     pub(crate) caches: Caches<M>,
     pub(crate) metrics: Metrics,
     pub(crate) breaker: Breaker,
@@ -72,17 +71,16 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
     pub(crate) fn open(config: Config, metrics: Metrics) -> Result<Opened<B, M>, StorageError> {
         config.validate()?;
         let lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
-        let open = |name: &'static str, schema| {
-            B::open_store(&config, name, schema).map_err(|source| StorageError::Open { store: name, source })
-        };
-        let chain = ChainStore::new(open("chain", chain_schema::<M>())?)?.with_insert_durability(Durability::Buffered);
+        let Stores { chain, dag, node } = Stores::<B, M>::open(|store, schema| {
+            B::open_store(&config, store, schema).map_err(|source| StorageError::Open { store, source })
+        })?;
+        let chain = chain.with_insert_durability(Durability::Buffered);
+        let dag = dag.with_insert_durability(Durability::Buffered);
         // A bulk import (era1) stopped while committing a range: remove what it ingested of
         // that range, so the node starts from the last committed head.
         if let Some((from, to)) = chain.roll_back_pending_import()? {
             tracing::warn!(from, to, "rolled back the uncommitted range of an interrupted bulk import");
         }
-        let dag = DagStore::new(open("dag", dag_schema())?)?.with_insert_durability(Durability::Buffered);
-        let node = open("node", node_schema())?;
         let dead_letters = deadletter::count(&node)?;
         let next_dead_letter = deadletter::next_id(&node)?;
         let caches = Caches::new(&config.caches)?;
@@ -92,9 +90,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         let (low_tx, low) = mpsc::channel(w.low_lane);
         let breaker = Breaker::new(w.breaker_failures, Duration::from_millis(w.breaker_cooldown_ms));
         let shared = Arc::new(Shared {
-            chain,
-            dag,
-            node,
+            stores: Stores { chain, dag, node },
             caches,
             metrics,
             breaker,
@@ -121,7 +117,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
     /// A block by hash, through the cache.
     pub(crate) fn load_block(&self, hash: &M::Hash) -> Result<Option<Arc<Block<M>>>, StorageError> {
         let seen = self.caches.blocks.generation();
-        let Some(block) = self.chain.block(hash)? else { return Ok(None) };
+        let Some(block) = self.stores.chain.block(hash)? else { return Ok(None) };
         let block = Arc::new(block);
         self.caches.blocks.insert_at(seen, *hash, block.clone());
         Ok(Some(block))
@@ -133,7 +129,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             return Ok(Some(h));
         }
         let seen = self.caches.canonical.generation();
-        let Some(hash) = self.chain.canonical_hash(number)? else { return Ok(None) };
+        let Some(hash) = self.stores.chain.canonical_hash(number)? else { return Ok(None) };
         self.caches.canonical.insert_at(seen, number, hash);
         Ok(Some(hash))
     }
@@ -141,7 +137,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
     /// A vertex by hash, through the cache.
     pub(crate) fn load_vertex(&self, hash: &VertexHash) -> Result<Option<Arc<StoredVertex>>, StorageError> {
         let seen = self.caches.vertices.generation();
-        let Some(v) = self.dag.vertex(hash)? else { return Ok(None) };
+        let Some(v) = self.stores.dag.vertex(hash)? else { return Ok(None) };
         let v = Arc::new(v);
         self.caches.vertices.insert_at(seen, *hash, v.clone());
         Ok(Some(v))
@@ -168,7 +164,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             attempts: request.attempts + 1,
             payload,
         };
-        match deadletter::put(&self.node, &letter) {
+        match deadletter::put(&self.stores.node, &letter) {
             Ok(()) => {
                 *next += 1;
                 self.dead_letters.fetch_add(1, Ordering::Relaxed);
@@ -183,7 +179,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
     }
 
     pub(crate) fn poisoned(&self) -> bool {
-        self.chain.store().is_poisoned() || self.dag.store().is_poisoned() || self.node.is_poisoned()
+        self.stores.engines().iter().any(|(_, store)| store.is_poisoned())
     }
 
     pub(crate) fn health_now(&self) -> Health {
@@ -203,7 +199,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             .iter()
             .map(|(l, d, cap)| (l.as_str().to_owned(), serde_json::json!({ "queued": d, "capacity": cap })))
             .collect();
-        let head = self.chain.head().map(|h| h.number);
+        let head = self.stores.chain.head().map(|h| h.number);
         Health {
             status,
             detail: serde_json::json!({
@@ -220,8 +216,9 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         }
     }
 
-    fn store_samples<S: Backend>(&self, name: &'static str, store: &S, out: &mut Vec<Sample>) {
-        let path = S::store_path(&self.config.data_dir, name);
+    fn store_samples(&self, id: StoreId, store: &B, out: &mut Vec<Sample>) {
+        let name = id.name();
+        let path = B::store_path(&self.config.data_dir, id);
         out.push(Sample::new(Observed::DbSizeBytes, disk_usage(&path) as f64).label("store", name));
         if let Ok(tables) = store.all_table_stats() {
             for (table, s) in tables {
@@ -235,7 +232,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
                 );
             }
         }
-        store.engine_samples(name, out);
+        store.engine_samples(id, out);
     }
 }
 
@@ -273,9 +270,9 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             out.push(Sample::new(Observed::CacheEntries, s.entries as f64).label("cache", name));
             out.push(Sample::new(Observed::CacheEvictions, s.evictions as f64).label("cache", name));
         }
-        self.store_samples("chain", self.chain.store(), out);
-        self.store_samples("dag", self.dag.store(), out);
-        self.store_samples("node", &self.node, out);
+        for (id, store) in self.stores.engines() {
+            self.store_samples(id, store, out);
+        }
         for (lane, depth, _) in self.lanes.depths() {
             out.push(Sample::new(Observed::LaneDepth, depth as f64).label("lane", lane.as_str()));
         }
@@ -287,10 +284,10 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         out.push(Sample::new(Observed::BreakerState, breaker));
         out.push(Sample::new(Observed::Poisoned, f64::from(u8::from(self.poisoned()))));
         out.push(Sample::new(Observed::DeadLetters, self.dead_letters.load(Ordering::Relaxed) as f64));
-        if let Some(head) = self.chain.head() {
+        if let Some(head) = self.stores.chain.head() {
             out.push(Sample::new(Observed::ChainHead, head.number as f64));
         }
-        if let Ok(Some((seq, _))) = self.dag.last_finalized() {
+        if let Ok(Some((seq, _))) = self.stores.dag.last_finalized() {
             out.push(Sample::new(Observed::DagFinalized, seq as f64));
         }
     }

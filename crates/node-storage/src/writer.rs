@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chain_store::ChainModel;
+use chain_store::{ChainError, ChainModel};
 use dag_store::{DagError, Vertex, VertexHash};
+use storage_api::{ReadError, WriteError};
 use storage_metrics::{Event, Lane};
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,13 +65,9 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
         while let Some(first) = self.try_next(true) {
             self.group_from(first);
         }
-        for (name, r) in [
-            ("chain", self.shared.chain.store().sync()),
-            ("dag", self.shared.dag.store().sync()),
-            ("node", self.shared.node.sync()),
-        ] {
-            if let Err(e) = r {
-                tracing::error!(store = name, error = %e, "final sync failed");
+        for (id, store) in self.shared.stores.engines() {
+            if let Err(e) = store.sync() {
+                tracing::error!(store = id.name(), error = %e, "final sync failed");
             }
         }
         tracing::info!("writer stopped: lanes drained and synced");
@@ -160,17 +157,16 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
         }
         // One sync per store for the whole group: only now are the buffered writes durable.
         // Only stores that took buffered writes in this group are synced.
-        let dag_sync = if dag_dirty.is_empty() { Ok(()) } else { s.dag.store().sync() };
-        let chain_sync = if chain_dirty.is_empty() { Ok(()) } else { s.chain.store().sync() };
+        let dag_sync = if dag_dirty.is_empty() { Ok(()) } else { s.stores.dag.store().sync() };
+        let chain_sync = if chain_dirty.is_empty() { Ok(()) } else { s.stores.chain.store().sync() };
         for (dirty, sync) in [(&dag_dirty, dag_sync), (&chain_dirty, chain_sync)] {
             if let Err(e) = sync {
                 let reason = e.to_string();
-                tracing::error!(error = %reason, "group commit sync failed; store poisoned");
+                tracing::error!(error = %reason, "group commit sync failed; store poisoned, writes not durable");
+                // Each request then counts towards the breaker, as a failed write does.
                 for &k in dirty.iter() {
-                    outcomes[k] =
-                        Some(Err(StorageError::Internal(format!("sync failed, write not durable: {reason}"))));
+                    outcomes[k] = Some(Err(StorageError::Flush(e.clone())));
                 }
-                s.breaker.failure(&reason);
             }
         }
         for (r, outcome) in live.into_iter().zip(outcomes) {
@@ -180,8 +176,8 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
     }
 
     /// Runs `f` (a whole run's write), retrying while it fails as a whole with a transient
-    /// engine error.
-    fn retrying(&self, run: &[Request<M>], f: impl Fn() -> Result<Vec<Outcome<M>>, StorageError>) -> Vec<Outcome<M>> {
+    /// engine error. A run that fails as a whole gives every request the same failure.
+    fn retrying(&self, run: &[Request<M>], f: impl Fn() -> Result<Vec<Outcome<M>>, RunFailure>) -> Vec<Outcome<M>> {
         let w = &self.shared.config.writer;
         let mut attempt = 0;
         let ids: Vec<&str> = run.iter().map(|r| r.id.as_str()).collect();
@@ -192,18 +188,18 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                     self.shared.metrics.count(Event::WriteBatches, 1);
                     return outcomes;
                 }
-                Err(e) if e.is_transient() && attempt < w.retries => {
-                    let delay = Duration::from_millis(w.retry_base_ms.saturating_mul(1 << attempt.min(16)));
-                    tracing::warn!(error = %e, attempt = attempt + 1, ?delay, "transient write failure, retrying");
-                    self.shared.metrics.count(Event::Retries, 1);
-                    std::thread::sleep(delay);
-                    attempt += 1;
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    let copies: Vec<Outcome<M>> = (1..run.len()).map(|_| Err(clone_error(&e, &msg))).collect();
+                Err(failure) => {
+                    let e = StorageError::from(failure.clone());
+                    if e.is_transient() && attempt < w.retries {
+                        let delay = Duration::from_millis(w.retry_base_ms.saturating_mul(1 << attempt.min(16)));
+                        tracing::warn!(error = %e, attempt = attempt + 1, ?delay, "transient write failure, retrying");
+                        self.shared.metrics.count(Event::Retries, 1);
+                        std::thread::sleep(delay);
+                        attempt += 1;
+                        continue;
+                    }
                     let mut out = vec![Err(e)];
-                    out.extend(copies);
+                    out.extend((1..run.len()).map(|_| Err(failure.clone().into())));
                     return out;
                 }
             }
@@ -213,7 +209,7 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
     /// One atomic batch for a run of vertex inserts; duplicates coalesce (each caller gets the
     /// outcome of the one write). If the batch is rejected, vertices are inserted one by one
     /// so only the offending requests fail.
-    fn vertex_run(&self, run: &[Request<M>]) -> Result<Vec<Outcome<M>>, StorageError> {
+    fn vertex_run(&self, run: &[Request<M>]) -> Result<Vec<Outcome<M>>, RunFailure> {
         let mut unique: Vec<(&Vertex, &[u8])> = Vec::new();
         let mut index: HashMap<VertexHash, usize> = HashMap::new();
         let slots: Vec<usize> = run
@@ -226,14 +222,14 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                 })
             })
             .collect();
-        let dag = &self.shared.dag;
-        let per_unique: Vec<Result<dag_store::Inserted, StorageError>> = match dag.insert_batch_refs(&unique) {
+        let dag = &self.shared.stores.dag;
+        let per_unique: Vec<Result<dag_store::Inserted, DagError>> = match dag.insert_batch_refs(&unique) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(e @ (DagError::Read(_) | DagError::Write(_))) => return Err(e.into()),
+            Err(e @ (DagError::Read(_) | DagError::Write(_))) => return Err(RunFailure::Dag(e)),
             Err(_) => {
                 // Some vertex is bad: place them one at a time, in passes, so children that
                 // came before their parents in the group still land.
-                let mut results: Vec<Option<Result<dag_store::Inserted, StorageError>>> =
+                let mut results: Vec<Option<Result<dag_store::Inserted, DagError>>> =
                     (0..unique.len()).map(|_| None).collect();
                 loop {
                     let mut progress = false;
@@ -243,7 +239,7 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                         }
                         let r = dag.insert_vertex(v, sig);
                         progress |= r.is_ok();
-                        results[k] = Some(r.map_err(StorageError::from));
+                        results[k] = Some(r);
                     }
                     if !progress || results.iter().all(|r| matches!(r, Some(Ok(_)))) {
                         break;
@@ -259,29 +255,12 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
             }
         }
         self.shared.metrics.count(Event::VerticesStored, stored);
-        // The first request of each vertex gets its outcome; duplicates get an equivalent.
-        let ok: Vec<Option<dag_store::Inserted>> = per_unique.iter().map(|r| r.as_ref().ok().copied()).collect();
-        let copies: Vec<Option<(StorageError, String)>> = per_unique
-            .iter()
-            .map(|r| r.as_ref().err().map(|e| (clone_error(e, &e.to_string()), e.to_string())))
-            .collect();
-        let mut per_unique: Vec<Option<Result<dag_store::Inserted, StorageError>>> =
-            per_unique.into_iter().map(Some).collect();
-        Ok(slots
-            .into_iter()
-            .map(|k| match per_unique[k].take() {
-                Some(r) => r.map(Done::Vertex),
-                None => match (ok[k], &copies[k]) {
-                    (Some(ins), _) => Ok(Done::Vertex(ins)),
-                    (None, Some((e, msg))) => Err(clone_error(e, msg)),
-                    (None, None) => unreachable!("an outcome is either Ok or Err"),
-                },
-            })
-            .collect())
+        // Duplicates of a vertex get the outcome of its one write.
+        Ok(slots.into_iter().map(|k| per_unique[k].clone().map(Done::Vertex).map_err(StorageError::from)).collect())
     }
 
     /// One atomic batch for a run of block inserts (in order); on rejection, one by one.
-    fn block_run(&self, run: &[Request<M>]) -> Result<Vec<Outcome<M>>, StorageError> {
+    fn block_run(&self, run: &[Request<M>]) -> Result<Vec<Outcome<M>>, RunFailure> {
         let blocks: Vec<&chain_store::NewBlock<M>> = run
             .iter()
             .map(|r| match &r.op {
@@ -289,10 +268,11 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                 _ => unreachable!("run of block inserts"),
             })
             .collect();
-        let chain = &self.shared.chain;
+        let chain = &self.shared.stores.chain;
         let results: Vec<Result<chain_store::Inserted, StorageError>> = match chain.insert_block_refs(&blocks) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(e @ (chain_store::ChainError::Read(_) | chain_store::ChainError::Write(_))) => return Err(e.into()),
+            Err(ChainError::Read(e)) => return Err(RunFailure::ChainRead(e)),
+            Err(ChainError::Write(e)) => return Err(RunFailure::ChainWrite(e)),
             Err(_) => blocks
                 .iter()
                 .map(|b| chain.insert_block_refs(&[b]).map(|mut v| v.remove(0)).map_err(Into::into))
@@ -316,17 +296,17 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
         let s = &*self.shared;
         Ok(match &r.op {
             Op::FinalizeVertex { hash, sequence } => {
-                s.dag.mark_finalized(hash, *sequence)?;
+                s.stores.dag.mark_finalized(hash, *sequence)?;
                 s.metrics.count(Event::VerticesFinalized, 1);
                 Done::Unit
             }
             Op::InitChain(b) => {
-                s.chain.init(b)?;
+                s.stores.chain.init(b)?;
                 s.caches.after_block(b, true);
                 Done::Unit
             }
             Op::SetHead(h) => {
-                let reorg = s.chain.set_canonical_head(h)?;
+                let reorg = s.stores.chain.set_canonical_head(h)?;
                 s.caches.after_reorg(&reorg);
                 if !reorg.removed.is_empty() {
                     s.metrics.count(Event::Reorgs, 1);
@@ -340,28 +320,28 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                 Done::Reorg(reorg)
             }
             Op::SetSafe(h) => {
-                s.chain.set_safe(h)?;
+                s.stores.chain.set_safe(h)?;
                 Done::Unit
             }
             Op::SetFinalized(h) => {
-                s.chain.set_finalized(h)?;
+                s.stores.chain.set_finalized(h)?;
                 Done::Unit
             }
             Op::PruneChain { keep_last } => {
-                let report = s.chain.prune(*keep_last)?;
+                let report = s.stores.chain.prune(*keep_last)?;
                 s.caches.after_chain_prune(&report);
                 s.metrics.count(Event::PrunedItems, report.pruned_below.saturating_sub(report.previous));
                 Done::ChainPruned(report)
             }
             Op::PruneDag { below } => {
-                let report = s.dag.prune_below(*below)?;
+                let report = s.stores.dag.prune_below(*below)?;
                 s.caches.after_dag_prune(report.pruned_below);
                 s.metrics.count(Event::PrunedItems, report.vertices);
                 Done::DagPruned(report)
             }
             Op::Compact => {
-                let a = s.chain.store().compact_all()?;
-                let b = s.dag.store().compact_all()?;
+                let a = s.stores.chain.store().compact_all()?;
+                let b = s.stores.dag.store().compact_all()?;
                 Done::Compacted(a && b)
             }
             Op::Pause(gate) => {
@@ -399,25 +379,24 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
     }
 }
 
-/// Errors are not `Clone` (they wrap engine errors); requests that share one failure each get
-/// an equivalent: the same kind where it can be rebuilt, else the message.
-fn clone_error(e: &StorageError, msg: &str) -> StorageError {
-    use storage_api::{BackendError, WriteError};
-    match e {
-        StorageError::Dag(DagError::MissingParents { vertex, missing }) => {
-            StorageError::Dag(DagError::MissingParents { vertex: *vertex, missing: missing.clone() })
+/// A run's failure as a whole: the engine's, on the store the run writes. Engine errors are
+/// plain values, so every request of the run gets a copy with its kind intact.
+#[derive(Debug, Clone)]
+enum RunFailure {
+    /// The DAG store's engine failed.
+    Dag(DagError),
+    /// The chain store's engine failed to read.
+    ChainRead(ReadError),
+    /// The chain store's engine failed to write.
+    ChainWrite(WriteError),
+}
+
+impl From<RunFailure> for StorageError {
+    fn from(f: RunFailure) -> StorageError {
+        match f {
+            RunFailure::Dag(e) => StorageError::Dag(e),
+            RunFailure::ChainRead(e) => StorageError::Chain(ChainError::Read(e)),
+            RunFailure::ChainWrite(e) => StorageError::Chain(ChainError::Write(e)),
         }
-        StorageError::Dag(DagError::HashMismatch { claimed, actual }) => {
-            StorageError::Dag(DagError::HashMismatch { claimed: *claimed, actual: *actual })
-        }
-        StorageError::Dag(DagError::Write(WriteError::Backend(b)))
-        | StorageError::Chain(chain_store::ChainError::Write(WriteError::Backend(b)))
-        | StorageError::Write(WriteError::Backend(b)) => {
-            StorageError::Write(WriteError::Backend(BackendError::new(b.backend, b.kind, b.message.clone())))
-        }
-        StorageError::Dag(DagError::Write(WriteError::Poisoned(p)))
-        | StorageError::Chain(chain_store::ChainError::Write(WriteError::Poisoned(p)))
-        | StorageError::Write(WriteError::Poisoned(p)) => StorageError::Write(WriteError::Poisoned(p.clone())),
-        _ => StorageError::Internal(msg.to_owned()),
     }
 }

@@ -7,17 +7,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use node_storage::chain_store::chain_schema;
 use node_storage::chain_store::evm::Evm;
 use node_storage::chain_store::generator::{ChainGenerator, GenConfig};
-use node_storage::dag_store::dag_schema;
 use node_storage::dag_store::generator::DagGenerator;
-use node_storage::storage_api::Schema;
 use node_storage::storage_backup::testkit::S3Server;
 use node_storage::storage_backup::{BackupConfig, BackupKind, Backups, Selector, TableDigest};
-use node_storage::{
-    Backend, BackendKind, Config, RedbStore, RocksStore, SledStore, StorageHandle, node_schema, restore,
-};
+use node_storage::{Backend, BackendKind, Config, RedbStore, RocksStore, SledStore, StorageHandle, StoreId, restore};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
@@ -54,12 +49,10 @@ async fn populate<B: Backend>(h: &StorageHandle<B, Evm>, seed: u64, blocks: usiz
 /// (store, table) → (keys, digest) of every table, read with the node closed.
 fn digests<B: Backend>(config: &Config) -> BTreeMap<(String, String), (u64, String)> {
     let mut out = BTreeMap::new();
-    let stores: [(&str, Schema); 3] =
-        [("chain", chain_schema::<Evm>()), ("dag", dag_schema()), ("node", node_schema())];
-    for (name, schema) in stores {
-        let store = B::open_store(config, name, schema).unwrap();
+    for id in StoreId::ALL {
+        let store = B::open_store(config, id, id.schema::<Evm>()).unwrap();
         for t in store.schema().tables() {
-            out.insert((name.to_owned(), t.name.to_owned()), TableDigest::of_table(&store, t.name).unwrap());
+            out.insert((id.to_string(), t.name.to_owned()), TableDigest::of_table(&store, t.name).unwrap());
         }
     }
     out

@@ -2,7 +2,7 @@
 //! real RocksDB wrapped in a thin layer that fails or delays writes on demand (one process-
 //! wide switch, so these tests live in their own binary and run one at a time).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,7 +15,7 @@ use node_storage::storage_api::{
 };
 use node_storage::storage_backup::{BackupError, LogicalWriter, StoreRecord};
 use node_storage::storage_metrics::Sample;
-use node_storage::{Backend, BackendKind, BreakerState, Config, RocksStore, StorageError, StorageHandle};
+use node_storage::{Backend, BackendKind, BreakerState, Config, RocksStore, StorageError, StorageHandle, StoreId};
 
 /// Writes to fail from now on (u32::MAX: all).
 static FAIL: AtomicU32 = AtomicU32::new(0);
@@ -95,32 +95,29 @@ impl KvStats for Faulty {
 
 impl Backend for Faulty {
     const KIND: BackendKind = BackendKind::Rocksdb;
-    fn store_path(data_dir: &Path, name: &str) -> PathBuf {
-        RocksStore::store_path(data_dir, name)
-    }
     fn open_store_with(
         config: &Config,
-        name: &str,
+        name: StoreId,
         schema: Schema,
         policy: node_storage::storage_api::VersionPolicy,
     ) -> Result<Self, OpenError> {
         RocksStore::open_store_with(config, name, schema, policy).map(Faulty)
     }
     type Reader = <RocksStore as Backend>::Reader;
-    fn open_reader(config: &Config, name: &str, schema: Schema) -> Result<Self::Reader, OpenError> {
+    fn open_reader(config: &Config, name: StoreId, schema: Schema) -> Result<Self::Reader, OpenError> {
         RocksStore::open_reader(config, name, schema)
     }
     fn compact_all(&self) -> Result<bool, MaintenanceError> {
         self.0.compact_all()
     }
-    fn engine_samples(&self, store: &'static str, out: &mut Vec<Sample>) {
+    fn engine_samples(&self, store: StoreId, out: &mut Vec<Sample>) {
         self.0.engine_samples(store, out)
     }
     const SNAPSHOTS: bool = true;
-    fn identity(staging: &Path, name: &str) -> Option<String> {
+    fn identity(staging: &Path, name: StoreId) -> Option<String> {
         RocksStore::identity(staging, name)
     }
-    fn checkpoint_into(&self, staging: &Path, name: &str) -> Result<bool, CheckpointError> {
+    fn checkpoint_into(&self, staging: &Path, name: StoreId) -> Result<bool, CheckpointError> {
         self.0.checkpoint_into(staging, name)
     }
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {

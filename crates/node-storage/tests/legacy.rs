@@ -29,7 +29,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Nothing of an import is left: no DAG store, no staging directory.
 fn untouched<B: Backend>(c: &Config) {
-    assert!(!B::store_path(&c.data_dir, "dag").exists(), "no DAG store may appear");
+    assert!(!B::store_path(&c.data_dir, node_storage::StoreId::Dag).exists(), "no DAG store may appear");
     let leftovers: Vec<_> = std::fs::read_dir(&c.data_dir)
         .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
         .unwrap_or_default();
@@ -80,7 +80,7 @@ fn import<B: Backend>() {
         _ => None,
     });
     let (hash, m) = meta.unwrap();
-    let store = B::open_store(&c, "dag", node_storage::dag_store::dag_schema()).unwrap();
+    let store = B::open_store(&c, node_storage::StoreId::Dag, node_storage::dag_store::dag_schema()).unwrap();
     let got = node_storage::storage_api::ReadExt::get::<node_storage::dag_store::schema::VertexMetas>(&store, &hash)
         .unwrap()
         .unwrap();

@@ -84,9 +84,13 @@ fn a_corrupted_target_is_detected_and_named() {
     let dir = tempfile::tempdir().unwrap();
     let from = config(&dir.path().join("from"), BackendKind::Rocksdb);
     populate::<RocksStore>(&from);
-    let target =
-        RedbStore::open_store(&config(&dir.path().join("to"), BackendKind::Redb), "dag", dag_schema()).unwrap();
-    let source = RocksStore::open_store(&from, "dag", dag_schema()).unwrap();
+    let target = RedbStore::open_store(
+        &config(&dir.path().join("to"), BackendKind::Redb),
+        node_storage::StoreId::Dag,
+        dag_schema(),
+    )
+    .unwrap();
+    let source = RocksStore::open_store(&from, node_storage::StoreId::Dag, dag_schema()).unwrap();
     let tables = ["vertices"];
     node_storage::storage_migrate::copy_tables("dag", &source, &target, &tables, 100, &mut |_| {}).unwrap();
     node_storage::storage_migrate::verify_tables("dag", &source, &target, &tables).unwrap();

@@ -73,7 +73,13 @@ fn digests<S: KvRead + KvStore>(store: &S) -> Vec<(String, u64, String)> {
 }
 
 fn open_dag<B: Backend>(c: &Config) -> B {
-    B::open_store_with(c, "dag", dag_schema(), node_storage::storage_api::VersionPolicy::AllowOlder).unwrap()
+    B::open_store_with(
+        c,
+        node_storage::StoreId::Dag,
+        dag_schema(),
+        node_storage::storage_api::VersionPolicy::AllowOlder,
+    )
+    .unwrap()
 }
 
 fn set_dag_version<B: Backend>(c: &Config, version: u32) {
@@ -86,7 +92,7 @@ fn set_dag_version<B: Backend>(c: &Config, version: u32) {
 }
 
 fn quiet() -> Arc<MigrateProgress> {
-    Arc::new(|_: &str, _: u32, _: &str, _: u64| {})
+    Arc::new(|_: node_storage::StoreId, _: u32, _: &str, _: u64| {})
 }
 
 fn options(dry_run: bool, backup: Option<BackupKind>) -> MigrateOptions {
@@ -118,21 +124,24 @@ fn round_trip<B: Backend>() {
     assert!(
         matches!(
             err,
-            StorageError::Open { store: "dag", source: OpenError::OlderSchema { found: 1, expected: 2, .. } }
+            StorageError::Open {
+                store: node_storage::StoreId::Dag,
+                source: OpenError::OlderSchema { found: 1, expected: 2, .. }
+            }
         ),
         "{err}"
     );
     assert!(err.to_string().contains("nodestore migrate"), "{err}");
 
     let plans = plan_node::<B, Evm>(&c).unwrap();
-    let dag_plan = &plans.iter().find(|(n, _)| *n == "dag").unwrap().1;
+    let dag_plan = &plans.iter().find(|(n, _)| *n == node_storage::StoreId::Dag).unwrap().1;
     assert_eq!((dag_plan.stored, dag_plan.target, dag_plan.steps.len()), (1, 2, 1));
-    assert!(plans.iter().filter(|(n, _)| *n != "dag").all(|(_, p)| p.is_current()));
+    assert!(plans.iter().filter(|(n, _)| *n != node_storage::StoreId::Dag).all(|(_, p)| p.is_current()));
 
     // Dry run: every vertex transformed and verified in memory, nothing written.
     let rt = rt();
     let dry = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(true, None), quiet(), Arc::new(()))).unwrap();
-    let step = &dry.stores.iter().find(|s| s.store == "dag").unwrap().steps[0];
+    let step = &dry.stores.iter().find(|s| s.store == node_storage::StoreId::Dag).unwrap().steps[0];
     assert_eq!((step.scanned, step.changed, step.verified), (VERTICES as u64, VERTICES as u64, VERTICES as u64));
     assert!(dry.backup.is_none());
     assert!(matches!(open_error::<B>(&c), StorageError::Open { source: OpenError::OlderSchema { .. }, .. }));
@@ -140,7 +149,7 @@ fn round_trip<B: Backend>() {
 
     // The real run.
     let done = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
-    let step = &done.stores.iter().find(|s| s.store == "dag").unwrap().steps[0];
+    let step = &done.stores.iter().find(|s| s.store == node_storage::StoreId::Dag).unwrap().steps[0];
     assert_eq!(
         (step.scanned, step.changed, step.verified, step.resumed_after),
         (VERTICES as u64, VERTICES as u64, VERTICES as u64, 0)
@@ -281,7 +290,8 @@ fn a_corrupt_v1_vertex_stops_the_migration_before_the_version_bump() {
     }
     // The batches before the bad entry were committed and the run stopped there.
     let plan = plan_node::<RocksStore, Evm>(&c).unwrap();
-    let progress = plan.iter().find(|(n, _)| *n == "dag").unwrap().1.steps[0].resume.clone().unwrap();
+    let progress =
+        plan.iter().find(|(n, _)| *n == node_storage::StoreId::Dag).unwrap().1.steps[0].resume.clone().unwrap();
     assert!(progress.scanned > 0 && progress.scanned < VERTICES as u64, "{progress:?}");
     assert!(matches!(open_error::<RocksStore>(&c), StorageError::Open { source: OpenError::OlderSchema { .. }, .. }));
 }
@@ -339,7 +349,7 @@ fn chain_v1_to_v3<B: Backend>() {
     {
         let store = B::open_store_with(
             &c,
-            "chain",
+            node_storage::StoreId::Chain,
             chain_schema::<Evm>(),
             node_storage::storage_api::VersionPolicy::AllowOlder,
         )
@@ -351,16 +361,19 @@ fn chain_v1_to_v3<B: Backend>() {
     assert!(
         matches!(
             err,
-            StorageError::Open { store: "chain", source: OpenError::OlderSchema { found: 1, expected: 3, .. } }
+            StorageError::Open {
+                store: node_storage::StoreId::Chain,
+                source: OpenError::OlderSchema { found: 1, expected: 3, .. }
+            }
         ),
         "{err}"
     );
     let plans = plan_node::<B, Evm>(&c).unwrap();
-    let chain_plan = &plans.iter().find(|(n, _)| *n == "chain").unwrap().1;
+    let chain_plan = &plans.iter().find(|(n, _)| *n == node_storage::StoreId::Chain).unwrap().1;
     assert_eq!((chain_plan.stored, chain_plan.target, chain_plan.steps.len()), (1, 3, 2));
     let rt = rt();
     let report = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
-    let steps = &report.stores.iter().find(|s| s.store == "chain").unwrap().steps;
+    let steps = &report.stores.iter().find(|s| s.store == node_storage::StoreId::Chain).unwrap().steps;
     assert_eq!(steps.len(), 2, "{steps:?}");
     // Every entry of each walked table is verified afterwards (for receipts: the new rows).
     assert!(steps.iter().all(|s| s.changed > 0 && s.verified >= s.changed), "{steps:?}");

@@ -65,7 +65,7 @@ fn selector(id: Option<String>, at: Option<String>) -> anyhow::Result<Selector> 
 }
 
 fn summary(m: &Manifest) -> serde_json::Value {
-    let chain = m.stores.iter().find(|s| s.name == "chain");
+    let chain = m.stores.iter().find(|s| s.name == node_storage::StoreId::Chain.name());
     json!({
         "id": m.id, "created_at": m.created_at, "kind": m.kind.to_string(),
         "backend": m.stores.first().map(|s| s.backend.clone()),
@@ -107,7 +107,7 @@ pub(crate) async fn offline<B: Backend, M: node_storage::chain_store::ChainModel
                         m.kind.to_string(),
                         m.stores
                             .iter()
-                            .find(|s| s.name == "chain")
+                            .find(|s| s.name == node_storage::StoreId::Chain.name())
                             .and_then(|c| c.head)
                             .map_or("-".into(), |h| h.to_string()),
                         m.totals.files.to_string(),

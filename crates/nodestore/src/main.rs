@@ -411,6 +411,18 @@ fn migrate_command(cli: &Cli) -> String {
     cmd
 }
 
+/// Whether `e` is a store refusing to open because its schema is older than this build's (the
+/// error names `nodestore migrate`; the CLI adds the exact commands for this data directory).
+fn needs_migration(e: &anyhow::Error) -> bool {
+    use node_storage::storage_api::OpenError;
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<node_storage::StorageError>(),
+            Some(node_storage::StorageError::Open { source: OpenError::OlderSchema { .. }, .. })
+        ) || matches!(cause.downcast_ref::<OpenError>(), Some(OpenError::OlderSchema { .. }))
+    })
+}
+
 /// The error and its causes on one line, each cause once: many errors already include their
 /// cause's text in their own message, and `{:#}` would repeat it.
 fn one_line(e: &anyhow::Error) -> String {
@@ -476,7 +488,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let mut msg = one_line(&e);
-            if msg.contains("run `nodestore migrate`") {
+            if needs_migration(&e) {
                 msg.push_str(&format!(
                     "; to upgrade: stop the node, run `{migrate_cmd} --dry-run`, then `{migrate_cmd}` (it takes a \
                      backup first; docs/OPERATIONS.md, \"Schema migrations\")"
@@ -490,15 +502,31 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::{needs_migration, one_line};
+
+    #[test]
+    fn older_schemas_are_recognised_by_kind() {
+        use node_storage::storage_api::OpenError;
+        let older = OpenError::OlderSchema { schema: "dag", found: 1, expected: 2 };
+        let e =
+            anyhow::Error::new(node_storage::StorageError::Open { store: node_storage::StoreId::Dag, source: older })
+                .context("opening the node");
+        assert!(needs_migration(&e));
+        let newer = OpenError::NewerSchema { schema: "dag", found: 3, supported: 2 };
+        let e =
+            anyhow::Error::new(node_storage::StorageError::Open { store: node_storage::StoreId::Dag, source: newer });
+        assert!(!needs_migration(&e));
+        assert!(!needs_migration(&anyhow::anyhow!("please run `nodestore migrate`")), "text alone is not the kind");
+    }
 
     #[test]
     fn causes_appear_once() {
         let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied (os error 13)");
         let open =
             node_storage::storage_api::OpenError::Io { action: "reading", path: "/x/CURRENT".into(), source: io };
-        let e = anyhow::Error::new(node_storage::StorageError::Open { store: "chain", source: open })
-            .context("opening the store");
+        let e =
+            anyhow::Error::new(node_storage::StorageError::Open { store: node_storage::StoreId::Chain, source: open })
+                .context("opening the store");
         let line = one_line(&e);
         assert_eq!(line.matches("permission denied (os error 13)").count(), 1, "{line}");
         assert_eq!(line.matches("/x/CURRENT").count(), 1, "{line}");

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use node_storage::storage_migrate::StepReport;
-use node_storage::{Backend, BackendVisitor, Config, MigrateOptions, MigrateProgress, copy_node, migrate_node};
+use node_storage::{
+    Backend, BackendVisitor, Config, MigrateOptions, MigrateProgress, StoreId, copy_node, migrate_node,
+};
 use serde_json::json;
 
 use crate::backup::Bars;
@@ -31,7 +33,7 @@ impl<S: Backend, M: node_storage::chain_store::ChainModel> BackendVisitor for Co
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         let report = copy_node::<S, D, M>(&self.from, &self.to, &mut |store, n| {
-            bar.set_message(store.to_owned());
+            bar.set_message(store.name());
             bar.set_position(n);
         });
         bar.finish_and_clear();
@@ -53,7 +55,7 @@ impl<S: Backend, M: node_storage::chain_store::ChainModel> BackendVisitor for Co
                 .iter()
                 .flat_map(|(store, tables)| {
                     tables.iter().map(move |t| {
-                        vec![store.clone(), t.table.clone(), t.keys.to_string(), t.digest[..16].to_owned()]
+                        vec![store.to_string(), t.table.clone(), t.keys.to_string(), t.digest[..16].to_owned()]
                     })
                 })
                 .collect();
@@ -84,7 +86,7 @@ pub(crate) async fn schema<B: Backend, M: node_storage::chain_store::ChainModel>
 ) -> anyhow::Result<()> {
     let bar = spinner(as_json, "{spinner} {msg}: {pos} entries {per_sec}");
     let b = bar.clone();
-    let progress: Arc<MigrateProgress> = Arc::new(move |store: &str, from: u32, phase: &str, n: u64| {
+    let progress: Arc<MigrateProgress> = Arc::new(move |store: StoreId, from: u32, phase: &str, n: u64| {
         b.set_message(format!("{store} v{from}→v{} {phase}", from + 1));
         b.set_position(n);
     });
@@ -97,7 +99,7 @@ pub(crate) async fn schema<B: Backend, M: node_storage::chain_store::ChainModel>
     } else {
         "migration failed (every committed step stays committed; rerun `nodestore migrate` to resume)"
     })?;
-    let steps: Vec<(&str, &StepReport)> =
+    let steps: Vec<(StoreId, &StepReport)> =
         report.stores.iter().flat_map(|s| s.steps.iter().map(move |r| (s.store, r))).collect();
     if as_json {
         json(&json!({

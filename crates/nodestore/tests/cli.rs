@@ -145,9 +145,13 @@ fn downgrade_dag(dir: &std::path::Path) {
     use node_storage::storage_api::VersionPolicy;
     use node_storage::{Backend, Config, RocksStore};
     let config = Config { data_dir: dir.join("db"), ..Config::default() };
-    let store =
-        RocksStore::open_store_with(&config, "dag", node_storage::dag_store::dag_schema(), VersionPolicy::AllowOlder)
-            .unwrap();
+    let store = RocksStore::open_store_with(
+        &config,
+        node_storage::StoreId::Dag,
+        node_storage::dag_store::dag_schema(),
+        VersionPolicy::AllowOlder,
+    )
+    .unwrap();
     node_storage::dag_store::migrate::fixture::downgrade_to_v1(&store).unwrap();
 }
 

@@ -78,7 +78,7 @@ impl fmt::Display for Part {
 }
 
 /// A read failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
     /// The table is not part of the schema the store was opened with.
@@ -100,7 +100,7 @@ pub enum ReadError {
 }
 
 /// A write failed. Nothing of the batch was applied.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
     /// An earlier write or fsync failed, so the store refuses writes until it is reopened: the
@@ -229,7 +229,7 @@ pub enum OpenError {
 }
 
 /// Flushing buffered writes to durable storage failed; the store is now poisoned.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum FlushError {
     /// The store was already poisoned.
@@ -241,7 +241,7 @@ pub enum FlushError {
 }
 
 /// A maintenance request (compaction, statistics) failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum MaintenanceError {
     /// The table is not part of the schema the store was opened with.
