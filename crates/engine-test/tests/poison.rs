@@ -82,8 +82,11 @@ fn run<E: TestEngine>(limit: u64) {
     println!("    {}: poisoned after {acked} acknowledged batches ({}), all recovered", E::NAME, &line[6..]);
 }
 
+/// An engine's test: its name, the parent and child halves, and the file-size limit.
+type EngineCase = (&'static str, fn(u64), fn(&Path, u64), u64);
+
 /// Per engine: a limit small enough to hit quickly, large enough for the engine to open.
-const ENGINES: [(&str, fn(u64), fn(&Path, u64), u64); 3] = [
+const ENGINES: [EngineCase; 3] = [
     // Below the log size at which a 1 MiB memtable switches logs, so the log write fails.
     ("rocksdb", run::<Rocks>, child::<Rocks>, 512 << 10),
     ("redb", run::<Redb>, child::<Redb>, 1 << 20),

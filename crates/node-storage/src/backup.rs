@@ -244,7 +244,7 @@ async fn pause_writer<B: Backend, M: ChainModel>(
     let gate = PauseGate { paused: paused_tx, resume: std::sync::Mutex::new(resume_rx) };
     let h = handle.clone();
     // Answered only once the writer resumes; nobody needs the answer.
-    tokio::spawn(async move { h.submit(Op::Pause(gate)).await });
+    tokio::spawn(async move { h.submit(|reply| Op::Pause { gate, reply }).await });
     tokio::task::spawn_blocking(move || paused_rx.recv())
         .await
         .map_err(|e| StorageError::Internal(format!("pause task failed: {e}")))?

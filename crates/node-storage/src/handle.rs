@@ -19,7 +19,7 @@ use crate::breaker::BreakerState;
 use crate::config::Config;
 use crate::deadletter::{self, DeadLetter, DeadLetters, Replayed};
 use crate::error::StorageError;
-use crate::request::{Done, Op, Request};
+use crate::request::{Op, Reply, Request};
 use crate::shared::Shared;
 use crate::stores::StoreId;
 use crate::{maintenance, writer};
@@ -79,6 +79,14 @@ impl Drop for Threads {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A write in its lane: what waiting for its answer needs.
+struct Sent {
+    id: String,
+    at: Instant,
+    timeout: Duration,
+    span: tracing::Span,
 }
 
 /// Sizes and figures of one store (see [`StorageHandle::stats`]).
@@ -166,11 +174,39 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         &self.shared
     }
 
-    pub(crate) async fn submit(&self, op: Op<M>) -> Result<Done<M>, StorageError> {
-        self.submit_with(op, 0, None).await
+    /// Submits one write and waits for its typed answer.
+    pub(crate) async fn submit<T>(&self, op: impl FnOnce(Reply<T>) -> Op<M>) -> Result<T, StorageError> {
+        let (reply, rx) = Reply::channel();
+        let sent = self.enqueue(op(reply), 0, None).await?;
+        self.answer(sent, rx).await
     }
 
-    async fn submit_with(&self, op: Op<M>, attempts: u32, replay_of: Option<u64>) -> Result<Done<M>, StorageError> {
+    /// Submits many writes in order (one task, FIFO lane) and waits for all: the writer
+    /// groups them into as few batches and syncs as its limits allow. Each gets its own
+    /// answer.
+    async fn submit_many<T, I>(
+        &self,
+        items: Vec<I>,
+        op: impl Fn(I, Reply<T>) -> Op<M>,
+    ) -> Vec<Result<T, StorageError>> {
+        let mut pending = Vec::with_capacity(items.len());
+        for item in items {
+            let (reply, rx) = Reply::channel();
+            pending.push(self.enqueue(op(item, reply), 0, None).await.map(|sent| (sent, rx)));
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(match p {
+                Ok((sent, rx)) => self.answer(sent, rx).await,
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
+    /// The one way a write enters the writer: admission (shutdown, circuit breaker), a
+    /// correlation id and span, then its lane, waiting at most the request timeout for room.
+    async fn enqueue(&self, op: Op<M>, attempts: u32, replay_of: Option<u64>) -> Result<Sent, StorageError> {
         let s = &*self.shared;
         if s.closing.load(Ordering::SeqCst) {
             return Err(StorageError::ShuttingDown);
@@ -182,89 +218,30 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         let id = s.request_id();
         let span = tracing::info_span!("storage_write", id = %id, op = op.name());
         let timeout = Duration::from_millis(s.config.writer.request_timeout_ms);
-        let now = Instant::now();
-        let (tx, rx) = oneshot::channel();
         let lane = op.lane();
-        let request = Request {
-            op,
-            id: id.clone(),
-            enqueued: now,
-            deadline: now + timeout,
-            reply: tx,
-            span: span.clone(),
-            attempts,
-            replay_of,
-        };
-        let work = async {
-            s.lanes.get(lane).send(request).await.map_err(|_| StorageError::ShuttingDown)?;
-            rx.await.map_err(|_| StorageError::ShuttingDown)?
-        };
-        match tokio::time::timeout(timeout, work.instrument(span)).await {
-            Ok(r) => r,
-            Err(_) => {
-                s.metrics.count(Event::Timeouts, 1);
-                s.metrics.error("timeout");
-                Err(StorageError::Timeout { id, after: timeout })
-            }
+        let request = Request { attempts, replay_of, ..Request::new(op, id.clone(), timeout, span.clone()) };
+        let at = request.enqueued;
+        match tokio::time::timeout(timeout, s.lanes.get(lane).send(request)).instrument(span.clone()).await {
+            Ok(Ok(())) => Ok(Sent { id, at, timeout, span }),
+            Ok(Err(_)) => Err(StorageError::ShuttingDown),
+            Err(_) => Err(self.timed_out(id, timeout)),
         }
     }
 
-    /// Submits many writes in order (one task, FIFO lane) and waits for all: the writer
-    /// groups them into as few batches and syncs as its limits allow. Each gets its own
-    /// outcome.
-    async fn submit_many(&self, ops: Vec<Op<M>>) -> Vec<Result<Done<M>, StorageError>> {
-        let s = &*self.shared;
-        let timeout = Duration::from_millis(s.config.writer.request_timeout_ms);
-        let mut pending = Vec::with_capacity(ops.len());
-        for op in ops {
-            if s.closing.load(Ordering::SeqCst) {
-                pending.push(Err(StorageError::ShuttingDown));
-                continue;
-            }
-            if let Err(e) = s.breaker.admit() {
-                s.metrics.count(Event::Rejected, 1);
-                pending.push(Err(e));
-                continue;
-            }
-            let id = s.request_id();
-            let span = tracing::info_span!("storage_write", id = %id, op = op.name());
-            let now = Instant::now();
-            let (tx, rx) = oneshot::channel();
-            let lane = op.lane();
-            let request = Request {
-                op,
-                id: id.clone(),
-                enqueued: now,
-                deadline: now + timeout,
-                reply: tx,
-                span,
-                attempts: 0,
-                replay_of: None,
-            };
-            match tokio::time::timeout(timeout, s.lanes.get(lane).send(request)).await {
-                Ok(Ok(())) => pending.push(Ok((id, now, rx))),
-                Ok(Err(_)) => pending.push(Err(StorageError::ShuttingDown)),
-                Err(_) => pending.push(Err(StorageError::Timeout { id, after: timeout })),
-            }
+    /// Waits for the answer to a sent write, within what is left of its timeout.
+    async fn answer<T>(&self, sent: Sent, rx: oneshot::Receiver<Result<T, StorageError>>) -> Result<T, StorageError> {
+        let left = sent.timeout.saturating_sub(sent.at.elapsed());
+        match tokio::time::timeout(left, rx).instrument(sent.span).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(StorageError::ShuttingDown),
+            Err(_) => Err(self.timed_out(sent.id, sent.timeout)),
         }
-        let mut out = Vec::with_capacity(pending.len());
-        for p in pending {
-            out.push(match p {
-                Err(e) => Err(e),
-                Ok((id, sent, rx)) => {
-                    let left = timeout.saturating_sub(sent.elapsed());
-                    match tokio::time::timeout(left, rx).await {
-                        Ok(Ok(r)) => r,
-                        Ok(Err(_)) => Err(StorageError::ShuttingDown),
-                        Err(_) => {
-                            s.metrics.count(Event::Timeouts, 1);
-                            Err(StorageError::Timeout { id, after: timeout })
-                        }
-                    }
-                }
-            });
-        }
-        out
+    }
+
+    fn timed_out(&self, id: String, after: Duration) -> StorageError {
+        self.shared.metrics.count(Event::Timeouts, 1);
+        self.shared.metrics.error("timeout");
+        StorageError::Timeout { id, after }
     }
 
     /// Stores many vertices, submitted in order (parents before children) and committed in
@@ -273,81 +250,65 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         &self,
         vertices: Vec<(Vertex, Vec<u8>)>,
     ) -> Vec<Result<dag_store::Inserted, StorageError>> {
-        let ops = vertices.into_iter().map(|(vertex, signature)| Op::InsertVertex { vertex, signature }).collect();
-        let answers = self.submit_many(ops).await;
-        answers.into_iter().map(|r| r.map(Done::into_vertex)).collect()
+        self.submit_many(vertices, |(vertex, signature), reply| Op::InsertVertex { vertex, signature, reply }).await
     }
 
     /// Stores many blocks, in order (a parent may precede its child in the list). One outcome
     /// per block.
     pub async fn insert_blocks(&self, blocks: Vec<NewBlock<M>>) -> Vec<Result<chain_store::Inserted, StorageError>> {
-        let ops = blocks.into_iter().map(|b| Op::InsertBlock(Box::new(b))).collect();
-        let answers = self.submit_many(ops).await;
-        answers.into_iter().map(|r| r.map(Done::into_block)).collect()
+        self.submit_many(blocks, |b, reply| Op::InsertBlock { block: Box::new(b), reply }).await
     }
 
     /// Stores a DAG vertex with its creator's signature (validated, idempotent). Normal lane.
     pub async fn insert_vertex(&self, vertex: Vertex, signature: Vec<u8>) -> Result<dag_store::Inserted, StorageError> {
-        self.submit(Op::InsertVertex { vertex, signature }).await.map(Done::into_vertex)
+        self.submit(|reply| Op::InsertVertex { vertex, signature, reply }).await
     }
 
     /// Finalizes a vertex at the next sequence number. High lane.
     pub async fn finalize_vertex(&self, hash: VertexHash, sequence: u64) -> Result<(), StorageError> {
-        self.submit(Op::FinalizeVertex { hash, sequence }).await.map(|_| ())
+        self.submit(|reply| Op::FinalizeVertex { hash, sequence, reply }).await
     }
 
     /// Stores the chain's first block (genesis or a trusted checkpoint). Normal lane.
     pub async fn init_chain(&self, first: NewBlock<M>) -> Result<(), StorageError> {
-        self.submit(Op::InitChain(Box::new(first))).await.map(|_| ())
+        self.submit(|reply| Op::InitChain { block: Box::new(first), reply }).await
     }
 
     /// Stores a block with receipts and state writes; it extends the canonical chain if its
     /// parent is the head. Normal lane.
     pub async fn insert_block(&self, block: NewBlock<M>) -> Result<chain_store::Inserted, StorageError> {
-        self.submit(Op::InsertBlock(Box::new(block))).await.map(Done::into_block)
+        self.submit(|reply| Op::InsertBlock { block: Box::new(block), reply }).await
     }
 
     /// Moves the canonical head (a reorg if it leaves the current branch). High lane.
     pub async fn set_head(&self, hash: M::Hash) -> Result<Reorg<M::Hash>, StorageError> {
-        match self.submit(Op::SetHead(hash)).await? {
-            Done::Reorg(r) => Ok(r),
-            _ => unreachable!("set_head answers with Reorg"),
-        }
+        self.submit(|reply| Op::SetHead { hash, reply }).await
     }
 
     /// Sets the safe block. High lane.
     pub async fn set_safe(&self, hash: M::Hash) -> Result<(), StorageError> {
-        self.submit(Op::SetSafe(hash)).await.map(|_| ())
+        self.submit(|reply| Op::SetSafe { hash, reply }).await
     }
 
     /// Sets the finalized block. High lane.
     pub async fn set_finalized(&self, hash: M::Hash) -> Result<(), StorageError> {
-        self.submit(Op::SetFinalized(hash)).await.map(|_| ())
+        self.submit(|reply| Op::SetFinalized { hash, reply }).await
     }
 
     /// Prunes chain bodies, receipts and change sets older than the last `keep_last` blocks.
     /// Low lane.
     pub async fn prune_chain(&self, keep_last: u64) -> Result<ChainPruneReport, StorageError> {
-        match self.submit(Op::PruneChain { keep_last }).await? {
-            Done::ChainPruned(r) => Ok(r),
-            _ => unreachable!("prune_chain answers with ChainPruned"),
-        }
+        self.submit(|reply| Op::PruneChain { keep_last, reply }).await
     }
 
     /// Prunes DAG vertices below `height` (all finalized). Low lane.
     pub async fn prune_dag(&self, below: u64) -> Result<DagPruneReport, StorageError> {
-        match self.submit(Op::PruneDag { below }).await? {
-            Done::DagPruned(r) => Ok(r),
-            _ => unreachable!("prune_dag answers with DagPruned"),
-        }
+        self.submit(|reply| Op::PruneDag { below, reply }).await
     }
 
     /// Compacts the chain and DAG stores; `false` if the engine cannot compact. Low lane.
     pub async fn compact(&self) -> Result<bool, StorageError> {
-        match self.submit(Op::Compact).await? {
-            Done::Compacted(b) => Ok(b),
-            _ => unreachable!("compact answers with Compacted"),
-        }
+        self.submit(|reply| Op::Compact { reply }).await
     }
 
     // ---- reads --------------------------------------------------------------------------
@@ -575,9 +536,13 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
             if ids.as_ref().is_some_and(|ids| !ids.contains(&letter.id)) {
                 continue;
             }
-            let op: Op<M> = postcard::from_bytes(&letter.payload)
+            let mut op: Op<M> = postcard::from_bytes(&letter.payload)
                 .map_err(|e| StorageError::CorruptDeadLetter { id: letter.id, reason: e.to_string() })?;
-            let result = self.submit_with(op, letter.attempts, Some(letter.id)).await;
+            let rx = op.reply_mut().watch();
+            let result = match self.enqueue(op, letter.attempts, Some(letter.id)).await {
+                Ok(sent) => self.answer(sent, rx).await,
+                Err(e) => Err(e),
+            };
             let id = letter.id;
             let error = result.err().map(|e| e.to_string());
             let update = match &error {

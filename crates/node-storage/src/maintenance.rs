@@ -7,11 +7,10 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use chain_store::ChainModel;
-use tokio::sync::oneshot;
 
 use crate::backend::Backend;
 use crate::error::StorageError;
-use crate::request::{Done, Op, Request};
+use crate::request::{Op, Reply, Request};
 use crate::shared::Shared;
 
 /// What the scheduler works on (weak: it must not keep a dropped handle alive).
@@ -62,11 +61,21 @@ fn run<B: Backend, M: ChainModel>(target: Target<B, M>, stopped: mpsc::Receiver<
         if prune_every > 0 && now.duration_since(last_prune) >= Duration::from_secs(prune_every) {
             last_prune = now;
             if let Some(keep) = c.retention.chain_keep_blocks {
-                task(&shared, "prune_chain", Op::PruneChain { keep_last: keep });
+                let started = Instant::now();
+                if let Some(r) = task(&shared, "prune_chain", |reply| Op::PruneChain { keep_last: keep, reply }) {
+                    let secs = started.elapsed().as_secs_f64();
+                    tracing::info!(pruned_below = r.pruned_below, secs, "chain pruned");
+                }
             }
             if let Some(keep) = c.retention.dag_keep_heights {
                 match dag_boundary(&shared, keep) {
-                    Ok(Some(below)) => task(&shared, "prune_dag", Op::PruneDag { below }),
+                    Ok(Some(below)) => {
+                        let started = Instant::now();
+                        if let Some(r) = task(&shared, "prune_dag", |reply| Op::PruneDag { below, reply }) {
+                            let secs = started.elapsed().as_secs_f64();
+                            tracing::info!(vertices = r.vertices, pruned_below = r.pruned_below, secs, "DAG pruned");
+                        }
+                    }
                     Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot work out the DAG pruning boundary"),
                 }
@@ -75,7 +84,10 @@ fn run<B: Backend, M: ChainModel>(target: Target<B, M>, stopped: mpsc::Receiver<
         let compact_every = c.retention.compact_interval_s;
         if compact_every > 0 && now.duration_since(last_compact) >= Duration::from_secs(compact_every) {
             last_compact = now;
-            task(&shared, "compact", Op::Compact);
+            let started = Instant::now();
+            if let Some(done) = task(&shared, "compact", |reply| Op::Compact { reply }) {
+                tracing::info!(done, secs = started.elapsed().as_secs_f64(), "compaction finished");
+            }
         }
     }
 }
@@ -88,37 +100,25 @@ fn dag_boundary<B: Backend, M: ChainModel>(s: &Shared<B, M>, keep: u64) -> Resul
     Ok((below > s.stores.dag.pruned_below()?).then_some(below))
 }
 
-/// Runs one maintenance write through the low lane and waits for it.
-fn task<B: Backend, M: ChainModel>(s: &Shared<B, M>, name: &'static str, op: Op<M>) {
+/// Runs one maintenance write through the low lane and waits for its answer (`None` if it
+/// failed; the failure is logged and counted). Blocking: the maintenance thread has no runtime.
+/// No circuit-breaker admission and a long timeout: maintenance is what brings the node back.
+fn task<B: Backend, M: ChainModel, T>(
+    s: &Shared<B, M>,
+    name: &'static str,
+    op: impl FnOnce(Reply<T>) -> Op<M>,
+) -> Option<T> {
     let started = Instant::now();
     let id = s.request_id();
     let span = tracing::info_span!("maintenance", id = %id, task = name);
     let _g = span.enter();
-    let (tx, rx) = oneshot::channel();
+    let (reply, rx) = Reply::channel();
     let timeout = Duration::from_millis(s.config.writer.request_timeout_ms).max(Duration::from_secs(3600));
-    let request = Request {
-        op,
-        id,
-        enqueued: started,
-        deadline: started + timeout,
-        reply: tx,
-        span: span.clone(),
-        attempts: 0,
-        replay_of: None,
-    };
+    let request = Request::new(op(reply), id, timeout, span.clone());
     let result = match s.lanes.low.blocking_send(request) {
         Ok(()) => rx.blocking_recv().unwrap_or(Err(StorageError::ShuttingDown)),
         Err(_) => Err(StorageError::ShuttingDown),
     };
-    let secs = started.elapsed().as_secs_f64();
-    s.metrics.maintenance(name, secs, result.is_ok());
-    match result {
-        Ok(Done::ChainPruned(r)) => tracing::info!(pruned_below = r.pruned_below, secs, "chain pruned"),
-        Ok(Done::DagPruned(r)) => {
-            tracing::info!(vertices = r.vertices, pruned_below = r.pruned_below, secs, "DAG pruned")
-        }
-        Ok(Done::Compacted(done)) => tracing::info!(done, secs, "compaction finished"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "maintenance task failed"),
-    }
+    s.metrics.maintenance(name, started.elapsed().as_secs_f64(), result.is_ok());
+    result.inspect_err(|e| tracing::warn!(error = %e, "maintenance task failed")).ok()
 }

@@ -15,10 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::Backend;
 use crate::error::StorageError;
-use crate::request::{Done, Op, Request};
+use crate::request::{Op, Pending, Reply, Request};
 use crate::shared::{Opened, Shared};
-
-type Outcome<M> = Result<Done<M>, StorageError>;
+use crate::stores::StoreId;
 
 pub(crate) fn spawn<B: Backend, M: ChainModel>(
     opened: Opened<B, M>,
@@ -101,11 +100,13 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
     fn execute(&self, group: Vec<Request<M>>, bytes: usize) {
         let s = &*self.shared;
         let now = Instant::now();
-        let (live, expired): (Vec<_>, Vec<_>) = group.into_iter().partition(|r| r.deadline > now);
-        for r in expired {
+        let (mut live, expired): (Vec<_>, Vec<_>) = group.into_iter().partition(|r| r.deadline > now);
+        for mut r in expired {
             s.metrics.count(Event::Timeouts, 1);
             let after = Duration::from_millis(s.config.writer.request_timeout_ms);
-            let _ = r.reply.send(Err(StorageError::Timeout { id: r.id, after }));
+            let reply = r.op.reply_mut();
+            reply.fail(StorageError::Timeout { id: r.id, after });
+            reply.send();
         }
         if live.is_empty() {
             return;
@@ -114,79 +115,53 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
         for r in &live {
             s.metrics.queue_wait(r.op.lane(), now.duration_since(r.enqueued).as_secs_f64());
         }
-        let mut outcomes: Vec<Option<Outcome<M>>> = (0..live.len()).map(|_| None).collect();
+        // Every request's answer is recorded in its reply; the stores that took buffered
+        // writes are synced once for the whole group, and only then are the answers sent.
         let (mut dag_dirty, mut chain_dirty) = (Vec::new(), Vec::new());
-        let mut i = 0;
-        while i < live.len() {
-            let run_end = |pred: fn(&Op<M>) -> bool| i + live[i..].iter().take_while(|r| pred(&r.op)).count();
-            match &live[i].op {
-                Op::InsertVertex { .. } => {
-                    let j = run_end(|op| matches!(op, Op::InsertVertex { .. }));
-                    let run = &live[i..j];
-                    let results = self.retrying(run, || self.vertex_run(run));
-                    for (k, r) in results.into_iter().enumerate() {
-                        if r.is_ok() {
-                            dag_dirty.push(i + k);
-                        }
-                        outcomes[i + k] = Some(r);
-                    }
-                    i = j;
+        for step in plan(&mut live) {
+            match step {
+                Step::Vertices(mut run) => {
+                    self.retrying(&mut run, |run| self.vertex_run(run));
+                    dag_dirty.extend(run.iter().filter(|v| v.reply.succeeded()).map(|v| v.index));
                 }
-                Op::InsertBlock(_) => {
-                    let j = run_end(|op| matches!(op, Op::InsertBlock(_)));
-                    let run = &live[i..j];
-                    let results = self.retrying(run, || self.block_run(run));
-                    for (k, r) in results.into_iter().enumerate() {
-                        if r.is_ok() {
-                            chain_dirty.push(i + k);
-                        }
-                        outcomes[i + k] = Some(r);
-                    }
-                    i = j;
+                Step::Blocks(mut run) => {
+                    self.retrying(&mut run, |run| self.block_run(run));
+                    chain_dirty.extend(run.iter().filter(|b| b.reply.succeeded()).map(|b| b.index));
                 }
-                _ => {
-                    let run = &live[i..=i];
-                    let r = self.retrying(run, || Ok(vec![self.single(&live[i])])).pop().expect("one outcome");
-                    if r.is_ok() && matches!(live[i].op, Op::InitChain(_)) {
-                        chain_dirty.push(i);
-                    }
-                    outcomes[i] = Some(r);
-                    i += 1;
-                }
+                Step::Single(index, op) => match self.single(index, op) {
+                    Some(StoreId::Dag) => dag_dirty.push(index),
+                    Some(StoreId::Chain) => chain_dirty.push(index),
+                    Some(StoreId::Node) | None => {}
+                },
             }
         }
-        // One sync per store for the whole group: only now are the buffered writes durable.
-        // Only stores that took buffered writes in this group are synced.
         let dag_sync = if dag_dirty.is_empty() { Ok(()) } else { s.stores.dag.store().sync() };
         let chain_sync = if chain_dirty.is_empty() { Ok(()) } else { s.stores.chain.store().sync() };
         for (dirty, sync) in [(&dag_dirty, dag_sync), (&chain_dirty, chain_sync)] {
             if let Err(e) = sync {
-                let reason = e.to_string();
-                tracing::error!(error = %reason, "group commit sync failed; store poisoned, writes not durable");
+                tracing::error!(error = %e, "group commit sync failed; store poisoned, writes not durable");
                 // Each request then counts towards the breaker, as a failed write does.
                 for &k in dirty.iter() {
-                    outcomes[k] = Some(Err(StorageError::Flush(e.clone())));
+                    live[k].op.reply_mut().fail(StorageError::Flush(e.clone()));
                 }
             }
         }
-        for (r, outcome) in live.into_iter().zip(outcomes) {
-            let outcome = outcome.expect("every request has an outcome");
-            self.finish(r, outcome);
+        for r in live {
+            self.finish(r);
         }
     }
 
     /// Runs `f` (a whole run's write), retrying while it fails as a whole with a transient
-    /// engine error. A run that fails as a whole gives every request the same failure.
-    fn retrying(&self, run: &[Request<M>], f: impl Fn() -> Result<Vec<Outcome<M>>, RunFailure>) -> Vec<Outcome<M>> {
+    /// engine error. A run that fails as a whole gives every request of it the same failure.
+    fn retrying<T: Answerable>(&self, run: &mut [T], f: impl Fn(&mut [T]) -> Result<(), RunFailure>) {
         let w = &self.shared.config.writer;
         let mut attempt = 0;
-        let ids: Vec<&str> = run.iter().map(|r| r.id.as_str()).collect();
-        let _group = tracing::debug_span!("group_commit", requests = run.len(), ids = ?ids).entered();
+        let _group = tracing::debug_span!("group_commit", requests = run.len()).entered();
         loop {
-            match f() {
-                Ok(outcomes) => {
+            match f(run) {
+                Ok(()) => {
                     self.shared.metrics.count(Event::WriteBatches, 1);
-                    return outcomes;
+                    return;
                 }
                 Err(failure) => {
                     let e = StorageError::from(failure.clone());
@@ -198,9 +173,10 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                         attempt += 1;
                         continue;
                     }
-                    let mut out = vec![Err(e)];
-                    out.extend((1..run.len()).map(|_| Err(failure.clone().into())));
-                    return out;
+                    for item in run.iter_mut() {
+                        item.fail(failure.clone().into());
+                    }
+                    return;
                 }
             }
         }
@@ -209,15 +185,14 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
     /// One atomic batch for a run of vertex inserts; duplicates coalesce (each caller gets the
     /// outcome of the one write). If the batch is rejected, vertices are inserted one by one
     /// so only the offending requests fail.
-    fn vertex_run(&self, run: &[Request<M>]) -> Result<Vec<Outcome<M>>, RunFailure> {
+    fn vertex_run(&self, run: &mut [VertexWrite<'_>]) -> Result<(), RunFailure> {
         let mut unique: Vec<(&Vertex, &[u8])> = Vec::new();
         let mut index: HashMap<VertexHash, usize> = HashMap::new();
         let slots: Vec<usize> = run
             .iter()
-            .map(|r| {
-                let Op::InsertVertex { vertex, signature } = &r.op else { unreachable!("run of vertex inserts") };
-                *index.entry(vertex.hash).or_insert_with(|| {
-                    unique.push((vertex, signature));
+            .map(|v| {
+                *index.entry(v.vertex.hash).or_insert_with(|| {
+                    unique.push((v.vertex, v.signature));
                     unique.len() - 1
                 })
             })
@@ -245,29 +220,21 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                         break;
                     }
                 }
-                results.into_iter().map(|r| r.expect("attempted")).collect()
+                results.into_iter().map(|r| r.unwrap_or(Err(DagError::NotFound(VertexHash([0; 32]))))).collect()
             }
         };
-        let mut stored = 0;
-        for r in per_unique.iter().flatten() {
-            if matches!(r, dag_store::Inserted::New { .. }) {
-                stored += 1;
-            }
-        }
-        self.shared.metrics.count(Event::VerticesStored, stored);
+        let stored = per_unique.iter().flatten().filter(|r| matches!(r, dag_store::Inserted::New { .. })).count();
+        self.shared.metrics.count(Event::VerticesStored, stored as u64);
         // Duplicates of a vertex get the outcome of its one write.
-        Ok(slots.into_iter().map(|k| per_unique[k].clone().map(Done::Vertex).map_err(StorageError::from)).collect())
+        for (v, k) in run.iter_mut().zip(slots) {
+            v.reply.set(per_unique[k].clone().map_err(StorageError::from));
+        }
+        Ok(())
     }
 
     /// One atomic batch for a run of block inserts (in order); on rejection, one by one.
-    fn block_run(&self, run: &[Request<M>]) -> Result<Vec<Outcome<M>>, RunFailure> {
-        let blocks: Vec<&chain_store::NewBlock<M>> = run
-            .iter()
-            .map(|r| match &r.op {
-                Op::InsertBlock(b) => &**b,
-                _ => unreachable!("run of block inserts"),
-            })
-            .collect();
+    fn block_run(&self, run: &mut [BlockWrite<'_, M>]) -> Result<(), RunFailure> {
+        let blocks: Vec<&chain_store::NewBlock<M>> = run.iter().map(|b| b.block).collect();
         let chain = &self.shared.stores.chain;
         let results: Vec<Result<chain_store::Inserted, StorageError>> = match chain.insert_block_refs(&blocks) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
@@ -278,89 +245,105 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                 .map(|b| chain.insert_block_refs(&[b]).map(|mut v| v.remove(0)).map_err(Into::into))
                 .collect(),
         };
-        let mut out = Vec::with_capacity(run.len());
-        for (b, r) in blocks.iter().zip(results) {
-            out.push(r.map(|ins| {
-                if ins != chain_store::Inserted::AlreadyStored {
+        for (b, r) in run.iter_mut().zip(results) {
+            if let Ok(ins) = &r {
+                if *ins != chain_store::Inserted::AlreadyStored {
                     self.shared.metrics.count(Event::BlocksStored, 1);
                 }
-                self.shared.caches.after_block(b, ins == chain_store::Inserted::Canonical);
-                Done::Block(ins)
-            }));
+                self.shared.caches.after_block(b.block, *ins == chain_store::Inserted::Canonical);
+            }
+            b.reply.set(r);
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// Any other write, alone (the domain store syncs it).
-    fn single(&self, r: &Request<M>) -> Outcome<M> {
+    /// Any other write, alone (the domain store syncs it). Records the answer in the op's
+    /// reply; returns the store left with buffered writes to sync, if any.
+    fn single(&self, index: usize, op: &mut Op<M>) -> Option<StoreId> {
         let s = &*self.shared;
-        Ok(match &r.op {
-            Op::FinalizeVertex { hash, sequence } => {
-                s.stores.dag.mark_finalized(hash, *sequence)?;
-                s.metrics.count(Event::VerticesFinalized, 1);
-                Done::Unit
-            }
-            Op::InitChain(b) => {
-                s.stores.chain.init(b)?;
-                s.caches.after_block(b, true);
-                Done::Unit
-            }
-            Op::SetHead(h) => {
-                let reorg = s.stores.chain.set_canonical_head(h)?;
-                s.caches.after_reorg(&reorg);
-                if !reorg.removed.is_empty() {
-                    s.metrics.count(Event::Reorgs, 1);
-                    tracing::info!(
-                        fork = reorg.fork_point.number,
-                        removed = reorg.removed.len(),
-                        added = reorg.added.len(),
-                        "reorg"
-                    );
+        match op {
+            Op::FinalizeVertex { hash, sequence, reply } => {
+                let r = s.stores.dag.mark_finalized(hash, *sequence).map_err(StorageError::from);
+                if r.is_ok() {
+                    s.metrics.count(Event::VerticesFinalized, 1);
                 }
-                Done::Reorg(reorg)
+                reply.set(r);
             }
-            Op::SetSafe(h) => {
-                s.stores.chain.set_safe(h)?;
-                Done::Unit
+            Op::InitChain { block, reply } => {
+                let r = s.stores.chain.init(block).map_err(StorageError::from);
+                if r.is_ok() {
+                    s.caches.after_block(block, true);
+                }
+                let buffered = r.is_ok();
+                reply.set(r);
+                return buffered.then_some(StoreId::Chain);
             }
-            Op::SetFinalized(h) => {
-                s.stores.chain.set_finalized(h)?;
-                Done::Unit
+            Op::SetHead { hash, reply } => {
+                let r = s.stores.chain.set_canonical_head(hash).map_err(StorageError::from);
+                if let Ok(reorg) = &r {
+                    s.caches.after_reorg(reorg);
+                    if !reorg.removed.is_empty() {
+                        s.metrics.count(Event::Reorgs, 1);
+                        tracing::info!(
+                            fork = reorg.fork_point.number,
+                            removed = reorg.removed.len(),
+                            added = reorg.added.len(),
+                            "reorg"
+                        );
+                    }
+                }
+                reply.set(r);
             }
-            Op::PruneChain { keep_last } => {
-                let report = s.stores.chain.prune(*keep_last)?;
-                s.caches.after_chain_prune(&report);
-                s.metrics.count(Event::PrunedItems, report.pruned_below.saturating_sub(report.previous));
-                Done::ChainPruned(report)
+            Op::SetSafe { hash, reply } => reply.set(s.stores.chain.set_safe(hash).map_err(Into::into)),
+            Op::SetFinalized { hash, reply } => reply.set(s.stores.chain.set_finalized(hash).map_err(Into::into)),
+            Op::PruneChain { keep_last, reply } => {
+                let r = s.stores.chain.prune(*keep_last).map_err(StorageError::from);
+                if let Ok(report) = &r {
+                    s.caches.after_chain_prune(report);
+                    s.metrics.count(Event::PrunedItems, report.pruned_below.saturating_sub(report.previous));
+                }
+                reply.set(r);
             }
-            Op::PruneDag { below } => {
-                let report = s.stores.dag.prune_below(*below)?;
-                s.caches.after_dag_prune(report.pruned_below);
-                s.metrics.count(Event::PrunedItems, report.vertices);
-                Done::DagPruned(report)
+            Op::PruneDag { below, reply } => {
+                let r = s.stores.dag.prune_below(*below).map_err(StorageError::from);
+                if let Ok(report) = &r {
+                    s.caches.after_dag_prune(report.pruned_below);
+                    s.metrics.count(Event::PrunedItems, report.vertices);
+                }
+                reply.set(r);
             }
-            Op::Compact => {
-                let a = s.stores.chain.store().compact_all()?;
-                let b = s.stores.dag.store().compact_all()?;
-                Done::Compacted(a && b)
+            Op::Compact { reply } => {
+                let r = (|| Ok(s.stores.chain.store().compact_all()? & s.stores.dag.store().compact_all()?))();
+                reply.set(r);
             }
-            Op::Pause(gate) => {
+            Op::Pause { gate, reply } => {
                 let _ = gate.paused.send(());
                 let resume = gate.resume.lock().unwrap_or_else(|p| p.into_inner());
                 let _ = resume.recv(); // returns once the sender is dropped
-                Done::Unit
+                reply.set(Ok(()));
             }
-            Op::InsertVertex { .. } | Op::InsertBlock(_) => unreachable!("inserts run in batches"),
-        })
+            // `plan` puts inserts in runs; alone, one is a run of one.
+            Op::InsertVertex { vertex, signature, reply } => {
+                let mut run = [VertexWrite { index, vertex, signature, reply }];
+                self.retrying(&mut run, |run| self.vertex_run(run));
+                return run[0].reply.succeeded().then_some(StoreId::Dag);
+            }
+            Op::InsertBlock { block, reply } => {
+                let mut run = [BlockWrite { index, block, reply }];
+                self.retrying(&mut run, |run| self.block_run(run));
+                return run[0].reply.succeeded().then_some(StoreId::Chain);
+            }
+        }
+        None
     }
 
     /// Accounts for one request's outcome and answers it.
-    fn finish(&self, r: Request<M>, outcome: Outcome<M>) {
+    fn finish(&self, mut r: Request<M>) {
         let s = &*self.shared;
         let _span = r.span.enter();
-        match &outcome {
-            Ok(_) => s.breaker.success(),
-            Err(e) => {
+        match r.op.reply().error() {
+            None => s.breaker.success(),
+            Some(e) => {
                 s.metrics.error(e.kind());
                 if e.is_engine_failure() {
                     s.set_last_error(e);
@@ -375,8 +358,74 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
             }
         }
         s.metrics.write(r.op.name(), r.enqueued.elapsed().as_secs_f64());
-        let _ = r.reply.send(outcome);
+        drop(_span);
+        r.op.reply_mut().send();
     }
+}
+
+/// A vertex insert of a run, its request's place in the group, and its reply.
+struct VertexWrite<'a> {
+    index: usize,
+    vertex: &'a Vertex,
+    signature: &'a [u8],
+    reply: &'a mut Reply<dag_store::Inserted>,
+}
+
+/// A block insert of a run, its request's place in the group, and its reply.
+struct BlockWrite<'a, M: ChainModel> {
+    index: usize,
+    block: &'a chain_store::NewBlock<M>,
+    reply: &'a mut Reply<chain_store::Inserted>,
+}
+
+/// What the whole-run retry needs of a run's items.
+trait Answerable {
+    fn fail(&mut self, e: StorageError);
+}
+
+impl Answerable for VertexWrite<'_> {
+    fn fail(&mut self, e: StorageError) {
+        self.reply.fail(e);
+    }
+}
+
+impl<M: ChainModel> Answerable for BlockWrite<'_, M> {
+    fn fail(&mut self, e: StorageError) {
+        self.reply.fail(e);
+    }
+}
+
+/// One step of a group: a run of inserts of one kind (one atomic batch), or one other write.
+enum Step<'a, M: ChainModel> {
+    Vertices(Vec<VertexWrite<'a>>),
+    Blocks(Vec<BlockWrite<'a, M>>),
+    Single(usize, &'a mut Op<M>),
+}
+
+/// Splits a group into steps, in order: consecutive vertex inserts form one run, consecutive
+/// block inserts another. The one place the writer looks at what each request is.
+fn plan<M: ChainModel>(group: &mut [Request<M>]) -> Vec<Step<'_, M>> {
+    let mut steps: Vec<Step<'_, M>> = Vec::new();
+    for (index, r) in group.iter_mut().enumerate() {
+        match &mut r.op {
+            Op::InsertVertex { vertex, signature, reply } => {
+                let write = VertexWrite { index, vertex, signature, reply };
+                match steps.last_mut() {
+                    Some(Step::Vertices(run)) => run.push(write),
+                    _ => steps.push(Step::Vertices(vec![write])),
+                }
+            }
+            Op::InsertBlock { block, reply } => {
+                let write = BlockWrite { index, block, reply };
+                match steps.last_mut() {
+                    Some(Step::Blocks(run)) => run.push(write),
+                    _ => steps.push(Step::Blocks(vec![write])),
+                }
+            }
+            op => steps.push(Step::Single(index, op)),
+        }
+    }
+    steps
 }
 
 /// A run's failure as a whole: the engine's, on the store the run writes. Engine errors are
