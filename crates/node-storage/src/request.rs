@@ -274,8 +274,14 @@ mod tests {
     #[derive(Serialize)]
     enum Before {
         #[allow(dead_code)]
-        InsertVertex { vertex: Vertex, signature: Vec<u8> },
-        FinalizeVertex { hash: VertexHash, sequence: u64 },
+        InsertVertex {
+            vertex: Vertex,
+            signature: Vec<u8>,
+        },
+        FinalizeVertex {
+            hash: VertexHash,
+            sequence: u64,
+        },
         #[allow(dead_code)]
         InitChain(Box<NewBlock<Evm>>),
         #[allow(dead_code)]
@@ -283,8 +289,12 @@ mod tests {
         SetHead(B256),
         SetSafe(B256),
         SetFinalized(B256),
-        PruneChain { keep_last: u64 },
-        PruneDag { below: u64 },
+        PruneChain {
+            keep_last: u64,
+        },
+        PruneDag {
+            below: u64,
+        },
         Compact,
     }
 

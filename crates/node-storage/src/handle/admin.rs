@@ -1,0 +1,88 @@
+//! Checks, figures and dead letters.
+
+use super::*;
+
+impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
+    /// Integrity checks of the chain and DAG stores (read-only, full scans).
+    pub async fn check(&self) -> Result<(ChainReport, DagReport), StorageError> {
+        self.read("check", |s| Ok((s.stores.chain.check()?, s.stores.dag.check()?))).await
+    }
+
+    /// Disk and per-table figures of every store.
+    pub async fn stats(&self) -> Result<Vec<StoreStats>, StorageError> {
+        self.read("stats", |s| {
+            let dir = &s.config.data_dir;
+            s.stores
+                .engines()
+                .into_iter()
+                .map(|(id, store)| crate::reader::store_stats::<B, _>(dir, id, store))
+                .collect()
+        })
+        .await
+    }
+
+    /// Cache figures: (name, stats).
+    pub fn cache_stats(&self) -> Vec<(&'static str, storage_cache::CacheStats)> {
+        self.shared.caches.stats().to_vec()
+    }
+
+    /// The dead letters, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StorageError> {
+        self.read("dead_letters", |s| crate::reader::dead_letters(&s.stores.node)).await
+    }
+
+    /// Replays dead letters (`None`: all), oldest first: each is resubmitted; a success
+    /// removes it, a failure keeps it with the new reason.
+    pub async fn replay_dead_letters(&self, ids: Option<Vec<u64>>) -> Result<Vec<Replayed>, StorageError> {
+        let letters = self.dead_letters().await?;
+        let mut out = Vec::new();
+        for letter in letters {
+            if ids.as_ref().is_some_and(|ids| !ids.contains(&letter.id)) {
+                continue;
+            }
+            let mut op: Op<M> = postcard::from_bytes(&letter.payload)
+                .map_err(|e| StorageError::CorruptDeadLetter { id: letter.id, reason: e.to_string() })?;
+            let rx = op.reply_mut().watch();
+            let result = match self.enqueue(op, letter.attempts, Some(letter.id)).await {
+                Ok(sent) => self.answer(sent, rx).await,
+                Err(e) => Err(e),
+            };
+            let id = letter.id;
+            let error = result.err().map(|e| e.to_string());
+            let update = match &error {
+                // Done: the entry goes.
+                None => None,
+                // Still failing: the entry stays, with the new reason.
+                Some(reason) => {
+                    Some(DeadLetter { reason: reason.clone(), attempts: letter.attempts + 1, ..letter.clone() })
+                }
+            };
+            self.read("dead_letter_update", move |s| {
+                let mut batch = s.stores.node.batch();
+                match &update {
+                    None => {
+                        batch.delete::<DeadLetters>(&id)?;
+                    }
+                    Some(l) => {
+                        batch.put::<DeadLetters>(&id, &deadletter::encode(l))?;
+                    }
+                }
+                s.stores.node.write(batch, storage_api::Durability::Synced)?;
+                if update.is_none() {
+                    s.dead_letters.fetch_sub(1, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+            .await?;
+            out.push(Replayed { id, op: letter.op, error });
+        }
+        if let Some(ids) = ids {
+            for id in ids {
+                if !out.iter().any(|r| r.id == id) {
+                    return Err(StorageError::NoSuchDeadLetter(id));
+                }
+            }
+        }
+        Ok(out)
+    }
+}

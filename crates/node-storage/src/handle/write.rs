@@ -1,0 +1,151 @@
+//! Writes: the one enqueue path and the typed write API.
+
+use super::*;
+
+impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
+    /// The state shared with the writer and maintenance threads.
+    pub(crate) fn shared(&self) -> &Arc<Shared<B, M>> {
+        &self.shared
+    }
+
+    /// Submits one write and waits for its typed answer.
+    pub(crate) async fn submit<T>(&self, op: impl FnOnce(Reply<T>) -> Op<M>) -> Result<T, StorageError> {
+        let (reply, rx) = Reply::channel();
+        let sent = self.enqueue(op(reply), 0, None).await?;
+        self.answer(sent, rx).await
+    }
+
+    /// Submits many writes in order (one task, FIFO lane) and waits for all: the writer
+    /// groups them into as few batches and syncs as its limits allow. Each gets its own
+    /// answer.
+    async fn submit_many<T, I>(
+        &self,
+        items: Vec<I>,
+        op: impl Fn(I, Reply<T>) -> Op<M>,
+    ) -> Vec<Result<T, StorageError>> {
+        let mut pending = Vec::with_capacity(items.len());
+        for item in items {
+            let (reply, rx) = Reply::channel();
+            pending.push(self.enqueue(op(item, reply), 0, None).await.map(|sent| (sent, rx)));
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(match p {
+                Ok((sent, rx)) => self.answer(sent, rx).await,
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
+    /// The one way a write enters the writer: admission (shutdown, circuit breaker), a
+    /// correlation id and span, then its lane, waiting at most the request timeout for room.
+    pub(super) async fn enqueue(&self, op: Op<M>, attempts: u32, replay_of: Option<u64>) -> Result<Sent, StorageError> {
+        let s = &*self.shared;
+        if s.closing.load(Ordering::SeqCst) {
+            return Err(StorageError::ShuttingDown);
+        }
+        if let Err(e) = s.breaker.admit() {
+            s.metrics.count(Event::Rejected, 1);
+            return Err(e);
+        }
+        let id = s.request_id();
+        let span = tracing::info_span!("storage_write", id = %id, op = op.name());
+        let timeout = Duration::from_millis(s.config.writer.request_timeout_ms);
+        let lane = op.lane();
+        let request = Request { attempts, replay_of, ..Request::new(op, id.clone(), timeout, span.clone()) };
+        let at = request.enqueued;
+        match tokio::time::timeout(timeout, s.lanes.get(lane).send(request)).instrument(span.clone()).await {
+            Ok(Ok(())) => Ok(Sent { id, at, timeout, span }),
+            Ok(Err(_)) => Err(StorageError::ShuttingDown),
+            Err(_) => Err(self.timed_out(id, timeout)),
+        }
+    }
+
+    /// Waits for the answer to a sent write, within what is left of its timeout.
+    pub(super) async fn answer<T>(
+        &self,
+        sent: Sent,
+        rx: oneshot::Receiver<Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        let left = sent.timeout.saturating_sub(sent.at.elapsed());
+        match tokio::time::timeout(left, rx).instrument(sent.span).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(StorageError::ShuttingDown),
+            Err(_) => Err(self.timed_out(sent.id, sent.timeout)),
+        }
+    }
+
+    fn timed_out(&self, id: String, after: Duration) -> StorageError {
+        self.shared.metrics.count(Event::Timeouts, 1);
+        self.shared.metrics.error("timeout");
+        StorageError::Timeout { id, after }
+    }
+
+    /// Stores many vertices, submitted in order (parents before children) and committed in
+    /// as few group commits as the writer limits allow. One outcome per vertex.
+    pub async fn insert_vertices(
+        &self,
+        vertices: Vec<(Vertex, Vec<u8>)>,
+    ) -> Vec<Result<dag_store::Inserted, StorageError>> {
+        self.submit_many(vertices, |(vertex, signature), reply| Op::InsertVertex { vertex, signature, reply }).await
+    }
+
+    /// Stores many blocks, in order (a parent may precede its child in the list). One outcome
+    /// per block.
+    pub async fn insert_blocks(&self, blocks: Vec<NewBlock<M>>) -> Vec<Result<chain_store::Inserted, StorageError>> {
+        self.submit_many(blocks, |b, reply| Op::InsertBlock { block: Box::new(b), reply }).await
+    }
+
+    /// Stores a DAG vertex with its creator's signature (validated, idempotent). Normal lane.
+    pub async fn insert_vertex(&self, vertex: Vertex, signature: Vec<u8>) -> Result<dag_store::Inserted, StorageError> {
+        self.submit(|reply| Op::InsertVertex { vertex, signature, reply }).await
+    }
+
+    /// Finalizes a vertex at the next sequence number. High lane.
+    pub async fn finalize_vertex(&self, hash: VertexHash, sequence: u64) -> Result<(), StorageError> {
+        self.submit(|reply| Op::FinalizeVertex { hash, sequence, reply }).await
+    }
+
+    /// Stores the chain's first block (genesis or a trusted checkpoint). Normal lane.
+    pub async fn init_chain(&self, first: NewBlock<M>) -> Result<(), StorageError> {
+        self.submit(|reply| Op::InitChain { block: Box::new(first), reply }).await
+    }
+
+    /// Stores a block with receipts and state writes; it extends the canonical chain if its
+    /// parent is the head. Normal lane.
+    pub async fn insert_block(&self, block: NewBlock<M>) -> Result<chain_store::Inserted, StorageError> {
+        self.submit(|reply| Op::InsertBlock { block: Box::new(block), reply }).await
+    }
+
+    /// Moves the canonical head (a reorg if it leaves the current branch). High lane.
+    pub async fn set_head(&self, hash: M::Hash) -> Result<Reorg<M::Hash>, StorageError> {
+        self.submit(|reply| Op::SetHead { hash, reply }).await
+    }
+
+    /// Sets the safe block. High lane.
+    pub async fn set_safe(&self, hash: M::Hash) -> Result<(), StorageError> {
+        self.submit(|reply| Op::SetSafe { hash, reply }).await
+    }
+
+    /// Sets the finalized block. High lane.
+    pub async fn set_finalized(&self, hash: M::Hash) -> Result<(), StorageError> {
+        self.submit(|reply| Op::SetFinalized { hash, reply }).await
+    }
+
+    /// Prunes chain bodies, receipts and change sets older than the last `keep_last` blocks.
+    /// Low lane.
+    pub async fn prune_chain(&self, keep_last: u64) -> Result<ChainPruneReport, StorageError> {
+        self.submit(|reply| Op::PruneChain { keep_last, reply }).await
+    }
+
+    /// Prunes DAG vertices below `height` (all finalized). Low lane.
+    pub async fn prune_dag(&self, below: u64) -> Result<DagPruneReport, StorageError> {
+        self.submit(|reply| Op::PruneDag { below, reply }).await
+    }
+
+    /// Compacts the chain and DAG stores; `false` if the engine cannot compact. Low lane.
+    pub async fn compact(&self) -> Result<bool, StorageError> {
+        self.submit(|reply| Op::Compact { reply }).await
+    }
+}
