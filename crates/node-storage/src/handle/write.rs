@@ -15,32 +15,70 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         self.answer(sent, rx).await
     }
 
-    /// Submits many writes in order (one task, FIFO lane) and waits for all: the writer
-    /// groups them into as few batches and syncs as its limits allow. Each gets its own
-    /// answer.
+    /// Submits many writes of one kind in order and waits for all. They enter their lane
+    /// together (room for all of them is reserved first, up to the lane's capacity at a time),
+    /// so the writer finds them queued and commits them in as few batches and syncs as its
+    /// limits allow. Each gets its own answer.
     async fn submit_many<T, I>(
         &self,
         items: Vec<I>,
         op: impl Fn(I, Reply<T>) -> Op<M>,
     ) -> Vec<Result<T, StorageError>> {
-        let mut pending = Vec::with_capacity(items.len());
+        enum Slot<T> {
+            Answered(Result<T, StorageError>),
+            Waiting(Sent, oneshot::Receiver<Result<T, StorageError>>),
+        }
+        let mut slots = Vec::with_capacity(items.len());
+        let mut admitted = Vec::new();
         for item in items {
             let (reply, rx) = Reply::channel();
-            pending.push(self.enqueue(op(item, reply), 0, None).await.map(|sent| (sent, rx)));
+            match self.admit(op(item, reply), 0, None) {
+                Ok((request, sent)) => {
+                    admitted.push((slots.len(), request));
+                    slots.push(Slot::Waiting(sent, rx));
+                }
+                Err(e) => slots.push(Slot::Answered(Err(e))),
+            }
         }
-        let mut out = Vec::with_capacity(pending.len());
-        for p in pending {
-            out.push(match p {
-                Ok((sent, rx)) => self.answer(sent, rx).await,
-                Err(e) => Err(e),
+        if let Some((_, first)) = admitted.first() {
+            let lane = self.shared.lanes.get(first.op.lane());
+            let timeout = Duration::from_millis(self.shared.config.writer.request_timeout_ms);
+            let mut requests = admitted.into_iter().peekable();
+            while requests.peek().is_some() {
+                let n = requests.len().min(lane.max_capacity());
+                match tokio::time::timeout(timeout, lane.reserve_many(n)).await {
+                    Ok(Ok(permits)) => {
+                        for (permit, (_, request)) in permits.zip(requests.by_ref()) {
+                            permit.send(request);
+                        }
+                    }
+                    Ok(Err(_)) => {
+                        for (i, _) in requests.by_ref() {
+                            slots[i] = Slot::Answered(Err(StorageError::ShuttingDown));
+                        }
+                    }
+                    Err(_) => {
+                        for (i, r) in requests.by_ref() {
+                            slots[i] = Slot::Answered(Err(self.timed_out(r.id, timeout)));
+                        }
+                    }
+                }
+            }
+        }
+        let mut answers = Vec::with_capacity(slots.len());
+        for slot in slots {
+            answers.push(match slot {
+                Slot::Answered(r) => r,
+                Slot::Waiting(sent, rx) => self.answer(sent, rx).await,
             });
         }
-        out
+        answers
     }
 
-    /// The one way a write enters the writer: admission (shutdown, circuit breaker), a
-    /// correlation id and span, then its lane, waiting at most the request timeout for room.
-    pub(super) async fn enqueue(&self, op: Op<M>, attempts: u32, replay_of: Option<u64>) -> Result<Sent, StorageError> {
+    /// Admission of one write: refused while shutting down or while the circuit breaker is
+    /// open; otherwise the request with its correlation id and span, due within the request
+    /// timeout.
+    fn admit(&self, op: Op<M>, attempts: u32, replay_of: Option<u64>) -> Result<(Request<M>, Sent), StorageError> {
         let s = &*self.shared;
         if s.closing.load(Ordering::SeqCst) {
             return Err(StorageError::ShuttingDown);
@@ -52,13 +90,20 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         let id = s.request_id();
         let span = tracing::info_span!("storage_write", id = %id, op = op.name());
         let timeout = Duration::from_millis(s.config.writer.request_timeout_ms);
-        let lane = op.lane();
         let request = Request { attempts, replay_of, ..Request::new(op, id.clone(), timeout, span.clone()) };
-        let at = request.enqueued;
-        match tokio::time::timeout(timeout, s.lanes.get(lane).send(request)).instrument(span.clone()).await {
-            Ok(Ok(())) => Ok(Sent { id, at, timeout, span }),
+        let sent = Sent { id, at: request.enqueued, timeout, span };
+        Ok((request, sent))
+    }
+
+    /// The one way a single write enters the writer: [`admit`](Self::admit), then its lane,
+    /// waiting at most the request timeout for room.
+    pub(super) async fn enqueue(&self, op: Op<M>, attempts: u32, replay_of: Option<u64>) -> Result<Sent, StorageError> {
+        let (request, sent) = self.admit(op, attempts, replay_of)?;
+        let lane = self.shared.lanes.get(request.op.lane());
+        match tokio::time::timeout(sent.timeout, lane.send(request)).instrument(sent.span.clone()).await {
+            Ok(Ok(())) => Ok(sent),
             Ok(Err(_)) => Err(StorageError::ShuttingDown),
-            Err(_) => Err(self.timed_out(id, timeout)),
+            Err(_) => Err(self.timed_out(sent.id, sent.timeout)),
         }
     }
 
