@@ -3,17 +3,23 @@
 use std::path::{Path, PathBuf};
 
 use storage_api::{
-    CheckpointError, KvCheckpoint, KvCompact, KvFlush, KvOpen, KvOpenReadOnly, KvReader, KvSnapshots, KvStats, KvStore,
-    MaintenanceError, OpenError, RawRange, Schema, VersionPolicy,
+    CheckpointError, KvFlush, KvReader, KvStats, KvStore, MaintenanceError, OpenError, Schema, VersionPolicy,
 };
 use storage_backup::{BackupError, LogicalWriter, StoreRecord};
-use storage_metrics::{Observed, Sample};
-use storage_redb::{RedbConfig, RedbReader, RedbStore};
-use storage_rocksdb::{RocksConfig, RocksReader, RocksStore};
-use storage_sled::{SledConfig, SledStore};
+use storage_metrics::Sample;
 
 use crate::config::{BackendKind, Config};
+use crate::error::StorageError;
 use crate::stores::StoreId;
+
+#[cfg(feature = "redb")]
+mod redb;
+#[cfg(feature = "rocksdb")]
+mod rocksdb;
+#[cfg(feature = "sled")]
+mod sled;
+#[cfg(feature = "rocksdb")]
+pub(crate) use rocksdb::rocks_config;
 
 /// An engine the facade can run on: the storage-api capabilities it uses plus how to open a
 /// store and what engine figures to report. Implemented for the three backends.
@@ -71,195 +77,8 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError>;
 }
 
-fn table_names<S: KvStore>(store: &S) -> Vec<&'static str> {
+pub(super) fn table_names<S: KvStore>(store: &S) -> Vec<&'static str> {
     store.schema().tables().iter().map(|t| t.name).collect()
-}
-
-impl Backend for RocksStore {
-    const KIND: BackendKind = BackendKind::Rocksdb;
-    const SNAPSHOTS: bool = true;
-
-    fn checkpoint_into(&self, staging: &Path, store: StoreId) -> Result<bool, CheckpointError> {
-        // No memtable flush: WAL copies instead, so the time does not grow with unflushed data.
-        self.checkpoint_without_flush(&Self::store_path(staging, store))?;
-        Ok(true)
-    }
-
-    fn identity(staging: &Path, store: StoreId) -> Option<String> {
-        let text = std::fs::read_to_string(Self::store_path(staging, store).join("IDENTITY")).ok()?;
-        Some(text.trim().to_owned())
-    }
-
-    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
-        writer.dump_store(record, &self.snapshot(), &table_names(self))
-    }
-
-    fn open_store_with(
-        config: &Config,
-        store: StoreId,
-        schema: Schema,
-        policy: VersionPolicy,
-    ) -> Result<Self, OpenError> {
-        RocksStore::open_with_policy(&rocks_config(config, store), schema, policy)
-    }
-
-    type Reader = RocksReader;
-
-    fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<RocksReader, OpenError> {
-        RocksStore::open_read_only(&rocks_config(config, store), schema, VersionPolicy::Exact)
-    }
-
-    fn compact_all(&self) -> Result<bool, MaintenanceError> {
-        for t in self.schema().tables() {
-            self.compact_raw(t.name, &RawRange::all())?;
-        }
-        Ok(true)
-    }
-
-    fn engine_samples(&self, store: StoreId, out: &mut Vec<Sample>) {
-        let store = store.name();
-        let gauge = |what, value: Option<u64>| value.map(|v| Sample::new(what, v as f64).label("store", store));
-        out.extend(gauge(
-            Observed::PendingCompactionBytes,
-            self.property_int("rocksdb.estimate-pending-compaction-bytes"),
-        ));
-        out.extend(gauge(Observed::MemtableBytes, self.property_int("rocksdb.size-all-mem-tables")));
-        out.push(Sample::new(Observed::BlockCacheUsageBytes, self.block_cache_usage() as f64).label("store", store));
-        let stalled = self.property_int("rocksdb.actual-delayed-write-rate").unwrap_or(0) > 0
-            || self.property_int("rocksdb.is-write-stopped").unwrap_or(0) > 0;
-        out.push(Sample::new(Observed::WriteStall, f64::from(u8::from(stalled))).label("store", store));
-        for level in 0..7 {
-            let files = self.property_int(&format!("rocksdb.num-files-at-level{level}")).unwrap_or(0);
-            out.push(
-                Sample::new(Observed::SstFiles, files as f64).label("store", store).label("level", level.to_string()),
-            );
-        }
-        if let Some((hits, misses)) = self.block_cache_hits_misses() {
-            let ratio = if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 };
-            out.push(
-                Sample::new(Observed::CacheHitRatio, ratio)
-                    .label("cache", format!("engine_{store}"))
-                    .label("level", "l2"),
-            );
-        }
-    }
-}
-
-impl Backend for RedbStore {
-    const KIND: BackendKind = BackendKind::Redb;
-    const SNAPSHOTS: bool = true;
-
-    /// None: redb counts cache hits only with its `cache_metrics` feature, which is off (it
-    /// costs on every page access); the store's size is reported from the disk.
-    fn engine_samples(&self, _store: StoreId, _out: &mut Vec<Sample>) {}
-
-    /// None: a redb file carries no database identity.
-    fn identity(_staging: &Path, _store: StoreId) -> Option<String> {
-        None
-    }
-
-    fn checkpoint_into(&self, staging: &Path, store: StoreId) -> Result<bool, CheckpointError> {
-        // redb checkpoints into a directory, under the source file's name.
-        let dir = staging.join(format!(".checkpoint-{store}"));
-        self.checkpoint(&dir)?;
-        let target = Self::store_path(staging, store);
-        let file = target.file_name().map(|f| dir.join(f)).unwrap_or_default();
-        let io = |source| CheckpointError::Io { path: target.clone(), source };
-        std::fs::rename(&file, &target).map_err(io)?;
-        std::fs::remove_dir(&dir).map_err(|source| CheckpointError::Io { path: dir.clone(), source })?;
-        Ok(true)
-    }
-
-    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
-        writer.dump_store(record, &self.snapshot(), &table_names(self))
-    }
-
-    fn open_store_with(
-        config: &Config,
-        store: StoreId,
-        schema: Schema,
-        policy: VersionPolicy,
-    ) -> Result<Self, OpenError> {
-        <RedbStore as KvOpen>::open(&redb_config(config, store), schema, policy)
-    }
-
-    type Reader = RedbReader;
-
-    fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<RedbReader, OpenError> {
-        RedbStore::open_read_only(&redb_config(config, store), schema, VersionPolicy::Exact)
-    }
-
-    fn compact_all(&self) -> Result<bool, MaintenanceError> {
-        for t in self.schema().tables() {
-            self.compact_raw(t.name, &RawRange::all())?;
-        }
-        Ok(true)
-    }
-}
-
-impl Backend for SledStore {
-    const KIND: BackendKind = BackendKind::Sled;
-    const SNAPSHOTS: bool = false;
-
-    /// None: sled exposes no cache or compaction figures; the store's size is reported from
-    /// the disk.
-    fn engine_samples(&self, _store: StoreId, _out: &mut Vec<Sample>) {}
-
-    /// None: sled takes no checkpoints, so there is nothing to identify.
-    fn identity(_staging: &Path, _store: StoreId) -> Option<String> {
-        None
-    }
-
-    fn checkpoint_into(&self, _staging: &Path, _store: StoreId) -> Result<bool, CheckpointError> {
-        Ok(false)
-    }
-
-    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
-        // No snapshots: the facade has paused writes around this call.
-        writer.dump_store(record, self, &table_names(self))
-    }
-
-    fn open_store_with(
-        config: &Config,
-        store: StoreId,
-        schema: Schema,
-        policy: VersionPolicy,
-    ) -> Result<Self, OpenError> {
-        let mut c = SledConfig::at(Self::store_path(&config.data_dir, store));
-        c.cache_capacity = config.engine.cache_bytes;
-        <SledStore as KvOpen>::open(&c, schema, policy)
-    }
-
-    /// sled cannot open a database without writing to its files, so its reader is the store
-    /// opened normally (it needs the node stopped, and refuses to create a missing store).
-    type Reader = SledStore;
-
-    fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<SledStore, OpenError> {
-        let path = Self::store_path(&config.data_dir, store);
-        if !path.exists() {
-            return Err(OpenError::NotFound(path));
-        }
-        Self::open_store(config, store, schema)
-    }
-
-    fn compact_all(&self) -> Result<bool, MaintenanceError> {
-        Ok(false)
-    }
-}
-
-/// The RocksDB settings of `store`.
-pub(crate) fn rocks_config(config: &Config, store: StoreId) -> RocksConfig {
-    let mut c = RocksConfig::at(RocksStore::store_path(&config.data_dir, store));
-    c.block_cache_size = config.engine.cache_bytes;
-    c.write_buffer_size = config.engine.write_buffer_bytes;
-    c.statistics = config.engine.statistics;
-    c
-}
-
-fn redb_config(config: &Config, store: StoreId) -> RedbConfig {
-    let mut c = RedbConfig::at(RedbStore::store_path(&config.data_dir, store));
-    c.cache_size = config.engine.cache_bytes;
-    c
 }
 
 /// Code to run with a handle on whichever engine the config names (see [`with_backend`]).
@@ -271,12 +90,18 @@ pub trait BackendVisitor {
 }
 
 /// Calls `visitor` with the engine `config.backend` names: the one place a runtime choice
-/// becomes a static type.
-pub fn with_backend<V: BackendVisitor>(config: &Config, visitor: V) -> V::Output {
+/// becomes a static type. An engine this build was compiled without (its cargo feature off) is
+/// [`StorageError::EngineNotBuilt`].
+pub fn with_backend<V: BackendVisitor>(config: &Config, visitor: V) -> Result<V::Output, StorageError> {
     match config.backend {
-        BackendKind::Rocksdb => visitor.visit::<RocksStore>(),
-        BackendKind::Redb => visitor.visit::<RedbStore>(),
-        BackendKind::Sled => visitor.visit::<SledStore>(),
+        #[cfg(feature = "rocksdb")]
+        BackendKind::Rocksdb => Ok(visitor.visit::<storage_rocksdb::RocksStore>()),
+        #[cfg(feature = "redb")]
+        BackendKind::Redb => Ok(visitor.visit::<storage_redb::RedbStore>()),
+        #[cfg(feature = "sled")]
+        BackendKind::Sled => Ok(visitor.visit::<storage_sled::SledStore>()),
+        #[allow(unreachable_patterns)] // every engine built
+        engine => Err(StorageError::EngineNotBuilt { engine }),
     }
 }
 

@@ -97,6 +97,12 @@ pub enum StorageError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The configured engine is not part of this build (its cargo feature was off).
+    #[error("this build of node-storage has no {engine} engine (enable the cargo feature `{engine}`)")]
+    EngineNotBuilt {
+        /// The engine asked for.
+        engine: crate::config::BackendKind,
+    },
     /// A store could not be opened.
     #[error("opening the {store} store: {source}")]
     Open {
@@ -196,6 +202,7 @@ impl StorageError {
             StorageError::Config(_) => "config",
             StorageError::Open { .. }
             | StorageError::OpenLegacy { .. }
+            | StorageError::EngineNotBuilt { .. }
             | StorageError::InUse { .. }
             | StorageError::WrongEngine { .. }
             | StorageError::EngineMarker { .. }

@@ -20,6 +20,9 @@
 //! The engine is a type parameter ([`Backend`]); [`with_backend`] turns the configured engine
 //! into that type in one place.
 
+#[cfg(not(any(feature = "rocksdb", feature = "redb", feature = "sled")))]
+compile_error!("node-storage needs at least one engine: enable the cargo feature `rocksdb`, `redb` or `sled`");
+
 mod backend;
 mod backup;
 mod breaker;
@@ -30,9 +33,12 @@ mod deadletter;
 mod era1;
 mod error;
 mod handle;
+#[cfg(feature = "rocksdb")]
+mod legacy;
 mod maintenance;
 mod migrate;
 mod reader;
+#[cfg(feature = "rocksdb")]
 mod recover;
 mod request;
 mod shared;
@@ -53,21 +59,23 @@ pub use deadletter::{DeadLetter, Replayed, node_schema};
 pub use era1::{Era1Import, Era1Progress, era1_files, export_era1, import_era1};
 pub use error::{ConfigError, StorageError};
 pub use handle::{StorageHandle, StoreStats};
+#[cfg(feature = "rocksdb")]
+pub use legacy::{LegacyImportReport, import_legacy, write_legacy_fixture};
 pub use migrate::{
-    CopyReport, LegacyImportReport, MigrateOptions, MigrateProgress, MigrationReport, StoreMigration, copy_node,
-    import_legacy, migrate_node, plan_node, write_legacy_fixture,
+    CopyReport, MigrateOptions, MigrateProgress, MigrationReport, StoreMigration, copy_node, migrate_node, plan_node,
 };
 pub use reader::NodeReader;
+#[cfg(feature = "rocksdb")]
 pub use recover::{StoreRecovery, recover_wal_loss};
 pub use storage_api;
 pub use storage_backup;
 pub use storage_cache;
 pub use storage_metrics;
 pub use storage_migrate;
+#[cfg(feature = "redb")]
 pub use storage_redb::RedbStore;
-pub use storage_rocksdb;
-pub use storage_rocksdb::RocksStore;
-pub use storage_rocksdb::WalLoss;
+#[cfg(feature = "rocksdb")]
+pub use storage_rocksdb::{RocksStore, WalLoss};
+#[cfg(feature = "sled")]
 pub use storage_sled::SledStore;
 pub use stores::StoreId;
-pub use tokio;

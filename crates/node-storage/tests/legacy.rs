@@ -7,11 +7,11 @@ use std::path::Path;
 use node_storage::chain_store::evm::Evm;
 use node_storage::dag_store::legacy::{self, LegacyError, LegacyRecord};
 use node_storage::dag_store::{Status, VertexHash};
-use node_storage::storage_rocksdb::RocksFlat;
 use node_storage::{
     Backend, BackendKind, Config, RedbStore, RocksStore, SledStore, StorageError, StorageHandle, import_legacy,
     write_legacy_fixture,
 };
+use storage_rocksdb::RocksFlat;
 
 const VERTICES: usize = 1_200;
 const FINALIZED: usize = 700;

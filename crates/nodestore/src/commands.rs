@@ -110,7 +110,7 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
                 Some(a) => eprintln!("serving http://{a}/metrics, /metrics.json and /health; Ctrl-C to stop"),
                 None => eprintln!("running (metrics endpoint disabled); Ctrl-C to stop"),
             }
-            node_storage::tokio::signal::ctrl_c().await?;
+            tokio::signal::ctrl_c().await?;
             eprintln!("stopping: draining the write lanes");
             Ok(())
         }

@@ -362,7 +362,7 @@ impl Run {
                 as_json: self.cli.json,
                 source: std::marker::PhantomData,
             };
-            return with_backend(&to, visitor);
+            return with_backend(&to, visitor)?;
         }
         if let Cmd::Migrate { what: Some(MigrateCmd::ImportLegacy { from, dry_run }), .. } = &self.cli.command {
             return migrate::import_legacy::<B, M>(&self.config, from, *dry_run, self.cli.json);
@@ -376,7 +376,7 @@ impl Run {
         if let Cmd::Recover { accept_wal_loss } = &self.cli.command {
             return inspect::recover::<B, M>(self.config, *accept_wal_loss, self.cli.json);
         }
-        let rt = node_storage::tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         rt.block_on(commands::run::<B, M>(self.cli, self.config))
     }
 }
@@ -482,7 +482,7 @@ fn main() -> ExitCode {
         if needs_data && !config.data_dir.exists() {
             anyhow::bail!("no database at {} (run `nodestore demo` or pass --data-dir)", config.data_dir.display());
         }
-        with_backend(&config.clone(), Run { cli, config })
+        with_backend(&config.clone(), Run { cli, config })?
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,

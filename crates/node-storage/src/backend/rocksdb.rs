@@ -1,0 +1,94 @@
+//! RocksDB, the production engine (cargo feature `rocksdb`, on by default).
+
+use std::path::Path;
+
+use storage_api::{
+    CheckpointError, KvCompact, KvOpenReadOnly, KvReader, KvSnapshots, MaintenanceError, OpenError, RawRange, Schema,
+    VersionPolicy,
+};
+use storage_backup::{BackupError, LogicalWriter, StoreRecord};
+use storage_metrics::{Observed, Sample};
+use storage_rocksdb::{RocksConfig, RocksReader, RocksStore};
+
+use super::{Backend, table_names};
+use crate::config::{BackendKind, Config};
+use crate::stores::StoreId;
+
+impl Backend for RocksStore {
+    const KIND: BackendKind = BackendKind::Rocksdb;
+    const SNAPSHOTS: bool = true;
+
+    fn checkpoint_into(&self, staging: &Path, store: StoreId) -> Result<bool, CheckpointError> {
+        // No memtable flush: WAL copies instead, so the time does not grow with unflushed data.
+        self.checkpoint_without_flush(&Self::store_path(staging, store))?;
+        Ok(true)
+    }
+
+    fn identity(staging: &Path, store: StoreId) -> Option<String> {
+        let text = std::fs::read_to_string(Self::store_path(staging, store).join("IDENTITY")).ok()?;
+        Some(text.trim().to_owned())
+    }
+
+    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
+        writer.dump_store(record, &self.snapshot(), &table_names(self))
+    }
+
+    fn open_store_with(
+        config: &Config,
+        store: StoreId,
+        schema: Schema,
+        policy: VersionPolicy,
+    ) -> Result<Self, OpenError> {
+        RocksStore::open_with_policy(&rocks_config(config, store), schema, policy)
+    }
+
+    type Reader = RocksReader;
+
+    fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<RocksReader, OpenError> {
+        RocksStore::open_read_only(&rocks_config(config, store), schema, VersionPolicy::Exact)
+    }
+
+    fn compact_all(&self) -> Result<bool, MaintenanceError> {
+        for t in self.schema().tables() {
+            self.compact_raw(t.name, &RawRange::all())?;
+        }
+        Ok(true)
+    }
+
+    fn engine_samples(&self, store: StoreId, out: &mut Vec<Sample>) {
+        let store = store.name();
+        let gauge = |what, value: Option<u64>| value.map(|v| Sample::new(what, v as f64).label("store", store));
+        out.extend(gauge(
+            Observed::PendingCompactionBytes,
+            self.property_int("rocksdb.estimate-pending-compaction-bytes"),
+        ));
+        out.extend(gauge(Observed::MemtableBytes, self.property_int("rocksdb.size-all-mem-tables")));
+        out.push(Sample::new(Observed::BlockCacheUsageBytes, self.block_cache_usage() as f64).label("store", store));
+        let stalled = self.property_int("rocksdb.actual-delayed-write-rate").unwrap_or(0) > 0
+            || self.property_int("rocksdb.is-write-stopped").unwrap_or(0) > 0;
+        out.push(Sample::new(Observed::WriteStall, f64::from(u8::from(stalled))).label("store", store));
+        for level in 0..7 {
+            let files = self.property_int(&format!("rocksdb.num-files-at-level{level}")).unwrap_or(0);
+            out.push(
+                Sample::new(Observed::SstFiles, files as f64).label("store", store).label("level", level.to_string()),
+            );
+        }
+        if let Some((hits, misses)) = self.block_cache_hits_misses() {
+            let ratio = if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 };
+            out.push(
+                Sample::new(Observed::CacheHitRatio, ratio)
+                    .label("cache", format!("engine_{store}"))
+                    .label("level", "l2"),
+            );
+        }
+    }
+}
+
+/// The RocksDB settings of `store`.
+pub(crate) fn rocks_config(config: &Config, store: StoreId) -> RocksConfig {
+    let mut c = RocksConfig::at(RocksStore::store_path(&config.data_dir, store));
+    c.block_cache_size = config.engine.cache_bytes;
+    c.write_buffer_size = config.engine.write_buffer_bytes;
+    c.statistics = config.engine.statistics;
+    c
+}
