@@ -11,7 +11,8 @@
 //! 5. the service crates (cache, metrics, backup, migrate) depend on no backend, engine, domain
 //!    crate or the facade;
 //! 6. no async below the facade: `storage-api`, the backends, the domain crates, the cache and
-//!    the migration runner depend on no async runtime or future crate.
+//!    the migration runner depend on no async runtime or future crate;
+//! 7. the facade (`node-storage`) re-exports chosen items, never a whole workspace crate.
 //!
 //! Every crate must also opt into the workspace lints.
 
@@ -78,7 +79,20 @@ pub(crate) fn check(root: &Path) -> Result<Vec<String>> {
     }
     let mut problems = rules(&crates);
     problems.extend(pins(root)?);
+    let facade = root.join("crates/node-storage/src/lib.rs");
+    problems.extend(whole_crate_reexports(&std::fs::read_to_string(&facade)?, &crates));
     Ok(problems)
+}
+
+/// Rule 8: the facade re-exports its own vocabulary (chosen items), never a whole workspace
+/// crate (`pub use chain_store;`), so what a node developer sees is what the facade means.
+fn whole_crate_reexports(lib_rs: &str, crates: &BTreeMap<String, Crate>) -> Vec<String> {
+    lib_rs
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub use ")?.strip_suffix(';'))
+        .filter(|name| crates.contains_key(&name.replace('_', "-")))
+        .map(|name| format!("node-storage re-exports the whole crate `{name}`: re-export the items a node needs"))
+        .collect()
 }
 
 /// The features `crates/workspace-hack/Cargo.toml` pins, per crate and major version: lines of
@@ -221,6 +235,16 @@ mod tests {
         let root = Path::new(&manifest_dir).parent().unwrap();
         let problems = check(root).unwrap();
         assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn whole_crate_reexports_are_caught() {
+        let mut ws = BTreeMap::new();
+        ws.insert("chain-store".to_string(), krate(&[]));
+        let lib = "pub use chain_store;\npub use chain_store::Block;\npub use tokio;\n";
+        let problems = whole_crate_reexports(lib, &ws);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("`chain_store`"));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use chain_store::evm::Evm;
 use dag_store::VertexBuilder;
-use node_storage::storage_backup::{BackupConfig, BackupKind, Backups, Selector};
 use node_storage::{Config, RocksStore, StorageHandle, restore};
+use storage_backup::{BackupConfig, BackupKind, Backups, Selector};
 
 type Handle = StorageHandle<RocksStore, Evm>;
 
@@ -130,7 +130,7 @@ fn main() {
             "≤ 1 s",
         ));
         // Other compression settings, each a full backup to a fresh destination.
-        use node_storage::storage_backup::Compression;
+        use storage_backup::Compression;
         for (label, compression, level) in [
             ("zstd-3", Compression::Zstd, 3),
             ("gzip-fast", Compression::Gzip, 1),

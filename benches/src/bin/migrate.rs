@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use chain_store::evm::Evm;
 use dag_store::generator::DagGenerator;
-use node_storage::storage_api::iter::RawCursor;
-use node_storage::storage_api::{Direction, Durability, KvRead, KvWrite, RawBatch, RawRange, VersionPolicy};
 use node_storage::{
     Backend, Config, MigrateOptions, MigrateProgress, RocksStore, StorageHandle, StoreId, import_legacy, migrate_node,
     write_legacy_fixture,
 };
+use storage_api::iter::RawCursor;
+use storage_api::{Direction, Durability, KvRead, KvWrite, RawBatch, RawRange, VersionPolicy};
 
 fn config(dir: &std::path::Path) -> Config {
     let mut c = Config { data_dir: dir.to_owned(), ..Config::default() };
@@ -117,8 +117,7 @@ fn main() {
     let imported = config(&work.path().join("imported"));
     let started = Instant::now();
     let report =
-        import_legacy::<RocksStore, node_storage::chain_store::evm::Evm>(&imported, &legacy, false, &mut |_, _| {})
-            .expect("import");
+        import_legacy::<RocksStore, chain_store::evm::Evm>(&imported, &legacy, false, &mut |_, _| {}).expect("import");
     let import_secs = started.elapsed().as_secs_f64();
 
     let mib = |bytes: u64, secs: f64| bytes as f64 / (1 << 20) as f64 / secs;

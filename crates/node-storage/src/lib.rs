@@ -48,12 +48,9 @@ mod writer;
 pub use backend::{Backend, BackendVisitor, with_backend};
 pub use backup::{BackupReport, RestoreReport, backup_stopped, restore};
 pub use breaker::BreakerState;
-pub use chain_eth;
-pub use chain_store;
 pub use config::{
     BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, ModelKind, RetentionConfig, WriterConfig,
 };
-pub use dag_store;
 pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE};
 pub use deadletter::{DeadLetter, Replayed, node_schema};
 pub use era1::{Era1Import, Era1Progress, era1_files, export_era1, import_era1};
@@ -67,11 +64,6 @@ pub use migrate::{
 pub use reader::NodeReader;
 #[cfg(feature = "rocksdb")]
 pub use recover::{StoreRecovery, recover_wal_loss};
-pub use storage_api;
-pub use storage_backup;
-pub use storage_cache;
-pub use storage_metrics;
-pub use storage_migrate;
 #[cfg(feature = "redb")]
 pub use storage_redb::RedbStore;
 #[cfg(feature = "rocksdb")]
@@ -79,3 +71,48 @@ pub use storage_rocksdb::{RocksStore, WalLoss};
 #[cfg(feature = "sled")]
 pub use storage_sled::SledStore;
 pub use stores::StoreId;
+
+/// The linear chain's vocabulary (chain-store): blocks and the model trait, what writes and
+/// queries return, and the synthetic EVM-style model with its generator.
+pub mod chain {
+    pub use chain_store::{
+        AddressCursor, AddressPage, AddressQuery, AddressTx, Block, BlockHeader, BlockRef, ChainError, ChainModel, Id,
+        Inserted, IntegrityReport, Located, Log, LogFilter, LogMatch, LogMatchOf, NewBlock, Order, Pointers, Problem,
+        PruneReport, Receipt, Reorg, StateWrite, Transaction, TxLocation,
+    };
+    pub use chain_store::{evm, generator};
+}
+
+/// The Ethereum model (chain-eth, on alloy): its block parts, its generator and the era1 format.
+pub mod eth {
+    pub use chain_eth::era1::Era1Summary;
+    pub use chain_eth::generator;
+    pub use chain_eth::{Eth, EthBody, EthHeader, EthLog, EthReceipt, EthStateKey, EthStateValue, EthTx};
+}
+
+/// The DAG's vocabulary (dag-store): vertices, what writes and checks return, and the
+/// synthetic DAG generator.
+pub mod dag {
+    pub use dag_store::generator;
+    pub use dag_store::{
+        DagError, Inserted, IntegrityReport, Problem, PruneReport, Status, StoredVertex, Vertex, VertexBuilder,
+        VertexHash, Walk,
+    };
+}
+
+/// Backups (storage-backup): their configuration, kinds, catalogue and manifests.
+pub mod backups {
+    pub use storage_backup::{
+        BackupConfig, BackupError, BackupInfo, BackupKind, Backups, Compression, Credentials, Manifest, Progress,
+        RetentionPolicy, Selector, parse_time, rfc3339,
+    };
+}
+
+/// Metrics and health (storage-metrics), and the caches' figures (storage-cache).
+pub mod metrics {
+    pub use storage_cache::{CacheConfig, CacheStats};
+    pub use storage_metrics::{Health, Metrics, MetricsConfig, SloConfig, SloReport, Status};
+}
+
+pub use storage_api::{KvIngest, OpenError};
+pub use storage_migrate::{Plan, StepReport};

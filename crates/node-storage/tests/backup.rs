@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use node_storage::chain_store::evm::Evm;
-use node_storage::chain_store::generator::{ChainGenerator, GenConfig};
-use node_storage::dag_store::generator::DagGenerator;
-use node_storage::storage_backup::testkit::S3Server;
-use node_storage::storage_backup::{BackupConfig, BackupKind, Backups, Selector, TableDigest};
+use chain_store::evm::Evm;
+use chain_store::generator::{ChainGenerator, GenConfig};
+use dag_store::generator::DagGenerator;
 use node_storage::{Backend, BackendKind, Config, RedbStore, RocksStore, SledStore, StorageHandle, StoreId, restore};
+use storage_backup::testkit::S3Server;
+use storage_backup::{BackupConfig, BackupKind, Backups, Selector, TableDigest};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
@@ -210,7 +210,7 @@ fn failed_or_dry_run_restores_leave_the_live_data_untouched() {
     let before = entries();
     // Not a byte of the live directory may change (logical digests alone would not show a
     // store that was opened and closed again: a new MANIFEST, OPTIONS and log).
-    let files = || node_storage::storage_api::testkit::caps::dir_fingerprint(&c.data_dir);
+    let files = || storage_api::testkit::caps::dir_fingerprint(&c.data_dir);
     let untouched = files();
     // Dry run: downloads and verifies, changes nothing.
     let dry = rt.block_on(restore::<RocksStore, Evm, ()>(&c, &Selector::Latest, true, Arc::new(()))).unwrap();
@@ -233,7 +233,7 @@ fn failed_or_dry_run_restores_leave_the_live_data_untouched() {
         .files
         .iter()
         .find_map(|f| match &f.location {
-            node_storage::storage_backup::Location::Object { key, .. } => Some(key.clone()),
+            storage_backup::Location::Object { key, .. } => Some(key.clone()),
             _ => None,
         })
         .unwrap();

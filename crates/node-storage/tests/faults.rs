@@ -7,15 +7,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use node_storage::chain_store::evm::Evm;
-use node_storage::dag_store::{Vertex, VertexBuilder};
-use node_storage::storage_api::{
+use chain_store::evm::Evm;
+use dag_store::{Vertex, VertexBuilder};
+use node_storage::{Backend, BackendKind, BreakerState, Config, RocksStore, StorageError, StorageHandle, StoreId};
+use storage_api::{
     BackendError, BackendErrorKind, CheckpointError, Direction, Durability, FlushError, KvFlush, KvRead, KvReader,
     KvStats, KvWrite, MaintenanceError, OpenError, RawRange, ReadError, Schema, TableStats, WriteError,
 };
-use node_storage::storage_backup::{BackupError, LogicalWriter, StoreRecord};
-use node_storage::storage_metrics::Sample;
-use node_storage::{Backend, BackendKind, BreakerState, Config, RocksStore, StorageError, StorageHandle, StoreId};
+use storage_backup::{BackupError, LogicalWriter, StoreRecord};
+use storage_metrics::Sample;
 
 /// Writes to fail from now on (u32::MAX: all).
 static FAIL: AtomicU32 = AtomicU32::new(0);
@@ -99,7 +99,7 @@ impl Backend for Faulty {
         config: &Config,
         name: StoreId,
         schema: Schema,
-        policy: node_storage::storage_api::VersionPolicy,
+        policy: storage_api::VersionPolicy,
     ) -> Result<Self, OpenError> {
         RocksStore::open_store_with(config, name, schema, policy).map(Faulty)
     }
@@ -182,7 +182,7 @@ fn breaker_opens_fails_fast_and_recovers() {
             assert!(e.is_engine_failure(), "{e}");
         }
         assert_eq!(h.breaker(), BreakerState::Open);
-        assert_eq!(h.health().status, node_storage::storage_metrics::Status::Failing);
+        assert_eq!(h.health().status, storage_metrics::Status::Failing);
         let started = std::time::Instant::now();
         let e = h.insert_vertex(vertex(10), vec![]).await.unwrap_err();
         assert!(matches!(e, StorageError::Unavailable { .. }), "{e}");

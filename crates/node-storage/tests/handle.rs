@@ -6,10 +6,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use node_storage::chain_store::evm::Evm;
-use node_storage::chain_store::generator::{ChainGenerator, GenConfig};
-use node_storage::chain_store::{BlockHeader, NewBlock};
-use node_storage::dag_store::{DagError, Inserted, Vertex, VertexBuilder};
+use chain_store::evm::Evm;
+use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::{BlockHeader, NewBlock};
+use dag_store::{DagError, Inserted, Vertex, VertexBuilder};
 use node_storage::{Config, RocksStore, StorageError, StorageHandle};
 
 type Handle = StorageHandle<RocksStore, Evm>;

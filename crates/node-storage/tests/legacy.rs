@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use node_storage::chain_store::evm::Evm;
-use node_storage::dag_store::legacy::{self, LegacyError, LegacyRecord};
-use node_storage::dag_store::{Status, VertexHash};
+use chain_store::evm::Evm;
+use dag_store::legacy::{self, LegacyError, LegacyRecord};
+use dag_store::{Status, VertexHash};
 use node_storage::{
     Backend, BackendKind, Config, RedbStore, RocksStore, SledStore, StorageError, StorageHandle, import_legacy,
     write_legacy_fixture,
@@ -80,10 +80,8 @@ fn import<B: Backend>() {
         _ => None,
     });
     let (hash, m) = meta.unwrap();
-    let store = B::open_store(&c, node_storage::StoreId::Dag, node_storage::dag_store::dag_schema()).unwrap();
-    let got = node_storage::storage_api::ReadExt::get::<node_storage::dag_store::schema::VertexMetas>(&store, &hash)
-        .unwrap()
-        .unwrap();
+    let store = B::open_store(&c, node_storage::StoreId::Dag, dag_store::dag_schema()).unwrap();
+    let got = storage_api::ReadExt::get::<dag_store::schema::VertexMetas>(&store, &hash).unwrap().unwrap();
     assert_eq!(got, m);
     drop(store);
     // A second import into the same node is refused.

@@ -3,14 +3,13 @@
 
 use std::path::Path;
 
-use node_storage::chain_store::evm::Evm;
-use node_storage::chain_store::generator::{ChainGenerator, GenConfig};
-use node_storage::dag_store::generator::DagGenerator;
-use node_storage::storage_api::{Durability, KeyCodec, KvWrite, RawBatch, ReadExt};
-use node_storage::storage_migrate::MigrateError;
-use node_storage::{
-    Backend, BackendKind, Config, RedbStore, RocksStore, SledStore, StorageHandle, copy_node, dag_store::dag_schema,
-};
+use chain_store::evm::Evm;
+use chain_store::generator::{ChainGenerator, GenConfig};
+use dag_store::dag_schema;
+use dag_store::generator::DagGenerator;
+use node_storage::{Backend, BackendKind, Config, RedbStore, RocksStore, SledStore, StorageHandle, copy_node};
+use storage_api::{Durability, KeyCodec, KvWrite, RawBatch, ReadExt};
+use storage_migrate::MigrateError;
 
 fn config(dir: &Path, backend: BackendKind) -> Config {
     let mut c = Config { data_dir: dir.to_owned(), backend, ..Config::default() };
@@ -92,15 +91,15 @@ fn a_corrupted_target_is_detected_and_named() {
     .unwrap();
     let source = RocksStore::open_store(&from, node_storage::StoreId::Dag, dag_schema()).unwrap();
     let tables = ["vertices"];
-    node_storage::storage_migrate::copy_tables("dag", &source, &target, &tables, 100, &mut |_| {}).unwrap();
-    node_storage::storage_migrate::verify_tables("dag", &source, &target, &tables).unwrap();
+    storage_migrate::copy_tables("dag", &source, &target, &tables, 100, &mut |_| {}).unwrap();
+    storage_migrate::verify_tables("dag", &source, &target, &tables).unwrap();
     // Damage one value in the target.
-    let first = ReadExt::first::<node_storage::dag_store::schema::Vertices>(&source).unwrap().unwrap();
+    let first = ReadExt::first::<dag_store::schema::Vertices>(&source).unwrap().unwrap();
     let key = KeyCodec::to_key_bytes(&first.0);
     let mut batch = target.raw_batch();
     batch.put_raw("vertices", &key, b"\x01garbage").unwrap();
     target.write_raw(batch, Durability::Synced).unwrap();
-    let err = node_storage::storage_migrate::verify_tables("dag", &source, &target, &tables).unwrap_err();
+    let err = storage_migrate::verify_tables("dag", &source, &target, &tables).unwrap_err();
     assert!(matches!(err, MigrateError::Mismatch { what: "value differs", .. }), "{err}");
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     assert!(err.to_string().contains(&format!("table vertices: value differs at key {hex}")), "{err}");

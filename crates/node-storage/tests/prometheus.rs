@@ -8,9 +8,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use node_storage::chain_store::evm::Evm;
-use node_storage::chain_store::generator::{ChainGenerator, GenConfig};
-use node_storage::dag_store::VertexBuilder;
+use chain_store::evm::Evm;
+use chain_store::generator::{ChainGenerator, GenConfig};
+use dag_store::VertexBuilder;
 use node_storage::{Config, RocksStore, StorageHandle};
 
 fn free_port() -> u16 {

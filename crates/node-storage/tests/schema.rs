@@ -5,22 +5,20 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use node_storage::chain_store::evm::Evm;
-use node_storage::dag_store::generator::DagGenerator;
-use node_storage::dag_store::migrate::fixture::downgrade_to_v1;
-use node_storage::dag_store::{StoredVertex, VertexHash, dag_schema};
-use node_storage::storage_api::iter::RawCursor;
-use node_storage::storage_api::schema::{SCHEMA_RECORD_KEY, SchemaRecord};
-use node_storage::storage_api::table::META_TABLE;
-use node_storage::storage_api::{
-    Direction, Durability, KvRead, KvReader, KvStore, KvWrite, OpenError, RawBatch, RawRange,
-};
-use node_storage::storage_backup::{BackupKind, TableDigest};
-use node_storage::storage_migrate::MigrateError;
+use chain_store::evm::Evm;
+use dag_store::generator::DagGenerator;
+use dag_store::migrate::fixture::downgrade_to_v1;
+use dag_store::{StoredVertex, VertexHash, dag_schema};
 use node_storage::{
     Backend, BackendKind, Config, MigrateOptions, MigrateProgress, RedbStore, RocksStore, SledStore, StorageError,
     StorageHandle, migrate_node, plan_node,
 };
+use storage_api::iter::RawCursor;
+use storage_api::schema::{SCHEMA_RECORD_KEY, SchemaRecord};
+use storage_api::table::META_TABLE;
+use storage_api::{Direction, Durability, KvRead, KvReader, KvStore, KvWrite, OpenError, RawBatch, RawRange};
+use storage_backup::{BackupKind, TableDigest};
+use storage_migrate::MigrateError;
 
 const VERTICES: usize = 1_500;
 
@@ -73,13 +71,7 @@ fn digests<S: KvRead + KvStore>(store: &S) -> Vec<(String, u64, String)> {
 }
 
 fn open_dag<B: Backend>(c: &Config) -> B {
-    B::open_store_with(
-        c,
-        node_storage::StoreId::Dag,
-        dag_schema(),
-        node_storage::storage_api::VersionPolicy::AllowOlder,
-    )
-    .unwrap()
+    B::open_store_with(c, node_storage::StoreId::Dag, dag_schema(), storage_api::VersionPolicy::AllowOlder).unwrap()
 }
 
 fn set_dag_version<B: Backend>(c: &Config, version: u32) {
@@ -300,10 +292,8 @@ fn a_corrupt_v1_vertex_stops_the_migration_before_the_version_bump() {
 
 /// A chain of 60 blocks with side blocks and a reorg; returns the canonical blocks as read
 /// back, with their receipts.
-fn populate_chain<B: Backend>(
-    c: &Config,
-) -> Vec<(node_storage::chain_store::Block<Evm>, Vec<node_storage::chain_store::evm::EvmReceipt>)> {
-    use node_storage::chain_store::generator::{ChainGenerator, GenConfig};
+fn populate_chain<B: Backend>(c: &Config) -> Vec<(chain_store::Block<Evm>, Vec<chain_store::evm::EvmReceipt>)> {
+    use chain_store::generator::{ChainGenerator, GenConfig};
     rt().block_on(async {
         let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
         let mut g = ChainGenerator::new(GenConfig {
@@ -341,8 +331,8 @@ fn populate_chain<B: Backend>(
 }
 
 fn chain_v1_to_v3<B: Backend>() {
-    use node_storage::chain_store::migrate::fixture::downgrade_to_v1 as chain_downgrade;
-    use node_storage::chain_store::{ChainStore, chain_schema};
+    use chain_store::migrate::fixture::downgrade_to_v1 as chain_downgrade;
+    use chain_store::{ChainStore, chain_schema};
     let dir = tempfile::tempdir().unwrap();
     let c = config(dir.path(), B::KIND);
     let canonical = populate_chain::<B>(&c);
@@ -351,7 +341,7 @@ fn chain_v1_to_v3<B: Backend>() {
             &c,
             node_storage::StoreId::Chain,
             chain_schema::<Evm>(),
-            node_storage::storage_api::VersionPolicy::AllowOlder,
+            storage_api::VersionPolicy::AllowOlder,
         )
         .unwrap();
         let (_, blocks) = chain_downgrade(ChainStore::<B, Evm>::new(store).unwrap()).unwrap();

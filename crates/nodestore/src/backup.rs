@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use node_storage::storage_backup::{BackupKind, Backups, Manifest, Progress, Selector, parse_time, rfc3339};
+use node_storage::backups::{BackupKind, Backups, Manifest, Progress, Selector, parse_time, rfc3339};
 use node_storage::{Backend, Config, StorageHandle, restore};
 use serde_json::json;
 
@@ -77,7 +77,7 @@ fn summary(m: &Manifest) -> serde_json::Value {
 }
 
 /// Commands that run without the store open (list, verify, restore, prune).
-pub(crate) async fn offline<B: Backend, M: node_storage::chain_store::ChainModel>(
+pub(crate) async fn offline<B: Backend, M: node_storage::chain::ChainModel>(
     config: &Config,
     cmd: BackupCmd,
     as_json: bool,
@@ -207,7 +207,7 @@ pub(crate) fn kind(arg: KindArg) -> BackupKind {
     }
 }
 
-pub(crate) async fn create<B: Backend, M: node_storage::chain_store::ChainModel>(
+pub(crate) async fn create<B: Backend, M: node_storage::chain::ChainModel>(
     h: &StorageHandle<B, M>,
     kind: KindArg,
     as_json: bool,

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use node_storage::Backend;
-use node_storage::chain_store::{AddressQuery, BlockHeader, LogFilter, Transaction};
-use node_storage::dag_store::generator::DagGenerator;
+use node_storage::chain::{AddressQuery, BlockHeader, LogFilter, Transaction};
+use node_storage::dag::generator::DagGenerator;
 use serde_json::json;
 
 use crate::commands::Handle;

@@ -33,7 +33,7 @@ pub(crate) fn import(config: &Config, paths: &[PathBuf], memory_mib: usize, as_j
     }
 }
 
-fn import_with<B: Backend + node_storage::storage_api::KvIngest>(
+fn import_with<B: Backend + node_storage::KvIngest>(
     config: &Config,
     paths: &[PathBuf],
     memory_mib: usize,

@@ -3,8 +3,8 @@
 //! directory, work on a read-only mount and never create a store.
 
 use anyhow::Context;
-use node_storage::chain_store::{AddressQuery, LogFilter};
-use node_storage::dag_store::VertexHash;
+use node_storage::chain::{AddressQuery, LogFilter};
+use node_storage::dag::VertexHash;
 use node_storage::{Backend, Config, NodeReader};
 use serde_json::json;
 

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use node_storage::chain_eth::Eth;
-use node_storage::chain_store::evm::Evm;
+use node_storage::chain::evm::Evm;
+use node_storage::eth::Eth;
 use node_storage::{Backend, BackendKind, BackendVisitor, Config, ModelKind, with_backend};
 
 /// Run, inspect and maintain a node-storage database.
@@ -414,7 +414,7 @@ fn migrate_command(cli: &Cli) -> String {
 /// Whether `e` is a store refusing to open because its schema is older than this build's (the
 /// error names `nodestore migrate`; the CLI adds the exact commands for this data directory).
 fn needs_migration(e: &anyhow::Error) -> bool {
-    use node_storage::storage_api::OpenError;
+    use node_storage::OpenError;
     e.chain().any(|cause| {
         matches!(
             cause.downcast_ref::<node_storage::StorageError>(),
@@ -506,7 +506,7 @@ mod tests {
 
     #[test]
     fn older_schemas_are_recognised_by_kind() {
-        use node_storage::storage_api::OpenError;
+        use node_storage::OpenError;
         let older = OpenError::OlderSchema { schema: "dag", found: 1, expected: 2 };
         let e =
             anyhow::Error::new(node_storage::StorageError::Open { store: node_storage::StoreId::Dag, source: older })
@@ -522,8 +522,7 @@ mod tests {
     #[test]
     fn causes_appear_once() {
         let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied (os error 13)");
-        let open =
-            node_storage::storage_api::OpenError::Io { action: "reading", path: "/x/CURRENT".into(), source: io };
+        let open = node_storage::OpenError::Io { action: "reading", path: "/x/CURRENT".into(), source: io };
         let e =
             anyhow::Error::new(node_storage::StorageError::Open { store: node_storage::StoreId::Chain, source: open })
                 .context("opening the store");

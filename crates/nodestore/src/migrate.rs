@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use node_storage::storage_migrate::StepReport;
+use node_storage::StepReport;
 use node_storage::{
     Backend, BackendVisitor, Config, MigrateOptions, MigrateProgress, StoreId, copy_node, migrate_node,
 };
@@ -23,7 +23,7 @@ pub(crate) struct CopyTo<S, M> {
     pub(crate) source: PhantomData<(S, M)>,
 }
 
-impl<S: Backend, M: node_storage::chain_store::ChainModel> BackendVisitor for CopyTo<S, M> {
+impl<S: Backend, M: node_storage::chain::ChainModel> BackendVisitor for CopyTo<S, M> {
     type Output = anyhow::Result<()>;
 
     fn visit<D: Backend>(self) -> anyhow::Result<()> {
@@ -79,7 +79,7 @@ fn spinner(quiet: bool, template: &str) -> ProgressBar {
 }
 
 /// `nodestore migrate [--dry-run] [--no-backup]`: every store to this build's schema version.
-pub(crate) async fn schema<B: Backend, M: node_storage::chain_store::ChainModel>(
+pub(crate) async fn schema<B: Backend, M: node_storage::chain::ChainModel>(
     config: &Config,
     options: MigrateOptions,
     as_json: bool,
@@ -149,7 +149,7 @@ pub(crate) async fn schema<B: Backend, M: node_storage::chain_store::ChainModel>
 }
 
 /// `nodestore migrate import-legacy --from DIR [--dry-run]`.
-pub(crate) fn import_legacy<B: Backend, M: node_storage::chain_store::ChainModel>(
+pub(crate) fn import_legacy<B: Backend, M: node_storage::chain::ChainModel>(
     config: &Config,
     from: &Path,
     dry_run: bool,

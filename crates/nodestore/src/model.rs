@@ -2,11 +2,11 @@
 //! and the state key an address lookup reads. Implemented for the synthetic EVM-style model
 //! and for Ethereum; `--model` (or `model =` in the config) picks one.
 
-use node_storage::chain_eth::generator::{EthGenerator, MAINNET_LONDON};
-use node_storage::chain_eth::{Eth, EthLog, EthReceipt, EthStateKey, EthStateValue, EthTx};
-use node_storage::chain_store::evm::{Address, B256, Evm, EvmHeader};
-use node_storage::chain_store::generator::{ChainGenerator, GenConfig};
-use node_storage::chain_store::{Block, BlockHeader, ChainModel, NewBlock};
+use node_storage::chain::evm::{Address, B256, Evm, EvmHeader};
+use node_storage::chain::generator::{ChainGenerator, GenConfig};
+use node_storage::chain::{Block, BlockHeader, ChainModel, NewBlock};
+use node_storage::eth::generator::{EthGenerator, MAINNET_LONDON};
+use node_storage::eth::{Eth, EthLog, EthReceipt, EthStateKey, EthStateValue, EthTx};
 use serde_json::{Value, json};
 
 use crate::output::hex;
@@ -51,7 +51,7 @@ pub(crate) trait DemoChain<M: ChainModel> {
 }
 
 /// Parses `0x`-prefixed (or bare) hex into an `Id` of the model.
-pub(crate) fn parse_id<T: node_storage::chain_store::Id>(s: &str, what: &str) -> anyhow::Result<T> {
+pub(crate) fn parse_id<T: node_storage::chain::Id>(s: &str, what: &str) -> anyhow::Result<T> {
     let t = s.strip_prefix("0x").unwrap_or(s);
     let width = T::default().as_ref().len();
     anyhow::ensure!(t.len() == 2 * width, "{what} `{s}`: expected {} hex digits, got {}", 2 * width, t.len());
@@ -83,7 +83,7 @@ impl DemoChain<Evm> for EvmDemo {
     }
 }
 
-impl LogJson for node_storage::chain_store::evm::EvmLog {
+impl LogJson for node_storage::chain::evm::EvmLog {
     fn json(&self) -> Value {
         json!({ "address": hex(self.address.as_ref()), "topics": self.topics.iter().map(|t| hex(t.as_ref())).collect::<Vec<_>>() })
     }
@@ -105,10 +105,10 @@ impl CliModel for Evm {
             "timestamp": b.header.timestamp, "transactions": b.transactions.iter().map(|t| hex(t.hash.as_ref())).collect::<Vec<_>>(),
         })
     }
-    fn tx_json(tx: &node_storage::chain_store::evm::EvmTx) -> Value {
+    fn tx_json(tx: &node_storage::chain::evm::EvmTx) -> Value {
         serde_json::to_value(tx).unwrap_or(Value::Null)
     }
-    fn receipt_json(r: &node_storage::chain_store::evm::EvmReceipt) -> Value {
+    fn receipt_json(r: &node_storage::chain::evm::EvmReceipt) -> Value {
         serde_json::to_value(r).unwrap_or(Value::Null)
     }
     fn state_key(address: Address) -> (Address, B256) {
@@ -129,13 +129,13 @@ impl DemoChain<Eth> for EthDemo {
     fn next(&mut self) -> Vec<NewBlock<Eth>> {
         vec![self.0.next_block()]
     }
-    fn child_of(&mut self, parent: &node_storage::chain_eth::EthHeader) -> NewBlock<Eth> {
+    fn child_of(&mut self, parent: &node_storage::eth::EthHeader) -> NewBlock<Eth> {
         self.0.child(Some(parent))
     }
-    fn account(&self) -> node_storage::chain_eth::alloy_primitives::Address {
+    fn account(&self) -> alloy_primitives::Address {
         self.0.account(3)
     }
-    fn marker(&self) -> (node_storage::chain_eth::alloy_primitives::Address, u64) {
+    fn marker(&self) -> (alloy_primitives::Address, u64) {
         // The hottest contract logs in nearly every block.
         (self.0.contract(0), 1)
     }
@@ -164,7 +164,7 @@ impl CliModel for Eth {
         })
     }
     fn tx_json(tx: &EthTx) -> Value {
-        use node_storage::chain_eth::alloy_consensus::Transaction;
+        use alloy_consensus::Transaction;
         json!({
             "hash": tx.hash().to_string(), "type": u8::from(tx.0.tx_type()), "nonce": tx.0.nonce(),
             "to": tx.to().map(|a| a.to_string()), "value": tx.0.value().to_string(), "gas_limit": tx.0.gas_limit(),
@@ -173,8 +173,8 @@ impl CliModel for Eth {
     }
     fn receipt_json(r: &EthReceipt) -> Value {
         let status = match r.status {
-            node_storage::chain_eth::alloy_consensus::Eip658Value::Eip658(ok) => json!(ok),
-            node_storage::chain_eth::alloy_consensus::Eip658Value::PostState(root) => {
+            alloy_consensus::Eip658Value::Eip658(ok) => json!(ok),
+            alloy_consensus::Eip658Value::PostState(root) => {
                 json!({ "post_state": root.to_string() })
             }
         };
@@ -183,7 +183,7 @@ impl CliModel for Eth {
             "logs": r.logs.iter().map(LogJson::json).collect::<Vec<_>>(),
         })
     }
-    fn state_key(address: node_storage::chain_eth::alloy_primitives::Address) -> EthStateKey {
+    fn state_key(address: alloy_primitives::Address) -> EthStateKey {
         EthStateKey { address, slot: None }
     }
     fn value_json(v: &EthStateValue) -> Value {

@@ -142,17 +142,17 @@ fn migrate_copy_to_another_engine() {
 
 /// Rewrites the DAG store of the node in `dir/db` as DAG schema v1 wrote it.
 fn downgrade_dag(dir: &std::path::Path) {
-    use node_storage::storage_api::VersionPolicy;
     use node_storage::{Backend, Config, RocksStore};
+    use storage_api::VersionPolicy;
     let config = Config { data_dir: dir.join("db"), ..Config::default() };
     let store = RocksStore::open_store_with(
         &config,
         node_storage::StoreId::Dag,
-        node_storage::dag_store::dag_schema(),
+        dag_store::dag_schema(),
         VersionPolicy::AllowOlder,
     )
     .unwrap();
-    node_storage::dag_store::migrate::fixture::downgrade_to_v1(&store).unwrap();
+    dag_store::migrate::fixture::downgrade_to_v1(&store).unwrap();
 }
 
 #[test]
@@ -567,12 +567,12 @@ fn the_ethereum_model_runs_the_demo_and_the_reads() {
 /// stored, and an import killed with SIGKILL part-way that resumes and checks clean.
 #[test]
 fn era1_import_export_and_kill_resume() {
-    use node_storage::chain_eth::generator::MAINNET_LONDON;
-    use node_storage::chain_eth::import::write_generated;
+    use chain_eth::import::write_generated;
+    use node_storage::eth::generator::MAINNET_LONDON;
     let dir = tempfile::tempdir().unwrap();
     let archives = dir.path().join("archives");
     std::fs::create_dir(&archives).unwrap();
-    let shape = node_storage::chain_eth::generator::EthShape { txs_per_block: 40, ..MAINNET_LONDON };
+    let shape = node_storage::eth::generator::EthShape { txs_per_block: 40, ..MAINNET_LONDON };
     let files = write_generated(&archives, shape, 7, 6, 50).unwrap();
     let eth = |c: &mut Command| {
         c.args(["--model", "ethereum"]);
