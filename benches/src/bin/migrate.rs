@@ -1,5 +1,6 @@
 //! Migration figures on RocksDB: the DAG v1 → v2 step (dry run and real run, against a plain
-//! rewrite of the same entries in the same batches), the bytes it saves, and the legacy import
+//! rewrite of the same entries in the same batches), the bytes it saves, the chain steps, copying
+//! the whole node (write batches vs bulk ingestion, and `copy_node`), and the legacy import
 //! against inserting the same vertices through the node.
 //! `cargo xtask bench --only-migrate [--quick]`; prints a Markdown table.
 
@@ -9,11 +10,11 @@ use std::time::Instant;
 use chain_store::evm::Evm;
 use dag_store::generator::DagGenerator;
 use node_storage::{
-    Backend, Config, MigrateOptions, MigrateProgress, RocksStore, StorageHandle, StoreId, import_legacy, migrate_node,
-    write_legacy_fixture,
+    Backend, Config, MigrateOptions, MigrateProgress, RocksStore, StorageHandle, StoreId, copy_node, import_legacy,
+    migrate_node, write_legacy_fixture,
 };
 use storage_api::iter::RawCursor;
-use storage_api::{Direction, Durability, KvRead, KvWrite, RawBatch, RawRange, VersionPolicy};
+use storage_api::{Direction, Durability, KvFlush, KvRead, KvReader, KvWrite, RawBatch, RawRange, VersionPolicy};
 
 fn config(dir: &std::path::Path) -> Config {
     let mut c = Config { data_dir: dir.to_owned(), ..Config::default() };
@@ -112,6 +113,34 @@ fn main() {
     }
     let chain_secs = run(false);
 
+    // Copying the whole node (the DAG and chain stores written above) into a new RocksDB node:
+    // write batches vs bulk ingestion (SST files), same source, same run; then `copy_node`
+    // end to end (ingest, flush, entry-by-entry verification).
+    let copy_with = |ingest: bool, dir: &str| {
+        let to = config(&work.path().join(dir));
+        let started = Instant::now();
+        let mut entries = 0;
+        for id in StoreId::ALL {
+            let schema = id.schema::<Evm>();
+            let source = RocksStore::open_store(&node, id, schema.clone()).expect("open source");
+            let target = RocksStore::open_store(&to, id, schema).expect("open target");
+            let tables: Vec<&str> = source.schema().tables().iter().map(|t| t.name).collect();
+            entries += if ingest {
+                storage_migrate::ingest_tables(id.name(), &source, &target, &tables, &mut |_| {}).expect("ingest")
+            } else {
+                storage_migrate::copy_tables(id.name(), &source, &target, &tables, 10_000, &mut |_| {}).expect("copy")
+            };
+            target.flush().expect("flush");
+        }
+        (entries, started.elapsed().as_secs_f64())
+    };
+    let (copy_entries, batch_copy_secs) = copy_with(false, "copy-batches");
+    let (_, ingest_copy_secs) = copy_with(true, "copy-ingest");
+    let started = Instant::now();
+    copy_node::<RocksStore, RocksStore, Evm>(&node, &config(&work.path().join("copy-node")), &mut |_, _| {})
+        .expect("copy_node");
+    let copy_node_secs = started.elapsed().as_secs_f64();
+
     let legacy = work.path().join("legacy");
     write_legacy_fixture(&legacy, n, n / 2, 0, 1).expect("fixture");
     let imported = config(&work.path().join("imported"));
@@ -151,6 +180,23 @@ fn main() {
         (
             format!("chain v1 → v3, real run ({chain_blocks} blocks of 100 transactions, both steps)"),
             format!("{:.2} s, {:.0} blocks/s", chain_secs, chain_blocks as f64 / chain_secs),
+        ),
+        (
+            format!("copy the node into a new RocksDB node, write batches ({copy_entries} entries)"),
+            format!("{:.2} s, {:.0} entries/s", batch_copy_secs, copy_entries as f64 / batch_copy_secs),
+        ),
+        (
+            "the same copy through bulk ingestion (SST files)".to_owned(),
+            format!(
+                "{:.2} s, {:.0} entries/s, {:.2}× the batches' time",
+                ingest_copy_secs,
+                copy_entries as f64 / ingest_copy_secs,
+                ingest_copy_secs / batch_copy_secs
+            ),
+        ),
+        (
+            "`copy_node` end to end (ingest, flush, verify every entry)".to_owned(),
+            format!("{:.2} s, {:.0} entries/s", copy_node_secs, copy_entries as f64 / copy_node_secs),
         ),
         (
             "insert the same vertices through the node (baseline)".to_owned(),

@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use storage_api::{
-    CheckpointError, KvFlush, KvReader, KvStats, KvStore, MaintenanceError, OpenError, Schema, VersionPolicy,
+    CheckpointError, KvFlush, KvRead, KvReader, KvStats, KvStore, MaintenanceError, OpenError, Schema, VersionPolicy,
 };
 use storage_backup::{BackupError, LogicalWriter, StoreRecord};
 use storage_metrics::Sample;
+use storage_migrate::MigrateError;
 
 use crate::config::{BackendKind, Config};
 use crate::error::StorageError;
@@ -72,6 +73,19 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
     /// The database identity recorded in a checkpoint (scopes the reuse of file hashes);
     /// `None` for engines that record none, so no file hash is reused across databases.
     fn identity(staging: &Path, store: StoreId) -> Option<String>;
+
+    /// Fills this store's empty `tables` from `source` (a store of the same schema on any
+    /// engine), the fastest way the engine has: bulk ingestion where it has
+    /// [`KvIngest`](storage_api::KvIngest) (RocksDB, redb), write batches otherwise (sled). The
+    /// caller flushes afterwards. `progress` receives the entries copied so far; returns them
+    /// all.
+    fn copy_from<S: KvRead + ?Sized>(
+        &self,
+        store: StoreId,
+        source: &S,
+        tables: &[&str],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, MigrateError>;
 
     /// Dumps every table of the store into a logical backup.
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError>;

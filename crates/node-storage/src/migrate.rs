@@ -13,16 +13,13 @@ use chain_store::ChainModel;
 use storage_api::migration::MigrationStep;
 use storage_api::{Schema, VersionPolicy};
 use storage_backup::{BackupKind, Progress};
-use storage_migrate::{Plan, RunOptions, StepReport, TableCopy, copy_tables, verify_tables};
+use storage_migrate::{Plan, RunOptions, StepReport, TableCopy, verify_tables};
 
 use crate::backend::Backend;
 use crate::backup::BackupReport;
 use crate::config::Config;
 use crate::error::StorageError;
 use crate::stores::StoreId;
-
-/// Entries per atomic batch when copying.
-const COPY_BATCH: usize = 10_000;
 
 /// What a copy did: per store, every table's verified key count and digest.
 #[derive(Debug, Clone)]
@@ -57,7 +54,7 @@ pub fn copy_node<S: Backend, D: Backend, M: ChainModel>(
         let target = D::open_store(to, store, schema).map_err(open_error)?;
         let tables: Vec<&str> = source.schema().tables().iter().map(|t| t.name).collect();
         let name = store.name();
-        report.entries += copy_tables(name, &source, &target, &tables, COPY_BATCH, &mut |n| progress(store, n))?;
+        report.entries += target.copy_from(store, &source, &tables, &mut |n| progress(store, n))?;
         target.flush()?;
         report.stores.push((store, verify_tables(name, &source, &target, &tables)?));
         tracing::info!(store = name, from = %S::KIND, to = %D::KIND, "store copied and verified");

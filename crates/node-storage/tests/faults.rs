@@ -120,6 +120,15 @@ impl Backend for Faulty {
     fn checkpoint_into(&self, staging: &Path, name: StoreId) -> Result<bool, CheckpointError> {
         self.0.checkpoint_into(staging, name)
     }
+    fn copy_from<S: KvRead + ?Sized>(
+        &self,
+        store: StoreId,
+        source: &S,
+        tables: &[&str],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, storage_migrate::MigrateError> {
+        self.0.copy_from(store, source, tables, progress)
+    }
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
         self.0.dump(record, writer)
     }

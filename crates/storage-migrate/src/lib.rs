@@ -15,7 +15,7 @@
 pub mod copy;
 pub mod steps;
 
-pub use copy::{copy_tables, verify_tables};
+pub use copy::{copy_tables, ingest_tables, verify_tables};
 pub use steps::{Plan, PlannedStep, RunOptions, StepReport, dry_run, plan, run, stored_version};
 use storage_api::{ReadError, WriteError};
 
@@ -46,6 +46,17 @@ pub enum MigrateError {
         /// The engine's error.
         #[source]
         source: WriteError,
+    },
+    /// Ingesting into the target failed; nothing of the ingest became visible unless the
+    /// engine ingests table by table (see `storage_api::ingest`), and the target is a new
+    /// store either way.
+    #[error("target store {store}: bulk ingest: {source}")]
+    Ingest {
+        /// The store.
+        store: String,
+        /// The engine's error.
+        #[source]
+        source: storage_api::IngestError,
     },
     /// The target store already exists (copies go into new paths only).
     #[error("the target {} already exists: copy into a new path", .0.display())]

@@ -3,11 +3,12 @@
 use std::path::Path;
 
 use storage_api::{
-    CheckpointError, KvCheckpoint, KvCompact, KvOpen, KvOpenReadOnly, KvReader, KvSnapshots, MaintenanceError,
+    CheckpointError, KvCheckpoint, KvCompact, KvOpen, KvOpenReadOnly, KvRead, KvReader, KvSnapshots, MaintenanceError,
     OpenError, RawRange, Schema, VersionPolicy,
 };
 use storage_backup::{BackupError, LogicalWriter, StoreRecord};
 use storage_metrics::Sample;
+use storage_migrate::MigrateError;
 use storage_redb::{RedbConfig, RedbReader, RedbStore};
 
 use super::{Backend, table_names};
@@ -37,6 +38,16 @@ impl Backend for RedbStore {
         std::fs::rename(&file, &target).map_err(io)?;
         std::fs::remove_dir(&dir).map_err(|source| CheckpointError::Io { path: dir.clone(), source })?;
         Ok(true)
+    }
+
+    fn copy_from<S: KvRead + ?Sized>(
+        &self,
+        store: StoreId,
+        source: &S,
+        tables: &[&str],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, MigrateError> {
+        storage_migrate::ingest_tables(store.name(), source, self, tables, progress)
     }
 
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {

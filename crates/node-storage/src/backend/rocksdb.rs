@@ -3,11 +3,12 @@
 use std::path::Path;
 
 use storage_api::{
-    CheckpointError, KvCompact, KvOpenReadOnly, KvReader, KvSnapshots, MaintenanceError, OpenError, RawRange, Schema,
-    VersionPolicy,
+    CheckpointError, KvCompact, KvOpenReadOnly, KvRead, KvReader, KvSnapshots, MaintenanceError, OpenError, RawRange,
+    Schema, VersionPolicy,
 };
 use storage_backup::{BackupError, LogicalWriter, StoreRecord};
 use storage_metrics::{Observed, Sample};
+use storage_migrate::MigrateError;
 use storage_rocksdb::{RocksConfig, RocksReader, RocksStore};
 
 use super::{Backend, table_names};
@@ -27,6 +28,16 @@ impl Backend for RocksStore {
     fn identity(staging: &Path, store: StoreId) -> Option<String> {
         let text = std::fs::read_to_string(Self::store_path(staging, store).join("IDENTITY")).ok()?;
         Some(text.trim().to_owned())
+    }
+
+    fn copy_from<S: KvRead + ?Sized>(
+        &self,
+        store: StoreId,
+        source: &S,
+        tables: &[&str],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, MigrateError> {
+        storage_migrate::ingest_tables(store.name(), source, self, tables, progress)
     }
 
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {

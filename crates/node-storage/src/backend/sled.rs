@@ -2,14 +2,18 @@
 
 use std::path::Path;
 
-use storage_api::{CheckpointError, KvOpen, MaintenanceError, OpenError, Schema, VersionPolicy};
+use storage_api::{CheckpointError, KvOpen, KvRead, MaintenanceError, OpenError, Schema, VersionPolicy};
 use storage_backup::{BackupError, LogicalWriter, StoreRecord};
 use storage_metrics::Sample;
+use storage_migrate::MigrateError;
 use storage_sled::{SledConfig, SledStore};
 
 use super::{Backend, table_names};
 use crate::config::{BackendKind, Config};
 use crate::stores::StoreId;
+
+/// Entries per atomic batch when copying into sled.
+const COPY_BATCH: usize = 10_000;
 
 impl Backend for SledStore {
     const KIND: BackendKind = BackendKind::Sled;
@@ -26,6 +30,17 @@ impl Backend for SledStore {
 
     fn checkpoint_into(&self, _staging: &Path, _store: StoreId) -> Result<bool, CheckpointError> {
         Ok(false)
+    }
+
+    /// No bulk ingestion in sled: atomic batches of [`COPY_BATCH`] entries.
+    fn copy_from<S: KvRead + ?Sized>(
+        &self,
+        store: StoreId,
+        source: &S,
+        tables: &[&str],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, MigrateError> {
+        storage_migrate::copy_tables(store.name(), source, self, tables, COPY_BATCH, progress)
     }
 
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
