@@ -50,7 +50,7 @@ pub fn ingest_tables<S: KvRead + ?Sized, D: KvIngest>(
             })?;
             ingest.put(table, key, value).map_err(ingest_error)?;
             copied += 1;
-            if copied % 65_536 == 0 {
+            if copied.is_multiple_of(65_536) {
                 progress(copied);
             }
         }
