@@ -167,14 +167,36 @@ impl Destination {
         Path::from_iter(parts)
     }
 
-    fn err(&self, action: &'static str, key: &str) -> impl FnOnce(object_store::Error) -> DestinationError + '_ {
-        let key = key.to_owned();
-        move |e| DestinationError::from_store(&self.shown, self.hint, action, &key, e)
+    /// Maps a failed request (`action` on `key`) to its error, by kind: object_store types
+    /// most refusals, but its S3 client reports a refused list or multipart request as a
+    /// generic error. For those, one authenticated read of `key` tells: a refusal there is a
+    /// typed `PermissionDenied`/`Unauthenticated`, so the failure was the credentials.
+    async fn failed(&self, action: &'static str, key: &str, e: object_store::Error) -> DestinationError {
+        let refused = matches!(e, object_store::Error::Generic { .. })
+            && matches!(
+                self.store.head(&self.path(key)).await,
+                Err(object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })
+            );
+        DestinationError::from_store(&self.shown, self.hint, action, key, e, refused)
+    }
+
+    /// `result`, or its failure mapped by [`Destination::failed`].
+    async fn check<T>(
+        &self,
+        action: &'static str,
+        key: &str,
+        result: Result<T, object_store::Error>,
+    ) -> Result<T, DestinationError> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.failed(action, key, e).await),
+        }
     }
 
     /// Stores `bytes` under `key` in one request.
     pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), BackupError> {
-        self.store.put(&self.path(key), PutPayload::from(bytes)).await.map_err(self.err("writing", key))?;
+        let put = self.store.put(&self.path(key), PutPayload::from(bytes)).await;
+        self.check("writing", key, put).await?;
         Ok(())
     }
 
@@ -185,13 +207,17 @@ impl Destination {
         let too_large = |size: u64| {
             BackupError::Integrity(crate::IntegrityError::TooLarge { path: key.to_owned(), size, limit: max })
         };
-        let got = self.store.get(&self.path(key)).await.map_err(self.err("reading", key))?;
+        let got = self.store.get(&self.path(key)).await;
+        let got = self.check("reading", key, got).await?;
         if got.meta.size > max {
             return Err(too_large(got.meta.size));
         }
         let mut stream = got.into_stream();
         let mut out = Vec::with_capacity(usize::try_from(max.min(64 << 10)).unwrap_or(0));
-        while let Some(chunk) = stream.try_next().await.map_err(self.err("reading", key))? {
+        while let Some(chunk) = {
+            let next = stream.try_next().await;
+            self.check("reading", key, next).await?
+        } {
             if (out.len() + chunk.len()) as u64 > max {
                 return Err(too_large((out.len() + chunk.len()) as u64));
             }
@@ -204,7 +230,7 @@ impl Destination {
     pub async fn delete(&self, key: &str) -> Result<(), BackupError> {
         match self.store.delete(&self.path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.err("deleting", key)(e).into()),
+            Err(e) => Err(self.failed("deleting", key, e).await.into()),
         }
     }
 
@@ -212,7 +238,8 @@ impl Destination {
     pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, BackupError> {
         let full = self.path(prefix);
         let skip = self.prefix.parts().count();
-        let metas: Vec<_> = self.store.list(Some(&full)).try_collect().await.map_err(self.err("listing", prefix))?;
+        let listed = self.store.list(Some(&full)).try_collect::<Vec<_>>().await;
+        let metas = self.check("listing", prefix, listed).await?;
         Ok(metas
             .into_iter()
             .map(|m| Listed {
@@ -255,12 +282,14 @@ impl Destination {
                 None => {
                     let (value, stored) = joined(producer.await)?;
                     let payload: PutPayload = head.into_iter().collect();
-                    self.store.put(&self.path(key), payload).await.map_err(self.err("uploading", key))?;
+                    let put = self.store.put(&self.path(key), payload).await;
+                    self.check("uploading", key, put).await?;
                     return Ok((value, stored));
                 }
             }
         }
-        let upload = self.store.put_multipart(&self.path(key)).await.map_err(self.err("starting upload of", key))?;
+        let upload = self.store.put_multipart(&self.path(key)).await;
+        let upload = self.check("starting upload of", key, upload).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
         for chunk in head {
             writer.put(chunk);
@@ -280,12 +309,13 @@ impl Destination {
         let produced = joined(producer.await);
         match (failure, produced) {
             (None, Ok(done)) => {
-                writer.finish().await.map_err(self.err("uploading", key))?;
+                let finished = writer.finish().await;
+                self.check("uploading", key, finished).await?;
                 Ok(done)
             }
             (Some(e), _) => {
                 let _ = writer.abort().await;
-                Err(self.err("uploading", key)(e).into())
+                Err(self.failed("uploading", key, e).await.into())
             }
             (None, Err(e)) => {
                 let _ = writer.abort().await;
@@ -296,7 +326,8 @@ impl Destination {
 
     /// Downloads `key` into the new file `file`, returning the size and BLAKE3 of the bytes.
     pub(crate) async fn get_to_file(&self, key: &str, file: &FsPath) -> Result<Stored, BackupError> {
-        let got = self.store.get(&self.path(key)).await.map_err(self.err("downloading", key))?;
+        let got = self.store.get(&self.path(key)).await;
+        let got = self.check("downloading", key, got).await?;
         let mut stream = got.into_stream();
         let (tx, mut rx) = mpsc::channel::<Bytes>(4);
         let target = file.to_owned();
@@ -332,7 +363,7 @@ impl Destination {
         drop(tx);
         let written = writer.await.map_err(|e| BackupError::Invalid(format!("download worker failed: {e}")))?;
         if let Some(e) = failure {
-            return Err(self.err("downloading", key)(e).into());
+            return Err(self.failed("downloading", key, e).await.into());
         }
         written
     }

@@ -57,13 +57,16 @@ pub enum DestinationError {
 }
 
 impl DestinationError {
-    /// Maps an object_store error: the one place destination failures are classified.
+    /// Maps an object_store error: the one place destination failures are classified, by their
+    /// kind. `refused` says a generic failure was shown to be a refusal of the credentials (see
+    /// `Destination::failed`); nothing is classified by its text.
     pub(crate) fn from_store(
         destination: &str,
         hint: &'static str,
         action: &'static str,
         key: &str,
         source: object_store::Error,
+        refused: bool,
     ) -> Self {
         let (destination, key) = (destination.to_owned(), key.to_owned());
         match source {
@@ -71,15 +74,9 @@ impl DestinationError {
             object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
                 DestinationError::Denied { destination, action, key, hint, source }
             }
-            other => {
-                // The S3 client reports a 403 as a generic error carrying the status text.
-                let text = other.to_string();
-                if text.contains("403") || text.contains("Forbidden") || text.contains("SignatureDoesNotMatch") {
-                    DestinationError::Denied { destination, action, key, hint, source: other }
-                } else {
-                    DestinationError::Store { destination, action, key, source: other }
-                }
-            }
+            // A generic failure the destination showed to be a refusal of the credentials.
+            other if refused => DestinationError::Denied { destination, action, key, hint, source: other },
+            other => DestinationError::Store { destination, action, key, source: other },
         }
     }
 }
