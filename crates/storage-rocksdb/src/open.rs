@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 use crate::RocksStore;
 use crate::acked::{self, ACKNOWLEDGED_FILE, Acked};
 use crate::config::{Codec, CompactionStyle, RocksConfig, TableTuning};
-use crate::error::map_err;
+use crate::error::{map_err, map_open_err};
 
 fn codec(c: Codec) -> DBCompressionType {
     match c {
@@ -288,7 +288,7 @@ pub(crate) fn open_with(
     }
     let mut options = db_options(config);
     options.set_wal_recovery_mode(mode);
-    let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(map_err)?;
+    let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|e| map_open_err(path, e))?;
 
     let wanted = SchemaRecord::for_schema(&schema);
     let stored_version = match action {
