@@ -18,7 +18,9 @@
 //!
 //! Configuration is one [`Config`], loaded from TOML and `NODE_STORAGE_*` variables.
 //! The engine is a type parameter ([`Backend`]); [`with_backend`] turns the configured engine
-//! into that type in one place.
+//! into that type in one place. Engines are cargo features: `rocksdb` (default), `redb`, `sled`.
+//! The vocabulary a node needs is re-exported here: [`chain`], [`eth`], [`dag`], [`backups`],
+//! [`metrics`], and the stores by [`StoreId`].
 
 #[cfg(not(any(feature = "rocksdb", feature = "redb", feature = "sled")))]
 compile_error!("node-storage needs at least one engine: enable the cargo feature `rocksdb`, `redb` or `sled`");
