@@ -162,6 +162,26 @@ pub(crate) struct PauseGate {
     pub(crate) resume: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
+/// `$body` with `$reply` bound to the reply of whichever write `$op` is (each kind's reply has
+/// its own answer type, so each gets its own arm).
+macro_rules! each_reply {
+    ($op:expr, $reply:ident => $body:expr) => {
+        match $op {
+            Op::InsertVertex { $reply, .. } => $body,
+            Op::InsertBlock { $reply, .. } => $body,
+            Op::SetHead { $reply, .. } => $body,
+            Op::PruneChain { $reply, .. } => $body,
+            Op::PruneDag { $reply, .. } => $body,
+            Op::Compact { $reply } => $body,
+            Op::FinalizeVertex { $reply, .. }
+            | Op::InitChain { $reply, .. }
+            | Op::SetSafe { $reply, .. }
+            | Op::SetFinalized { $reply, .. }
+            | Op::Pause { $reply, .. } => $body,
+        }
+    };
+}
+
 impl<M: ChainModel> Op<M> {
     pub(crate) fn name(&self) -> &'static str {
         match self {
@@ -207,36 +227,12 @@ impl<M: ChainModel> Op<M> {
 
     /// The reply, whatever its answer type.
     pub(crate) fn reply(&self) -> &dyn Pending {
-        match self {
-            Op::InsertVertex { reply, .. } => reply,
-            Op::InsertBlock { reply, .. } => reply,
-            Op::SetHead { reply, .. } => reply,
-            Op::PruneChain { reply, .. } => reply,
-            Op::PruneDag { reply, .. } => reply,
-            Op::Compact { reply } => reply,
-            Op::FinalizeVertex { reply, .. }
-            | Op::InitChain { reply, .. }
-            | Op::SetSafe { reply, .. }
-            | Op::SetFinalized { reply, .. }
-            | Op::Pause { reply, .. } => reply,
-        }
+        each_reply!(self, reply => reply)
     }
 
     /// The reply, whatever its answer type, to record or send its answer.
     pub(crate) fn reply_mut(&mut self) -> &mut dyn Pending {
-        match self {
-            Op::InsertVertex { reply, .. } => reply,
-            Op::InsertBlock { reply, .. } => reply,
-            Op::SetHead { reply, .. } => reply,
-            Op::PruneChain { reply, .. } => reply,
-            Op::PruneDag { reply, .. } => reply,
-            Op::Compact { reply } => reply,
-            Op::FinalizeVertex { reply, .. }
-            | Op::InitChain { reply, .. }
-            | Op::SetSafe { reply, .. }
-            | Op::SetFinalized { reply, .. }
-            | Op::Pause { reply, .. } => reply,
-        }
+        each_reply!(self, reply => reply)
     }
 }
 
