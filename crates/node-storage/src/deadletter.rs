@@ -10,8 +10,8 @@ table! {
     pub struct DeadLetters("dead_letters", Range): u64 => Blob;
 }
 
-/// The schema name of the node store.
-pub(crate) const NODE_SCHEMA: &str = "node";
+/// The schema name of the node store: the store's own name.
+pub(crate) const NODE_SCHEMA: &str = crate::stores::StoreId::Node.name();
 
 /// The node store's schema: facade-owned tables.
 pub fn node_schema() -> Schema {
