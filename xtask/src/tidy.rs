@@ -96,11 +96,13 @@ fn whole_crate_reexports(lib_rs: &str, crates: &BTreeMap<String, Crate>) -> Vec<
 }
 
 /// The features `crates/workspace-hack/Cargo.toml` pins, per crate and major version: lines of
-/// the form `name = { version = "3.0", … features = ["a", "b"] }`, keyed `name v3.`.
+/// the form `name = { version = "3.0", … features = ["a", "b"] }` (or a renamed
+/// `alias = { package = "name", … }` for a second major version), keyed `name v3.`.
 fn pinned(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
         let Some((name, rest)) = line.split_once(" = {") else { continue };
+        let name = rest.split_once("package = \"").and_then(|(_, p)| p.split('"').next()).unwrap_or(name);
         let Some(version) =
             rest.split_once("version = \"").map(|(_, v)| v.split(['.', '"']).next().unwrap_or_default())
         else {
@@ -249,9 +251,13 @@ mod tests {
 
     #[test]
     fn pins_are_parsed() {
-        let p = pinned("[dependencies]\nzstd-sys = { version = \"2\", features = [\"std\", \"legacy\"] }\nx = 1\n");
+        let p = pinned(
+            "[dependencies]\nzstd-sys = { version = \"2\", features = [\"std\", \"legacy\"] }\nx = 1\n\
+             syn2 = { package = \"syn\", version = \"2.0\", features = [\"full\"] }\n",
+        );
+        assert_eq!(p.get("syn v2."), Some(&vec!["full".to_owned()]), "a renamed pin counts for its package");
         assert_eq!(p["zstd-sys v2."], vec!["legacy".to_string(), "std".to_string()]);
-        assert_eq!(p.len(), 1);
+        assert_eq!(p.len(), 2);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! resumes by running it again. Export reads blocks back and writes era1 files.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chain_store::{Block, BulkImport, ChainError, ChainStore, NewBlock};
 use storage_api::{KvIngest, KvReader};
@@ -58,10 +59,20 @@ pub struct FileImport {
     pub skipped: u64,
 }
 
-/// A block of a file as the chain store takes it.
+/// A block of a file as the chain store takes it (senders recovered on every core).
 pub fn new_block(block: Era1Block, path: &Path, recovery: Recovery) -> Result<NewBlock<Eth>, Era1ImportError> {
+    new_block_on(block, path, recovery, 0)
+}
+
+/// [`new_block`] with the senders recovered on up to `threads` threads (0: one per core).
+fn new_block_on(
+    block: Era1Block,
+    path: &Path,
+    recovery: Recovery,
+    threads: usize,
+) -> Result<NewBlock<Eth>, Era1ImportError> {
     let number = block.number();
-    let senders = recover_all(&block.transactions, recovery, 0).map_err(|source| Era1ImportError::Senders {
+    let senders = recover_all(&block.transactions, recovery, threads).map_err(|source| Era1ImportError::Senders {
         path: path.to_owned(),
         number,
         source,
@@ -91,7 +102,21 @@ pub fn init_from<S: storage_api::KvStore>(
     Ok(number)
 }
 
+/// A failure inside the import pipeline: the store's own, or the file's.
+enum Step {
+    Chain(ChainError),
+    File(Era1ImportError),
+}
+
+impl From<ChainError> for Step {
+    fn from(e: ChainError) -> Self {
+        Step::Chain(e)
+    }
+}
+
 /// Imports one era1 file (see the module docs); `progress` gets the blocks read so far.
+/// Blocks are read in order; their senders are recovered and their hashes and roots checked
+/// on the import's worker threads while the blocks before them are stored.
 pub fn import_file<S: KvIngest>(
     bulk: &mut BulkImport<'_, S, Eth>,
     path: &Path,
@@ -100,22 +125,36 @@ pub fn import_file<S: KvIngest>(
 ) -> Result<FileImport, Era1ImportError> {
     let chain_err = |source| Era1ImportError::Chain { path: path.to_owned(), source };
     let mut reader = Era1Reader::open(path)?;
-    let (mut imported, mut skipped) = (0, 0);
-    let result = (|| {
-        while let Some(block) = reader.next_block()? {
-            if block.number() <= bulk.head().number {
-                skipped += 1;
-            } else {
-                bulk.push(&new_block(block, path, recovery)?).map_err(chain_err)?;
-                imported += 1;
-            }
-            progress(imported + skipped);
+    let head = bulk.head().number;
+    let skipped = AtomicU64::new(0);
+    let blocks = std::iter::from_fn(|| reader.next_block().transpose()).filter(|b| match b {
+        Ok(b) if b.number() <= head => {
+            skipped.fetch_add(1, Ordering::Relaxed);
+            false
         }
-        Ok::<_, Era1ImportError>(())
-    })();
-    let result = result.and_then(|()| Ok(reader.finish()?));
+        _ => true,
+    });
+    let mut imported = 0;
+    let pushed = bulk.push_all(
+        blocks,
+        |block| {
+            new_block_on(block.map_err(Era1ImportError::from).map_err(Step::File)?, path, recovery, 1)
+                .map_err(Step::File)
+        },
+        &mut |_| {
+            imported += 1;
+            progress(imported + skipped.load(Ordering::Relaxed));
+        },
+    );
+    let result = match pushed {
+        Ok(_) => reader.finish().map_err(Era1ImportError::from),
+        Err(Step::Chain(e)) => Err(chain_err(e)),
+        Err(Step::File(e)) => Err(e),
+    };
+    let skipped = skipped.into_inner();
     match result {
         Ok(summary) => {
+            progress(imported + skipped);
             bulk.commit().map_err(chain_err)?;
             Ok(FileImport { summary, imported, skipped })
         }

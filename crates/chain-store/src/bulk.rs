@@ -27,7 +27,7 @@ use crate::ChainStore;
 use crate::apply::TxEntry;
 use crate::bloom::{Bloom, SECTION_SIZE, transpose};
 use crate::error::ChainError;
-use crate::insert::{body_record, change_set, pack, validate};
+use crate::insert::{Checks, body_record, change_set, pack, validate};
 use crate::model::{BlockHeader, BlockRef, ChainModel, NewBlock, Transaction, TxLocation, hex};
 use crate::packed::Packed;
 use crate::schema::{
@@ -44,12 +44,48 @@ pub struct BulkOptions {
     pub memory_budget: usize,
     /// Directory for spilled runs (created if missing; emptied of this import's files).
     pub scratch: PathBuf,
+    /// Worker threads that prepare and check blocks for [`BulkImport::push_all`] while the
+    /// calling thread stores them.
+    pub threads: usize,
 }
 
 impl BulkOptions {
-    /// Defaults (8,192-block ranges, 256 MiB) spilling into `scratch`.
+    /// Defaults (8,192-block ranges, 256 MiB, one worker per core) spilling into `scratch`.
     pub fn new(scratch: impl Into<PathBuf>) -> Self {
-        BulkOptions { range_blocks: 8_192, memory_budget: 256 << 20, scratch: scratch.into() }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        BulkOptions { range_blocks: 8_192, memory_budget: 256 << 20, scratch: scratch.into(), threads }
+    }
+}
+
+/// A block that passed every check of the bulk path that needs no store — hashes, roots,
+/// receipts, bloom, senders — ready for [`BulkImport::push_checked`]. Checking reads nothing,
+/// so it can run on any thread.
+pub struct CheckedBlock<M: ChainModel> {
+    new: NewBlock<M>,
+    checks: Checks<M>,
+}
+
+impl<M: ChainModel> std::fmt::Debug for CheckedBlock<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CheckedBlock({} {})", self.new.block.number(), hex(self.new.block.hash().as_ref()))
+    }
+}
+
+impl<M: ChainModel> CheckedBlock<M> {
+    /// Checks `new`; a block that fails is refused with the mismatch named.
+    pub fn check(new: NewBlock<M>) -> Result<Self, ChainError> {
+        let checks = validate(&new)?;
+        Ok(CheckedBlock { new, checks })
+    }
+
+    /// The block.
+    pub fn block(&self) -> &NewBlock<M> {
+        &self.new
+    }
+
+    /// The block, given back.
+    pub fn into_inner(self) -> NewBlock<M> {
+        self.new
     }
 }
 
@@ -238,6 +274,52 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
     /// Checks `new` (hashes, roots, receipts, bloom, senders; it must extend the head) and
     /// adds it to the current range, committing the range when it is full.
     pub fn push(&mut self, new: &NewBlock<M>) -> Result<(), ChainError> {
+        self.extends_head(new)?;
+        let checks = validate(new)?;
+        self.add_checked(new, &checks)
+    }
+
+    /// Adds a block checked by [`CheckedBlock::check`] (it must extend the head), committing
+    /// the range when it is full.
+    pub fn push_checked(&mut self, block: &CheckedBlock<M>) -> Result<(), ChainError> {
+        self.extends_head(&block.new)?;
+        self.add_checked(&block.new, &block.checks)
+    }
+
+    /// Pushes every item of `items` in order, each turned into a block by `prepare` and
+    /// checked on worker threads ([`BulkOptions::threads`]) while this thread stores the
+    /// blocks before it: decoding, sender recovery and the model's checks overlap with
+    /// storing. `pushed` is called after each block is added. Stops at the first error (the
+    /// blocks before it stay in the open range, as with [`BulkImport::push`]); returns the
+    /// blocks pushed.
+    pub fn push_all<I, E>(
+        &mut self,
+        items: I,
+        prepare: impl Fn(I::Item) -> Result<NewBlock<M>, E> + Sync,
+        pushed: &mut dyn FnMut(&NewBlock<M>),
+    ) -> Result<u64, E>
+    where
+        I: Iterator + Send,
+        I::Item: Send,
+        E: From<ChainError> + Send,
+    {
+        let threads = self.options.threads.max(1);
+        let mut count = 0;
+        crate::pipeline::ordered(
+            items,
+            |item| CheckedBlock::check(prepare(item)?).map_err(E::from),
+            threads,
+            |block: CheckedBlock<M>| {
+                self.push_checked(&block)?;
+                pushed(&block.new);
+                count += 1;
+                Ok(())
+            },
+        )?;
+        Ok(count)
+    }
+
+    fn extends_head(&self, new: &NewBlock<M>) -> Result<(), ChainError> {
         let block = &new.block;
         let number = block.number();
         if block.header.parent_hash() != self.head.hash || number != self.head.number + 1 {
@@ -248,11 +330,14 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
                 head_number: self.head.number,
             });
         }
-        let entries = validate(new)?;
-        // Past this point a failure leaves the block half added: the open range is discarded
-        // (nothing of it was visible), so the import stays consistent and can go on from the
-        // committed head.
-        if let Err(e) = self.add(new, &entries) {
+        Ok(())
+    }
+
+    /// Adds a block whose checks passed; past this point a failure leaves the block half
+    /// added, so the open range is discarded (nothing of it was visible), and the import stays
+    /// consistent and can go on from the committed head.
+    fn add_checked(&mut self, new: &NewBlock<M>, checks: &Checks<M>) -> Result<(), ChainError> {
+        if let Err(e) = self.add(new, &checks.entries, &checks.bloom) {
             let _ = self.discard();
             return Err(e);
         }
@@ -260,7 +345,7 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
     }
 
     /// Adds a checked block to the open range (opening one if needed).
-    fn add(&mut self, new: &NewBlock<M>, entries: &[TxEntry<M>]) -> Result<(), ChainError> {
+    fn add(&mut self, new: &NewBlock<M>, entries: &[TxEntry<M>], bloom: &Bloom) -> Result<(), ChainError> {
         let block = &new.block;
         let number = block.number();
         if self.range.is_none() {
@@ -283,8 +368,7 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
             )?;
         }
         b.put::<Canonical<M>>(ing, &number, &Stored(at.hash))?;
-        let bloom = Bloom::of_receipts::<M>(&new.receipts);
-        b.put::<LogBloom<M>>(ing, &number, &bloom)?;
+        b.put::<LogBloom<M>>(ing, &number, bloom)?;
         if let Some(mut changes) = change_set::<M>(&new.state) {
             let missing: Vec<M::StateKey> =
                 changes.writes.iter().map(|(k, _)| k).filter(|k| !range.state.contains_key(*k)).cloned().collect();
@@ -320,7 +404,7 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         if self.section.len() <= offset {
             self.section.resize(offset + 1, None);
         }
-        self.section[offset] = Some(bloom);
+        self.section[offset] = Some(bloom.clone());
         if (number + 1).is_multiple_of(SECTION_SIZE) && number / SECTION_SIZE == self.bloom_sections {
             self.build_section(number / SECTION_SIZE)?;
         }

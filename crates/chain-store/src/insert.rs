@@ -32,7 +32,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     /// parent is not needed — with its receipts and state writes (for genesis, the initial
     /// allocation). It becomes the canonical head. Always synced.
     pub fn init(&self, first: &NewBlock<M>) -> Result<(), ChainError> {
-        let entries = validate(first)?;
+        let Checks { entries, bloom } = validate(first)?;
         let _writer = self.write_lock()?;
         let ptrs = self.pointers();
         let at = first.block.block_ref();
@@ -48,7 +48,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         applier.touch(MetaKey::BloomSections);
         put_block(&mut applier, first, &entries)?;
         let mut changes = change_set::<M>(&first.state);
-        applier.apply(at, &entries, Some(Bloom::of_receipts::<M>(&first.receipts)), changes.as_mut())?;
+        applier.apply(at, &entries, Some(bloom), changes.as_mut())?;
         applier.ptrs.first = Some(at);
         applier.ptrs.head = Some(at);
         applier.touch(MetaKey::First);
@@ -130,10 +130,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
             return Ok(outcome);
         }
         // Only blocks not stored yet are checked (hashes, roots, receipts, senders).
-        let mut entries = HashMap::with_capacity(todo.len());
-        for &i in &todo {
-            entries.insert(i, validate(blocks[i])?);
-        }
+        let checked: Vec<Checks<M>> = todo.iter().map(|&i| validate(blocks[i])).collect::<Result<_, _>>()?;
         let outside: Vec<Fixed<M::Hash>> = todo
             .iter()
             .map(|&i| blocks[i].block.header.parent_hash())
@@ -175,14 +172,13 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
             }
         }
         let mut applier = Applier::new(&self.store, ptrs);
-        for &i in &todo {
+        for (&i, checks) in todo.iter().zip(checked) {
             let new = blocks[i];
-            put_block(&mut applier, new, &entries[&i])?;
+            put_block(&mut applier, new, &checks.entries)?;
             let at = new.block.block_ref();
             let mut changes = change_set::<M>(&new.state);
             if applier.ptrs.head.map(|h| h.hash) == Some(new.block.header.parent_hash()) {
-                let bloom = Bloom::of_receipts::<M>(&new.receipts);
-                applier.apply(at, &entries[&i], Some(bloom), changes.as_mut())?;
+                applier.apply(at, &checks.entries, Some(checks.bloom), changes.as_mut())?;
                 applier.ptrs.head = Some(at);
                 applier.touch(MetaKey::Head);
                 outcome[i] = Inserted::Canonical;
@@ -252,10 +248,17 @@ pub(crate) fn change_set<M: ChainModel>(writes: &[StateWrite<M>]) -> Option<Chan
     Some(ChangeSet { writes: sorted.into_iter().map(|(_, w)| w.clone()).collect(), previous: None })
 }
 
+/// What the checks of a new block found: each transaction's index entry, and the block's
+/// bloom (computed once, for the header check and the store).
+pub(crate) struct Checks<M: ChainModel> {
+    pub(crate) entries: Vec<TxEntry<M>>,
+    pub(crate) bloom: Bloom,
+}
+
 /// Checks a new block: one receipt and one sender per transaction, the body and receipts
 /// against the header (the model's checks), the header's bloom against the receipts. Returns
-/// what the indexes need of each transaction.
-pub(crate) fn validate<M: ChainModel>(new: &NewBlock<M>) -> Result<Vec<TxEntry<M>>, ChainError> {
+/// what the indexes need of each transaction, and the bloom. Reads no store.
+pub(crate) fn validate<M: ChainModel>(new: &NewBlock<M>) -> Result<Checks<M>, ChainError> {
     let block = &new.block;
     let shown = || hex(block.hash().as_ref());
     let count = block.transactions.len();
@@ -269,20 +272,20 @@ pub(crate) fn validate<M: ChainModel>(new: &NewBlock<M>) -> Result<Vec<TxEntry<M
         .map_err(|m| ChainError::BodyMismatch { block: shown(), mismatch: m })?;
     M::verify_receipts(&block.header, &new.receipts)
         .map_err(|m| ChainError::BodyMismatch { block: shown(), mismatch: m })?;
-    if let Some(claimed) = M::header_bloom(&block.header) {
-        let computed = Bloom::of_receipts::<M>(&new.receipts);
-        if claimed != computed {
-            return Err(ChainError::BodyMismatch {
-                block: shown(),
-                mismatch: crate::model::Mismatch {
-                    what: "logs bloom".into(),
-                    claimed: format!("{claimed:?}"),
-                    computed: format!("{computed:?}"),
-                },
-            });
-        }
+    let bloom = Bloom::of_receipts::<M>(&new.receipts);
+    if let Some(claimed) = M::header_bloom(&block.header)
+        && claimed != bloom
+    {
+        return Err(ChainError::BodyMismatch {
+            block: shown(),
+            mismatch: crate::model::Mismatch {
+                what: "logs bloom".into(),
+                claimed: format!("{claimed:?}"),
+                computed: format!("{bloom:?}"),
+            },
+        });
     }
-    block
+    let entries = block
         .transactions
         .iter()
         .enumerate()
@@ -293,5 +296,6 @@ pub(crate) fn validate<M: ChainModel>(new: &NewBlock<M>) -> Result<Vec<TxEntry<M
                 .ok_or_else(|| ChainError::SenderCount { block: shown(), transactions: count, senders: 0 })?;
             Ok(TxEntry { hash: tx.hash(), sender, to: tx.to() })
         })
-        .collect()
+        .collect::<Result<_, ChainError>>()?;
+    Ok(Checks { entries, bloom })
 }

@@ -32,6 +32,7 @@ mod logs;
 pub mod migrate;
 mod model;
 pub mod packed;
+mod pipeline;
 mod prune;
 mod read;
 pub mod schema;
@@ -40,7 +41,7 @@ mod state;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 pub use bloom::{BLOOM_BITS, BLOOM_BYTES, Bloom, SECTION_SIZE};
-pub use bulk::{BulkImport, BulkOptions, BulkReport};
+pub use bulk::{BulkImport, BulkOptions, BulkReport, CheckedBlock};
 pub use canon::Reorg;
 pub use check::{IntegrityReport, Problem};
 pub use error::ChainError;

@@ -5,8 +5,9 @@ mod common;
 
 use chain_store::evm::Evm;
 use chain_store::schema::{Bodies, ChainMeta, StateChanges, Transactions, TxIndex};
-use chain_store::{BulkOptions, ChainError, ChainStore, SECTION_SIZE};
+use chain_store::{BulkOptions, ChainError, ChainStore, SECTION_SIZE, chain_schema};
 use common::{Fx, build, fixture, generator};
+use engine_test::{Redb, Rocks, TestEngine};
 use storage_api::{Direction, Ingest, KvIngest, KvStore, RawRange, Table};
 
 /// Every entry of every table but the meta table (whose pointers differ: a bulk import moves
@@ -140,4 +141,131 @@ fn bad_blocks_are_refused<S: KvIngest>(fx: Fx<S>) {
     fx.insert_blocks(&blocks[1..]).unwrap();
 }
 
-engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [same_tables_as_inserts, interrupted_range_rolls_back, bad_blocks_are_refused]);
+/// `push_all` (blocks checked on worker threads) stores exactly what `push` stores, and stops
+/// at a bad block with the blocks before it kept in the open range.
+fn pipelined_pushes_match_pushes<S: KvIngest>(fx: Fx<S>) {
+    let reference = common::memory();
+    let blocks = build(&reference, &mut generator(3, 17), 450);
+    fx.init(&blocks[0]).unwrap();
+    let mut import = fx.bulk_import(BulkOptions { threads: 3, ..options(fx.dir.path(), 100, 1 << 18) }).unwrap();
+    let mut seen = Vec::new();
+    let mut tampered = blocks[301].clone();
+    tampered.block.transactions[1].value += 1;
+    let input = blocks[1..301].iter().cloned().chain(std::iter::once(tampered));
+    let err = import.push_all(input, Ok::<_, ChainError>, &mut |b| seen.push(b.block.number())).unwrap_err();
+    assert!(matches!(err, ChainError::BodyMismatch { .. }), "{err}");
+    assert_eq!(seen, (1..=300).collect::<Vec<u64>>(), "every block before the bad one, in order");
+    assert_eq!(import.head().number, 300);
+    let pushed = import.push_all(blocks[301..].iter().cloned(), Ok::<_, ChainError>, &mut |_| {}).unwrap();
+    assert_eq!(pushed, 150);
+    import.finish().unwrap();
+    assert_eq!(dump(&fx.chain), dump(&reference.chain));
+    assert!(fx.check().unwrap().is_ok());
+}
+
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [same_tables_as_inserts, interrupted_range_rolls_back, bad_blocks_are_refused, pipelined_pushes_match_pushes]);
+
+/// Blocks of the SIGKILL test: a deterministic chain, genesis first.
+fn kill_chain() -> Vec<chain_store::NewBlock<Evm>> {
+    let mut g = generator(4, 23);
+    let mut all = vec![g.next_blocks().remove(0)];
+    all.extend(g.generate(KILL_BLOCKS));
+    all
+}
+
+const KILL_BLOCKS: usize = 600;
+const KILL_RANGE: u64 = 40;
+
+fn open_chain<E: TestEngine>(dir: &std::path::Path) -> ChainStore<E::Store, Evm> {
+    ChainStore::new(E::open(dir, chain_schema::<Evm>()).unwrap()).unwrap()
+}
+
+/// The child half of `bulk_import_survives_sigkill_*`: imports [`kill_chain`] into the store
+/// at `NODE_STORAGE_KILL_DIR` on engine `NODE_STORAGE_KILL_ENGINE`, resuming after whatever
+/// is committed, printing `COMMITTED <head>` after each range.
+#[test]
+#[ignore = "run by bulk_import_survives_sigkill_* as a child process"]
+fn bulk_kill_child() {
+    let Ok(dir) = std::env::var("NODE_STORAGE_KILL_DIR") else { return };
+    match std::env::var("NODE_STORAGE_KILL_ENGINE").as_deref() {
+        Ok("redb") => import_until_killed::<Redb>(dir.as_ref()),
+        _ => import_until_killed::<Rocks>(dir.as_ref()),
+    }
+}
+
+fn import_until_killed<E: TestEngine>(dir: &std::path::Path)
+where
+    E::Store: KvIngest,
+{
+    let blocks = kill_chain();
+    let chain = open_chain::<E>(dir);
+    if chain.head().is_none() {
+        chain.init(&blocks[0]).unwrap();
+    }
+    let mut import = chain.bulk_import(options(dir, KILL_RANGE, 1 << 16)).unwrap();
+    let start = import.head().number as usize + 1;
+    println!("START {}", start - 1);
+    for b in &blocks[start..] {
+        let before = import.committed_head();
+        import.push(b).unwrap();
+        if import.committed_head() != before {
+            println!("COMMITTED {}", import.committed_head().unwrap().number);
+        }
+    }
+    import.finish().unwrap();
+    println!("DONE");
+}
+
+/// A bulk import SIGKILLed again and again, at moments spread over its ranges (during pushes
+/// and during commits), reopens with every committed range, rolls back the one in progress,
+/// and resumes to exactly the tables block-by-block inserts leave, checking clean.
+fn bulk_import_survives_sigkill<E: TestEngine>()
+where
+    E::Store: KvIngest,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let mut committed = 0u64;
+    for cycle in 0..6u64 {
+        let killed = engine_test::child::run_and_kill(
+            "bulk_kill_child",
+            &[("NODE_STORAGE_KILL_DIR", dir.path().as_os_str()), ("NODE_STORAGE_KILL_ENGINE", E::NAME.as_ref())],
+            std::time::Duration::from_millis(cycle * 7 % 23),
+            |line| line.starts_with("COMMITTED"),
+        );
+        let start: u64 =
+            killed.lines.iter().find_map(|l| l.strip_prefix("START ")?.parse().ok()).expect("the child started");
+        assert!(start >= committed, "{}: cycle {cycle}: resumed at {start}, below the committed {committed}", E::NAME);
+        if let Some(last) = killed.lines.iter().rev().find_map(|l| l.strip_prefix("COMMITTED ")?.parse::<u64>().ok()) {
+            committed = last;
+        }
+        let chain = open_chain::<E>(dir.path());
+        let head = chain.head().map_or(0, |h| h.number);
+        assert!(head >= committed, "{}: cycle {cycle}: head {head} after SIGKILL, {committed} was committed", E::NAME);
+        if !killed.was_running {
+            break;
+        }
+    }
+    let blocks = kill_chain();
+    let chain = open_chain::<E>(dir.path());
+    let mut import = chain.bulk_import(options(dir.path(), KILL_RANGE, 1 << 16)).unwrap();
+    let start = import.head().number as usize + 1;
+    for b in &blocks[start..] {
+        import.push(b).unwrap();
+    }
+    import.finish().unwrap();
+    let reference = common::memory();
+    build(&reference, &mut generator(4, 23), KILL_BLOCKS);
+    assert_eq!(dump(&chain), dump(&reference.chain), "{}", E::NAME);
+    let report = chain.check().unwrap();
+    assert!(report.is_ok(), "{}: {report}", E::NAME);
+}
+
+#[test]
+fn bulk_import_survives_sigkill_rocksdb() {
+    bulk_import_survives_sigkill::<Rocks>();
+}
+
+#[test]
+fn bulk_import_survives_sigkill_redb() {
+    bulk_import_survives_sigkill::<Redb>();
+}

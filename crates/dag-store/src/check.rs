@@ -11,7 +11,7 @@ use storage_api::{Direction, KvReader, RawRange, ReadExt, Table};
 use crate::DagStore;
 use crate::error::DagError;
 use crate::model::{Status, VertexHash};
-use crate::schema::{ByHeight, ByTime, Children, Finalized, Tips, VertexMetas, Vertices};
+use crate::schema::{ByHeight, ByTime, Children, DagMeta, Finalized, MetaKey, Tips, VertexMetas, Vertices};
 
 /// One inconsistency.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +84,12 @@ pub enum Problem {
         /// The vertex it names.
         vertex: VertexHash,
     },
+    /// A bulk import's range from this finalization sequence was interrupted while
+    /// committing (the next import, or `roll_back_pending_import`, removes it).
+    ImportPending {
+        /// First sequence number of the range.
+        from: u64,
+    },
     /// A table could not be read.
     Unreadable {
         /// The table.
@@ -123,6 +129,10 @@ impl fmt::Display for Problem {
             Problem::FinalizedMismatch { seq, vertex } => {
                 write!(f, "finalized sequence {seq} names {vertex}, whose metadata disagrees")
             }
+            Problem::ImportPending { from } => write!(
+                f,
+                "a bulk import from finalization sequence {from} was interrupted while committing; resume it or roll it back"
+            ),
             Problem::Unreadable { table, error } => write!(f, "table {table} unreadable: {error}"),
         }
     }
@@ -160,6 +170,9 @@ impl<S: KvReader> DagStore<S> {
     pub fn check(&self) -> Result<IntegrityReport, DagError> {
         let mut report = IntegrityReport::default();
         let problems = &mut report.problems;
+        if let Some(from) = self.store.get::<DagMeta>(&(MetaKey::BulkPending as u8))? {
+            problems.push(Problem::ImportPending { from });
+        }
         let mut vertices: HashMap<VertexHash, Seen> = HashMap::new();
         let mut cursor = self.store.cursor(Vertices::NAME, RawRange::all(), Direction::Forward)?;
         while let Some(entry) = cursor.next_entry() {

@@ -1,6 +1,9 @@
 //! Errors of the DAG store.
 
-use storage_api::{MaintenanceError, ReadError, WriteError};
+use std::sync::Arc;
+
+use storage_api::ingest::CollectorError;
+use storage_api::{IngestError, MaintenanceError, ReadError, WriteError};
 
 use crate::model::VertexHash;
 
@@ -75,6 +78,32 @@ pub enum DagError {
         /// Its height.
         vertex_height: u64,
     },
+    /// A bulk import takes vertices the store does not hold.
+    #[error("vertex {0} is already stored; a bulk import takes finalized history the store does not hold")]
+    AlreadyStored(VertexHash),
+    /// A bulk import stopped while committing the range from sequence `from`; it must be
+    /// rolled back before anything else is written.
+    #[error(
+        "a bulk import from finalization sequence {from} was interrupted while committing; resume the import (or roll the range back) before writing"
+    )]
+    ImportPending {
+        /// First sequence number of the range.
+        from: u64,
+    },
+    /// The bulk import's scratch directory could not be created.
+    #[error("bulk import scratch directory {path}: {source}")]
+    ScratchDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: Arc<std::io::Error>,
+    },
+    /// A sorted-run file of a bulk import failed.
+    #[error("bulk import: {0}")]
+    Runs(Arc<CollectorError>),
+    /// The backend's ingest failed.
+    #[error(transparent)]
+    Ingest(Arc<IngestError>),
     /// The store was opened with another schema.
     #[error("store holds schema `{0}`, not the DAG schema")]
     WrongSchema(String),
@@ -91,4 +120,16 @@ pub enum DagError {
 
 fn list(hashes: &[VertexHash]) -> String {
     hashes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl From<CollectorError> for DagError {
+    fn from(e: CollectorError) -> Self {
+        DagError::Runs(Arc::new(e))
+    }
+}
+
+impl From<IngestError> for DagError {
+    fn from(e: IngestError) -> Self {
+        DagError::Ingest(Arc::new(e))
+    }
 }

@@ -21,7 +21,7 @@ impl<S: KvStore> DagStore<S> {
 
     /// Finalizes `hash` at `sequence` (synced).
     pub fn mark_finalized(&self, hash: &VertexHash, sequence: u64) -> Result<(), DagError> {
-        let _writer = self.write_lock();
+        let _writer = self.write_lock()?;
         let meta = self.store.get::<VertexMetas>(hash)?.ok_or(DagError::NotFound(*hash))?;
         if let (Status::Finalized | Status::Pruned, Some(seq)) = (meta.status, meta.finalized_seq) {
             return Err(DagError::AlreadyFinalized { vertex: *hash, seq });

@@ -46,7 +46,7 @@ impl<S: KvStore> DagStore<S> {
                 return Err(DagError::HashMismatch { claimed: v.hash, actual });
             }
         }
-        let _writer = self.write_lock();
+        let _writer = self.write_lock()?;
         let hashes: Vec<VertexHash> = items.iter().map(|(v, _)| v.hash).collect();
         let stored = self.store.multi_get::<VertexMetas>(&hashes)?;
         let mut outcome = vec![Inserted::AlreadyStored; items.len()];

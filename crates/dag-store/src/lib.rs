@@ -18,6 +18,7 @@
 //! Writes are serialised by an internal lock (parents are checked, then the batch written);
 //! reads never take it.
 
+mod bulk;
 mod check;
 mod error;
 mod finalize;
@@ -33,6 +34,7 @@ pub mod schema;
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, RwLock};
 
+pub use bulk::{DagBulkImport, DagBulkOptions, DagBulkReport};
 pub use check::{IntegrityReport, Problem};
 pub use error::DagError;
 pub use insert::Inserted;
@@ -52,6 +54,9 @@ pub struct DagStore<S> {
     /// successful write. Tips churn with every insert, so the table fills with deletion
     /// markers that a scan would have to step over; reads come from here instead.
     tips: RwLock<BTreeSet<VertexHash>>,
+    /// The first sequence of a bulk-import range left uncommitted (writes are refused until
+    /// it is rolled back), mirrored from the meta table.
+    pending: Mutex<Option<u64>>,
 }
 
 impl<S: KvReader> DagStore<S> {
@@ -60,11 +65,15 @@ impl<S: KvReader> DagStore<S> {
         if store.schema().name() != schema::SCHEMA_NAME {
             return Err(DagError::WrongSchema(store.schema().name().to_owned()));
         }
-        let tips = store
-            .iter_all::<schema::Tips>(storage_api::Direction::Forward)?
-            .keys()
-            .collect::<Result<BTreeSet<_>, _>>()?;
-        Ok(DagStore { store, durability: Durability::Synced, writer: Mutex::new(()), tips: RwLock::new(tips) })
+        let tips = load_tips(&store)?;
+        let pending = store.get::<schema::DagMeta>(&(schema::MetaKey::BulkPending as u8))?;
+        Ok(DagStore {
+            store,
+            durability: Durability::Synced,
+            writer: Mutex::new(()),
+            tips: RwLock::new(tips),
+            pending: Mutex::new(pending),
+        })
     }
 
     /// Sets the durability of vertex inserts. Finalization and pruning are always synced.
@@ -83,8 +92,23 @@ impl<S: KvReader> DagStore<S> {
         self.store
     }
 
-    fn write_lock(&self) -> MutexGuard<'_, ()> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    /// The writer lock, refused while an interrupted bulk import's range is pending.
+    fn write_lock(&self) -> Result<MutexGuard<'_, ()>, DagError> {
+        let guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        match *self.pending_slot() {
+            Some(from) => Err(DagError::ImportPending { from }),
+            None => Ok(guard),
+        }
+    }
+
+    fn pending_slot(&self) -> MutexGuard<'_, Option<u64>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reloads the tip set from the `tips` table.
+    fn reload_tips(&self) -> Result<(), DagError> {
+        *self.tip_set_mut() = load_tips(&self.store)?;
+        Ok(())
     }
 
     fn tip_set(&self) -> std::sync::RwLockReadGuard<'_, BTreeSet<VertexHash>> {
@@ -94,6 +118,10 @@ impl<S: KvReader> DagStore<S> {
     fn tip_set_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeSet<VertexHash>> {
         self.tips.write().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+fn load_tips<S: KvReader>(store: &S) -> Result<BTreeSet<VertexHash>, DagError> {
+    Ok(store.iter_all::<schema::Tips>(storage_api::Direction::Forward)?.keys().collect::<Result<BTreeSet<_>, _>>()?)
 }
 
 /// Milliseconds since the Unix epoch, now.

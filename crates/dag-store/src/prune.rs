@@ -26,7 +26,7 @@ impl<S: KvStore> DagStore<S> {
     /// such vertex must be finalized. The finalized sequence and each vertex's metadata (now
     /// `Pruned`) remain, so reads of pruned vertices fail with `DagError::Pruned`.
     pub fn prune_below(&self, height: u64) -> Result<PruneReport, DagError> {
-        let _writer = self.write_lock();
+        let _writer = self.write_lock()?;
         let current = self.pruned_below()?;
         if height <= current {
             return Ok(PruneReport { vertices: 0, pruned_below: current });

@@ -40,6 +40,9 @@ table! {
 pub enum MetaKey {
     /// Every vertex below this height has been pruned.
     PrunedBelow = 1,
+    /// A bulk import's range from this finalization sequence is being committed (see
+    /// [`crate::bulk`]); removed when the range is complete.
+    BulkPending = 2,
 }
 
 /// The DAG schema, to open a backend with.

@@ -20,6 +20,8 @@
 //! # Ok::<(), storage_api::Error>(())
 //! ```
 
+pub mod child;
+
 use std::path::Path;
 
 use storage_api::mem::MemStore;

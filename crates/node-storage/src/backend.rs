@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use storage_api::{
     CheckpointError, KvFlush, KvRead, KvReader, KvStats, KvStore, MaintenanceError, OpenError, Schema, VersionPolicy,
 };
-use storage_backup::{BackupError, LogicalWriter, StoreRecord};
+use storage_backup::{BackupError, ChunkLoader, LogicalWriter, StoreRecord};
 use storage_metrics::Sample;
 use storage_migrate::MigrateError;
 
@@ -89,6 +89,10 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
 
     /// Dumps every table of the store into a logical backup.
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError>;
+
+    /// How a logical backup's chunks are loaded into this engine on restore: through bulk
+    /// ingestion where the engine has it (RocksDB, redb), in write batches otherwise (sled).
+    const LOAD_CHUNK: ChunkLoader<Self>;
 }
 
 pub(super) fn table_names<S: KvStore>(store: &S) -> Vec<&'static str> {

@@ -380,7 +380,7 @@ async fn prepare<B: Backend, M: ChainModel, P: Progress + 'static>(
                     .map_err(|source| StorageError::Open { store, source })
             })?;
             let stores: Vec<_> = stores.into_iter().map(|(id, store)| (id.name().to_owned(), store)).collect();
-            backups.load_logical(manifest, scratch, stores.clone(), progress).await?;
+            backups.load_logical(manifest, scratch, stores.clone(), B::LOAD_CHUNK, progress).await?;
             for (_, store) in &stores {
                 store.flush()?;
             }

@@ -101,7 +101,7 @@ pub fn import_era1<B: Backend + KvIngest>(
         init_from(&chain, first, recovery).map_err(era1_error)?;
     }
     let scratch = config.data_dir.join("import-scratch");
-    let options = BulkOptions { range_blocks: u64::MAX, memory_budget, scratch: scratch.clone() };
+    let options = BulkOptions { range_blocks: u64::MAX, memory_budget, ..BulkOptions::new(scratch.clone()) };
     let mut bulk = chain.bulk_import(options)?;
     let mut done = Vec::new();
     for (i, path) in files.iter().enumerate() {

@@ -132,6 +132,7 @@ impl Backend for Faulty {
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
         self.0.dump(record, writer)
     }
+    const LOAD_CHUNK: storage_backup::ChunkLoader<Self> = storage_backup::load_chunk_in_batches;
 }
 
 type Handle = StorageHandle<Faulty, Evm>;

@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 
 use storage_api::iter::RawCursor;
-use storage_api::{Direction, KvRead, KvStore, RawBatch, RawRange};
+use storage_api::{Direction, Ingest, KvIngest, KvRead, KvStore, RawBatch, RawRange};
 
 use crate::archive;
 use crate::error::{BackupError, IntegrityError};
@@ -128,9 +128,14 @@ pub(crate) fn chunk_target(path: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// How a logical chunk enters a store: [`load_chunk_in_batches`] for any store,
+/// [`load_chunk_ingested`] for engines with bulk ingestion. A restore names one.
+pub type ChunkLoader<S> =
+    fn(store_name: &str, store: &S, table: &str, reader: &mut dyn Read) -> Result<(), BackupError>;
+
 /// Loads one chunk (already size- and hash-checked by the archive reader as it streams) into
-/// `store`'s table `table`, in batches.
-pub(crate) fn load_chunk<S: KvStore>(
+/// `store`'s table `table`, in write batches.
+pub fn load_chunk_in_batches<S: KvStore>(
     store_name: &str,
     store: &S,
     table: &str,
@@ -138,28 +143,58 @@ pub(crate) fn load_chunk<S: KvStore>(
 ) -> Result<(), BackupError> {
     let fail = |e: &dyn std::fmt::Display| BackupError::store(store_name, e);
     let mut batch = store.raw_batch();
-    let mut len = [0u8; 4];
-    loop {
-        if !read_exact_or_eof(reader, &mut len)? {
-            break;
-        }
-        let mut key = vec![0u8; u32::from_le_bytes(len) as usize];
-        read_body(reader, &mut key)?;
-        if !read_exact_or_eof(reader, &mut len)? {
-            return Err(BackupError::Invalid(format!("truncated record in {store_name}/{table}")));
-        }
-        let mut value = vec![0u8; u32::from_le_bytes(len) as usize];
-        read_body(reader, &mut value)?;
-        batch.put_raw(table, &key, &value).map_err(|e| fail(&e))?;
+    read_records(reader, store_name, table, |key, value| {
+        batch.put_raw(table, key, value).map_err(|e| fail(&e))?;
         if batch.len() >= LOAD_BATCH {
             let full = std::mem::replace(&mut batch, store.raw_batch());
             store.write_raw(full, storage_api::Durability::Buffered).map_err(|e| fail(&e))?;
         }
-    }
+        Ok(())
+    })?;
     if !batch.is_empty() {
         store.write_raw(batch, storage_api::Durability::Buffered).map_err(|e| fail(&e))?;
     }
     Ok(())
+}
+
+/// Loads one chunk into `store`'s table `table` through one bulk ingest (RocksDB: an SST
+/// file, no memtable or write-ahead log). A chunk's keys ascend, as the ingest requires; a
+/// chunk that does not is refused and nothing of it is loaded.
+pub fn load_chunk_ingested<S: KvIngest>(
+    store_name: &str,
+    store: &S,
+    table: &str,
+    reader: &mut dyn Read,
+) -> Result<(), BackupError> {
+    let fail = |e: &dyn std::fmt::Display| BackupError::store(store_name, e);
+    let mut ingest = store.ingest().map_err(|e| fail(&e))?;
+    read_records(reader, store_name, table, |key, value| ingest.put(table, key, value).map_err(|e| fail(&e)))?;
+    ingest.commit().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+/// Calls `f` with each record of a chunk, reusing one key and one value buffer.
+fn read_records(
+    reader: &mut dyn Read,
+    store_name: &str,
+    table: &str,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), BackupError>,
+) -> Result<(), BackupError> {
+    let (mut key, mut value) = (Vec::new(), Vec::new());
+    let mut len = [0u8; 4];
+    loop {
+        if !read_exact_or_eof(reader, &mut len)? {
+            return Ok(());
+        }
+        key.resize(u32::from_le_bytes(len) as usize, 0);
+        read_body(reader, &mut key)?;
+        if !read_exact_or_eof(reader, &mut len)? {
+            return Err(BackupError::Invalid(format!("truncated record in {store_name}/{table}")));
+        }
+        value.resize(u32::from_le_bytes(len) as usize, 0);
+        read_body(reader, &mut value)?;
+        f(&key, &value)?;
+    }
 }
 
 fn read_body(reader: &mut dyn Read, buf: &mut [u8]) -> Result<(), BackupError> {

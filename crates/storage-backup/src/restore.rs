@@ -56,13 +56,15 @@ impl Backups {
     }
 
     /// Downloads and verifies the archive of logical backup `manifest`, then loads every table
-    /// into the stores `stores` names (by store name) and checks each table's count and digest.
-    /// The stores should be new and empty; the caller flushes them.
+    /// into the stores `stores` names (by store name), each chunk through `load`, and checks
+    /// each table's count and digest. The stores should be new and empty; the caller flushes
+    /// them.
     pub async fn load_logical<S: KvStore + 'static, P: Progress + 'static>(
         &self,
         manifest: &Manifest,
         scratch: &Path,
         stores: Vec<(String, Arc<S>)>,
+        load: logical::ChunkLoader<S>,
         progress: Arc<P>,
     ) -> Result<(), BackupError> {
         if manifest.archive.is_none() {
@@ -81,7 +83,7 @@ impl Backups {
                     "backup holds table `{store}/{table}`, which this schema does not have"
                 )));
             }
-            logical::load_chunk(store, &**target, table, reader)?;
+            load(store, &**target, table, reader)?;
             progress.advance(entry.size);
             Ok(())
         })

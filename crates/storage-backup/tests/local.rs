@@ -236,25 +236,40 @@ fn logical_round_trip_reproduces_every_table() {
     assert_eq!(m.kind, BackupKind::Logical);
     assert_eq!(m.stores[0].tables.iter().map(|t| t.keys).collect::<Vec<_>>(), vec![20_000, 20_000]);
     rt.block_on(backups.verify(&m, &work.path().join("scratch"), quiet())).unwrap();
-    let target = Arc::new(MemStore::new(schema()));
-    rt.block_on(backups.load_logical(
-        &m,
-        &work.path().join("scratch"),
-        vec![("chain".into(), target.clone())],
-        quiet(),
-    ))
-    .unwrap();
-    for table in ["alpha", "beta"] {
-        assert_eq!(TableDigest::of_table(&*source, table).unwrap(), TableDigest::of_table(&*target, table).unwrap());
+    // Loaded in write batches and through bulk ingestion: the same tables.
+    let loaders: [storage_backup::ChunkLoader<MemStore>; 2] =
+        [storage_backup::load_chunk_in_batches, storage_backup::load_chunk_ingested];
+    for load in loaders {
+        let target = Arc::new(MemStore::new(schema()));
+        rt.block_on(backups.load_logical(
+            &m,
+            &work.path().join("scratch"),
+            vec![("chain".into(), target.clone())],
+            load,
+            quiet(),
+        ))
+        .unwrap();
+        for table in ["alpha", "beta"] {
+            assert_eq!(
+                TableDigest::of_table(&*source, table).unwrap(),
+                TableDigest::of_table(&*target, table).unwrap()
+            );
+        }
+        assert_eq!(target.get::<Beta>(&7u32.to_be_bytes()).unwrap(), Some(21));
+        // A target that already holds different data fails the digest check, naming the table.
+        let dirty = Arc::new(MemStore::new(schema()));
+        dirty.put::<Alpha>(&999_999, &Blob(vec![1]), Durability::Synced).unwrap();
+        let err = rt
+            .block_on(backups.load_logical(
+                &m,
+                &work.path().join("scratch"),
+                vec![("chain".into(), dirty)],
+                load,
+                quiet(),
+            ))
+            .unwrap_err();
+        assert!(err.to_string().contains("table alpha: key count differs"), "{err}");
     }
-    assert_eq!(target.get::<Beta>(&7u32.to_be_bytes()).unwrap(), Some(21));
-    // A target that already holds different data fails the digest check, naming the table.
-    let dirty = Arc::new(MemStore::new(schema()));
-    dirty.put::<Alpha>(&999_999, &Blob(vec![1]), Durability::Synced).unwrap();
-    let err = rt
-        .block_on(backups.load_logical(&m, &work.path().join("scratch"), vec![("chain".into(), dirty)], quiet()))
-        .unwrap_err();
-    assert!(err.to_string().contains("table alpha: key count differs"), "{err}");
 }
 
 #[test]

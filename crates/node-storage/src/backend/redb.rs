@@ -6,7 +6,7 @@ use storage_api::{
     CheckpointError, KvCheckpoint, KvCompact, KvOpen, KvOpenReadOnly, KvRead, KvReader, KvSnapshots, MaintenanceError,
     OpenError, RawRange, Schema, VersionPolicy,
 };
-use storage_backup::{BackupError, LogicalWriter, StoreRecord};
+use storage_backup::{BackupError, ChunkLoader, LogicalWriter, StoreRecord};
 use storage_metrics::Sample;
 use storage_migrate::MigrateError;
 use storage_redb::{RedbConfig, RedbReader, RedbStore};
@@ -49,6 +49,8 @@ impl Backend for RedbStore {
     ) -> Result<u64, MigrateError> {
         storage_migrate::ingest_tables(store.name(), source, self, tables, progress)
     }
+
+    const LOAD_CHUNK: ChunkLoader<Self> = storage_backup::load_chunk_ingested;
 
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
         writer.dump_store(record, &self.snapshot(), &table_names(self))

@@ -6,7 +6,7 @@ use storage_api::{
     CheckpointError, KvCompact, KvOpenReadOnly, KvRead, KvReader, KvSnapshots, MaintenanceError, OpenError, RawRange,
     Schema, VersionPolicy,
 };
-use storage_backup::{BackupError, LogicalWriter, StoreRecord};
+use storage_backup::{BackupError, ChunkLoader, LogicalWriter, StoreRecord};
 use storage_metrics::{Observed, Sample};
 use storage_migrate::MigrateError;
 use storage_rocksdb::{RocksConfig, RocksReader, RocksStore};
@@ -39,6 +39,8 @@ impl Backend for RocksStore {
     ) -> Result<u64, MigrateError> {
         storage_migrate::ingest_tables(store.name(), source, self, tables, progress)
     }
+
+    const LOAD_CHUNK: ChunkLoader<Self> = storage_backup::load_chunk_ingested;
 
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
         writer.dump_store(record, &self.snapshot(), &table_names(self))

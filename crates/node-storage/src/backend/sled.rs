@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use storage_api::{CheckpointError, KvOpen, KvRead, MaintenanceError, OpenError, Schema, VersionPolicy};
-use storage_backup::{BackupError, LogicalWriter, StoreRecord};
+use storage_backup::{BackupError, ChunkLoader, LogicalWriter, StoreRecord};
 use storage_metrics::Sample;
 use storage_migrate::MigrateError;
 use storage_sled::{SledConfig, SledStore};
@@ -42,6 +42,8 @@ impl Backend for SledStore {
     ) -> Result<u64, MigrateError> {
         storage_migrate::copy_tables(store.name(), source, self, tables, COPY_BATCH, progress)
     }
+
+    const LOAD_CHUNK: ChunkLoader<Self> = storage_backup::load_chunk_in_batches;
 
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
         // No snapshots: the facade has paused writes around this call.

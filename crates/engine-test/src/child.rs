@@ -1,0 +1,54 @@
+//! Crash tests through a child process: this test binary runs one of its own `#[ignore]`d
+//! tests as a child (the child half of the test), reads what it prints, and kills it with
+//! SIGKILL at a moment the parent chooses.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// What a killed child printed.
+#[derive(Debug, Clone, Default)]
+pub struct Killed {
+    /// Every line read from its standard output before the kill (libtest's `test NAME ... `
+    /// banner taken off the line it starts).
+    pub lines: Vec<String>,
+    /// Whether it was still running when killed (`false`: it ended by itself first).
+    pub was_running: bool,
+}
+
+/// Runs the test `child` of the current test binary (an `#[ignore]`d test, run with
+/// `--ignored --exact`) with the environment `env`, reads its standard output line by line,
+/// and SIGKILLs it once `kill_when` returns true for a line (after waiting `delay` more), or
+/// when its output ends.
+pub fn run_and_kill(
+    child: &str,
+    env: &[(&str, &OsStr)],
+    delay: std::time::Duration,
+    mut kill_when: impl FnMut(&str) -> bool,
+) -> Killed {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", child, "--ignored", "--nocapture", "--test-threads=1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut process = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn the child test");
+    let stdout = process.stdout.take().expect("piped");
+    let mut killed = Killed::default();
+    // libtest prints `test NAME ... ` before running the test, without a line break.
+    let banner = format!("test {child} ... ");
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let line = line.strip_prefix(&banner).map(str::to_owned).unwrap_or(line);
+        let stop = kill_when(&line);
+        killed.lines.push(line);
+        if stop {
+            std::thread::sleep(delay);
+            break;
+        }
+    }
+    killed.was_running = process.try_wait().expect("child status").is_none();
+    let _ = process.kill(); // SIGKILL
+    let _ = process.wait();
+    killed
+}
