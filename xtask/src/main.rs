@@ -6,6 +6,8 @@
 //!   runs the whole test suite;
 //! * `tidy`: the workspace's dependency invariants (also run by `cargo test`);
 //! * `crash --cycles N`: the SIGKILL durability loop against RocksDB, longer than `cargo test`;
+//! * `powercut [--cycles N] [--sweep]`: the power-cut loop on the fault-injecting file system
+//!   (RocksDB and redb), and with `--sweep` the full I/O-error sweeps;
 //! * `fuzz [--seconds N] [--target T] [--sanitizer S]`: builds and runs the cargo-fuzz targets,
 //!   installing cargo-fuzz if missing (stable toolchain with `RUSTC_BOOTSTRAP=1`);
 //! * `overhead [--blocks N] [--reads N]`: storage-api's RocksDB backend against the raw rocksdb
@@ -50,6 +52,7 @@ fn main() -> Result<()> {
             }
         }
         "crash" => crash(rest),
+        "powercut" => powercut(rest),
         "fuzz" => fuzz(rest),
         "overhead" => overhead(rest),
         "bench" => bench(rest),
@@ -70,6 +73,9 @@ const HELP: &str = "usage: cargo xtask <command>
   setup                                  only check and install the prerequisites
   tidy                                   check the crate dependency invariants
   crash [--cycles N]                     SIGKILL durability loop (default 200 cycles)
+  powercut [--cycles N] [--sweep]        power cuts on the fault-injecting FUSE file system, RocksDB
+                                         and redb (default 100 cycles each); --sweep: also every
+                                         I/O-error sweep at stride 1
   fuzz [--seconds N] [--target T] [--sanitizer address|none]
                                          run the cargo-fuzz targets (default 60 s each; ASan
                                          for the codecs, none for open_corrupted)
@@ -141,6 +147,19 @@ fn crash(args: &[String]) -> Result<()> {
     run(cargo()
         .args(["test", "-p", "storage-rocksdb", "--test", "faults", "--", "crash_cycles"])
         .env("NODE_STORAGE_CRASH_CYCLES", cycles.to_string()))
+}
+
+fn powercut(args: &[String]) -> Result<()> {
+    let cycles = number(args, "--cycles", 100)?;
+    run(cargo()
+        .args(["test", "-p", "node-storage", "--test", "powercut", "--", "--nocapture", "--test-threads=1"])
+        .env("NODE_STORAGE_POWERCUT_CYCLES", cycles.to_string()))?;
+    if args.iter().any(|a| a == "--sweep") {
+        run(cargo()
+            .args(["test", "-p", "engine-test", "--test", "sweep", "--", "--nocapture", "--test-threads=1"])
+            .env("ENGINE_TEST_SWEEP_STRIDE", "1"))?;
+    }
+    Ok(())
 }
 
 fn bench(args: &[String]) -> Result<()> {

@@ -52,3 +52,52 @@ pub fn run_and_kill(
     let _ = process.wait();
     killed
 }
+
+/// Runs the test `child` like [`run_and_kill`], but chooses the moment by time: `wait` after
+/// the child prints a line starting with `ready`, calls `cut` while the child still runs (a
+/// power cut: from then on its I/O fails), SIGKILLs it, and reads everything it printed up to
+/// its death (a line printed after `cut` is an acknowledgement the child got before it).
+///
+/// Panics if the child ends, or prints nothing ready within a minute.
+pub fn run_and_cut(
+    child: &str,
+    env: &[(&str, &OsStr)],
+    ready: &str,
+    wait: std::time::Duration,
+    cut: impl FnOnce(),
+) -> Killed {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", child, "--ignored", "--nocapture", "--test-threads=1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut process = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn the child test");
+    let stdout = process.stdout.take().expect("piped");
+    let banner = format!("test {child} ... ");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let ready = ready.to_owned();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let line = line.strip_prefix(&banner).map(str::to_owned).unwrap_or(line);
+            if line.starts_with(&ready) {
+                let _ = ready_tx.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let became_ready = ready_rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok();
+    if became_ready {
+        std::thread::sleep(wait);
+    }
+    let was_running = process.try_wait().expect("child status").is_none();
+    cut();
+    let _ = process.kill(); // SIGKILL
+    let _ = process.wait();
+    let lines = reader.join().expect("the reader thread");
+    assert!(became_ready && was_running, "the child {child} ended or never got ready; it printed: {lines:?}");
+    Killed { lines, was_running }
+}

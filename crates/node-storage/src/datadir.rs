@@ -135,7 +135,8 @@ fn write_marker(data_dir: &Path, engine: BackendKind) -> Result<(), StorageError
 /// Prepares `data_dir` for a read-write open on `engine`: creates it, takes the node lock and
 /// checks (or writes) the engine marker.
 pub(crate) fn open_for_writing(data_dir: &Path, engine: BackendKind) -> Result<DataDirLock, StorageError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| io_error("creating", data_dir, e))?;
+    // Durably: the stores below it are lost with it if its name never reaches the disk.
+    storage_api::durable::create_dir_all(data_dir).map_err(|e| io_error("creating", data_dir, e))?;
     let lock = DataDirLock::acquire(data_dir)?;
     check_engine(data_dir, engine, true)?;
     Ok(lock)

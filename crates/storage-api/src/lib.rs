@@ -31,6 +31,7 @@
 
 pub mod batch;
 pub mod codec;
+pub mod durable;
 pub mod error;
 pub mod ingest;
 pub mod iter;

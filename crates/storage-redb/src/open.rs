@@ -71,13 +71,22 @@ pub(crate) fn open(config: &RedbConfig, schema: Schema, policy: VersionPolicy) -
     let (record, on_disk) = if exists { inspect(path)? } else { (None, Vec::new()) };
     let action = check_schema(&schema, record.as_ref(), &on_disk, policy)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| OpenError::Io {
+        storage_api::durable::create_dir_all(parent).map_err(|source| OpenError::Io {
             action: "create directory",
             path: parent.to_owned(),
             source,
         })?;
     }
     let db = Database::builder().set_cache_size(config.cache_size as usize).create(path).map_err(map_err)?;
+    if !exists {
+        // redb syncs the file, not the directory that names it: without this a power cut
+        // after the first durable commit lost the whole file (found by the fault-fs sweeps).
+        storage_api::durable::sync_parent(path).map_err(|source| OpenError::Io {
+            action: "sync the directory of",
+            path: path.clone(),
+            source,
+        })?;
+    }
     let stored_version = match action {
         SchemaAction::Initialize => schema.version(),
         SchemaAction::Open { stored_version } => stored_version,

@@ -288,6 +288,14 @@ pub(crate) fn open_with(
     }
     let mut options = db_options(config);
     options.set_wal_recovery_mode(mode);
+    // RocksDB fsyncs the files it creates in the directory and the directory itself, but not
+    // the directory's own name in its parent: a power cut after the first synced writes lost
+    // the whole database (found by the fault-fs error sweeps).
+    storage_api::durable::create_dir_all(path).map_err(|source| OpenError::Io {
+        action: "create directory",
+        path: path.clone(),
+        source,
+    })?;
     let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|e| map_open_err(path, e))?;
 
     let wanted = SchemaRecord::for_schema(&schema);
