@@ -152,7 +152,7 @@ fn crash(args: &[String]) -> Result<()> {
 fn powercut(args: &[String]) -> Result<()> {
     let cycles = number(args, "--cycles", 100)?;
     run(cargo()
-        .args(["test", "-p", "node-storage", "--test", "powercut", "--", "--nocapture", "--test-threads=1"])
+        .args(["test", "-p", "node-storage", "--test", "powercut", "--", "--nocapture"])
         .env("NODE_STORAGE_POWERCUT_CYCLES", cycles.to_string()))?;
     if args.iter().any(|a| a == "--sweep") {
         run(cargo()

@@ -216,38 +216,68 @@ where
     println!("DONE");
 }
 
-/// A bulk import SIGKILLed again and again, at moments spread over its ranges (during pushes
+/// How the child is stopped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGKILL: the kernel keeps every write.
+    Kill,
+    /// A power cut on the fault-injecting file system: unsynced writes are lost too.
+    PowerCut,
+}
+
+/// A bulk import stopped again and again, at moments spread over its ranges (during pushes
 /// and during commits), reopens with every committed range, rolls back the one in progress,
 /// and resumes to exactly the tables block-by-block inserts leave, checking clean.
-fn bulk_import_survives_sigkill<E: TestEngine>()
+fn bulk_import_survives<E: TestEngine>(stop: Stop)
 where
     E::Store: KvIngest,
 {
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut fs = match stop {
+        Stop::Kill => None,
+        Stop::PowerCut => match fault_fs::FaultFs::mount() {
+            Ok(fs) => Some(fs),
+            Err(fault_fs::MountError::Unavailable(why)) => {
+                println!("SKIPPED power cuts during a bulk import on {}: {why}", E::NAME);
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        },
+    };
+    let dir = fs.as_ref().map_or_else(|| tmp.path().to_owned(), |fs| fs.path().join("chain"));
+    let env = [("NODE_STORAGE_KILL_DIR", dir.as_os_str()), ("NODE_STORAGE_KILL_ENGINE", E::NAME.as_ref())];
     let mut committed = 0u64;
     for cycle in 0..6u64 {
-        let killed = engine_test::child::run_and_kill(
-            "bulk_kill_child",
-            &[("NODE_STORAGE_KILL_DIR", dir.path().as_os_str()), ("NODE_STORAGE_KILL_ENGINE", E::NAME.as_ref())],
-            std::time::Duration::from_millis(cycle * 7 % 23),
-            |line| line.starts_with("COMMITTED"),
-        );
+        let killed = match fs.as_mut() {
+            None => engine_test::child::run_and_kill(
+                "bulk_kill_child",
+                &env,
+                std::time::Duration::from_millis(cycle * 7 % 23),
+                |line| line.starts_with("COMMITTED"),
+            ),
+            Some(fs) => {
+                let wait = std::time::Duration::from_millis(cycle * 17 % 45);
+                let killed = engine_test::child::run_and_cut("bulk_kill_child", &env, "START", wait, || fs.power_off());
+                fs.power_on(fault_fs::Cut { tear: cycle % 2 == 1, seed: cycle }).unwrap();
+                killed
+            }
+        };
         let start: u64 =
             killed.lines.iter().find_map(|l| l.strip_prefix("START ")?.parse().ok()).expect("the child started");
         assert!(start >= committed, "{}: cycle {cycle}: resumed at {start}, below the committed {committed}", E::NAME);
         if let Some(last) = killed.lines.iter().rev().find_map(|l| l.strip_prefix("COMMITTED ")?.parse::<u64>().ok()) {
             committed = last;
         }
-        let chain = open_chain::<E>(dir.path());
+        let chain = open_chain::<E>(&dir);
         let head = chain.head().map_or(0, |h| h.number);
-        assert!(head >= committed, "{}: cycle {cycle}: head {head} after SIGKILL, {committed} was committed", E::NAME);
-        if !killed.was_running {
+        assert!(head >= committed, "{}: cycle {cycle}: head {head} after the stop, {committed} was committed", E::NAME);
+        if !killed.was_running || killed.lines.iter().any(|l| l == "DONE") {
             break;
         }
     }
     let blocks = kill_chain();
-    let chain = open_chain::<E>(dir.path());
-    let mut import = chain.bulk_import(options(dir.path(), KILL_RANGE, 1 << 16)).unwrap();
+    let chain = open_chain::<E>(&dir);
+    let mut import = chain.bulk_import(options(&dir, KILL_RANGE, 1 << 16)).unwrap();
     let start = import.head().number as usize + 1;
     for b in &blocks[start..] {
         import.push(b).unwrap();
@@ -262,10 +292,20 @@ where
 
 #[test]
 fn bulk_import_survives_sigkill_rocksdb() {
-    bulk_import_survives_sigkill::<Rocks>();
+    bulk_import_survives::<Rocks>(Stop::Kill);
 }
 
 #[test]
 fn bulk_import_survives_sigkill_redb() {
-    bulk_import_survives_sigkill::<Redb>();
+    bulk_import_survives::<Redb>(Stop::Kill);
+}
+
+#[test]
+fn bulk_import_survives_power_cuts_rocksdb() {
+    bulk_import_survives::<Rocks>(Stop::PowerCut);
+}
+
+#[test]
+fn bulk_import_survives_power_cuts_redb() {
+    bulk_import_survives::<Redb>(Stop::PowerCut);
 }

@@ -265,6 +265,7 @@ fn powercut_cycles<B: Backend>() {
             ("RUST_LOG", OsStr::new("off")),
         ];
         let killed = engine_test::child::run_and_cut("powercut_child", &env, "READY", wait, || fs.power_off());
+        assert!(killed.was_running, "cycle {cycle}: the child stopped before the cut: {:?}", killed.lines);
         let report = fs.power_on(cut).unwrap_or_else(|e| panic!("cycle {cycle}: {e}"));
         totals.torn_cuts += u64::from(report.torn_bytes_kept > 0);
         totals.bytes_discarded += report.bytes_discarded;
