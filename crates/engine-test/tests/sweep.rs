@@ -14,7 +14,7 @@ use std::path::Path;
 use engine_test::{Redb, Rocks, TestEngine};
 use fault_fs::{Cut, Fault, FaultFs, MountError, Op};
 use storage_api::testkit::{Items, Records, suite_schema};
-use storage_api::{Blob, Durability, FlushError, KvFlush, KvWrite, ReadExt, WriteError};
+use storage_api::{Blob, Durability, FlushError, KvFlush, KvWrite, ReadExt, Table, WriteError};
 
 const BATCHES: u32 = 120;
 const VALUE: usize = 6 * 1024;
@@ -192,4 +192,29 @@ fn disk_full_rocksdb() {
 #[test]
 fn disk_full_redb() {
     disk_full::<Redb>();
+}
+
+/// A full disk during a manual compaction (RocksDB, whose compaction writes new files): a clear
+/// error, nothing lost; once space is freed the store compacts and writes again.
+#[test]
+fn disk_full_during_compaction_rocksdb() {
+    use storage_api::{KvCompact, RawRange};
+    let Some(mut fs) = mount() else { return };
+    let dir = fs.path().join("compact");
+    let store = Rocks::open(&dir, suite_schema(1)).unwrap();
+    for i in 0..600 {
+        write_one(&store, i).unwrap();
+    }
+    store.flush().unwrap();
+    fs.inject(Fault::disk_full(1));
+    let err = store.compact_raw(Items::NAME, &RawRange::all()).expect_err("a compaction on a full disk fails");
+    assert!(err.to_string().to_lowercase().contains("space"), "a clear error: {err}");
+    fs.clear_faults();
+    let after = store.compact_raw(Items::NAME, &RawRange::all());
+    let write = write_one(&store, 600);
+    assert!(after.is_ok() && write.is_ok(), "space freed: the store compacts and writes again");
+    println!("rocksdb: compaction on a full disk: \"{err}\"; after space was freed: compaction {after:?}, write {write:?}");
+    drop(store);
+    fs.cut_power(Cut::default()).unwrap();
+    verify::<Rocks>(&dir, &Outcome { acked: 600, ..Outcome::default() }, "full disk during compaction");
 }

@@ -73,9 +73,55 @@ impl KvCompact for RocksStore {
         let mut opts = CompactOptions::default();
         opts.set_exclusive_manual_compaction(false);
         opts.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+        // The C API drops the compaction's status; a failure shows as a new background error.
+        // (Before this check, a compaction on a full disk reported success — found by the
+        // fault-fs error sweeps.)
+        let before = self.background_errors();
         self.db.compact_range_cf_opt(cf, range.lower.as_deref(), range.upper.as_deref(), &opts);
+        if self.background_errors() > before {
+            let cause = last_logged_error(&self.path.join("LOG")).unwrap_or_else(|| match free_bytes(&self.path) {
+                // On a full disk even the LOG line could not be written.
+                Some(free) if free < 64 << 20 => {
+                    format!("no space left: {free} bytes free on the file system of {}", self.path.display())
+                }
+                _ => format!("see RocksDB's LOG in {}", self.path.display()),
+            });
+            return Err(MaintenanceError::Backend(BackendError::new(
+                crate::error::BACKEND,
+                storage_api::BackendErrorKind::Io,
+                format!("compaction of `{table}` failed, the data is unchanged: {cause}"),
+            )));
+        }
         Ok(())
     }
+}
+
+impl RocksStore {
+    /// `rocksdb.background-errors`: failed flushes and compactions since the open.
+    fn background_errors(&self) -> u64 {
+        self.db.property_int_value("rocksdb.background-errors").ok().flatten().unwrap_or(0)
+    }
+}
+
+/// Bytes available to this process on the file system holding `path`.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// The last error RocksDB wrote to its info log (the tail of the file), for the error message.
+fn last_logged_error(log: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(log).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(64 << 10))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let line = text.lines().rev().find(|l| l.contains("[ERROR]") || l.contains("error"))?;
+    // Drop the timestamp and thread id RocksDB prefixes.
+    let message = line.split_once("[ERROR]").map_or(line, |(_, m)| m).trim();
+    Some(message.chars().take(400).collect())
 }
 
 impl KvStats for RocksStore {
