@@ -89,6 +89,12 @@ const PREREQUISITES: &[Prerequisite] = &[
         purpose: Purpose::Test,
     },
     Prerequisite {
+        what: "the FUSE mount helper fusermount3 (power-cut tests; root mounts without it)",
+        present: || on_path("fusermount3") || !std::path::Path::new("/dev/fuse").exists(),
+        install: Install::Apt(&["fuse3"]),
+        purpose: Purpose::Test,
+    },
+    Prerequisite {
         what: "the s3s-fs S3 server (backup tests)",
         present: || s3s_fs().is_file(),
         install: Install::Cargo { krate: "s3s-fs", version: "0.14.1", features: "binary", dir: "s3s" },

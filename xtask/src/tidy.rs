@@ -28,7 +28,7 @@ const ENGINES: [(&str, &str); 3] = [("rocksdb", "storage-rocksdb"), ("redb", "st
 /// Crates engines pull in directly, counted as engines too.
 const ENGINE_SYS: [&str; 1] = ["librocksdb-sys"];
 /// General-purpose crates a backend may use besides its engine.
-const BACKEND_UTILS: [&str; 5] = ["serde", "toml", "tracing", "thiserror", "libc"];
+const BACKEND_UTILS: [&str; 6] = ["serde", "toml", "tracing", "thiserror", "libc", "rustix"];
 const DOMAIN: [&str; 2] = ["chain-store", "dag-store"];
 /// Crates built on the domain crates that are still below the facade.
 const MODELS: [&str; 1] = ["chain-eth"];

@@ -213,7 +213,9 @@ fn disk_full_during_compaction_rocksdb() {
     let after = store.compact_raw(Items::NAME, &RawRange::all());
     let write = write_one(&store, 600);
     assert!(after.is_ok() && write.is_ok(), "space freed: the store compacts and writes again");
-    println!("rocksdb: compaction on a full disk: \"{err}\"; after space was freed: compaction {after:?}, write {write:?}");
+    println!(
+        "rocksdb: compaction on a full disk: \"{err}\"; after space was freed: compaction {after:?}, write {write:?}"
+    );
     drop(store);
     fs.cut_power(Cut::default()).unwrap();
     verify::<Rocks>(&dir, &Outcome { acked: 600, ..Outcome::default() }, "full disk during compaction");

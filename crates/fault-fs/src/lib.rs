@@ -214,11 +214,13 @@ impl FaultFs {
 impl Drop for FaultFs {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
-            // Files still open would make the join wait for them; detach and let go.
-            if self.state().open_handles() == 0 {
+            // The kernel releases closed files asynchronously: give it a moment, so the join
+            // does not wait on a handle. With files still open, dropping the session detaches
+            // the mount lazily (it goes once they close) without waiting.
+            if self.wait_closed(Duration::from_secs(2)).is_ok() {
                 let _ = session.umount_and_join();
             } else {
-                std::mem::forget(session);
+                drop(session);
             }
         }
     }

@@ -25,7 +25,8 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn config<B: Backend>(data: &Path, dest: &Path) -> Config {
-    let mut c = Config { data_dir: data.to_owned(), backend: B::KIND, backup: BackupConfig::local(dest), ..Config::default() };
+    let mut c =
+        Config { data_dir: data.to_owned(), backend: B::KIND, backup: BackupConfig::local(dest), ..Config::default() };
     c.engine.cache_bytes = 8 << 20;
     c.engine.write_buffer_bytes = 1 << 20;
     c.metrics.enabled = false;
