@@ -210,7 +210,7 @@ where
     println!("START {start}");
     for (v, sig) in &vertices[start..] {
         let seq = import.push(v, sig).unwrap();
-        if (seq + 1) % 500 == 0 {
+        if (seq + 1).is_multiple_of(500) {
             println!("COMMITTED {}", seq + 1);
         }
     }

@@ -7,6 +7,7 @@
 //! and checks: every acknowledged write present, each submitter's writes a prefix of what it
 //! submitted (no holes), the integrity check clean, and the open itself never failing.
 //!
+//! A new node every 50 cycles keeps the cycles of a long run the same size.
 //! `NODE_STORAGE_POWERCUT_CYCLES` cycles per engine (default 20; `cargo xtask powercut
 //! --cycles N` runs more). Skipped, saying why, where FUSE cannot mount.
 
@@ -23,6 +24,10 @@ use fault_fs::{Cut, FaultFs, MountError};
 use node_storage::{Backend, Config, RedbStore, RocksStore, StorageHandle};
 
 const SUBMITTERS: u64 = 4;
+
+/// Cycles per node: after this many the loop starts a new node (and deletes the old one), so a
+/// long run's cycles stay the same size — each reopen checks the whole node.
+const CYCLES_PER_NODE: u64 = 50;
 
 fn config<B: Backend>(dir: &Path) -> Config {
     let mut c = Config { data_dir: dir.to_owned(), backend: B::KIND, ..Config::default() };
@@ -97,7 +102,7 @@ fn write_until_cut<B: Backend>(dir: &Path, cycle: u64) {
                     h.insert_block(b.clone()).await.expect("insert block");
                     let _ = tx.send(format!("B {n} {}", b.block.hash()));
                     recent.push(b.block.hash());
-                    if n % 4 == 0 && recent.len() > 3 {
+                    if n.is_multiple_of(4) && recent.len() > 3 {
                         let fin = recent[recent.len() - 3];
                         h.set_finalized(fin).await.expect("finalize block");
                         let _ = tx.send(format!("CF {} {fin}", n - 2));
@@ -251,10 +256,13 @@ fn powercut_cycles<B: Backend>() {
         Err(e) => panic!("{e}"),
     };
     let cycles: u64 = std::env::var("NODE_STORAGE_POWERCUT_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let dir: PathBuf = fs.path().join("node");
     let mut rng = SplitMix::new(0x5eed ^ cycles);
     let mut totals = Totals::default();
     for cycle in 0..cycles {
+        let dir: PathBuf = fs.path().join(format!("node-{}", cycle / CYCLES_PER_NODE));
+        if cycle % CYCLES_PER_NODE == 0 && cycle > 0 {
+            std::fs::remove_dir_all(fs.path().join(format!("node-{}", cycle / CYCLES_PER_NODE - 1))).unwrap();
+        }
         let wait = Duration::from_millis(30 + rng.below(400));
         let cut = Cut { tear: cycle % 2 == 1, seed: rng.next_u64() };
         let (cycle_arg, engine) = (cycle.to_string(), B::KIND.to_string());
