@@ -235,13 +235,9 @@ where
     let tmp = tempfile::tempdir().unwrap();
     let mut fs = match stop {
         Stop::Kill => None,
-        Stop::PowerCut => match fault_fs::FaultFs::mount() {
-            Ok(fs) => Some(fs),
-            Err(fault_fs::MountError::Unavailable(why)) => {
-                println!("SKIPPED power cuts during a bulk import on {}: {why}", E::NAME);
-                return;
-            }
-            Err(e) => panic!("{e}"),
+        Stop::PowerCut => match fault_fs::mount_or_skip(&format!("power cuts during a bulk import on {}", E::NAME)) {
+            Some(fs) => Some(fs),
+            None => return,
         },
     };
     let dir = fs.as_ref().map_or_else(|| tmp.path().to_owned(), |fs| fs.path().join("chain"));

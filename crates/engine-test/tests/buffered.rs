@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use engine_test::{Redb, Rocks, TestEngine};
-use fault_fs::{Cut, FaultFs, MountError};
+use fault_fs::Cut;
 use storage_api::testkit::{Items, Records, suite_schema};
 use storage_api::{Blob, Durability, KvFlush, KvWrite, ReadExt};
 
@@ -51,14 +51,7 @@ fn buffered_child() {
 }
 
 fn cycles<E: TestEngine>(cycles: u64) {
-    let mut fs = match FaultFs::mount() {
-        Ok(fs) => fs,
-        Err(MountError::Unavailable(why)) => {
-            println!("SKIPPED buffered power cuts on {}: {why}", E::NAME);
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(mut fs) = fault_fs::mount_or_skip(&format!("buffered power cuts on {}", E::NAME)) else { return };
     let dir = fs.path().join("store");
     let (mut synced_total, mut kept_beyond) = (0u64, 0u64);
     for cycle in 0..cycles {

@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use engine_test::{Redb, Rocks, TestEngine};
-use fault_fs::{Cut, Fault, FaultFs, MountError, Op};
+use fault_fs::{Cut, Fault, FaultFs, Op};
 use storage_api::testkit::{Items, Records, suite_schema};
 use storage_api::{Blob, Durability, FlushError, KvFlush, KvWrite, ReadExt, Table, WriteError};
 
@@ -85,14 +85,7 @@ fn verify<E: TestEngine>(dir: &Path, out: &Outcome, what: &str) {
 }
 
 fn mount() -> Option<FaultFs> {
-    match FaultFs::mount() {
-        Ok(fs) => Some(fs),
-        Err(MountError::Unavailable(why)) => {
-            println!("SKIPPED I/O-error sweeps: {why}");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    fault_fs::mount_or_skip("I/O-error sweeps")
 }
 
 fn stride() -> u64 {

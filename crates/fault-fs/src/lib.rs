@@ -211,6 +211,20 @@ impl FaultFs {
     }
 }
 
+/// Mounts a new file system for the test `what`, or — where FUSE cannot run here — prints
+/// `SKIPPED <what>: <reason>` and returns `None`, so the test passes visibly skipped. Any other
+/// mount failure panics.
+pub fn mount_or_skip(what: &str) -> Option<FaultFs> {
+    match FaultFs::mount() {
+        Ok(fs) => Some(fs),
+        Err(MountError::Unavailable(why)) => {
+            println!("SKIPPED {what}: {why}");
+            None
+        }
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
 impl Drop for FaultFs {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {

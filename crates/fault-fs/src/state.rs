@@ -296,6 +296,9 @@ impl State {
         let ino = *self.dir(parent)?.entries.get(name).ok_or(libc::ENOENT)?;
         let moving = self.attr(ino)?.kind;
         self.dir(new_parent)?;
+        if moving == Kind::Dir && self.contains(ino, new_parent) {
+            return Err(libc::EINVAL); // a directory moved into itself
+        }
         if let Some(&old) = self.dir(new_parent)?.entries.get(new_name) {
             if old == ino {
                 return Ok(());
@@ -318,6 +321,20 @@ impl State {
         self.dir_mut(parent)?.entries.remove(name);
         self.dir_mut(new_parent)?.entries.insert(new_name.to_owned(), ino);
         Ok(())
+    }
+
+    /// Whether `inner` is `dir` or below it (live entries).
+    fn contains(&self, dir: u64, inner: u64) -> bool {
+        let mut stack = vec![dir];
+        while let Some(at) = stack.pop() {
+            if at == inner {
+                return true;
+            }
+            if let Ok(d) = self.dir(at) {
+                stack.extend(d.entries.values().copied().filter(|c| self.dir(*c).is_ok()));
+            }
+        }
+        false
     }
 
     /// A kernel handle on `ino` opened (`trunc`: and truncated it).
@@ -725,6 +742,16 @@ mod tests {
             assert!(got[..100].iter().all(|&b| b == 0));
             assert!(got[100..].iter().all(|&b| b == 7));
         }
+    }
+
+    #[test]
+    fn a_directory_cannot_move_into_itself() {
+        let (_d, mut s) = fs();
+        let a = s.mkdir(ROOT, "a".as_ref(), 0o755, 0, 0).unwrap().ino;
+        s.mkdir(a, "b".as_ref(), 0o755, 0, 0).unwrap();
+        let b = s.lookup(a, "b".as_ref()).unwrap().ino;
+        assert_eq!(s.rename(ROOT, "a".as_ref(), b, "a".as_ref(), false), Err(libc::EINVAL));
+        s.rename(a, "b".as_ref(), ROOT, "b".as_ref(), false).unwrap();
     }
 
     #[test]

@@ -4,18 +4,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
 
-use fault_fs::{Cut, Fault, FaultFs, MountError, Op};
+use fault_fs::{Cut, Fault, FaultFs, Op};
 
 /// The mounted file system, or `None` (printed) where FUSE cannot run.
 fn mount() -> Option<FaultFs> {
-    match FaultFs::mount() {
-        Ok(fs) => Some(fs),
-        Err(MountError::Unavailable(why)) => {
-            eprintln!("SKIPPED: {why}");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    fault_fs::mount_or_skip("fault-fs mount tests")
 }
 
 fn sync_dir(dir: &Path) {

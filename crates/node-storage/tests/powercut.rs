@@ -20,7 +20,7 @@ use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig, SplitMix};
 use chain_store::{BlockHeader, NewBlock};
 use dag_store::{Vertex, VertexBuilder, VertexHash};
-use fault_fs::{Cut, FaultFs, MountError};
+use fault_fs::Cut;
 use node_storage::{Backend, Config, RedbStore, RocksStore, StorageHandle};
 
 const SUBMITTERS: u64 = 4;
@@ -247,14 +247,7 @@ fn verify<B: Backend>(dir: &Path, cycle: u64, acks: &Acks, totals: &mut Totals) 
 }
 
 fn powercut_cycles<B: Backend>() {
-    let mut fs = match FaultFs::mount() {
-        Ok(fs) => fs,
-        Err(MountError::Unavailable(why)) => {
-            println!("SKIPPED power cuts on {}: {why}", B::KIND);
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(mut fs) = fault_fs::mount_or_skip(&format!("power cuts on {}", B::KIND)) else { return };
     let cycles: u64 = std::env::var("NODE_STORAGE_POWERCUT_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let mut rng = SplitMix::new(0x5eed ^ cycles);
     let mut totals = Totals::default();

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
 use dag_store::generator::DagGenerator;
-use fault_fs::{Cut, FaultFs, MountError};
+use fault_fs::Cut;
 use node_storage::{Backend, Config, RedbStore, RocksStore, StorageHandle, restore};
 use storage_backup::{BackupConfig, BackupKind, Backups, Selector};
 
@@ -68,14 +68,7 @@ fn back_up_until_cut<B: Backend>(data: &Path, dest: &Path) {
 }
 
 fn cuts_during_backups<B: Backend>() {
-    let mut fs = match FaultFs::mount() {
-        Ok(fs) => fs,
-        Err(MountError::Unavailable(why)) => {
-            println!("SKIPPED power cuts during backups on {}: {why}", B::KIND);
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(mut fs) = fault_fs::mount_or_skip(&format!("power cuts during backups on {}", B::KIND)) else { return };
     let (data, dest) = (fs.path().join("node"), fs.path().join("backups"));
     let scratch = tempfile::tempdir().unwrap();
     let (mut listed, mut incomplete, mut cut_mid_backup) = (0, 0, 0);

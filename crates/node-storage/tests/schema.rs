@@ -429,13 +429,8 @@ fn migrate_child() {
 /// before the downgrade — never a half state, never a failed open for another reason — and
 /// the final result is byte for byte the migrated DAG.
 fn power_cuts_during_a_migration<B: Backend>() {
-    let mut fs = match fault_fs::FaultFs::mount() {
-        Ok(fs) => fs,
-        Err(fault_fs::MountError::Unavailable(why)) => {
-            println!("SKIPPED power cuts during a migration on {}: {why}", B::KIND);
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(mut fs) = fault_fs::mount_or_skip(&format!("power cuts during a migration on {}", B::KIND)) else {
+        return;
     };
     let root = fs.path().to_owned();
     let c = config(&root, B::KIND);
