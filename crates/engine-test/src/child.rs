@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// What a killed child printed.
 #[derive(Debug, Clone, Default)]
@@ -14,6 +14,30 @@ pub struct Killed {
     pub lines: Vec<String>,
     /// Whether it was still running when killed (`false`: it ended by itself first).
     pub was_running: bool,
+}
+
+/// Starts the `#[ignore]`d test `child` of the current test binary with the environment `env`,
+/// its standard output piped.
+fn spawn(child: &str, env: &[(&str, &OsStr)]) -> (Child, ChildStdout) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", child, "--ignored", "--nocapture", "--test-threads=1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut process = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn the child test");
+    let stdout = process.stdout.take().expect("piped");
+    (process, stdout)
+}
+
+/// libtest prints `test NAME ... ` before running the test, without a line break.
+fn banner(child: &str) -> String {
+    format!("test {child} ... ")
+}
+
+/// `line` without the banner it may start with.
+fn unbanner(banner: &str, line: String) -> String {
+    line.strip_prefix(banner).map(str::to_owned).unwrap_or(line)
 }
 
 /// Runs the test `child` of the current test binary (an `#[ignore]`d test, run with
@@ -26,20 +50,12 @@ pub fn run_and_kill(
     delay: std::time::Duration,
     mut kill_when: impl FnMut(&str) -> bool,
 ) -> Killed {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--exact", child, "--ignored", "--nocapture", "--test-threads=1"]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut process = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn the child test");
-    let stdout = process.stdout.take().expect("piped");
+    let (mut process, stdout) = spawn(child, env);
     let mut killed = Killed::default();
-    // libtest prints `test NAME ... ` before running the test, without a line break.
-    let banner = format!("test {child} ... ");
+    let banner = banner(child);
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
-        let line = line.strip_prefix(&banner).map(str::to_owned).unwrap_or(line);
+        let line = unbanner(&banner, line);
         let stop = kill_when(&line);
         killed.lines.push(line);
         if stop {
@@ -67,22 +83,15 @@ pub fn run_and_cut(
     wait: std::time::Duration,
     cut: impl FnOnce(),
 ) -> Killed {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--exact", child, "--ignored", "--nocapture", "--test-threads=1"]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut process = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn the child test");
-    let stdout = process.stdout.take().expect("piped");
-    let banner = format!("test {child} ... ");
+    let (mut process, stdout) = spawn(child, env);
+    let banner = banner(child);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let ready = ready.to_owned();
     let reader = std::thread::spawn(move || {
         let mut lines = Vec::new();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            let line = line.strip_prefix(&banner).map(str::to_owned).unwrap_or(line);
+            let line = unbanner(&banner, line);
             if line.starts_with(&ready) {
                 let _ = ready_tx.send(());
             }
