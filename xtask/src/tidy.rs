@@ -8,7 +8,7 @@
 //! 4. only `engine-test` (the one place tests and benchmarks open engines), `node-storage` and
 //!    the benchmarks depend on a backend crate; `engine-test` is a dev-dependency (the
 //!    benchmarks may use it directly);
-//! 5. the service crates (cache, metrics, backup, migrate) depend on no backend, engine, domain
+//! 5. the service crates (cache, metrics, backup, migrate, history) depend on no backend, engine, domain
 //!    crate or the facade;
 //! 6. no async below the facade: `storage-api`, the backends, the domain crates, the cache and
 //!    the migration runner depend on no async runtime or future crate;
@@ -33,7 +33,8 @@ const DOMAIN: [&str; 2] = ["chain-store", "dag-store"];
 /// Crates built on the domain crates that are still below the facade.
 const MODELS: [&str; 1] = ["chain-eth"];
 /// The service crates: generic over storage-api, used by the facade.
-const SERVICES: [&str; 4] = ["storage-cache", "storage-metrics", "storage-backup", "storage-migrate"];
+const SERVICES: [&str; 5] =
+    ["storage-cache", "storage-metrics", "storage-backup", "storage-migrate", "storage-history"];
 /// Crates that may depend on a backend crate.
 const ENGINE_USERS: [&str; 3] = ["engine-test", "node-storage", "node-storage-benches"];
 /// The dev-only crate that opens engines for tests and benchmarks.

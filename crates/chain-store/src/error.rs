@@ -190,6 +190,14 @@ pub enum ChainError {
         /// Its height.
         number: u64,
     },
+    /// An archived block record does not decode, or is not the block it should be.
+    #[error("archived block {number}: {reason}")]
+    BadRecord {
+        /// The height it was read for.
+        number: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// The chain model's types break a rule the store relies on.
     #[error("chain model: {0}")]
     BadModel(&'static str),

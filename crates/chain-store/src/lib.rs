@@ -19,6 +19,7 @@
 //! them fail with a clear error or see the new chain; they never see a half-written batch.
 
 mod apply;
+mod archive;
 pub mod bloom;
 mod bulk;
 mod canon;
@@ -40,14 +41,15 @@ mod state;
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
-pub use bloom::{BLOOM_BITS, BLOOM_BYTES, Bloom, SECTION_SIZE};
+pub use archive::{ArchivedBlock, RECORD_FORMAT, Unarchived};
+pub use bloom::{BLOOM_BITS, BLOOM_BYTES, Bloom, BloomBits, SECTION_SIZE};
 pub use bulk::{BulkImport, BulkOptions, BulkReport, CheckedBlock};
 pub use canon::Reorg;
 pub use check::{IntegrityReport, Problem};
 pub use error::ChainError;
 pub use history::{AddressCursor, AddressPage, AddressQuery, AddressTx, Order};
 pub use insert::Inserted;
-pub use logs::{LogFilter, LogMatch, LogMatchOf, MAX_TOPICS};
+pub use logs::{LogFilter, LogMatch, LogMatchOf, LogSource, MAX_TOPICS, filter_logs};
 pub use model::{
     Block, BlockHeader, BlockRef, ChainModel, Data, Id, Log, Mismatch, NewBlock, Receipt, StateWrite, Transaction,
     TxLocation,
@@ -102,30 +104,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
                 "the model's hash or address type is not a plain byte array (its bytes are not as wide as the type)",
             ));
         }
-        let block = |key: MetaKey| -> Result<Option<BlockRef<M::Hash>>, ChainError> {
-            Ok(match store.get::<ChainMeta<M>>(&(key as u8))? {
-                Some(schema::Stored(MetaValue::Block(b))) => Some(b),
-                _ => None,
-            })
-        };
-        let number = |key: MetaKey| -> Result<u64, ChainError> {
-            Ok(match store.get::<ChainMeta<M>>(&(key as u8))? {
-                Some(schema::Stored(MetaValue::Number(n))) => n,
-                _ => 0,
-            })
-        };
-        let pointers = Pointers {
-            first: block(MetaKey::First)?,
-            head: block(MetaKey::Head)?,
-            safe: block(MetaKey::Safe)?,
-            finalized: block(MetaKey::Finalized)?,
-            pruned_below: number(MetaKey::PrunedBelow)?,
-            bloom_sections: number(MetaKey::BloomSections)?,
-        };
-        let pending = match store.get::<ChainMeta<M>>(&(MetaKey::BulkPending as u8))? {
-            Some(schema::Stored(MetaValue::Range(from, to))) => Some((from, to)),
-            _ => None,
-        };
+        let (pointers, pending) = load_pointers::<S, M>(&store)?;
         Ok(ChainStore {
             store,
             durability: Durability::Synced,
@@ -133,6 +112,15 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
             pointers: RwLock::new(pointers),
             pending: Mutex::new(pending),
         })
+    }
+
+    /// Reloads the pointers (and a pending bulk import) from the meta table, for a reader
+    /// following a database another process writes.
+    pub fn reload(&self) -> Result<(), ChainError> {
+        let (pointers, pending) = load_pointers::<S, M>(&self.store)?;
+        self.set_ptrs(pointers);
+        *self.pending_import_slot() = pending;
+        Ok(())
     }
 
     /// Sets the durability of block inserts (for a bulk import, buffered inserts and one
@@ -200,4 +188,34 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     pub fn pending_import(&self) -> Option<(u64, u64)> {
         *self.pending_import_slot()
     }
+}
+
+/// The pointers and the pending bulk-import range, as the meta table holds them.
+#[allow(clippy::type_complexity)]
+fn load_pointers<S: KvReader, M: ChainModel>(store: &S) -> Result<(Pointers<M::Hash>, Option<(u64, u64)>), ChainError> {
+    let block = |key: MetaKey| -> Result<Option<BlockRef<M::Hash>>, ChainError> {
+        Ok(match store.get::<ChainMeta<M>>(&(key as u8))? {
+            Some(schema::Stored(MetaValue::Block(b))) => Some(b),
+            _ => None,
+        })
+    };
+    let number = |key: MetaKey| -> Result<u64, ChainError> {
+        Ok(match store.get::<ChainMeta<M>>(&(key as u8))? {
+            Some(schema::Stored(MetaValue::Number(n))) => n,
+            _ => 0,
+        })
+    };
+    let pointers = Pointers {
+        first: block(MetaKey::First)?,
+        head: block(MetaKey::Head)?,
+        safe: block(MetaKey::Safe)?,
+        finalized: block(MetaKey::Finalized)?,
+        pruned_below: number(MetaKey::PrunedBelow)?,
+        bloom_sections: number(MetaKey::BloomSections)?,
+    };
+    let pending = match store.get::<ChainMeta<M>>(&(MetaKey::BulkPending as u8))? {
+        Some(schema::Stored(MetaValue::Range(from, to))) => Some((from, to)),
+        _ => None,
+    };
+    Ok((pointers, pending))
 }

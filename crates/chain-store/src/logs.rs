@@ -5,10 +5,13 @@ use std::collections::{BTreeSet, HashMap};
 use storage_api::{Direction, KvReader, ReadExt};
 
 use crate::ChainStore;
-use crate::bloom::{BloomBits, SECTION_SIZE};
+use crate::bloom::{Bloom, BloomBits, SECTION_SIZE};
 use crate::error::ChainError;
 use crate::model::{BlockRef, ChainModel, Log, Receipt, Transaction, TxLocation};
 use crate::schema::{BloomBitsTable, Canonical, LogBloom, Transactions};
+
+/// Candidate blocks handed to a [`LogSource`] at once.
+const CANDIDATES_PER_READ: usize = 256;
 
 /// Topic positions a filter may constrain.
 pub const MAX_TOPICS: usize = 4;
@@ -71,14 +74,142 @@ pub struct LogMatch<H, L> {
 /// A [`LogMatch`] of model `M`.
 pub type LogMatchOf<M> = LogMatch<<M as ChainModel>::Hash, <M as ChainModel>::Log>;
 
+/// Where a log filter reads: the local store, or (in the facade) an archive of history pruned
+/// locally. [`filter_logs`] runs the same algorithm over either.
+pub trait LogSource<M: ChainModel> {
+    /// The source's error.
+    type Error: From<ChainError>;
+
+    /// The vectors of `bits` in bloom-bit section `section`, in the order asked; `None` if the
+    /// source has not built that section (its blocks are then tested one bloom at a time).
+    fn section_bits(&self, section: u64, bits: &[u16]) -> Result<Option<Vec<BloomBits>>, Self::Error>;
+
+    /// The blooms of canonical blocks `from..=to`, ascending (heights without one are left out).
+    fn blooms(&self, from: u64, to: u64) -> Result<Vec<(u64, Bloom)>, Self::Error>;
+
+    /// Appends the logs of canonical blocks `numbers` (ascending) that match `filter`, in
+    /// order. A source that fetches blocks from far away fetches them together.
+    fn block_logs(
+        &self,
+        numbers: &[u64],
+        filter: &LogFilter<M::Address, M::Hash>,
+        out: &mut Vec<LogMatchOf<M>>,
+    ) -> Result<(), Self::Error>;
+}
+
+/// Appends the logs of `src`'s blocks `from..=to` matching `filter` to `out`, in chain order;
+/// `TooManyLogs` once `out` holds more than `cap`.
+///
+/// Sections the source has built narrow the range to candidate blocks by reading three bit
+/// vectors per filter item; the rest of the range is tested block by block against the
+/// blooms. Only candidates' receipts are read.
+pub fn filter_logs<M: ChainModel, Src: LogSource<M>>(
+    src: &Src,
+    filter: &LogFilter<M::Address, M::Hash>,
+    from: u64,
+    to: u64,
+    cap: usize,
+    out: &mut Vec<LogMatchOf<M>>,
+) -> Result<(), Src::Error> {
+    if filter.topics.len() > MAX_TOPICS {
+        return Err(ChainError::TooManyTopics(filter.topics.len()).into());
+    }
+    // Each group is a set of alternatives (OR); a block must match every group (AND).
+    let mut groups: Vec<Vec<[u16; 3]>> = Vec::new();
+    if !filter.addresses.is_empty() {
+        groups.push(filter.addresses.iter().map(|a| M::bloom_positions(a.as_ref())).collect());
+    }
+    for alternatives in filter.topics.iter().filter(|t| !t.is_empty()) {
+        groups.push(alternatives.iter().map(|t| M::bloom_positions(t.as_ref())).collect());
+    }
+    if from > to {
+        return Ok(());
+    }
+    for section in from / SECTION_SIZE..=to / SECTION_SIZE {
+        let lo = from.max(section * SECTION_SIZE);
+        let hi = to.min(section * SECTION_SIZE + SECTION_SIZE - 1);
+        let candidates: Vec<u64> = if groups.is_empty() {
+            (lo..=hi).collect()
+        } else if let Some(bits) = section_candidates(src, section, &groups)? {
+            bits.offsets().map(|o| section * SECTION_SIZE + o).filter(|h| (lo..=hi).contains(h)).collect()
+        } else {
+            src.blooms(lo, hi)?
+                .into_iter()
+                .filter(|(_, bloom)| groups.iter().all(|g| g.iter().any(|bits| bits.iter().all(|&b| bloom.bit(b)))))
+                .map(|(h, _)| h)
+                .collect()
+        };
+        for chunk in candidates.chunks(CANDIDATES_PER_READ) {
+            src.block_logs(chunk, filter, out)?;
+            if out.len() > cap {
+                return Err(ChainError::TooManyLogs { cap, reached: out[cap].block_number }.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The blocks of a built section whose bit vectors allow every group; `None` if the source has
+/// not built it.
+fn section_candidates<M: ChainModel, Src: LogSource<M>>(
+    src: &Src,
+    section: u64,
+    groups: &[Vec<[u16; 3]>],
+) -> Result<Option<BloomBits>, Src::Error> {
+    let bits: Vec<u16> = groups.iter().flatten().flatten().copied().collect::<BTreeSet<u16>>().into_iter().collect();
+    let Some(found) = src.section_bits(section, &bits)? else { return Ok(None) };
+    let vectors: HashMap<u16, BloomBits> = bits.iter().copied().zip(found).collect();
+    let mut all = BloomBits::ones();
+    for group in groups {
+        let mut any = BloomBits::zero();
+        for item in group {
+            let mut v = vectors[&item[0]].clone();
+            v.and(&vectors[&item[1]]);
+            v.and(&vectors[&item[2]]);
+            any.or(&v);
+        }
+        all.and(&any);
+    }
+    Ok(Some(all))
+}
+
+/// Appends the logs in `receipts` (of block `block`) matching `filter`; `tx_hash(i)` gives
+/// transaction `i`'s hash, asked only for transactions with a match.
+pub(crate) fn push_matches<M: ChainModel>(
+    block: BlockRef<M::Hash>,
+    receipts: &[M::Receipt],
+    mut tx_hash: impl FnMut(u32) -> Result<M::Hash, ChainError>,
+    filter: &LogFilter<M::Address, M::Hash>,
+    out: &mut Vec<LogMatchOf<M>>,
+) -> Result<(), ChainError> {
+    let mut log_index = 0u32;
+    for (tx_index, receipt) in receipts.iter().enumerate() {
+        let mut hash = None;
+        for log in receipt.logs() {
+            if log_matches::<M>(log, filter) {
+                let h = match hash {
+                    Some(h) => h,
+                    None => *hash.insert(tx_hash(tx_index as u32)?),
+                };
+                out.push(LogMatch {
+                    block_number: block.number,
+                    block_hash: block.hash,
+                    tx_hash: h,
+                    tx_index: tx_index as u32,
+                    log_index,
+                    log: log.clone(),
+                });
+            }
+            log_index += 1;
+        }
+    }
+    Ok(())
+}
+
 impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The logs of canonical blocks matching `filter`, in chain order. Fails with
     /// `TooManyLogs` once more than `cap` match, and with `Pruned` if the range starts below
-    /// the pruning boundary.
-    ///
-    /// Completed bloom-bit sections narrow the range to candidate blocks by reading three bit
-    /// vectors per filter item; the rest of the range is tested block by block against the
-    /// per-block blooms. Only candidates' receipts are read.
+    /// the pruning boundary (the facade answers those heights from the history archive).
     pub fn logs(&self, filter: &LogFilter<M::Address, M::Hash>, cap: usize) -> Result<Vec<LogMatchOf<M>>, ChainError> {
         if filter.topics.len() > MAX_TOPICS {
             return Err(ChainError::TooManyTopics(filter.topics.len()));
@@ -92,102 +223,44 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         if from < ptrs.pruned_below {
             return Err(ChainError::Pruned { what: "receipts", number: from, pruned_below: ptrs.pruned_below });
         }
-        // Each group is a set of alternatives (OR); a block must match every group (AND).
-        let mut groups: Vec<Vec<[u16; 3]>> = Vec::new();
-        if !filter.addresses.is_empty() {
-            groups.push(filter.addresses.iter().map(|a| M::bloom_positions(a.as_ref())).collect());
-        }
-        for alternatives in filter.topics.iter().filter(|t| !t.is_empty()) {
-            groups.push(alternatives.iter().map(|t| M::bloom_positions(t.as_ref())).collect());
-        }
         let mut out = Vec::new();
-        for section in from / SECTION_SIZE..=to / SECTION_SIZE {
-            let lo = from.max(section * SECTION_SIZE);
-            let hi = to.min(section * SECTION_SIZE + SECTION_SIZE - 1);
-            let candidates: Vec<u64> = if groups.is_empty() {
-                (lo..=hi).collect()
-            } else if section < ptrs.bloom_sections {
-                self.section_candidates(section, &groups)?
-                    .offsets()
-                    .map(|o| section * SECTION_SIZE + o)
-                    .filter(|h| (lo..=hi).contains(h))
-                    .collect()
-            } else {
-                let mut c = Vec::new();
-                for entry in self.store.iter::<LogBloom<M>>(lo..=hi, Direction::Forward)? {
-                    let (h, bloom) = entry?;
-                    if groups.iter().all(|g| g.iter().any(|bits| bits.iter().all(|&b| bloom.bit(b)))) {
-                        c.push(h);
-                    }
-                }
-                c
-            };
-            for h in candidates {
-                self.match_block(h, filter, &mut out)?;
-                if out.len() > cap {
-                    return Err(ChainError::TooManyLogs { cap, reached: h });
-                }
-            }
-        }
+        filter_logs(self, filter, from, to, cap, &mut out)?;
         Ok(out)
     }
+}
 
-    /// The blocks of a built section whose bit vectors allow every group.
-    fn section_candidates(&self, section: u64, groups: &[Vec<[u16; 3]>]) -> Result<BloomBits, ChainError> {
-        let bits: BTreeSet<u16> = groups.iter().flatten().flatten().copied().collect();
-        let keys: Vec<(u64, u16)> = bits.iter().map(|b| (section, *b)).collect();
-        let vectors: HashMap<u16, BloomBits> = bits
-            .iter()
-            .zip(self.store.multi_get::<BloomBitsTable<M>>(&keys)?)
-            .map(|(b, v)| (*b, v.unwrap_or_else(BloomBits::zero)))
-            .collect();
-        let mut all = BloomBits::ones();
-        for group in groups {
-            let mut any = BloomBits::zero();
-            for item in group {
-                let mut v = vectors[&item[0]].clone();
-                v.and(&vectors[&item[1]]);
-                v.and(&vectors[&item[2]]);
-                any.or(&v);
-            }
-            all.and(&any);
+/// The local store as a log source.
+impl<S: KvReader, M: ChainModel> LogSource<M> for ChainStore<S, M> {
+    type Error = ChainError;
+
+    fn section_bits(&self, section: u64, bits: &[u16]) -> Result<Option<Vec<BloomBits>>, ChainError> {
+        if section >= self.pointers().bloom_sections {
+            return Ok(None);
         }
-        Ok(all)
+        let keys: Vec<(u64, u16)> = bits.iter().map(|b| (section, *b)).collect();
+        let found = self.store.multi_get::<BloomBitsTable<M>>(&keys)?;
+        Ok(Some(found.into_iter().map(|v| v.unwrap_or_else(BloomBits::zero)).collect()))
     }
 
-    fn match_block(
+    fn blooms(&self, from: u64, to: u64) -> Result<Vec<(u64, Bloom)>, ChainError> {
+        self.store.iter::<LogBloom<M>>(from..=to, Direction::Forward)?.map(|e| Ok(e?)).collect()
+    }
+
+    fn block_logs(
         &self,
-        number: u64,
+        numbers: &[u64],
         filter: &LogFilter<M::Address, M::Hash>,
         out: &mut Vec<LogMatchOf<M>>,
     ) -> Result<(), ChainError> {
-        let Some(hash) = self.store.get::<Canonical<M>>(&number)? else { return Ok(()) };
-        let block = BlockRef { number, hash: hash.0 };
-        let receipts = self.block_receipts(&block)?;
-        let mut log_index = 0u32;
-        for (tx_index, receipt) in receipts.iter().enumerate() {
-            let mut tx_hash = None;
-            for log in receipt.logs() {
-                if log_matches::<M>(log, filter) {
-                    let hash = match tx_hash {
-                        Some(h) => h,
-                        None => {
-                            let loc = TxLocation { number, block: block.hash, index: tx_index as u32 };
-                            let h = self.tx_part::<Transactions<M>, _>(&loc)?.hash();
-                            *tx_hash.insert(h)
-                        }
-                    };
-                    out.push(LogMatch {
-                        block_number: number,
-                        block_hash: block.hash,
-                        tx_hash: hash,
-                        tx_index: tx_index as u32,
-                        log_index,
-                        log: log.clone(),
-                    });
-                }
-                log_index += 1;
-            }
+        for &number in numbers {
+            let Some(hash) = self.store.get::<Canonical<M>>(&number)? else { continue };
+            let block = BlockRef { number, hash: hash.0 };
+            let receipts = self.block_receipts(&block)?;
+            let tx_hash = |index: u32| {
+                let loc = TxLocation { number, block: block.hash, index };
+                Ok(self.tx_part::<Transactions<M>, _>(&loc)?.hash())
+            };
+            push_matches::<M>(block, &receipts, tx_hash, filter, out)?;
         }
         Ok(())
     }

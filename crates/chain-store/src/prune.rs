@@ -19,6 +19,9 @@ pub struct PruneReport {
     /// The boundary was held back to just above the finalized block: the change sets of
     /// blocks that a reorg could still revert are kept.
     pub limited_by_finalized: bool,
+    /// The boundary was held back to the history archive's watermark: blocks not archived yet
+    /// are kept.
+    pub limited_by_archive: bool,
 }
 
 impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
@@ -28,18 +31,26 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     /// transaction and address indexes stay; reads of pruned data fail with `Pruned`.
     /// Call [`ChainStore::compact_pruned`] afterwards to release the disk space.
     pub fn prune(&self, keep_last: u64) -> Result<PruneReport, ChainError> {
+        self.prune_archived(keep_last, None)
+    }
+
+    /// [`ChainStore::prune`], and never at or above height `archived_below` (the history
+    /// archive's watermark: what is not archived yet stays) when given.
+    pub fn prune_archived(&self, keep_last: u64, archived_below: Option<u64>) -> Result<PruneReport, ChainError> {
         let _writer = self.write_lock()?;
         let ptrs = self.pointers();
         let head = ptrs.head.ok_or(ChainError::NotInitialized)?;
         let wanted = (head.number + 1).saturating_sub(keep_last);
         let limit = ptrs.finalized.map_or(ptrs.pruned_below, |f| f.number + 1);
-        let below = wanted.min(limit);
         let limited_by_finalized = wanted > limit;
+        let limited_by_archive = archived_below.is_some_and(|a| wanted.min(limit) > a);
+        let below = wanted.min(limit).min(archived_below.unwrap_or(u64::MAX));
         if below <= ptrs.pruned_below {
             return Ok(PruneReport {
                 previous: ptrs.pruned_below,
                 pruned_below: ptrs.pruned_below,
                 limited_by_finalized,
+                limited_by_archive,
             });
         }
         let mut applier = Applier::<S, M>::new(&self.store, ptrs);
@@ -56,7 +67,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         let (batch, new_ptrs) = applier.finish()?;
         self.store.write(batch, Durability::Synced)?;
         self.set_ptrs(new_ptrs);
-        Ok(PruneReport { previous: ptrs.pruned_below, pruned_below: below, limited_by_finalized })
+        Ok(PruneReport { previous: ptrs.pruned_below, pruned_below: below, limited_by_finalized, limited_by_archive })
     }
 }
 

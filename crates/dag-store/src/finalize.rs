@@ -6,19 +6,21 @@
 
 use std::ops::RangeBounds;
 
-use storage_api::{Direction, Durability, KvStore, ReadExt};
+use storage_api::{Direction, Durability, KvReader, KvStore, ReadExt};
 
 use crate::DagStore;
 use crate::error::DagError;
 use crate::model::{Status, VertexHash, VertexMeta};
 use crate::schema::{Finalized, VertexMetas};
 
-impl<S: KvStore> DagStore<S> {
+impl<S: KvReader> DagStore<S> {
     /// The sequence number the next finalization must use.
     pub fn next_sequence(&self) -> Result<u64, DagError> {
         Ok(self.store.last::<Finalized>()?.map_or(0, |(seq, _)| seq + 1))
     }
+}
 
+impl<S: KvStore> DagStore<S> {
     /// Finalizes `hash` at `sequence` (synced).
     pub fn mark_finalized(&self, hash: &VertexHash, sequence: u64) -> Result<(), DagError> {
         let _writer = self.write_lock()?;
@@ -50,7 +52,9 @@ impl<S: KvStore> DagStore<S> {
         self.store.write(batch, Durability::Synced)?;
         Ok(())
     }
+}
 
+impl<S: KvReader> DagStore<S> {
     /// The vertex finalized at `sequence`.
     pub fn finalized_at(&self, sequence: u64) -> Result<Option<VertexHash>, DagError> {
         Ok(self.store.get::<Finalized>(&sequence)?)

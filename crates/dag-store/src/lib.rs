@@ -18,6 +18,7 @@
 //! Writes are serialised by an internal lock (parents are checked, then the batch written);
 //! reads never take it.
 
+mod archive;
 mod bulk;
 mod check;
 mod error;
@@ -34,6 +35,7 @@ pub mod schema;
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, RwLock};
 
+pub use archive::unarchive;
 pub use bulk::{DagBulkImport, DagBulkOptions, DagBulkReport};
 pub use check::{IntegrityReport, Problem};
 pub use error::DagError;

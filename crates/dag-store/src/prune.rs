@@ -1,10 +1,10 @@
 //! Pruning finalized history below a height.
 
-use storage_api::{Direction, Durability, KvCompact, KvStore, ReadExt};
+use storage_api::{Direction, Durability, KvCompact, KvReader, KvStore, ReadExt};
 
 use crate::DagStore;
 use crate::error::DagError;
-use crate::model::{Status, VertexMeta};
+use crate::model::{Status, VertexHash, VertexMeta};
 use crate::schema::{ByHeight, ByTime, Children, DagMeta, MetaKey, Tips, VertexMetas, Vertices};
 
 /// What a prune removed.
@@ -16,12 +16,34 @@ pub struct PruneReport {
     pub pruned_below: u64,
 }
 
-impl<S: KvStore> DagStore<S> {
+impl<S: KvReader> DagStore<S> {
     /// The pruning boundary: every vertex below this height has been pruned.
     pub fn pruned_below(&self) -> Result<u64, DagError> {
         Ok(self.store.get::<DagMeta>(&(MetaKey::PrunedBelow as u8))?.unwrap_or(0))
     }
 
+    /// The highest boundary at most `height` that [`DagStore::prune_below`] can take when
+    /// only vertices finalized before sequence `archived_below` may go (the rest are not in
+    /// the history archive yet): the height of the lowest vertex at or above the current
+    /// boundary that is not finalized or finalized at `archived_below` or later.
+    pub fn prunable_below(&self, height: u64, archived_below: u64) -> Result<u64, DagError> {
+        let current = self.pruned_below()?;
+        if height <= current {
+            return Ok(current);
+        }
+        let range = (current, VertexHash::default())..(height, VertexHash::default());
+        for key in self.store.iter::<ByHeight>(range, Direction::Forward)?.keys() {
+            let (h, hash) = key?;
+            let meta = self.store.get::<VertexMetas>(&hash)?.ok_or(DagError::NotFound(hash))?;
+            if meta.status != Status::Finalized || meta.finalized_seq.is_none_or(|s| s >= archived_below) {
+                return Ok(h);
+            }
+        }
+        Ok(height)
+    }
+}
+
+impl<S: KvStore> DagStore<S> {
     /// Removes every vertex below `height` with its index entries, in one synced batch. Every
     /// such vertex must be finalized. The finalized sequence and each vertex's metadata (now
     /// `Pruned`) remain, so reads of pruned vertices fail with `DagError::Pruned`.

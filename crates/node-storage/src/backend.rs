@@ -95,6 +95,44 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
     const LOAD_CHUNK: ChunkLoader<Self>;
 }
 
+/// An engine whose stores can be followed while a running node writes them: a read replica
+/// (RocksDB secondary instances). Engines without it (redb, sled: one process per file) do not
+/// implement it; [`with_replica_backend`] says so at run time.
+pub trait ReplicaBackend: Backend {
+    /// Opens `store` of the running node at `config.data_dir` as a replica, keeping the
+    /// replica's own files under `scratch` (temporary if `None`).
+    fn open_replica(
+        config: &Config,
+        store: StoreId,
+        schema: Schema,
+        scratch: Option<&Path>,
+    ) -> Result<Self::Reader, OpenError>;
+
+    /// Makes `reader` see everything the primary has written since.
+    fn catch_up(reader: &Self::Reader) -> Result<(), storage_api::ReadError>;
+}
+
+/// Code to run on an engine with read replicas (see [`with_replica_backend`]).
+pub trait ReplicaVisitor {
+    /// The result.
+    type Output;
+    /// Runs with the engine `B`.
+    fn visit<B: ReplicaBackend>(self) -> Self::Output;
+}
+
+/// Calls `visitor` with the configured engine if it has read replicas (RocksDB);
+/// [`StorageError::Unsupported`] otherwise.
+pub fn with_replica_backend<V: ReplicaVisitor>(config: &Config, visitor: V) -> Result<V::Output, StorageError> {
+    match config.backend {
+        #[cfg(feature = "rocksdb")]
+        BackendKind::Rocksdb => Ok(visitor.visit::<storage_rocksdb::RocksStore>()),
+        engine => Err(StorageError::Unsupported(format!(
+            "read replicas need the RocksDB engine (secondary instances); this node runs {engine}, which one process \
+             opens at a time — use the history archive for readers elsewhere"
+        ))),
+    }
+}
+
 pub(super) fn table_names<S: KvStore>(store: &S) -> Vec<&'static str> {
     store.schema().tables().iter().map(|t| t.name).collect()
 }

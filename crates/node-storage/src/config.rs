@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use storage_backup::BackupConfig;
 use storage_cache::CacheConfig;
+use storage_history::HistoryConfig;
 use storage_metrics::MetricsConfig;
 
 use crate::error::ConfigError;
@@ -114,6 +115,28 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Backups: destination, compression, retention and schedule.
     pub backup: BackupConfig,
+    /// The history archive (Bigtable or object-storage segments) that finalized history is
+    /// uploaded to and pruned heights are read from; none by default.
+    pub history: HistoryConfig,
+    /// Read replicas (RocksDB secondary instances of this node's stores).
+    pub replica: ReplicaConfig,
+}
+
+/// Read replicas: a read-only handle following a running node on the same machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicaConfig {
+    /// Milliseconds between catch-ups with the primary (0: only on demand). Default 200.
+    pub catch_up_interval_ms: u64,
+    /// Where the replica keeps its own files (RocksDB secondary logs). Default: a directory
+    /// under the system's temporary directory, removed when the replica closes.
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        ReplicaConfig { catch_up_interval_ms: 200, scratch_dir: None }
+    }
 }
 
 impl Default for Config {
@@ -128,6 +151,8 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             metrics: MetricsConfig::default(),
             backup: BackupConfig::default(),
+            history: HistoryConfig::default(),
+            replica: ReplicaConfig::default(),
         }
     }
 }
@@ -164,6 +189,9 @@ pub struct CachesConfig {
     pub state: CacheConfig,
     /// DAG vertices by hash.
     pub vertices: CacheConfig,
+    /// Block records read from the history archive, by height (a transaction, receipt or log
+    /// read of an archived block reads its whole record; neighbours then need no request).
+    pub archive: CacheConfig,
 }
 
 impl Default for CachesConfig {
@@ -174,6 +202,7 @@ impl Default for CachesConfig {
             receipts: CacheConfig::entries(5_000),
             state: CacheConfig::entries(10_000).with_ttl(std::time::Duration::from_secs(60)),
             vertices: CacheConfig::entries(10_000),
+            archive: CacheConfig::entries(512),
         }
     }
 }
@@ -332,6 +361,7 @@ impl Config {
             ("receipts", &c.receipts),
             ("state", &c.state),
             ("vertices", &c.vertices),
+            ("archive", &c.archive),
         ] {
             cache
                 .validate(name)
@@ -343,6 +373,10 @@ impl Config {
         self.backup
             .validate()
             .map_err(|(key, reason)| ConfigError::Invalid { key: format!("backup.{key}"), reason })?;
+        self.history
+            .validate()
+            .map_err(|(key, reason)| ConfigError::Invalid { key: format!("history.{key}"), reason })?;
+        within("replica.catch_up_interval_ms", self.replica.catch_up_interval_ms, 0, 3_600_000)?;
         Ok(())
     }
 

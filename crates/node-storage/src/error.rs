@@ -187,6 +187,21 @@ pub enum StorageError {
     /// Metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] storage_metrics::MetricsError),
+    /// The history archive failed: unreachable ([`storage_history::HistoryError::Unavailable`]
+    /// — a read of pruned data then fails rather than answering "not found"), refused, or
+    /// holding data that does not check out.
+    #[error(transparent)]
+    History(#[from] storage_history::HistoryError),
+    /// The history archive holds another chain (or DAG) than this node's.
+    #[error("the history archive {archive} does not continue this node's {history}: {reason}")]
+    ArchiveMismatch {
+        /// The archive.
+        archive: String,
+        /// `chain` or `dag`.
+        history: &'static str,
+        /// What differs.
+        reason: String,
+    },
     /// The operation does not apply to this node (its engine lacks what it needs).
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -228,6 +243,8 @@ impl StorageError {
             StorageError::ShuttingDown => "shutting_down",
             StorageError::NoSuchDeadLetter(_) | StorageError::CorruptDeadLetter { .. } => "dead_letter",
             StorageError::Metrics(_) => "metrics",
+            StorageError::History(e) if e.is_unavailable() => "archive_unavailable",
+            StorageError::History(_) | StorageError::ArchiveMismatch { .. } => "archive",
             StorageError::Backup(_) => "backup",
             StorageError::Migrate(_) => "migrate",
             StorageError::Legacy(_) => "legacy",

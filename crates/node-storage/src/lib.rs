@@ -35,6 +35,7 @@ mod deadletter;
 mod era1;
 mod error;
 mod handle;
+mod history;
 #[cfg(feature = "rocksdb")]
 mod legacy;
 mod maintenance;
@@ -42,22 +43,25 @@ mod migrate;
 mod reader;
 #[cfg(feature = "rocksdb")]
 mod recover;
+mod replica;
 mod request;
 mod shared;
 mod stores;
 mod writer;
 
-pub use backend::{Backend, BackendVisitor, with_backend};
+pub use backend::{Backend, BackendVisitor, ReplicaBackend, ReplicaVisitor, with_backend, with_replica_backend};
 pub use backup::{BackupReport, RestoreReport, backup_stopped, restore};
 pub use breaker::BreakerState;
 pub use config::{
-    BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, ModelKind, RetentionConfig, WriterConfig,
+    BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, ModelKind, ReplicaConfig, RetentionConfig,
+    WriterConfig,
 };
 pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE};
 pub use deadletter::{DeadLetter, Replayed, node_schema};
 pub use era1::{Era1Import, Era1Progress, era1_files, export_era1, import_era1};
 pub use error::{ConfigError, StorageError};
 pub use handle::{StorageHandle, StoreStats};
+pub use history::{ArchiveReport, ArchiveStatus, UploadRound};
 #[cfg(feature = "rocksdb")]
 pub use legacy::{LegacyImportReport, import_legacy, write_legacy_fixture};
 pub use migrate::{
@@ -66,6 +70,7 @@ pub use migrate::{
 pub use reader::NodeReader;
 #[cfg(feature = "rocksdb")]
 pub use recover::{StoreRecovery, recover_wal_loss};
+pub use replica::ReplicaHandle;
 #[cfg(feature = "redb")]
 pub use storage_redb::RedbStore;
 #[cfg(feature = "rocksdb")]
@@ -107,6 +112,14 @@ pub mod backups {
     pub use storage_backup::{
         BackupConfig, BackupError, BackupInfo, BackupKind, Backups, Compression, Credentials, Manifest, Progress,
         RetentionPolicy, Selector, parse_time, rfc3339,
+    };
+}
+
+/// The history archive's vocabulary (storage-history): its configuration, watermarks, errors
+/// and verification figures.
+pub mod history_tier {
+    pub use storage_history::{
+        BigtableConfig, HistoryConfig, HistoryError, Kind, Mark, Progress, SegmentConfig, TierKind, TierReport,
     };
 }
 

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::deadletter::{self, DeadLetter, DeadLetters};
 use crate::error::StorageError;
 use crate::handle::StoreStats;
+use crate::history::{ArchiveReport, ArchiveStatus, History, Through, UploadRound};
 use crate::stores::{StoreId, Stores};
 
 /// The chain, DAG and node stores of the node at `config.data_dir`, opened read-only on engine
@@ -25,6 +26,7 @@ use crate::stores::{StoreId, Stores};
 pub struct NodeReader<B: Backend, M: ChainModel = Evm> {
     config: Config,
     stores: Stores<B::Reader, M>,
+    history: Option<History>,
 }
 
 impl<B: Backend, M: ChainModel> NodeReader<B, M> {
@@ -40,7 +42,123 @@ impl<B: Backend, M: ChainModel> NodeReader<B, M> {
                 source => StorageError::Open { store, source },
             })
         })?;
-        Ok(NodeReader { stores, config })
+        let history = History::open(&config.history, &config.caches.archive)?;
+        Ok(NodeReader { stores, config, history })
+    }
+
+    /// The stores with the history archive behind them: reads of heights pruned locally are
+    /// answered from it (see [`StorageHandle`](crate::StorageHandle)).
+    pub(crate) fn through(&self) -> Through<'_, B::Reader, M> {
+        Through::new(&self.stores.chain, &self.stores.dag, self.history.as_ref())
+    }
+
+    /// Block `hash`, from the archive if pruned locally.
+    pub fn block(&self, hash: &M::Hash) -> Result<Option<chain_store::Block<M>>, StorageError> {
+        self.through().block(hash)
+    }
+
+    /// The canonical block at `number`, from the archive if pruned locally.
+    pub fn block_by_number(&self, number: u64) -> Result<Option<chain_store::Block<M>>, StorageError> {
+        match self.stores.chain.canonical_hash(number)? {
+            Some(hash) => self.block(&hash),
+            None => Ok(None),
+        }
+    }
+
+    /// A canonical transaction by hash, from the archive if pruned locally.
+    pub fn transaction(&self, tx_hash: &M::Hash) -> Result<Option<chain_store::Located<M::Tx, M>>, StorageError> {
+        self.through().transaction(tx_hash)
+    }
+
+    /// A canonical transaction's sender, from the archive if pruned locally.
+    pub fn sender(&self, tx_hash: &M::Hash) -> Result<Option<chain_store::Located<M::Address, M>>, StorageError> {
+        self.through().sender(tx_hash)
+    }
+
+    /// A canonical transaction's receipt, from the archive if pruned locally.
+    pub fn receipt(&self, tx_hash: &M::Hash) -> Result<Option<chain_store::Located<M::Receipt, M>>, StorageError> {
+        self.through().receipt(tx_hash)
+    }
+
+    /// Logs matching `filter` (pruned heights from the archive), at most `cap`.
+    pub fn logs(
+        &self,
+        filter: &chain_store::LogFilter<M::Address, M::Hash>,
+        cap: usize,
+    ) -> Result<Vec<chain_store::LogMatchOf<M>>, StorageError> {
+        self.through().logs(filter, cap)
+    }
+
+    /// Vertex `hash`, from the archive if pruned locally.
+    pub fn vertex(&self, hash: &dag_store::VertexHash) -> Result<Option<dag_store::StoredVertex>, StorageError> {
+        self.through().vertex(hash)
+    }
+
+    fn history(&self) -> Result<&History, StorageError> {
+        self.history.as_ref().ok_or_else(|| {
+            StorageError::Unsupported("no history archive is configured (set `history.kind` in the config)".into())
+        })
+    }
+
+    /// The history archive against this node.
+    pub fn archive_status(&self) -> Result<ArchiveStatus, StorageError> {
+        self.history()?.status(&self.stores.chain, &self.stores.dag)
+    }
+
+    /// Uploads every final unit the archive lacks, from a stopped node (the node's lock is
+    /// held meanwhile: a running node uploads by itself). `round` sees each round's result.
+    pub fn upload_archive(&self, round: &mut dyn FnMut(&UploadRound)) -> Result<Vec<UploadRound>, StorageError> {
+        let history = self.history()?;
+        let _lock = crate::datadir::DataDirLock::acquire(&self.config.data_dir)?;
+        let mut rounds = Vec::new();
+        loop {
+            let r = crate::history::upload_round(history, &self.stores.chain, &self.stores.dag)?;
+            if !r.progressed() {
+                return Ok(rounds);
+            }
+            round(&r);
+            rounds.push(r);
+        }
+    }
+
+    /// Reads the whole archive back and checks it against the chain's rules and this node.
+    pub fn verify_archive(&self, progress: &dyn storage_history::Progress) -> Result<ArchiveReport, StorageError> {
+        crate::history::verify_archive(self.history()?, &self.stores.chain, &self.stores.dag, progress)
+    }
+
+    /// Opens the stores of a node that may be running as a read replica (RocksDB secondary
+    /// instances): nothing is locked or changed, and [`NodeReader::catch_up`] brings the view
+    /// up to what the node has written since. Replica files go under `config.replica.scratch_dir`.
+    pub fn open_replica(config: Config) -> Result<Self, StorageError>
+    where
+        B: crate::backend::ReplicaBackend,
+    {
+        config.validate()?;
+        crate::datadir::open_for_reading(&config.data_dir, B::KIND)?;
+        let scratch = config.replica.scratch_dir.clone();
+        let stores = Stores::open(|store, schema| {
+            B::open_replica(&config, store, schema, scratch.as_deref()).map_err(|source| match source {
+                OpenError::NotFound(_) => StorageError::NoDatabase { data_dir: config.data_dir.clone() },
+                source => StorageError::Open { store, source },
+            })
+        })?;
+        let history = History::open(&config.history, &config.caches.archive)?;
+        Ok(NodeReader { stores, config, history })
+    }
+
+    /// Catches up with the running node (a replica from [`NodeReader::open_replica`]): every
+    /// store follows its primary, then the chain's pointers and the DAG's tips are reloaded.
+    pub fn catch_up(&self) -> Result<(), StorageError>
+    where
+        B: crate::backend::ReplicaBackend,
+    {
+        // The DAG and node stores first: a chain pointer then never points past what they show.
+        B::catch_up(self.stores.dag.store())?;
+        B::catch_up(&self.stores.node)?;
+        B::catch_up(self.stores.chain.store())?;
+        self.stores.chain.reload()?;
+        self.stores.dag.reload()?;
+        Ok(())
     }
 
     /// The configuration it was opened with.

@@ -16,6 +16,7 @@ use crate::caches::Caches;
 use crate::config::Config;
 use crate::deadletter::{self, DeadLetter};
 use crate::error::StorageError;
+use crate::history::{History, Through};
 use crate::request::Request;
 use crate::stores::{StoreId, Stores};
 
@@ -56,6 +57,8 @@ pub(crate) struct Shared<B: Backend, M: ChainModel> {
     pub(crate) dead_letters: AtomicU64,
     pub(crate) next_dead_letter: Mutex<u64>,
     pub(crate) last_error: Mutex<Option<String>>,
+    /// The history archive, when one is configured.
+    pub(crate) history: Option<History>,
     /// The node lock, held while the stores are open (declared last: released after them).
     _lock: crate::datadir::DataDirLock,
 }
@@ -84,6 +87,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         let dead_letters = deadletter::count(&node)?;
         let next_dead_letter = deadletter::next_id(&node)?;
         let caches = Caches::new(&config.caches)?;
+        let history = History::open(&config.history, &config.caches.archive)?;
         let w = &config.writer;
         let (high_tx, high) = mpsc::channel(w.high_lane);
         let (normal_tx, normal) = mpsc::channel(w.normal_lane);
@@ -100,6 +104,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             dead_letters: AtomicU64::new(dead_letters),
             next_dead_letter: Mutex::new(next_dead_letter),
             last_error: Mutex::new(None),
+            history,
             config,
             _lock: lock,
         });
@@ -114,10 +119,22 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
     }
 
-    /// A block by hash, through the cache.
+    /// The history archive, or `Unsupported` naming the setting.
+    pub(crate) fn history(&self) -> Result<&History, StorageError> {
+        self.history.as_ref().ok_or_else(|| {
+            StorageError::Unsupported("no history archive is configured (set `history.kind` in the config)".into())
+        })
+    }
+
+    /// The stores with the archive behind them.
+    pub(crate) fn through(&self) -> Through<'_, B, M> {
+        Through::new(&self.stores.chain, &self.stores.dag, self.history.as_ref())
+    }
+
+    /// A block by hash, through the cache (and the archive for pruned heights).
     pub(crate) fn load_block(&self, hash: &M::Hash) -> Result<Option<Arc<Block<M>>>, StorageError> {
         let seen = self.caches.blocks.generation();
-        let Some(block) = self.stores.chain.block(hash)? else { return Ok(None) };
+        let Some(block) = self.through().block(hash)? else { return Ok(None) };
         let block = Arc::new(block);
         self.caches.blocks.insert_at(seen, *hash, block.clone());
         Ok(Some(block))
@@ -134,10 +151,10 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         Ok(Some(hash))
     }
 
-    /// A vertex by hash, through the cache.
+    /// A vertex by hash, through the cache (and the archive for pruned ones).
     pub(crate) fn load_vertex(&self, hash: &VertexHash) -> Result<Option<Arc<StoredVertex>>, StorageError> {
         let seen = self.caches.vertices.generation();
-        let Some(v) = self.stores.dag.vertex(hash)? else { return Ok(None) };
+        let Some(v) = self.through().vertex(hash)? else { return Ok(None) };
         let v = Arc::new(v);
         self.caches.vertices.insert_at(seen, *hash, v.clone());
         Ok(Some(v))
@@ -212,6 +229,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
                     .or_else(|| self.breaker.last_error()),
                 "dead_letters": self.dead_letters.load(Ordering::Relaxed),
                 "chain_head": head,
+                "archive_error": self.history.as_ref().and_then(History::last_error),
             }),
         }
     }
@@ -287,8 +305,12 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         if let Some(head) = self.stores.chain.head() {
             out.push(Sample::new(Observed::ChainHead, head.number as f64));
         }
-        if let Ok(Some((seq, _))) = self.stores.dag.last_finalized() {
+        let dag_final = self.stores.dag.last_finalized().ok().flatten().map(|(seq, _)| seq);
+        if let Some(seq) = dag_final {
             out.push(Sample::new(Observed::DagFinalized, seq as f64));
+        }
+        if let Some(h) = &self.history {
+            h.samples(self.stores.chain.finalized().map(|f| f.number), dag_final, out);
         }
     }
 }

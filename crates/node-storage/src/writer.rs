@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use chain_store::{ChainError, ChainModel};
 use dag_store::{DagError, Vertex, VertexHash};
 use storage_api::{ReadError, WriteError};
+use storage_history::Kind;
 use storage_metrics::{Event, Lane};
 use tokio::sync::{mpsc, oneshot};
 
@@ -297,7 +298,10 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
             Op::SetSafe { hash, reply } => reply.set(s.stores.chain.set_safe(hash).map_err(Into::into)),
             Op::SetFinalized { hash, reply } => reply.set(s.stores.chain.set_finalized(hash).map_err(Into::into)),
             Op::PruneChain { keep_last, reply } => {
-                let r = s.stores.chain.prune(*keep_last).map_err(StorageError::from);
+                // With an archive, nothing it does not hold yet (verified) is pruned; while its
+                // watermark is unknown, nothing at all.
+                let archived = s.history.as_ref().map(|h| h.archived_below(Kind::Chain).unwrap_or(0));
+                let r = s.stores.chain.prune_archived(*keep_last, archived).map_err(StorageError::from);
                 if let Ok(report) = &r {
                     s.caches.after_chain_prune(report);
                     s.metrics.count(Event::PrunedItems, report.pruned_below.saturating_sub(report.previous));
@@ -305,7 +309,13 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                 reply.set(r);
             }
             Op::PruneDag { below, reply } => {
-                let r = s.stores.dag.prune_below(*below).map_err(StorageError::from);
+                let r = (|| -> Result<_, StorageError> {
+                    let below = match s.history.as_ref().map(|h| h.archived_below(Kind::Dag).unwrap_or(0)) {
+                        Some(archived) => s.stores.dag.prunable_below(*below, archived)?,
+                        None => *below,
+                    };
+                    Ok(s.stores.dag.prune_below(below)?)
+                })();
                 if let Ok(report) = &r {
                     s.caches.after_dag_prune(report.pruned_below);
                     s.metrics.count(Event::PrunedItems, report.vertices);

@@ -93,7 +93,7 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
         Cmd::Migrate { .. } | Cmd::Recover { .. } | Cmd::Import { .. } | Cmd::Export { .. } => {
             unreachable!("handled before the runtime starts")
         }
-        Cmd::Stats | Cmd::Get { .. } | Cmd::Logs { .. } | Cmd::History { .. } | Cmd::Check => {
+        Cmd::Stats | Cmd::Get { .. } | Cmd::Logs { .. } | Cmd::History { .. } | Cmd::Check | Cmd::Archive { .. } => {
             unreachable!("read-only commands run on a NodeReader")
         }
         Cmd::DeadLetter { what: DeadLetterCmd::List } => unreachable!("read-only commands run on a NodeReader"),
@@ -104,6 +104,11 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
                     "backups every {} s to {}",
                     h.config().backup.schedule_interval_secs,
                     h.config().backup.destination
+                );
+            }
+            if h.config().history.kind.is_some() && h.config().history.upload {
+                eprintln!(
+                    "uploading finalized history to the archive ([history]); `nodestore --replica archive status` shows how far"
                 );
             }
             match addr {

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use node_storage::chain::{AddressQuery, LogFilter};
 use node_storage::dag::VertexHash;
-use node_storage::{Backend, Config, NodeReader};
+use node_storage::{Backend, Config, NodeReader, ReplicaBackend};
 use serde_json::json;
 
 use crate::model::{CliModel, LogJson, parse_id};
@@ -24,15 +24,31 @@ pub(crate) fn is_read_only(cmd: &Cmd) -> bool {
             | Cmd::History { .. }
             | Cmd::Check
             | Cmd::DeadLetter { what: DeadLetterCmd::List }
+            | Cmd::Archive { .. }
     )
 }
 
-/// Runs a read-only command.
+/// Runs a read-only command on the stores opened read-only.
 pub(crate) fn run<B: Backend, M: CliModel>(cmd: Cmd, config: Config, as_json: bool) -> anyhow::Result<()> {
     let r: Reader<B, M> = NodeReader::open(config).context("opening the store read-only")?;
+    run_on(&r, cmd, as_json)
+}
+
+/// Runs a read-only command on a replica of the running node (`--replica`).
+pub(crate) fn run_replica<B: ReplicaBackend, M: CliModel>(
+    cmd: Cmd,
+    config: Config,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let r: Reader<B, M> = NodeReader::open_replica(config).context("opening a replica of the running node")?;
+    run_on(&r, cmd, as_json)
+}
+
+fn run_on<B: Backend, M: CliModel>(r: &Reader<B, M>, cmd: Cmd, as_json: bool) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Stats => stats::<B, M>(&r, as_json),
-        Cmd::Get { what } => get::<B, M>(&r, what, as_json),
+        Cmd::Stats => stats::<B, M>(r, as_json),
+        Cmd::Get { what } => get::<B, M>(r, what, as_json),
+        Cmd::Archive { what } => crate::archive::run::<B, M>(r, what, as_json),
         Cmd::Logs { from, to, address, topic0, limit } => {
             let mut filter = LogFilter::range(from, to);
             if !address.is_empty() {
@@ -45,7 +61,7 @@ pub(crate) fn run<B: Backend, M: CliModel>(cmd: Cmd, config: Config, as_json: bo
                     topic0.iter().map(|t| parse_id::<M::Hash>(t, "topic")).collect::<Result<_, _>>()?;
                 filter = filter.topic(0, t);
             }
-            let logs = r.chain().logs(&filter, limit)?;
+            let logs = r.logs(&filter, limit)?;
             if as_json {
                 json(&serde_json::to_value(logs.iter().map(|m| json!({
                     "block": m.block_number, "tx": hex(m.tx_hash.as_ref()), "log_index": m.log_index, "log": m.log.json(),
@@ -145,27 +161,25 @@ fn get<B: Backend, M: CliModel>(r: &Reader<B, M>, what: GetCmd, as_json: bool) -
     let value = match what {
         GetCmd::Block { id } => {
             let block = match id.parse::<u64>() {
-                Ok(n) => r.chain().block_by_number(n)?,
-                Err(_) => r.chain().block(&parse_id::<M::Hash>(&id, "block hash")?)?,
+                Ok(n) => r.block_by_number(n)?,
+                Err(_) => r.block(&parse_id::<M::Hash>(&id, "block hash")?)?,
             };
             M::block_json(&block.with_context(|| format!("no block {id}"))?)
         }
         GetCmd::Tx { hash } => {
             let h = parse_id::<M::Hash>(&hash, "tx hash")?;
-            let (tx, at) = r.chain().transaction(&h)?.with_context(|| format!("no transaction {hash}"))?;
-            let sender = r.chain().sender(&h)?.map(|(s, _)| hex(s.as_ref()));
+            let (tx, at) = r.transaction(&h)?.with_context(|| format!("no transaction {hash}"))?;
+            let sender = r.sender(&h)?.map(|(s, _)| hex(s.as_ref()));
             json!({ "tx": M::tx_json(&tx), "sender": sender, "block": at.number, "index": at.index })
         }
         GetCmd::Receipt { hash } => {
             let (receipt, at) = r
-                .chain()
                 .receipt(&parse_id::<M::Hash>(&hash, "tx hash")?)?
                 .with_context(|| format!("no receipt for {hash}"))?;
             json!({ "receipt": M::receipt_json(&receipt), "block": at.number, "index": at.index })
         }
         GetCmd::Vertex { hash } => {
             let v = r
-                .dag()
                 .vertex(&VertexHash(parse_hex::<32>(&hash, "vertex hash")?))?
                 .with_context(|| format!("no vertex {hash}"))?;
             json!({ "hash": v.vertex.hash.to_string(), "id": v.vertex.id, "creator": v.vertex.creator, "height": v.height,

@@ -3,6 +3,7 @@
 //! Every command takes `--config` (TOML), `--data-dir` (overrides the config) and `--json`;
 //! errors are one line on stderr with a non-zero exit code.
 
+mod archive;
 mod backup;
 mod commands;
 mod demo;
@@ -39,6 +40,11 @@ pub(crate) struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+    /// Read a running node without stopping it: open its stores as a read replica (RocksDB
+    /// secondary instances). For stats, get, logs, history, check, dead-letter list and archive
+    /// status|verify.
+    #[arg(long, global = true)]
+    replica: bool,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -167,10 +173,28 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         what: ExportCmd,
     },
-    /// Run the store with maintenance, scheduled backups and /metrics until Ctrl-C.
+    /// The history archive (`[history]` in the config): status, upload, verify.
+    Archive {
+        #[command(subcommand)]
+        what: ArchiveCmd,
+    },
+    /// Run the store with maintenance, scheduled backups, history uploads and /metrics until
+    /// Ctrl-C.
     Serve,
     /// Print the effective configuration.
     Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArchiveCmd {
+    /// How far the archive goes against this node: watermarks, finalized heights, lag, pruning.
+    Status,
+    /// Upload every finalized unit the archive lacks (stopped node; a running node uploads by
+    /// itself).
+    Upload,
+    /// Read the whole archive back and check it: sizes, BLAKE3, decompression, indexes, every
+    /// block's roots and hash, parent links, every vertex's hash, and agreement with this node.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -350,6 +374,22 @@ impl BackendVisitor for Run {
     }
 }
 
+/// A read-only command on a replica of the running node.
+struct ReplicaRun {
+    cli: Cli,
+    config: Config,
+}
+
+impl node_storage::ReplicaVisitor for ReplicaRun {
+    type Output = anyhow::Result<()>;
+    fn visit<B: node_storage::ReplicaBackend>(self) -> anyhow::Result<()> {
+        match self.config.model {
+            ModelKind::Evm => inspect::run_replica::<B, Evm>(self.cli.command, self.config, self.cli.json),
+            ModelKind::Ethereum => inspect::run_replica::<B, Eth>(self.cli.command, self.config, self.cli.json),
+        }
+    }
+}
+
 impl Run {
     fn run<B: Backend, M: model::CliModel>(self) -> anyhow::Result<()> {
         if let Cmd::Migrate { what: Some(MigrateCmd::Copy { to_backend, to_path }), .. } = &self.cli.command {
@@ -471,6 +511,16 @@ fn main() -> ExitCode {
         } = &cli.command
         {
             return migrate::legacy_fixture(out, *vertices, *finalized, *corrupt, *seed, cli.json);
+        }
+        if cli.replica {
+            anyhow::ensure!(
+                inspect::is_read_only(&cli.command)
+                    && !matches!(cli.command, Cmd::Archive { what: ArchiveCmd::Upload }),
+                "--replica reads a running node: it works with stats, get, logs, history, check, dead-letter list and \
+                 archive status|verify"
+            );
+            anyhow::ensure!(config.data_dir.exists(), "no database at {}", config.data_dir.display());
+            return node_storage::with_replica_backend(&config.clone(), ReplicaRun { cli, config })?;
         }
         let needs_data = match &cli.command {
             Cmd::Demo { .. } | Cmd::Config => false,

@@ -304,7 +304,7 @@ fn every_config_value_is_refused_by_name_or_safe() {
     }
     walk(&defaults, &mut Vec::new(), &mut keys);
     // Optional settings are absent from the defaults.
-    for cache in ["blocks", "canonical", "receipts", "state", "vertices"] {
+    for cache in ["blocks", "canonical", "receipts", "state", "vertices", "archive"] {
         for field in ["ttl_ms", "tti_ms", "max_bytes"] {
             keys.push((vec!["caches".into(), cache.into(), field.into()], toml::Value::Integer(1)));
         }
@@ -643,4 +643,86 @@ fn era1_import_export_and_kill_resume() {
     }
     let check = nodestore(&killed).args(["--model", "ethereum", "check"]).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+}
+
+/// The history archive from the command line (segments in a local directory): upload from a
+/// stopped node, prune to it, read pruned blocks back, verify; and a replica reading the node
+/// while `serve` runs.
+#[test]
+fn archive_commands_and_a_replica_of_a_running_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[metrics]\nenabled = false\n[history]\nkind = \"segments\"\nupload_interval_ms = 50\n\
+             [history.segments]\ndestination = \"{}\"\nblocks_per_segment = 64\nvertices_per_segment = 64\n",
+            archive.display()
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let mut c = nodestore(dir.path());
+        c.arg("--config").arg(&config).args(args);
+        c
+    };
+    let out = cli(&["demo", "--blocks", "300", "--vertices", "500"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let up = cli(&["--json", "archive", "upload"]).output().unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let status = json(&cli(&["--json", "archive", "status"]).output().unwrap().stdout);
+    let next = status["chain"]["next"].as_u64().unwrap();
+    let finalized = status["chain_finalized"].as_u64().unwrap();
+    assert_eq!(next, (finalized + 1) / 64 * 64, "every whole finalized segment: {status}");
+    assert_eq!(status["chain_lag"].as_u64().unwrap(), finalized + 1 - next);
+    let pruned = json(&cli(&["--json", "prune", "--chain-keep", "10"]).output().unwrap().stdout);
+    assert_eq!(pruned["chain"]["pruned_below"].as_u64().unwrap(), next, "pruned up to the archive, no further");
+    assert_eq!(pruned["chain"]["limited_by_archive"], true);
+    let block = cli(&["--json", "get", "block", "5"]).output().unwrap();
+    assert!(
+        block.status.success(),
+        "a pruned block is read from the archive: {}",
+        String::from_utf8_lossy(&block.stderr)
+    );
+    assert_eq!(json(&block.stdout)["number"], 5);
+    let tx = json(&block.stdout)["transactions"][0].as_str().unwrap().to_owned();
+    assert_eq!(json(&cli(&["--json", "get", "tx", &tx]).output().unwrap().stdout)["block"], 5);
+    let verify = cli(&["archive", "verify"]).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("0 problem(s)"));
+
+    // A running node: inspection through a replica, while it serves.
+    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("nodestore"))
+        .arg("--data-dir")
+        .arg(dir.path().join("db"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(serve.stderr.take().unwrap()), &mut line).unwrap();
+    let locked = cli(&["stats"]).output().unwrap();
+    let replica = cli(&["--replica", "--json", "stats"]).output().unwrap();
+    let got = cli(&["--replica", "--json", "get", "block", "250"]).output().unwrap();
+    let archived = cli(&["--replica", "--json", "get", "block", "7"]).output().unwrap();
+    let upload = cli(&["archive", "upload"]).output().unwrap();
+    let refused = cli(&["--replica", "compact"]).output().unwrap();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(replica.status.success(), "{}", String::from_utf8_lossy(&replica.stderr));
+    assert!(json(&replica.stdout)["chain_head"].as_u64().unwrap() >= 300);
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(json(&got.stdout)["number"], 250);
+    assert_eq!(json(&archived.stdout)["number"], 7, "{}", String::from_utf8_lossy(&archived.stderr));
+    assert!(!upload.status.success());
+    assert!(String::from_utf8_lossy(&upload.stderr).contains("uploads finalized history by itself"));
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--replica reads a running node"));
+    // Without --replica, a read-only open of the running node still works (RocksDB) but sees
+    // the state as of opening; it is not refused.
+    assert!(locked.status.success(), "{}", String::from_utf8_lossy(&locked.stderr));
 }

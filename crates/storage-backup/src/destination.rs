@@ -132,7 +132,7 @@ impl Destination {
     /// key as it writes it, and a directory's name is only durable once its parent is synced —
     /// found by the power cuts of `fault-fs`, which lost backups reported complete); remote
     /// stores acknowledge writes durably already.
-    pub(crate) async fn sync(&self, keys: Vec<String>) -> Result<(), BackupError> {
+    pub async fn sync(&self, keys: Vec<String>) -> Result<(), BackupError> {
         let Some(root) = self.local.clone() else { return Ok(()) };
         tokio::task::spawn_blocking(move || {
             let mut dirs = std::collections::BTreeSet::new();
@@ -230,6 +230,53 @@ impl Destination {
             out.extend_from_slice(&chunk);
         }
         Ok(Bytes::from(out))
+    }
+
+    /// Stores `bytes` under `key` whole: one request up to the multipart threshold, a
+    /// parallel multipart upload above it (aborted on failure, so nothing partial is left
+    /// under `key`). Not durable on a local destination until [`Destination::sync`].
+    pub async fn put_object(&self, key: &str, bytes: Bytes) -> Result<(), BackupError> {
+        if bytes.len() as u64 <= self.threshold {
+            let put = self.store.put(&self.path(key), PutPayload::from(bytes)).await;
+            self.check("writing", key, put).await?;
+            return Ok(());
+        }
+        let upload = self.store.put_multipart(&self.path(key)).await;
+        let upload = self.check("starting upload of", key, upload).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if let Err(e) = writer.wait_for_capacity(self.parallel).await {
+                let _ = writer.abort().await;
+                return Err(self.failed("uploading", key, e).await.into());
+            }
+            let part = rest.split_to(rest.len().min(self.part_size));
+            writer.put(part);
+        }
+        let finished = writer.finish().await;
+        self.check("uploading", key, finished).await?;
+        Ok(())
+    }
+
+    /// The bytes `range` of object `key` (one ranged request).
+    pub async fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes, BackupError> {
+        let got = self.store.get_range(&self.path(key), range).await;
+        Ok(self.check("reading", key, got).await?)
+    }
+
+    /// Several byte ranges of object `key` (nearby ranges are fetched together).
+    pub async fn get_ranges(&self, key: &str, ranges: &[std::ops::Range<u64>]) -> Result<Vec<Bytes>, BackupError> {
+        let got = self.store.get_ranges(&self.path(key), ranges).await;
+        Ok(self.check("reading", key, got).await?)
+    }
+
+    /// The size of object `key`, or `None` if there is no such object.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, BackupError> {
+        match self.store.head(&self.path(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.failed("reading", key, e).await.into()),
+        }
     }
 
     /// Deletes `key` (a missing key is not an error).

@@ -64,7 +64,14 @@ where
     /// [`Capacity::Bytes`](config::Capacity::Bytes) every entry weighs 1 unless built with
     /// [`TypedCache::weighted`].
     pub fn new(name: &'static str, config: &CacheConfig) -> Result<Self, ConfigError> {
-        Self::build(name, config, None)
+        Self::build(name, config, None, false)
+    }
+
+    /// A cache that keeps the most recently used entries (least-recently-used eviction), for
+    /// items fetched at a cost and read again right away — the default policy (TinyLFU) may
+    /// refuse a new entry that has not been asked for before, which suits hot sets, not these.
+    pub fn recent(name: &'static str, config: &CacheConfig) -> Result<Self, ConfigError> {
+        Self::build(name, config, None, true)
     }
 
     /// A cache whose capacity counts `weigher(key, value)` units per entry (bytes, typically)
@@ -74,7 +81,7 @@ where
         config: &CacheConfig,
         weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static,
     ) -> Result<Self, ConfigError> {
-        Self::build(name, config, Some(Box::new(weigher)))
+        Self::build(name, config, Some(Box::new(weigher)), false)
     }
 
     #[allow(clippy::type_complexity)]
@@ -82,6 +89,7 @@ where
         name: &'static str,
         config: &CacheConfig,
         weigher: Option<Box<dyn Fn(&K, &V) -> u32 + Send + Sync + 'static>>,
+        lru: bool,
     ) -> Result<Self, ConfigError> {
         config.validate(name)?;
         let counters = Arc::new(Counters::default());
@@ -94,6 +102,9 @@ where
             (Some(bytes), Some(w)) => builder = builder.max_capacity(bytes).weigher(move |k, v| w(k, v)),
             (Some(bytes), None) => builder = builder.max_capacity(bytes),
             (None, _) => builder = builder.max_capacity(config.max_entries),
+        }
+        if lru {
+            builder = builder.eviction_policy(moka::policy::EvictionPolicy::lru());
         }
         if let Some(ttl) = config.ttl() {
             builder = builder.time_to_live(ttl);

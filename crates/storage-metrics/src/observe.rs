@@ -44,11 +44,25 @@ pub enum Observed {
     ChainHead,
     /// Last finalized DAG sequence number.
     DagFinalized,
+    /// The history archive's watermark: the next height (sequence) it will archive, labelled
+    /// `history` (`chain` / `dag`).
+    ArchiveWatermark,
+    /// Items final locally but not archived yet, labelled `history`.
+    ArchiveLag,
+    /// Bytes uploaded to the history archive. Counter.
+    ArchiveUploadedBytes,
+    /// Failed uploads to the history archive. Counter.
+    ArchiveUploadFailures,
+    /// Reads answered from the history archive, labelled `result` (`ok` / `unavailable` /
+    /// `error`). Counter.
+    ArchiveReads,
+    /// Seconds since a read replica last caught up with its primary.
+    ReplicaStalenessSeconds,
 }
 
 impl Observed {
     /// Every figure, in export order.
-    pub const ALL: [Observed; 18] = [
+    pub const ALL: [Observed; 24] = [
         Observed::CacheRequests,
         Observed::CacheHitRatio,
         Observed::CacheEntries,
@@ -67,6 +81,12 @@ impl Observed {
         Observed::DeadLetters,
         Observed::ChainHead,
         Observed::DagFinalized,
+        Observed::ArchiveWatermark,
+        Observed::ArchiveLag,
+        Observed::ArchiveUploadedBytes,
+        Observed::ArchiveUploadFailures,
+        Observed::ArchiveReads,
+        Observed::ReplicaStalenessSeconds,
     ];
 
     /// The exported name (counters get `_total` appended by the exporter).
@@ -90,6 +110,12 @@ impl Observed {
             Observed::DeadLetters => "node_storage_dead_letters",
             Observed::ChainHead => "node_storage_chain_head",
             Observed::DagFinalized => "node_storage_dag_finalized_sequence",
+            Observed::ArchiveWatermark => "node_storage_archive_watermark",
+            Observed::ArchiveLag => "node_storage_archive_lag",
+            Observed::ArchiveUploadedBytes => "node_storage_archive_uploaded_bytes",
+            Observed::ArchiveUploadFailures => "node_storage_archive_upload_failures",
+            Observed::ArchiveReads => "node_storage_archive_reads",
+            Observed::ReplicaStalenessSeconds => "node_storage_replica_staleness_seconds",
         }
     }
 
@@ -114,12 +140,25 @@ impl Observed {
             Observed::DeadLetters => "Writes in the dead-letter table",
             Observed::ChainHead => "Canonical chain head height",
             Observed::DagFinalized => "Last finalized DAG sequence number",
+            Observed::ArchiveWatermark => "Next height (chain) or sequence (dag) the history archive will take",
+            Observed::ArchiveLag => "Items final locally but not in the history archive yet",
+            Observed::ArchiveUploadedBytes => "Bytes uploaded to the history archive",
+            Observed::ArchiveUploadFailures => "Failed upload rounds to the history archive",
+            Observed::ArchiveReads => "Reads answered from the history archive, by result",
+            Observed::ReplicaStalenessSeconds => "Seconds since this read replica last caught up with its primary",
         }
     }
 
     /// Whether the figure only grows (exported as a counter).
     pub fn is_counter(self) -> bool {
-        matches!(self, Observed::CacheRequests | Observed::CacheEvictions)
+        matches!(
+            self,
+            Observed::CacheRequests
+                | Observed::CacheEvictions
+                | Observed::ArchiveUploadedBytes
+                | Observed::ArchiveUploadFailures
+                | Observed::ArchiveReads
+        )
     }
 }
 

@@ -97,6 +97,30 @@ pub(crate) struct Probe {
 /// A scratch directory, removed when dropped.
 pub(crate) struct Scratch(PathBuf);
 
+impl Scratch {
+    /// A new scratch directory under `parent` (the system's temporary directory if `None`).
+    pub(crate) fn new_in(parent: Option<&Path>) -> Result<Self, OpenError> {
+        match parent {
+            None => Ok(Scratch(scratch_log_dir()?)),
+            Some(p) => {
+                use std::sync::atomic::{AtomicU64, Ordering};
+                static N: AtomicU64 = AtomicU64::new(0);
+                let dir = p.join(format!("secondary-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+                std::fs::create_dir_all(&dir).map_err(|source| OpenError::Io {
+                    action: "create",
+                    path: dir.clone(),
+                    source,
+                })?;
+                Ok(Scratch(dir))
+            }
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

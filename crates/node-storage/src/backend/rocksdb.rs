@@ -97,6 +97,21 @@ impl Backend for RocksStore {
     }
 }
 
+impl super::ReplicaBackend for RocksStore {
+    fn open_replica(
+        config: &Config,
+        store: StoreId,
+        schema: Schema,
+        scratch: Option<&Path>,
+    ) -> Result<RocksReader, OpenError> {
+        RocksReader::open_secondary(&rocks_config(config, store), scratch, schema)
+    }
+
+    fn catch_up(reader: &RocksReader) -> Result<(), storage_api::ReadError> {
+        reader.catch_up().map(|_| ())
+    }
+}
+
 /// The RocksDB settings of `store`.
 pub(crate) fn rocks_config(config: &Config, store: StoreId) -> RocksConfig {
     let mut c = RocksConfig::at(RocksStore::store_path(&config.data_dir, store));

@@ -1,6 +1,7 @@
 //! Checks, figures and dead letters.
 
 use super::*;
+use crate::history::{ArchiveReport, ArchiveStatus, UploadRound};
 
 impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// Integrity checks of the chain and DAG stores (read-only, full scans).
@@ -17,6 +18,37 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
                 .into_iter()
                 .map(|(id, store)| crate::reader::store_stats::<B, _>(dir, id, store))
                 .collect()
+        })
+        .await
+    }
+
+    /// The history archive against this node: both watermarks (read from the archive now),
+    /// the local final heights and pruning boundaries, and the uploader's figures.
+    pub async fn archive_status(&self) -> Result<ArchiveStatus, StorageError> {
+        self.read("archive_status", |s| s.history()?.status(&s.stores.chain, &s.stores.dag)).await
+    }
+
+    /// Uploads every final unit the archive does not hold yet, now (the background uploader
+    /// does the same on its own); returns what each round uploaded.
+    pub async fn archive_upload(&self) -> Result<Vec<UploadRound>, StorageError> {
+        self.read("archive_upload", |s| {
+            let h = s.history()?;
+            let mut rounds = Vec::new();
+            loop {
+                let round = crate::history::upload_round(h, &s.stores.chain, &s.stores.dag)?;
+                if !round.progressed() {
+                    return Ok(rounds);
+                }
+                rounds.push(round);
+            }
+        })
+        .await
+    }
+
+    /// Reads the whole archive back and checks it (see [`ArchiveReport`]).
+    pub async fn verify_archive(&self) -> Result<ArchiveReport, StorageError> {
+        self.read("verify_archive", |s| {
+            crate::history::verify_archive(s.history()?, &s.stores.chain, &s.stores.dag, &())
         })
         .await
     }

@@ -61,6 +61,7 @@ struct Threads {
     stop_writer: Mutex<Option<oneshot::Sender<()>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     maintenance: Mutex<Option<maintenance::Scheduler>>,
+    uploader: Mutex<Option<crate::history::Uploader>>,
     server: Mutex<Option<MetricsServer>>,
     closing: Arc<dyn Fn() + Send + Sync>,
 }
@@ -68,6 +69,9 @@ struct Threads {
 impl Threads {
     fn stop(&self) {
         (self.closing)();
+        if let Some(u) = self.uploader.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            u.stop();
+        }
         if let Some(m) = self.maintenance.lock().unwrap_or_else(|p| p.into_inner()).take() {
             m.stop();
         }
@@ -122,12 +126,17 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
             stop_writer: Mutex::new(Some(stop_tx)),
             writer: Mutex::new(Some(writer)),
             maintenance: Mutex::new(None),
+            uploader: Mutex::new(None),
             server: Mutex::new(None),
             closing: Arc::new(move || closing_shared.closing.store(true, Ordering::SeqCst)),
         });
         let handle = StorageHandle { shared, threads };
         let scheduler = maintenance::Scheduler::start(handle.clone_for_maintenance())?;
         *handle.threads.maintenance.lock().unwrap_or_else(|p| p.into_inner()) = Some(scheduler);
+        if handle.shared.history.is_some() {
+            let uploader = crate::history::Uploader::start(Arc::downgrade(&handle.shared))?;
+            *handle.threads.uploader.lock().unwrap_or_else(|p| p.into_inner()) = Some(uploader);
+        }
         tracing::info!(backend = %B::KIND, data_dir = %handle.shared.config.data_dir.display(), "node-storage open");
         Ok(handle)
     }

@@ -22,7 +22,8 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         r
     }
 
-    /// A block by hash (cached).
+    /// A block by hash (cached). Blocks pruned locally are read from the history archive when
+    /// one is configured; an archive that is down is an error, never `None`.
     pub async fn block(&self, hash: M::Hash) -> Result<Option<Arc<Block<M>>>, StorageError> {
         let started = Instant::now();
         if let Some(b) = self.shared.caches.blocks.get(&hash) {
@@ -78,7 +79,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         }
         self.read("receipts", move |s| {
             let seen = s.caches.receipts.generation();
-            let Some(r) = s.stores.chain.receipts(&hash)? else { return Ok(None) };
+            let Some(r) = s.through().receipts(&hash)? else { return Ok(None) };
             let r = Arc::new(r);
             s.caches.receipts.insert_at(seen, hash, r.clone());
             Ok(Some(r))
@@ -93,12 +94,17 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
 
     /// A canonical transaction by hash, with its location.
     pub async fn transaction(&self, tx_hash: M::Hash) -> Result<Option<Located<M::Tx, M>>, StorageError> {
-        self.read("transaction", move |s| Ok(s.stores.chain.transaction(&tx_hash)?)).await
+        self.read("transaction", move |s| s.through().transaction(&tx_hash)).await
     }
 
     /// A canonical transaction's receipt by transaction hash.
     pub async fn receipt(&self, tx_hash: M::Hash) -> Result<Option<Located<M::Receipt, M>>, StorageError> {
-        self.read("receipt", move |s| Ok(s.stores.chain.receipt(&tx_hash)?)).await
+        self.read("receipt", move |s| s.through().receipt(&tx_hash)).await
+    }
+
+    /// A canonical transaction's sender by transaction hash (as stored, never recovered again).
+    pub async fn sender(&self, tx_hash: M::Hash) -> Result<Option<Located<M::Address, M>>, StorageError> {
+        self.read("sender", move |s| s.through().sender(&tx_hash)).await
     }
 
     /// A state value at the head (cached, with the configured TTL).
@@ -132,7 +138,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         filter: LogFilter<M::Address, M::Hash>,
         cap: usize,
     ) -> Result<Vec<LogMatchOf<M>>, StorageError> {
-        self.read("logs", move |s| Ok(s.stores.chain.logs(&filter, cap)?)).await
+        self.read("logs", move |s| s.through().logs(&filter, cap)).await
     }
 
     /// An address's transactions, paginated.
