@@ -86,6 +86,10 @@ const HELP: &str = "usage: cargo xtask <command>
                                          --only-migrate: the migration figures alone;
                                          --only-eth: the Ethereum model (sender recovery, import)
                                          --only-bulk: bulk import (synthetic vs live vs raw; era1)
+                                         --only-history: the history tier (uploads, archived reads,
+                                         log filters, replica freshness)
+                                         --only-trie: the state trie (from-scratch and incremental
+                                         roots, bytes written, proofs)
                                          --only-chain / --only-dag: those comparison workloads only
   prometheus                             a real Prometheus scrapes node-storage; every dashboard query
                                          must return data (needs the `prometheus` binary)";
@@ -168,12 +172,23 @@ fn bench(args: &[String]) -> Result<()> {
     let migrate_only = args.iter().any(|a| a == "--only-migrate");
     let eth_only = args.iter().any(|a| a == "--only-eth");
     let bulk_only = args.iter().any(|a| a == "--only-bulk");
+    let history_only = args.iter().any(|a| a == "--only-history");
+    let trie_only = args.iter().any(|a| a == "--only-trie");
     // `--only-chain` / `--only-dag` select workloads of the backend comparison alone.
     let compare_only = args.iter().any(|a| a == "--only-chain" || a == "--only-dag");
     let rest: Vec<&String> = args
         .iter()
         .filter(|a| {
-            !matches!(a.as_str(), "--only-facade" | "--only-backup" | "--only-migrate" | "--only-eth" | "--only-bulk")
+            !matches!(
+                a.as_str(),
+                "--only-facade"
+                    | "--only-backup"
+                    | "--only-migrate"
+                    | "--only-eth"
+                    | "--only-bulk"
+                    | "--only-history"
+                    | "--only-trie"
+            )
         })
         .collect();
     let bulk = || {
@@ -185,6 +200,26 @@ fn bench(args: &[String]) -> Result<()> {
     };
     if bulk_only {
         return bulk();
+    }
+    let history = || {
+        // The history tier: uploads, archived reads, log filters, replica freshness.
+        let mut cmd = cargo();
+        cmd.args(["run", "-p", "node-storage-benches", "--bin", "history", "--"]);
+        cmd.args(rest.iter().filter(|a| a.as_str() == "--quick"));
+        run(&mut cmd)
+    };
+    if history_only {
+        return history();
+    }
+    let trie = || {
+        // The state trie: from-scratch root, incremental roots, bytes written, proofs.
+        let mut cmd = cargo();
+        cmd.args(["run", "-p", "node-storage-benches", "--bin", "trie", "--"]);
+        cmd.args(rest.iter().filter(|a| a.as_str() == "--quick"));
+        run(&mut cmd)
+    };
+    if trie_only {
+        return trie();
     }
     let eth = || {
         // The Ethereum model: sender recovery, import of mainnet-shaped blocks end to end.
@@ -215,6 +250,8 @@ fn bench(args: &[String]) -> Result<()> {
         }
         eth()?;
         bulk()?;
+        history()?;
+        trie()?;
     }
     // The facade targets (group commit, cached reads, overhead) on RocksDB.
     let mut cmd = cargo();

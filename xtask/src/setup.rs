@@ -110,9 +110,85 @@ fn passwordless_sudo() -> bool {
     on_path("sudo") && Command::new("sudo").args(["-n", "true"]).status().is_ok_and(|s| s.success())
 }
 
+/// The Bigtable emulator (history-tier tests), where the testkit looks for it.
+fn bigtable_emulator_present() -> bool {
+    std::env::var_os("CBTEMULATOR_BIN").is_some()
+        || on_path("cbtemulator")
+        || std::path::Path::new("/usr/lib/google-cloud-sdk/platform/bigtable-emulator/cbtemulator").is_file()
+        || std::path::Path::new("/usr/share/google-cloud-sdk/platform/bigtable-emulator/cbtemulator").is_file()
+}
+
+/// The Bigtable emulator comes from Google's Debian repository, which not every machine has:
+/// installed when a package source offers it, else the Bigtable tests skip, saying so.
+fn ensure_bigtable_emulator() {
+    const PACKAGE: &str = "google-cloud-cli-bigtable-emulator";
+    if bigtable_emulator_present() {
+        return;
+    }
+    let offered = Command::new("apt-cache").args(["policy", PACKAGE]).output().is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout).contains("Candidate:")
+            && !String::from_utf8_lossy(&o.stdout).contains("Candidate: (none)")
+    });
+    let prefix: Option<Vec<&str>> = match (offered, is_root(), passwordless_sudo()) {
+        (true, true, _) => Some(vec!["env", "DEBIAN_FRONTEND=noninteractive"]),
+        (true, false, true) => Some(vec!["sudo", "-n", "env", "DEBIAN_FRONTEND=noninteractive"]),
+        _ => None,
+    };
+    if let Some(prefix) = prefix {
+        eprintln!("setup: installing {PACKAGE} (the Bigtable emulator, history-tier tests)");
+        let argv: Vec<&str> = prefix
+            .iter()
+            .copied()
+            .chain(["apt-get", "install", "-y", "-qq", "--no-install-recommends", PACKAGE])
+            .collect();
+        let _ = Command::new(argv[0]).args(&argv[1..]).status();
+    }
+    if !bigtable_emulator_present() {
+        eprintln!(
+            "setup: warning: the Bigtable emulator (cbtemulator, Debian package {PACKAGE} from Google's repository) is \
+             not installed; the Bigtable history tests will print SKIPPED. Install it, or set CBTEMULATOR_BIN."
+        );
+    }
+}
+
+/// Azurite's blob server (the Azure backup tests), where the testkit looks for it.
+fn azurite_present() -> bool {
+    std::env::var_os("AZURITE_BLOB_BIN").is_some()
+        || on_path("azurite-blob")
+        || tools_root().join("azurite/node_modules/.bin/azurite-blob").is_file()
+}
+
+/// Azurite from the npm registry (3.35.0: newer releases need a newer Node.js than Debian's),
+/// into `~/.cache/node-storage/azurite`. Without Node.js and npm the Azure tests skip, saying so.
+fn ensure_azurite() {
+    if azurite_present() {
+        return;
+    }
+    if on_path("npm") && on_path("node") {
+        eprintln!("setup: installing Azurite 3.35.0 with npm (the Azure backup tests)");
+        let dir = tools_root().join("azurite");
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(&dir)
+            .arg("azurite@3.35.0")
+            .status();
+    }
+    if !azurite_present() {
+        eprintln!(
+            "setup: warning: Azurite is not installed (needs Node.js and npm: npm install --prefix \
+             ~/.cache/node-storage/azurite azurite@3.35.0); the Azure backup tests will print SKIPPED."
+        );
+    }
+}
+
 /// Checks (and where it can, installs) what `purpose` needs. Build prerequisites are always
 /// included: nothing runs without the build.
 pub(crate) fn ensure(purpose: Purpose) -> Result<()> {
+    if purpose == Purpose::Test {
+        ensure_bigtable_emulator();
+        ensure_azurite();
+    }
     let wanted: Vec<&Prerequisite> =
         PREREQUISITES.iter().filter(|p| p.purpose == Purpose::Build || p.purpose == purpose).collect();
     let missing: Vec<&&Prerequisite> = wanted.iter().filter(|p| !(p.present)()).collect();

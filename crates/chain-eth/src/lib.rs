@@ -27,7 +27,8 @@ use alloy_consensus::proofs::{calculate_ommers_root, calculate_withdrawals_root,
 use alloy_eips::eip2718::Encodable2718;
 pub use alloy_primitives;
 use alloy_primitives::{Address, B256, keccak256};
-use chain_store::{BlockHeader, Bloom, ChainModel, Log, Mismatch, Receipt, Transaction};
+use alloy_trie::TrieAccount;
+use chain_store::{BlockHeader, Bloom, ChainModel, Log, Mismatch, Receipt, Transaction, TriePlace};
 pub use types::{EthBody, EthHeader, EthLog, EthReceipt, EthStateKey, EthStateValue, EthTx};
 
 /// Ethereum's chain model.
@@ -114,6 +115,39 @@ impl ChainModel for Eth {
 
     fn header_bloom(header: &EthHeader) -> Option<Bloom> {
         Some(Bloom::from_bytes(header.header.logs_bloom.0.0))
+    }
+
+    /// Ethereum's tries: an account at Keccak-256 of its address in the account trie; a slot
+    /// at Keccak-256 of the slot in its account's storage trie.
+    fn trie_place(key: &EthStateKey) -> TriePlace<EthStateKey> {
+        let owner = keccak256(key.address).0;
+        match key.slot {
+            None => TriePlace::Top { path: owner },
+            Some(slot) => TriePlace::Storage {
+                account: EthStateKey { address: key.address, slot: None },
+                owner,
+                path: keccak256(slot).0,
+            },
+        }
+    }
+
+    /// An account's leaf is the RLP of (nonce, balance, storage root, code hash); a slot's the
+    /// RLP of its value, and a zero slot has none.
+    fn trie_leaf(value: &EthStateValue, storage_root: [u8; 32]) -> Option<Vec<u8>> {
+        match value {
+            EthStateValue::Account { nonce, balance, code_hash } => Some(alloy_rlp::encode(TrieAccount {
+                nonce: *nonce,
+                balance: *balance,
+                storage_root: B256::from(storage_root),
+                code_hash: *code_hash,
+            })),
+            EthStateValue::Slot(v) if v.is_zero() => None,
+            EthStateValue::Slot(v) => Some(alloy_rlp::encode(v)),
+        }
+    }
+
+    fn header_state_root(header: &EthHeader) -> Option<[u8; 32]> {
+        Some(header.header.state_root.0)
     }
 }
 

@@ -17,8 +17,9 @@ use crate::error::ChainError;
 use crate::model::{BlockRef, ChainModel, TxLocation};
 use crate::schema::{
     AddressIndex, BloomBitsTable, Canonical, ChainMeta, ChangeSet, Fixed, LogBloom, MetaKey, MetaValue, State,
-    StateChanges, Stored, TxIndex, block_key,
+    StateChanges, StateRoots, Stored, TxIndex, block_key,
 };
+use crate::trie::{self, Overlay};
 
 /// A finished batch and the pointers it leaves.
 pub(crate) type Finished<'s, S, M> =
@@ -49,6 +50,10 @@ pub(crate) struct Applier<'s, S: KvStore + 's, M: ChainModel> {
     /// The pointers as this batch leaves them.
     pub(crate) ptrs: Pointers<M::Hash>,
     meta_dirty: Vec<MetaKey>,
+    /// The trie tables under this batch's writes, while the trie is built.
+    trie: Option<Overlay<'s, S, M>>,
+    /// The state root after each block this batch applied with state writes.
+    roots: Vec<(BlockRef<M::Hash>, [u8; 32])>,
 }
 
 impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
@@ -61,9 +66,35 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
             tx_index: BTreeMap::new(),
             address_index: BTreeMap::new(),
             canonical: BTreeMap::new(),
+            trie: ptrs.state_trie.then(|| Overlay::new(store)),
             ptrs,
             meta_dirty: Vec::new(),
+            roots: Vec::new(),
         }
+    }
+
+    /// Starts maintaining the state trie (a store being initialised: its trie is empty).
+    pub(crate) fn start_trie(&mut self) {
+        if !self.ptrs.state_trie {
+            self.ptrs.state_trie = true;
+            self.trie = Some(Overlay::new(self.store));
+            self.touch(MetaKey::StateTrie);
+        }
+    }
+
+    /// Updates the state trie for `writes` (keys and the values the state now holds) and
+    /// returns the new root, `None` while the trie is not built.
+    fn update_trie<'k>(
+        &mut self,
+        writes: impl Iterator<Item = (&'k M::StateKey, Option<&'k M::StateValue>)>,
+    ) -> Result<Option<[u8; 32]>, ChainError> {
+        let Some(mut overlay) = self.trie.take() else { return Ok(None) };
+        let writes: Vec<_> = writes.collect();
+        let root = trie::update::<S, M>(&mut overlay, &writes, &mut |key| {
+            Ok(self.current_values(std::iter::once(key))?.pop().flatten())
+        });
+        self.trie = Some(overlay);
+        root.map(Some)
     }
 
     /// Makes block `at` canonical on top of the current state: indexes its transactions
@@ -76,6 +107,7 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
         txs: &[TxEntry<M>],
         bloom: Option<Bloom>,
         changes: Option<&mut ChangeSet<M>>,
+        claimed_root: Option<[u8; 32]>,
     ) -> Result<(), ChainError> {
         let BlockRef { number, hash } = at;
         self.canonical.insert(number, Some(hash));
@@ -95,6 +127,21 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
             }
             for (key, value) in &changes.writes {
                 self.state.insert(key.clone(), value.clone());
+            }
+            if let Some(root) = self.update_trie(changes.writes.iter().map(|(k, v)| (k, v.as_ref())))? {
+                if let Some(claimed) = claimed_root
+                    && claimed != root
+                {
+                    return Err(ChainError::StateRootMismatch {
+                        block: crate::model::hex(hash.as_ref()),
+                        number,
+                        roots: Box::new(crate::error::Roots {
+                            claimed: crate::model::hex(&claimed),
+                            computed: crate::model::hex(&root),
+                        }),
+                    });
+                }
+                self.roots.push((at, root));
             }
         }
         if (number + 1).is_multiple_of(SECTION_SIZE) && number / SECTION_SIZE == self.ptrs.bloom_sections {
@@ -139,6 +186,7 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
             for ((key, _), prev) in changes.writes.iter().zip(previous) {
                 self.state.insert(key.clone(), prev.clone());
             }
+            self.update_trie(changes.writes.iter().map(|(k, _)| k).zip(previous.iter().map(Option::as_ref)))?;
         }
         let first_invalid = number / SECTION_SIZE;
         if self.ptrs.bloom_sections > first_invalid {
@@ -222,6 +270,12 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
                 None => self.batch.delete::<LogBloom<M>>(h)?,
             };
         }
+        for (at, root) in &self.roots {
+            self.batch.put::<StateRoots<M>>(&block_key::<M>(at), root)?;
+        }
+        if let Some(overlay) = self.trie.take() {
+            overlay.write_into::<S>(&mut self.batch)?;
+        }
         let mut state: Vec<_> = self.state.iter().collect();
         state.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (key, value) in state {
@@ -241,6 +295,7 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
                 MetaKey::Finalized => p.finalized.map(MetaValue::Block),
                 MetaKey::PrunedBelow => Some(MetaValue::Number(p.pruned_below)),
                 MetaKey::BloomSections => Some(MetaValue::Number(p.bloom_sections)),
+                MetaKey::StateTrie => p.state_trie.then_some(MetaValue::Number(1)),
                 // Written and removed by the bulk import only.
                 MetaKey::BulkPending => continue,
             };

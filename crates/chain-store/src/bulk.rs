@@ -485,6 +485,9 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         }
         let mut state: Vec<_> = range.state.into_iter().collect();
         state.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // The state trie follows in the batch that moves the head (after the state is
+        // ingested, so accounts read their values): a range rolled back leaves it as it was.
+        let touched = if chain.pointers().state_trie { state.clone() } else { Vec::new() };
         for (k, v) in state {
             match v {
                 Some(v) => self.bufs.put::<State<M>>(&mut range.ingest, &k, &Stored(v))?,
@@ -508,6 +511,13 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
             batch.put::<ChainMeta<M>>(&(key as u8), &Stored(value))?;
         }
         batch.delete::<ChainMeta<M>>(&(MetaKey::BulkPending as u8))?;
+        if !touched.is_empty() {
+            let mut overlay = crate::trie::Overlay::new(&chain.store);
+            let pairs: Vec<_> = touched.iter().map(|(k, v)| (k, v.as_ref())).collect();
+            let root = crate::trie::update::<S, M>(&mut overlay, &pairs, &mut |k| chain.state(k))?;
+            overlay.write_into::<S>(&mut batch)?;
+            batch.put::<crate::schema::StateRoots<M>>(&block_key::<M>(&self.head), &root)?;
+        }
         chain.store.write(batch, Durability::Synced)?;
         chain.set_ptrs(ptrs);
         *chain.pending_import_slot() = None;

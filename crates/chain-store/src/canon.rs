@@ -78,12 +78,14 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         for b in &added {
             let entries = self.tx_entries(b)?;
             // The header's bloom where the model's headers carry one; else from the receipts.
-            let bloom = match self.header(&b.hash)?.as_ref().and_then(M::header_bloom) {
+            let header = self.header(&b.hash)?;
+            let bloom = match header.as_ref().and_then(M::header_bloom) {
                 Some(bloom) => bloom,
                 None => Bloom::of_receipts::<M>(&self.block_receipts(b)?),
             };
+            let claimed = header.as_ref().and_then(|h| self.claimed_root(h));
             let mut changes = self.change_set(b)?;
-            applier.apply(*b, &entries, Some(bloom), changes.as_mut())?;
+            applier.apply(*b, &entries, Some(bloom), changes.as_mut(), claimed)?;
         }
         applier.ptrs.head = Some(BlockRef { number: header.number(), hash: *hash });
         applier.touch(MetaKey::Head);

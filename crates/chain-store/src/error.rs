@@ -198,6 +198,28 @@ pub enum ChainError {
         /// What is wrong.
         reason: String,
     },
+    /// A block's state writes give another state root than its header claims; nothing of the
+    /// batch was written.
+    #[error(
+        "block {block} at height {number}: its state writes give state root {}, but its header claims {}; nothing was written",
+        roots.computed, roots.claimed
+    )]
+    StateRootMismatch {
+        /// The block.
+        block: String,
+        /// Its height.
+        number: u64,
+        /// Both roots.
+        roots: Box<Roots>,
+    },
+    /// The store has no state trie yet (a database written before it existed).
+    #[error(
+        "this database has no state trie yet: build it with `nodestore repair state-trie` (or `nodestore migrate`)"
+    )]
+    NoStateTrie,
+    /// The stored state trie contradicts itself: the database is damaged.
+    #[error("the state trie is damaged: {0} (rebuild it with `nodestore repair state-trie`)")]
+    StateTrieDamaged(String),
     /// The chain model's types break a rule the store relies on.
     #[error("chain model: {0}")]
     BadModel(&'static str),
@@ -213,4 +235,13 @@ pub enum ChainError {
     /// Compaction failed.
     #[error(transparent)]
     Maintenance(#[from] MaintenanceError),
+}
+
+/// The two state roots of a [`ChainError::StateRootMismatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roots {
+    /// The root the header claims.
+    pub claimed: String,
+    /// The root the block's state writes give.
+    pub computed: String,
 }

@@ -334,6 +334,24 @@ impl ChainModel for Evm {
         None
     }
 
+    /// One trie over Keccak-256 of the encoded key (address ‖ slot).
+    fn trie_place(key: &StorageKey) -> crate::trie::TriePlace<StorageKey> {
+        let mut bytes = Vec::with_capacity(52);
+        storage_api::KeyCodec::encode_key(key, &mut bytes);
+        crate::trie::TriePlace::Top { path: crate::trie::keccak(&bytes) }
+    }
+
+    /// The value as an RLP string of its 32 bytes (every value has a leaf, zero included).
+    fn trie_leaf(value: &B256, _storage_root: [u8; 32]) -> Option<Vec<u8>> {
+        Some(alloy_rlp::encode(&value.0[..]))
+    }
+
+    /// The synthetic header's `state_root` is opaque data (the generator fills it with a
+    /// placeholder), so nothing is checked against it.
+    fn header_state_root(_header: &EvmHeader) -> Option<[u8; 32]> {
+        None
+    }
+
     /// Schema 1 stored transactions with their hash and addresses as byte arrays.
     fn decode_v1_transactions(payload: &[u8]) -> Result<Vec<EvmTx>, storage_api::codec::CodecError> {
         let v1: Vec<EvmTxV1> = storage_api::codec::postcard_decode(payload)?;

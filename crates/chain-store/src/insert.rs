@@ -47,8 +47,10 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         applier.ptrs.bloom_sections = at.number / SECTION_SIZE;
         applier.touch(MetaKey::BloomSections);
         put_block(&mut applier, first, &entries)?;
+        applier.start_trie();
         let mut changes = change_set::<M>(&first.state);
-        applier.apply(at, &entries, Some(bloom), changes.as_mut())?;
+        let claimed = self.claimed_root(&first.block.header);
+        applier.apply(at, &entries, Some(bloom), changes.as_mut(), claimed)?;
         applier.ptrs.first = Some(at);
         applier.ptrs.head = Some(at);
         applier.touch(MetaKey::First);
@@ -77,8 +79,9 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         let mut applier = Applier::<S, M>::new(&self.store, ptrs);
         applier.batch.put::<Headers<M>>(&Fixed(at.hash), &Stored(header.clone()))?;
         applier.ptrs.bloom_sections = at.number / SECTION_SIZE;
+        applier.start_trie();
         // Without a header bloom none is known for it (filters cannot reach it anyway).
-        applier.apply(at, &[], M::header_bloom(header), None)?;
+        applier.apply(at, &[], M::header_bloom(header), None, None)?;
         applier.ptrs.first = Some(at);
         applier.ptrs.head = Some(at);
         applier.ptrs.pruned_below = at.number + 1;
@@ -178,7 +181,8 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
             let at = new.block.block_ref();
             let mut changes = change_set::<M>(&new.state);
             if applier.ptrs.head.map(|h| h.hash) == Some(new.block.header.parent_hash()) {
-                applier.apply(at, &checks.entries, Some(checks.bloom), changes.as_mut())?;
+                let claimed = self.claimed_root(&new.block.header);
+                applier.apply(at, &checks.entries, Some(checks.bloom), changes.as_mut(), claimed)?;
                 applier.ptrs.head = Some(at);
                 applier.touch(MetaKey::Head);
                 outcome[i] = Inserted::Canonical;

@@ -38,6 +38,7 @@ mod prune;
 mod read;
 pub mod schema;
 mod state;
+pub mod trie;
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
@@ -46,7 +47,7 @@ pub use bloom::{BLOOM_BITS, BLOOM_BYTES, Bloom, BloomBits, SECTION_SIZE};
 pub use bulk::{BulkImport, BulkOptions, BulkReport, CheckedBlock};
 pub use canon::Reorg;
 pub use check::{IntegrityReport, Problem};
-pub use error::ChainError;
+pub use error::{ChainError, Roots};
 pub use history::{AddressCursor, AddressPage, AddressQuery, AddressTx, Order};
 pub use insert::Inserted;
 pub use logs::{LogFilter, LogMatch, LogMatchOf, LogSource, MAX_TOPICS, filter_logs};
@@ -59,6 +60,7 @@ pub use read::Located;
 pub use schema::chain_schema;
 use schema::{ChainMeta, MetaKey, MetaValue};
 use storage_api::{Durability, KvReader, ReadExt};
+pub use trie::{ProofError, StateProof, TrieBuildReport, TriePlace};
 
 /// The chain store over backend `S` (opened with [`chain_schema::<M>()`](chain_schema)) for
 /// model `M`.
@@ -66,6 +68,8 @@ use storage_api::{Durability, KvReader, ReadExt};
 pub struct ChainStore<S, M: ChainModel> {
     store: S,
     durability: Durability,
+    /// Whether blocks' state writes are checked against their headers' state roots.
+    check_state_roots: bool,
     writer: Mutex<()>,
     /// The chain pointers, mirrored from the meta table: loaded on open, replaced after each
     /// successful write.
@@ -90,6 +94,9 @@ pub struct Pointers<H> {
     pub pruned_below: u64,
     /// Bloom-bit sections `0..bloom_sections` are built.
     pub bloom_sections: u64,
+    /// Whether the state trie is built (and so maintained with every state write): see
+    /// [`trie`].
+    pub state_trie: bool,
 }
 
 impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
@@ -108,6 +115,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         Ok(ChainStore {
             store,
             durability: Durability::Synced,
+            check_state_roots: false,
             writer: Mutex::new(()),
             pointers: RwLock::new(pointers),
             pending: Mutex::new(pending),
@@ -129,6 +137,21 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     pub fn with_insert_durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self
+    }
+
+    /// Checks each block's state writes against the state root its header claims (for models
+    /// whose headers carry one, while the state trie is built): a block whose writes give
+    /// another root is refused with [`ChainError::StateRootMismatch`] and nothing of its batch
+    /// is written. Off by default: a node importing history without executing it has state
+    /// writes only where it has them, and the generators' headers carry placeholder roots.
+    pub fn with_state_root_check(mut self, check: bool) -> Self {
+        self.check_state_roots = check;
+        self
+    }
+
+    /// The state root `header` claims, if roots are checked.
+    pub(crate) fn claimed_root(&self, header: &M::Header) -> Option<[u8; 32]> {
+        if self.check_state_roots { M::header_state_root(header) } else { None }
     }
 
     /// The backend.
@@ -212,6 +235,7 @@ fn load_pointers<S: KvReader, M: ChainModel>(store: &S) -> Result<(Pointers<M::H
         finalized: block(MetaKey::Finalized)?,
         pruned_below: number(MetaKey::PrunedBelow)?,
         bloom_sections: number(MetaKey::BloomSections)?,
+        state_trie: number(MetaKey::StateTrie)? != 0,
     };
     let pending = match store.get::<ChainMeta<M>>(&(MetaKey::BulkPending as u8))? {
         Some(schema::Stored(MetaValue::Range(from, to))) => Some((from, to)),

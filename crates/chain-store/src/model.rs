@@ -118,6 +118,20 @@ pub trait ChainModel: Sized + Send + Sync + 'static {
     /// alone still has its bloom.
     fn header_bloom(header: &Self::Header) -> Option<crate::Bloom>;
 
+    /// Where a state key's leaf sits in the state commitment ([`crate::trie`]): the state
+    /// trie, or the storage trie of an account.
+    fn trie_place(key: &Self::StateKey) -> crate::trie::TriePlace<Self::StateKey>;
+
+    /// The leaf value the commitment holds for `value` (`None`: no leaf, as Ethereum drops
+    /// zero storage slots). `storage_root` is the root of the storage trie owned by the key's
+    /// own path (the empty root when it has none); models without storage tries ignore it.
+    fn trie_leaf(value: &Self::StateValue, storage_root: [u8; 32]) -> Option<Vec<u8>>;
+
+    /// The state root the header commits to, if the model's headers carry one: with
+    /// [`crate::ChainStore::with_state_root_check`], a block whose state writes give another
+    /// root is refused.
+    fn header_state_root(header: &Self::Header) -> Option<[u8; 32]>;
+
     /// Decodes a block's transactions as chain schema 1 stored them (the postcard list behind
     /// the version byte), for the migration to schema 2. A model whose transactions serialise
     /// as they did then keeps this; one that changed overrides it.

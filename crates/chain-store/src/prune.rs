@@ -7,7 +7,9 @@ use crate::apply::Applier;
 use crate::bloom::SECTION_SIZE;
 use crate::error::ChainError;
 use crate::model::ChainModel;
-use crate::schema::{BloomBitsTable, Bodies, LogBloom, MetaKey, Receipts, Senders, StateChanges, Transactions};
+use crate::schema::{
+    BloomBitsTable, Bodies, LogBloom, MetaKey, Receipts, Senders, StateChanges, StateRoots, Transactions,
+};
 
 /// What a prune did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,7 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         b.delete_prefix_range::<Receipts<M>, u64>(..below)?;
         b.delete_prefix_range::<Senders<M>, u64>(..below)?;
         b.delete_prefix_range::<StateChanges<M>, u64>(..below)?;
+        b.delete_prefix_range::<StateRoots<M>, u64>(..below)?;
         b.delete_range::<LogBloom<M>>(..below)?;
         b.delete_prefix_range::<BloomBitsTable<M>, u64>(..below / SECTION_SIZE)?;
         applier.ptrs.pruned_below = below;
@@ -83,6 +86,7 @@ impl<S: KvStore + KvCompact, M: ChainModel> ChainStore<S, M> {
         self.store.compact_prefix_range::<Receipts<M>, u64>(..below)?;
         self.store.compact_prefix_range::<Senders<M>, u64>(..below)?;
         self.store.compact_prefix_range::<StateChanges<M>, u64>(..below)?;
+        self.store.compact_prefix_range::<StateRoots<M>, u64>(..below)?;
         self.store.compact::<LogBloom<M>>(..below)?;
         self.store.compact_prefix_range::<BloomBitsTable<M>, u64>(..below / SECTION_SIZE)?;
         Ok(())

@@ -115,6 +115,16 @@ chain_tables! {
     /// Each block's state writes and, once applied, the values they replaced (for revert).
     /// Blocks without state writes have none.
     StateChanges("state_changes", Mixed): BlockKey<M> => Stored<ChangeSet<M>>;
+    /// The state trie's leaves: trie (`0`: the state trie; `1` ‖ owner: a storage trie) ‖
+    /// the 32-byte hashed key → the leaf value the model commits to.
+    TrieLeaves("trie_leaves", Range): Vec<u8> => storage_api::Blob;
+    /// The state trie's branch nodes: trie ‖ nibble path (one byte per nibble) → the node.
+    TrieNodes("trie_nodes", Range): Vec<u8> => crate::trie::TrieNode;
+    /// The roots of the storage tries, by owner (the account's 32-byte hashed key).
+    TrieRoots("trie_roots", Point): Vec<u8> => [u8; 32];
+    /// The state root after each block that made state writes, by height ‖ hash (pruned
+    /// with the block's records).
+    StateRoots("state_roots", Range): BlockKey<M> => [u8; 32];
     /// Chain-wide records by [`MetaKey`].
     ChainMeta("chain_meta", Point): u8 => Stored<MetaValue<M::Hash>>;
 }
@@ -193,6 +203,8 @@ pub enum MetaKey {
     BloomSections = 6,
     /// A bulk-import range being committed (first and last height): see `bulk`.
     BulkPending = 7,
+    /// Set (to 1) while the state trie is built and maintained: see [`crate::trie`].
+    StateTrie = 8,
 }
 
 /// A [`ChainMeta`] value.
@@ -221,5 +233,9 @@ pub fn chain_schema<M: ChainModel>() -> Schema {
         .with::<BloomBitsTable<M>>()
         .with::<State<M>>()
         .with::<StateChanges<M>>()
+        .with::<TrieLeaves<M>>()
+        .with::<TrieNodes<M>>()
+        .with::<TrieRoots<M>>()
+        .with::<StateRoots<M>>()
         .with::<ChainMeta<M>>()
 }

@@ -4,19 +4,20 @@
 mod common;
 
 use chain_store::evm::Evm;
-use chain_store::schema::{Bodies, ChainMeta, StateChanges, Transactions, TxIndex};
+use chain_store::schema::{Bodies, ChainMeta, StateChanges, StateRoots, Transactions, TxIndex};
 use chain_store::{BulkOptions, ChainError, ChainStore, SECTION_SIZE, chain_schema};
 use common::{Fx, build, fixture, generator};
 use engine_test::{Redb, Rocks, TestEngine};
 use storage_api::{Direction, Ingest, KvIngest, KvStore, RawRange, Table};
 
 /// Every entry of every table but the meta table (whose pointers differ: a bulk import moves
-/// safe and finalized with the head).
+/// safe and finalized with the head) and the per-block state roots (a bulk import computes the
+/// root once per range, so it records only each range's last block), then the head's state root.
 fn dump<S: KvStore>(chain: &ChainStore<S, Evm>) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
     let store = chain.store();
     let mut out = Vec::new();
     for t in store.schema().physical_tables() {
-        if t == ChainMeta::<Evm>::NAME || t == storage_api::table::META_TABLE {
+        if t == ChainMeta::<Evm>::NAME || t == StateRoots::<Evm>::NAME || t == storage_api::table::META_TABLE {
             continue;
         }
         let mut c = store.cursor(t, RawRange::all(), Direction::Forward).unwrap();
@@ -25,6 +26,7 @@ fn dump<S: KvStore>(chain: &ChainStore<S, Evm>) -> Vec<(&'static str, Vec<u8>, V
             out.push((t, k.to_vec(), v.to_vec()));
         }
     }
+    out.push(("head state root", Vec::new(), chain.state_root().unwrap().to_vec()));
     out
 }
 

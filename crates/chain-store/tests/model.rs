@@ -1,6 +1,8 @@
-//! Property test: random fork trees with random reorgs and finalization, checked after every
-//! step against a plain in-memory model of the chain (canonical index, transaction lookups,
-//! state at the head and at older heights).
+//! Property test: random fork trees with random reorgs, finalization and pruning, checked
+//! after every step against a plain in-memory model of the chain (canonical index, transaction
+//! lookups, state at the head and at older heights, and the state root: the incrementally
+//! maintained trie against a root computed here from the model's state with alloy-trie, and
+//! against the store's own from-scratch rebuild).
 //!
 //! Cases per backend: `NODE_STORAGE_CHAIN_CASES` (default 48).
 
@@ -19,6 +21,7 @@ enum Op {
     Insert(u16),
     SetHead(u16),
     Finalize(u16),
+    Prune(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -26,6 +29,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => any::<u16>().prop_map(Op::Insert),
         2 => any::<u16>().prop_map(Op::SetHead),
         1 => any::<u16>().prop_map(Op::Finalize),
+        1 => any::<u8>().prop_map(Op::Prune),
     ]
 }
 
@@ -122,6 +126,9 @@ fn run<S: KvStore>(chain: &ChainStore<S, Evm>, seed: u64, ops: &[Op]) -> Result<
                 result.unwrap();
                 m.finalized = Some(i);
             }
+            Op::Prune(keep) => {
+                chain.prune(u64::from(keep % 6) + 1).unwrap();
+            }
         }
         // Compare everything observable with the model.
         let canonical = m.path(m.head);
@@ -148,11 +155,49 @@ fn run<S: KvStore>(chain: &ChainStore<S, Evm>, seed: u64, ops: &[Op]) -> Result<
         let h = (seed as usize) % canonical.len();
         let older = m.state(&canonical[..=h]);
         let expected: Vec<Option<B256>> = all_keys.iter().map(|k| older.get(k).copied().flatten()).collect();
-        prop_assert_eq!(chain.state_at(&all_keys, h as u64).unwrap(), expected);
+        let pruned_below = chain.pointers().pruned_below;
+        match chain.state_at(&all_keys, h as u64) {
+            Ok(values) => prop_assert_eq!(values, expected),
+            Err(ChainError::Pruned { .. }) => prop_assert!((h as u64) + 1 < pruned_below),
+            Err(e) => return Err(TestCaseError::fail(e.to_string())),
+        }
+        // The state root: incremental, independent, from scratch; and the per-block roots.
+        let root = chain.state_root().unwrap();
+        prop_assert_eq!(root, independent_root(&state));
+        let rebuilt = chain.check_state_trie(&|_| {}).unwrap();
+        prop_assert!(rebuilt.matches(), "{rebuilt:?}");
+        for (n, &i) in canonical.iter().enumerate() {
+            let at = m.blocks[i].block.block_ref();
+            let recorded = chain.state_root_of(&at).unwrap();
+            if (n as u64) < pruned_below {
+                prop_assert_eq!(recorded, None, "the root of pruned height {} is not kept", n);
+            } else if !m.blocks[i].state.is_empty() {
+                prop_assert_eq!(recorded, Some(independent_root(&m.state(&canonical[..=n]))));
+            }
+        }
     }
     let report = chain.check().unwrap();
     prop_assert!(report.is_ok(), "{}", report);
     Ok(())
+}
+
+/// The synthetic model's state root computed here from the state alone: one trie over
+/// Keccak-256 of the encoded key, each value an RLP string.
+fn independent_root(state: &BTreeMap<(Address, B256), Option<B256>>) -> [u8; 32] {
+    let mut leaves: Vec<([u8; 32], Vec<u8>)> = state
+        .iter()
+        .filter_map(|((a, s), v)| {
+            let v = (*v)?;
+            let key: Vec<u8> = a.0.iter().chain(s.0.iter()).copied().collect();
+            Some((alloy_primitives::keccak256(&key).0, alloy_rlp::encode(&v.0[..])))
+        })
+        .collect();
+    leaves.sort();
+    let mut hb = alloy_trie::HashBuilder::default();
+    for (k, v) in &leaves {
+        hb.add_leaf(alloy_trie::Nibbles::unpack(k), v);
+    }
+    hb.root().0
 }
 
 fn cases() -> u32 {

@@ -120,6 +120,18 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Read replicas (RocksDB secondary instances of this node's stores).
     pub replica: ReplicaConfig,
+    /// The state commitment (the Merkle state trie the chain store maintains).
+    pub state: StateConfig,
+}
+
+/// The state commitment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Refuse a block whose state writes give another state root than its header claims (for
+    /// models whose headers carry one: `ethereum`). Default false: turn it on for a node whose
+    /// executor writes every block's state; leave it off for imported history.
+    pub check_roots: bool,
 }
 
 /// Read replicas: a read-only handle following a running node on the same machine.
@@ -153,6 +165,7 @@ impl Default for Config {
             backup: BackupConfig::default(),
             history: HistoryConfig::default(),
             replica: ReplicaConfig::default(),
+            state: StateConfig::default(),
         }
     }
 }

@@ -189,9 +189,10 @@ pub enum StorageError {
     Metrics(#[from] storage_metrics::MetricsError),
     /// The history archive failed: unreachable ([`storage_history::HistoryError::Unavailable`]
     /// — a read of pruned data then fails rather than answering "not found"), refused, or
-    /// holding data that does not check out.
+    /// holding data that does not check out. Boxed: its variants carry several strings, and
+    /// every result of the facade would otherwise be that much larger.
     #[error(transparent)]
-    History(#[from] storage_history::HistoryError),
+    History(Box<storage_history::HistoryError>),
     /// The history archive holds another chain (or DAG) than this node's.
     #[error("the history archive {archive} does not continue this node's {history}: {reason}")]
     ArchiveMismatch {
@@ -283,5 +284,11 @@ impl StorageError {
             StorageError::Timeout { .. } | StorageError::Unavailable { .. } => false,
             e => e.is_engine_failure(),
         }
+    }
+}
+
+impl From<storage_history::HistoryError> for StorageError {
+    fn from(e: storage_history::HistoryError) -> Self {
+        StorageError::History(Box::new(e))
     }
 }

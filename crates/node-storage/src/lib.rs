@@ -54,7 +54,7 @@ pub use backup::{BackupReport, RestoreReport, backup_stopped, restore};
 pub use breaker::BreakerState;
 pub use config::{
     BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, ModelKind, ReplicaConfig, RetentionConfig,
-    WriterConfig,
+    StateConfig, WriterConfig,
 };
 pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE};
 pub use deadletter::{DeadLetter, Replayed, node_schema};
@@ -85,9 +85,10 @@ pub mod chain {
     pub use chain_store::{
         AddressCursor, AddressPage, AddressQuery, AddressTx, Block, BlockHeader, BlockRef, ChainError, ChainModel, Id,
         Inserted, IntegrityReport, Located, Log, LogFilter, LogMatch, LogMatchOf, NewBlock, Order, Pointers, Problem,
-        PruneReport, Receipt, Reorg, StateWrite, Transaction, TxLocation,
+        ProofError, PruneReport, Receipt, Reorg, StateProof, StateWrite, Transaction, TrieBuildReport, TriePlace,
+        TxLocation,
     };
-    pub use chain_store::{evm, generator};
+    pub use chain_store::{evm, generator, trie};
 }
 
 /// The Ethereum model (chain-eth, on alloy): its block parts, its generator and the era1 format.

@@ -104,12 +104,15 @@ pub struct MigrationReport {
     pub backup: Option<BackupReport>,
     /// Whether nothing was written.
     pub dry_run: bool,
+    /// The state trie built for a chain database written before it existed (the last step;
+    /// resumable by running again, verified by recomputing the root from what was written).
+    pub state_trie: Option<chain_store::TrieBuildReport>,
 }
 
 impl MigrationReport {
     /// Whether every store was already at this build's version.
     pub fn was_current(&self) -> bool {
-        self.stores.iter().all(|s| s.plan.is_current())
+        self.stores.iter().all(|s| s.plan.is_current()) && self.state_trie.is_none()
     }
 }
 
@@ -144,8 +147,10 @@ pub async fn migrate_node<B: Backend, M: ChainModel, P: Progress + 'static>(
         stores: plans.into_iter().map(|(store, plan)| StoreMigration { store, plan, steps: vec![] }).collect(),
         backup: None,
         dry_run: options.dry_run,
+        state_trie: None,
     };
     if report.was_current() {
+        report.state_trie = build_state_trie::<B, M>(config, options.dry_run, progress).await?;
         return Ok(report);
     }
     let resuming = report.stores.iter().any(|s| s.plan.steps.iter().any(|p| p.resume.is_some()));
@@ -154,6 +159,7 @@ pub async fn migrate_node<B: Backend, M: ChainModel, P: Progress + 'static>(
     }
     let c = config.clone();
     let ids: Vec<StoreId> = report.stores.iter().filter(|s| !s.plan.is_current()).map(|s| s.store).collect();
+    let trie_progress = progress.clone();
     let done = blocking(move || {
         let _lock = crate::datadir::open_for_writing(&c.data_dir, B::KIND)?;
         let mut out = Vec::new();
@@ -184,7 +190,41 @@ pub async fn migrate_node<B: Backend, M: ChainModel, P: Progress + 'static>(
             s.steps = steps;
         }
     }
+    if !options.dry_run {
+        report.state_trie = build_state_trie::<B, M>(config, false, trie_progress).await?;
+    }
     Ok(report)
+}
+
+/// Builds the state trie of a chain store that has none (a database from before it), then
+/// checks the stored trie against a recomputation; `None` when it had one already.
+async fn build_state_trie<B: Backend, M: ChainModel>(
+    config: &Config,
+    dry_run: bool,
+    progress: Arc<MigrateProgress>,
+) -> Result<Option<chain_store::TrieBuildReport>, StorageError> {
+    let c = config.clone();
+    blocking(move || {
+        let _lock = crate::datadir::open_for_writing(&c.data_dir, B::KIND)?;
+        let store = B::open_store(&c, StoreId::Chain, StoreId::Chain.schema::<M>())
+            .map_err(|source| StorageError::Open { store: StoreId::Chain, source })?;
+        let chain = chain_store::ChainStore::<_, M>::new(store)?;
+        if chain.has_state_trie()? {
+            return Ok(None);
+        }
+        let report = chain.rebuild_state_trie(dry_run, &|n| progress(StoreId::Chain, 0, "state trie", n))?;
+        if !dry_run {
+            let check = chain.check_state_trie(&|_| {})?;
+            if !check.matches() {
+                return Err(StorageError::Chain(chain_store::ChainError::StateTrieDamaged(format!(
+                    "the state trie just built gives root {:?}, the state {:?}",
+                    check.stored_root, check.root
+                ))));
+            }
+        }
+        Ok(Some(report))
+    })
+    .await
 }
 
 async fn blocking<T: Send + 'static>(

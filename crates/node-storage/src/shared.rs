@@ -77,7 +77,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         let Stores { chain, dag, node } = Stores::<B, M>::open(|store, schema| {
             B::open_store(&config, store, schema).map_err(|source| StorageError::Open { store, source })
         })?;
-        let chain = chain.with_insert_durability(Durability::Buffered);
+        let chain = chain.with_insert_durability(Durability::Buffered).with_state_root_check(config.state.check_roots);
         let dag = dag.with_insert_durability(Durability::Buffered);
         // A bulk import (era1) stopped while committing a range: remove what it ingested of
         // that range, so the node starts from the last committed head.

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use chain_store::{ChainError, ChainModel};
 use dag_store::{DagError, Vertex, VertexHash};
 use storage_api::{ReadError, WriteError};
-use storage_history::Kind;
 use storage_metrics::{Event, Lane};
 use tokio::sync::{mpsc, oneshot};
 
@@ -300,7 +299,7 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
             Op::PruneChain { keep_last, reply } => {
                 // With an archive, nothing it does not hold yet (verified) is pruned; while its
                 // watermark is unknown, nothing at all.
-                let archived = s.history.as_ref().map(|h| h.archived_below(Kind::Chain).unwrap_or(0));
+                let archived = s.history.as_ref().map(|h| crate::history::chain_archived_below(h, &s.stores.chain));
                 let r = s.stores.chain.prune_archived(*keep_last, archived).map_err(StorageError::from);
                 if let Ok(report) = &r {
                     s.caches.after_chain_prune(report);
@@ -310,7 +309,7 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
             }
             Op::PruneDag { below, reply } => {
                 let r = (|| -> Result<_, StorageError> {
-                    let below = match s.history.as_ref().map(|h| h.archived_below(Kind::Dag).unwrap_or(0)) {
+                    let below = match s.history.as_ref().map(|h| crate::history::dag_archived_below(h, &s.stores.dag)) {
                         Some(archived) => s.stores.dag.prunable_below(*below, archived)?,
                         None => *below,
                     };

@@ -298,3 +298,37 @@ fn cached_reads_count_hits() {
         let _ = Arc::new(());
     });
 }
+
+/// The state trie through the handle: the root of the head, a proof that verifies against it,
+/// the check, and a repair that changes nothing on a sound trie.
+#[test]
+fn state_root_proofs_check_and_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = ChainGenerator::new(GenConfig {
+        txs_per_block: 6,
+        accounts: 200,
+        fork_probability: 0.0,
+        seed: 31,
+        ..GenConfig::default()
+    });
+    let blocks = g.generate(40);
+    rt().block_on(async {
+        let h = Handle::open(config(dir.path())).unwrap();
+        h.init_chain(blocks[0].clone()).await.unwrap();
+        for r in h.insert_blocks(blocks[1..].to_vec()).await {
+            r.unwrap();
+        }
+        let root = h.state_root().await.unwrap();
+        let key = blocks[30].state[0].0;
+        let proof = h.state_proof(key).await.unwrap();
+        assert_eq!(proof.root, root);
+        assert!(proof.value.is_some());
+        proof.verify().unwrap();
+        let check = h.check_state_trie().await.unwrap();
+        assert!(check.matches(), "{check:?}");
+        let repaired = h.repair_state_trie(false).await.unwrap();
+        assert!(repaired.matches() && repaired.written);
+        assert_eq!(h.state_root().await.unwrap(), root);
+        h.shutdown().await;
+    });
+}

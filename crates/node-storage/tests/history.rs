@@ -338,7 +338,7 @@ fn an_archive_of_another_chain_is_refused() {
 /// The child half of the SIGKILL test: a node uploading to segments in `HISTORY_KILL_ARCHIVE`
 /// while it stores `HISTORY_KILL_BLOCKS` more blocks, printing each upload it sees.
 #[test]
-#[ignore = "child half of history_upload_survives_sigkill"]
+#[ignore = "run by history_upload_survives_sigkill as a child process"]
 fn history_kill_child() {
     let dir = std::env::var_os("HISTORY_KILL_DIR").expect("HISTORY_KILL_DIR");
     let archive = std::env::var("HISTORY_KILL_ARCHIVE").expect("HISTORY_KILL_ARCHIVE");

@@ -29,6 +29,8 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 #[test]
+// `ReplicaHandle::read` closures return the facade's `StorageError`, whatever its size.
+#[allow(clippy::result_large_err)]
 fn a_replica_follows_a_running_node() {
     let dir = tempfile::tempdir().unwrap();
     let mut g = ChainGenerator::new(GenConfig { txs_per_block: 4, seed: 5, ..GenConfig::default() });

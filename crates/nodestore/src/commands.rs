@@ -62,16 +62,28 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
             let mut out = json!({});
             if let Some(keep) = chain_keep {
                 let r = h.prune_chain(keep).await?;
-                out["chain"] = json!({ "pruned_below": r.pruned_below, "previous": r.previous, "limited_by_finalized": r.limited_by_finalized });
+                out["chain"] = json!({
+                    "pruned_below": r.pruned_below, "previous": r.previous,
+                    "limited_by_finalized": r.limited_by_finalized, "limited_by_archive": r.limited_by_archive,
+                });
+                if !as_json {
+                    let why = match (r.limited_by_finalized, r.limited_by_archive) {
+                        (_, true) => " (held at the history archive's watermark: nothing it does not hold is pruned)",
+                        (true, false) => " (held at the finalized block)",
+                        _ => "",
+                    };
+                    println!("chain: pruned below {} (was {}){why}", r.pruned_below, r.previous);
+                }
             }
             if let Some(below) = dag_below {
                 let r = h.prune_dag(below).await?;
                 out["dag"] = json!({ "vertices": r.vertices, "pruned_below": r.pruned_below });
+                if !as_json {
+                    println!("dag: {} vertices pruned, below height {}", r.vertices, r.pruned_below);
+                }
             }
             if as_json {
                 json(&out);
-            } else {
-                println!("{}", serde_json::to_string(&out)?);
             }
             Ok(())
         }
@@ -93,7 +105,37 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
         Cmd::Migrate { .. } | Cmd::Recover { .. } | Cmd::Import { .. } | Cmd::Export { .. } => {
             unreachable!("handled before the runtime starts")
         }
-        Cmd::Stats | Cmd::Get { .. } | Cmd::Logs { .. } | Cmd::History { .. } | Cmd::Check | Cmd::Archive { .. } => {
+        Cmd::Repair { what: crate::RepairCmd::StateTrie { dry_run } } => {
+            let r = h.repair_state_trie(dry_run).await?;
+            let hex = |b: &[u8; 32]| crate::output::hex(b);
+            if as_json {
+                json(&json!({
+                    "keys": r.keys, "storage_tries": r.storage_tries, "nodes": r.nodes, "root": hex(&r.root),
+                    "stored_root": r.stored_root.as_ref().map(hex), "matched": r.matches(), "written": r.written,
+                }));
+            } else {
+                println!(
+                    "state: {} entries, {} storage trie(s), {} branch node(s); root {}",
+                    r.keys,
+                    r.storage_tries,
+                    r.nodes,
+                    hex(&r.root)
+                );
+                match r.stored_root {
+                    Some(s) if s == r.root => println!("the stored trie matched"),
+                    Some(s) => println!("the stored trie gave {} (damaged)", hex(&s)),
+                    None => println!("there was no stored trie"),
+                }
+                println!("{}", if r.written { "rebuilt" } else { "dry run: nothing written" });
+            }
+            Ok(())
+        }
+        Cmd::Stats
+        | Cmd::Get { .. }
+        | Cmd::Logs { .. }
+        | Cmd::History { .. }
+        | Cmd::Check { .. }
+        | Cmd::Archive { .. } => {
             unreachable!("read-only commands run on a NodeReader")
         }
         Cmd::DeadLetter { what: DeadLetterCmd::List } => unreachable!("read-only commands run on a NodeReader"),

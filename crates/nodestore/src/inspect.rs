@@ -22,7 +22,7 @@ pub(crate) fn is_read_only(cmd: &Cmd) -> bool {
             | Cmd::Get { .. }
             | Cmd::Logs { .. }
             | Cmd::History { .. }
-            | Cmd::Check
+            | Cmd::Check { .. }
             | Cmd::DeadLetter { what: DeadLetterCmd::List }
             | Cmd::Archive { .. }
     )
@@ -103,12 +103,17 @@ fn run_on<B: Backend, M: CliModel>(r: &Reader<B, M>, cmd: Cmd, as_json: bool) ->
             }
             Ok(())
         }
-        Cmd::Check => {
+        Cmd::Check { state } => {
             let (chain, dag) = r.check()?;
-            let ok = chain.is_ok() && dag.is_ok();
+            let trie = if state { Some(r.chain().check_state_trie(&|_| {})?) } else { None };
+            let ok = chain.is_ok() && dag.is_ok() && trie.as_ref().is_none_or(|t| t.matches());
             if as_json {
                 json(&json!({
                     "ok": ok,
+                    "state": trie.as_ref().map(|t| json!({
+                        "ok": t.matches(), "keys": t.keys, "storage_tries": t.storage_tries, "nodes": t.nodes,
+                        "root": hex(&t.root), "stored_root": t.stored_root.map(|r| hex(&r)),
+                    })),
                     "chain": { "blocks_checked": chain.blocks_checked, "problems": chain.problems, "by_table": chain.by_table,
                                "examples": chain.examples.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>() },
                     "dag": { "vertices": dag.vertices, "problems": dag.problems.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>() },
@@ -121,6 +126,22 @@ fn run_on<B: Backend, M: CliModel>(r: &Reader<B, M>, cmd: Cmd, as_json: bool) ->
                 println!("dag:   {} vertices checked, {} problem(s)", dag.vertices, dag.problems.len());
                 for p in dag.problems.iter().take(10) {
                     println!("  {p:?}");
+                }
+                if let Some(t) = &trie {
+                    match t.stored_root {
+                        Some(s) if s == t.root => {
+                            println!("state: {} entries, root {} matches the state trie", t.keys, hex(&t.root))
+                        }
+                        Some(s) => println!(
+                            "state: {} entries give root {} but the state trie gives {}: run `nodestore repair state-trie`",
+                            t.keys,
+                            hex(&t.root),
+                            hex(&s)
+                        ),
+                        None => println!(
+                            "state: no state trie (a database from before it): run `nodestore repair state-trie`"
+                        ),
+                    }
                 }
             }
             anyhow::ensure!(ok, "integrity check found problems");
@@ -185,6 +206,24 @@ fn get<B: Backend, M: CliModel>(r: &Reader<B, M>, what: GetCmd, as_json: bool) -
             json!({ "hash": v.vertex.hash.to_string(), "id": v.vertex.id, "creator": v.vertex.creator, "height": v.height,
                     "timestamp_ms": v.vertex.timestamp_ms, "parents": v.vertex.parents.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "payload_bytes": v.vertex.payload.len() })
+        }
+        GetCmd::Proof { address, slot } => {
+            let a = parse_id::<M::Address>(&address, "address")?;
+            let key = match &slot {
+                Some(s) => M::slot_key(a, parse_hex::<32>(s, "slot")?),
+                None => M::state_key(a),
+            };
+            let proof = r.chain().state_proof(&key)?;
+            proof.verify().context("the proof the store produced does not verify")?;
+            let nodes = |n: &[Vec<u8>]| n.iter().map(|n| hex(n)).collect::<Vec<_>>();
+            json!({
+                "address": hex(a.as_ref()), "slot": slot, "root": hex(&proof.root),
+                "value": proof.value.as_ref().map(M::value_json),
+                "account": proof.account.as_ref().map(|(_, v)| v.as_ref().map(M::value_json)),
+                "storage_root": hex(&proof.storage_root),
+                "state_proof": nodes(&proof.state_nodes), "storage_proof": nodes(&proof.storage_nodes),
+                "verified": true,
+            })
         }
         GetCmd::State { address } => {
             let a = parse_id::<M::Address>(&address, "address")?;

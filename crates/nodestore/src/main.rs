@@ -108,7 +108,17 @@ pub(crate) enum Cmd {
         limit: usize,
     },
     /// Read-only integrity check of the chain and DAG stores.
-    Check,
+    Check {
+        /// Also recompute the state root from the flat state and compare it with the stored
+        /// state trie (a full scan of the state).
+        #[arg(long)]
+        state: bool,
+    },
+    /// Rebuild derived data from what it derives from (the node must be stopped).
+    Repair {
+        #[command(subcommand)]
+        what: RepairCmd,
+    },
     /// Compact every table.
     Compact,
     /// Prune old chain bodies and/or DAG vertices.
@@ -258,6 +268,26 @@ pub(crate) enum GetCmd {
     State {
         /// Account address (hex).
         address: String,
+    },
+    /// A Merkle proof of an account (or one storage slot) against the head's state root,
+    /// verified before it is printed.
+    Proof {
+        /// Account address (hex).
+        address: String,
+        /// A storage slot of the account (hex, 32 bytes) instead of the account itself.
+        #[arg(long)]
+        slot: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RepairCmd {
+    /// Rebuild the state trie from the flat state (also builds it for a database written
+    /// before it existed).
+    StateTrie {
+        /// Compute the root and compare it with the stored trie; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

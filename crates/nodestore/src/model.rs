@@ -25,6 +25,8 @@ pub(crate) trait CliModel: ChainModel<Log: LogJson> {
     fn receipt_json(receipt: &Self::Receipt) -> Value;
     /// The state key `get state ADDRESS` reads (the account's balance).
     fn state_key(address: Self::Address) -> Self::StateKey;
+    /// The key of storage slot `slot` of `address`.
+    fn slot_key(address: Self::Address, slot: [u8; 32]) -> Self::StateKey;
     /// A state value.
     fn value_json(value: &Self::StateValue) -> Value;
 }
@@ -114,6 +116,9 @@ impl CliModel for Evm {
     fn state_key(address: Address) -> (Address, B256) {
         ChainGenerator::balance_key(address)
     }
+    fn slot_key(address: Address, slot: [u8; 32]) -> (Address, B256) {
+        (address, B256(slot))
+    }
     fn value_json(v: &B256) -> Value {
         json!(hex(v.as_ref()))
     }
@@ -185,6 +190,9 @@ impl CliModel for Eth {
     }
     fn state_key(address: alloy_primitives::Address) -> EthStateKey {
         EthStateKey { address, slot: None }
+    }
+    fn slot_key(address: alloy_primitives::Address, slot: [u8; 32]) -> EthStateKey {
+        EthStateKey { address, slot: Some(alloy_primitives::B256::from(slot)) }
     }
     fn value_json(v: &EthStateValue) -> Value {
         match v {

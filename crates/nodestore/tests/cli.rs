@@ -556,6 +556,29 @@ fn the_ethereum_model_runs_the_demo_and_the_reads() {
     assert_eq!(json(&eth(&["--json", "get", "block", &hash]).stdout)["number"], 10);
     let check = eth(&["check"]);
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+
+    // The state trie: a verified proof of the sender's account, the check, the repair.
+    let sender = got["sender"].as_str().unwrap().to_owned();
+    let out = eth(&["--json", "get", "proof", &sender]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let proof = json(&out.stdout);
+    assert_eq!(proof["verified"], true);
+    assert!(proof["value"]["nonce"].is_number() || proof["value"].is_object(), "{proof}");
+    assert!(!proof["state_proof"].as_array().unwrap().is_empty());
+    let root = proof["root"].as_str().unwrap().to_owned();
+    let checked = json(&eth(&["--json", "check", "--state"]).stdout);
+    assert_eq!(checked["state"]["ok"], true, "{checked}");
+    assert_eq!(checked["state"]["root"], root.as_str());
+    let dry = json(&eth(&["--json", "repair", "state-trie", "--dry-run"]).stdout);
+    assert_eq!((dry["written"].as_bool(), dry["matched"].as_bool()), (Some(false), Some(true)), "{dry}");
+    assert_eq!(dry["root"], root.as_str());
+    let out = eth(&["repair", "state-trie"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the stored trie matched"));
+    let slot = "0x0000000000000000000000000000000000000000000000000000000000000001";
+    let out = eth(&["--json", "get", "proof", &sender, "--slot", slot]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out.stdout)["verified"], true);
     // The synthetic model cannot read Ethereum data: refused, not misread.
     let out = nodestore(dir.path()).args(["stats"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -703,8 +726,11 @@ fn archive_commands_and_a_replica_of_a_running_node() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(serve.stderr.take().unwrap()), &mut line).unwrap();
+    // Ready once it says so (log lines may come first); the rest of its output is drained.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(serve.stderr.take().unwrap()));
+    let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("Ctrl-C to stop"));
+    assert!(ready, "serve stopped before it was ready");
+    std::thread::spawn(move || lines.for_each(drop));
     let locked = cli(&["stats"]).output().unwrap();
     let replica = cli(&["--replica", "--json", "stats"]).output().unwrap();
     let got = cli(&["--replica", "--json", "get", "block", "250"]).output().unwrap();

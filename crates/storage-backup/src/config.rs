@@ -77,7 +77,8 @@ pub struct BackupConfig {
     /// relative to the working directory).
     pub destination: String,
     /// S3-compatible endpoint (MinIO, Ceph, …), e.g. `http://127.0.0.1:9000`. Default: AWS
-    /// (or `AWS_ENDPOINT`).
+    /// (or `AWS_ENDPOINT`). For `az://`: the account's blob service URL (Azurite:
+    /// `http://127.0.0.1:10000/devstoreaccount1`). Default: `https://<account>.blob.core.windows.net`.
     pub endpoint: Option<String>,
     /// S3 region. Default: `AWS_REGION`, else `us-east-1`.
     pub region: Option<String>,
@@ -117,12 +118,13 @@ pub struct BackupConfig {
     pub credentials: Option<Credentials>,
 }
 
-/// An access key pair (S3 and compatible servers).
+/// An access key pair: for S3 and compatible servers the access key id and secret; for Azure
+/// the storage account name and account key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// The access key id.
+    /// The access key id (Azure: the storage account name).
     pub access_key_id: String,
-    /// The secret access key.
+    /// The secret access key (Azure: the account key, base64).
     pub secret_access_key: String,
 }
 

@@ -96,8 +96,18 @@ impl Destination {
             (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
         } else if let Some(rest) = url.strip_prefix("az://") {
             let (container, prefix) = split_bucket(rest);
-            let b =
-                object_store::azure::MicrosoftAzureBuilder::from_env().with_container_name(container).with_retry(retry);
+            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_container_name(container)
+                .with_retry(retry)
+                .with_allow_http(config.allow_http);
+            if let Some(endpoint) = &config.endpoint {
+                // The account's blob service URL; for Azurite, path-style with the account:
+                // `http://127.0.0.1:10000/devstoreaccount1`.
+                b = b.with_endpoint(endpoint.clone());
+            }
+            if let Some(c) = &config.credentials {
+                b = b.with_account(&c.access_key_id).with_access_key(&c.secret_access_key);
+            }
             let hint = "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY";
             (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
         } else if url.contains("://") && !url.starts_with("file://") {
@@ -112,7 +122,9 @@ impl Destination {
             (Arc::new(local), "", "the directory's permissions")
         };
         let shown = match &config.endpoint {
-            Some(endpoint) if url.starts_with("s3://") => format!("{url} (endpoint {endpoint})"),
+            Some(endpoint) if url.starts_with("s3://") || url.starts_with("az://") => {
+                format!("{url} (endpoint {endpoint})")
+            }
             _ => url.to_owned(),
         };
         Ok(Destination {

@@ -1,6 +1,7 @@
-//! A real S3-compatible server for tests: `s3s-fs` on loopback, checking SigV4 signatures and
+//! Real object-storage servers for tests. S3: `s3s-fs` on loopback, checking SigV4 signatures and
 //! storing objects on disk. `.ci/run` installs it (see the README's prerequisites); the binary
-//! is found through `S3S_FS_BIN`, then `PATH`, then `~/.cache/node-storage/s3s/bin`.
+//! is found through `S3S_FS_BIN`, then `PATH`, then `~/.cache/node-storage/s3s/bin`. Azure Blob:
+//! Azurite ([`AzuriteServer`]), skipped visibly where it is not installed.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -111,6 +112,154 @@ impl S3Server {
 }
 
 impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Azurite's well-known development account (public, documented by Microsoft).
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+/// Azurite's well-known development account key.
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+/// The container created at start.
+pub const AZURE_CONTAINER: &str = "backups";
+
+/// Creates a container on Azurite with a SharedKey-signed request (object_store has no
+/// container API). Node.js runs it: Azurite needs Node.js anyway, and its crypto signs.
+const CREATE_CONTAINER_JS: &str = r#"
+const [port, account, key, container] = process.argv.slice(1);
+const crypto = require('crypto'), http = require('http');
+const date = new Date().toUTCString(), version = '2021-08-06', path = `/${account}/${container}`;
+const toSign = `PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:${date}\nx-ms-version:${version}\n/${account}${path}\nrestype:container`;
+const sig = crypto.createHmac('sha256', Buffer.from(key, 'base64')).update(toSign, 'utf8').digest('base64');
+const req = http.request({ host: '127.0.0.1', port, method: 'PUT', path: path + '?restype=container',
+  headers: { 'x-ms-date': date, 'x-ms-version': version, Authorization: `SharedKey ${account}:${sig}`, 'Content-Length': 0 } },
+  res => { res.resume(); res.on('end', () => {
+    if (res.statusCode === 201 || res.statusCode === 409) process.exit(0);
+    console.error(`status ${res.statusCode}`); process.exit(1); }); });
+req.on('error', e => { console.error(e.message); process.exit(1); });
+req.end();
+"#;
+
+/// Where Azurite's blob server is: `AZURITE_BLOB_BIN`, then `azurite-blob` on `PATH`, then
+/// `~/.cache/node-storage/azurite/node_modules/.bin/azurite-blob` (where `cargo xtask setup`
+/// installs azurite@3.35.0 with npm). `None` if none exists.
+pub fn azurite_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("AZURITE_BLOB_BIN") {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "AZURITE_BLOB_BIN names {}, which does not exist", p.display());
+        return Some(p);
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join("azurite-blob");
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    Some(home.join(".cache/node-storage/azurite/node_modules/.bin/azurite-blob")).filter(|p| p.is_file())
+}
+
+/// A running Azurite blob server on loopback (SharedKey signatures checked, blobs on disk in a
+/// temporary directory, so a restart keeps them), stopped on drop.
+#[derive(Debug)]
+pub struct AzuriteServer {
+    binary: PathBuf,
+    child: Option<Child>,
+    port: u16,
+    root: tempfile::TempDir,
+}
+
+impl AzuriteServer {
+    /// Starts Azurite with one empty container on a port it picks, or prints `SKIPPED` naming
+    /// what is missing and returns `None` when Azurite is not installed.
+    pub fn start_or_skip(test: &str) -> Option<Self> {
+        let Some(binary) = azurite_binary() else {
+            eprintln!(
+                "SKIPPED {test}: Azurite is not installed — `cargo xtask setup` installs it (npm install azurite@3.35.0 \
+                 into ~/.cache/node-storage/azurite), or set AZURITE_BLOB_BIN"
+            );
+            return None;
+        };
+        let mut server = AzuriteServer { binary, child: None, port: 0, root: tempfile::tempdir().expect("temp dir") };
+        server.restart();
+        Some(server)
+    }
+
+    /// Starts the server (again) on the same port and directory, and makes sure the container
+    /// exists (Azurite saves its metadata lazily, so a killed server may have forgotten it).
+    pub fn restart(&mut self) {
+        let mut child = Command::new(&self.binary)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &self.port.to_string()])
+            .arg("--location")
+            .arg(self.root.path())
+            // No telemetry (it would try to reach the internet); any API version the client speaks.
+            .args(["--skipApiVersionCheck", "--disableTelemetry"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn azurite-blob");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                // "Azurite Blob service successfully listens on http://127.0.0.1:PORT"
+                if let Some(port) = line.split("listens on http://127.0.0.1:").nth(1) {
+                    let _ = tx.send(port.trim().parse::<u16>().ok());
+                }
+            }
+        });
+        self.child = Some(child);
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(port)) => self.port = port,
+            _ => panic!("Azurite ({}) did not report its port", self.binary.display()),
+        }
+        let status = Command::new("node")
+            .arg("-e")
+            .arg(CREATE_CONTAINER_JS)
+            .args([&self.port.to_string(), AZURITE_ACCOUNT, AZURITE_KEY, AZURE_CONTAINER])
+            .status()
+            .expect("run node");
+        assert!(status.success(), "creating the container on Azurite failed");
+    }
+
+    /// Stops the server (SIGKILL), as an outage would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The account's blob service URL (path-style, as Azurite serves it).
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/{AZURITE_ACCOUNT}", self.port)
+    }
+
+    /// A backup configuration for `prefix` in the container with valid credentials, fast
+    /// retries.
+    pub fn config(&self, prefix: &str) -> BackupConfig {
+        BackupConfig {
+            destination: format!("az://{AZURE_CONTAINER}/{prefix}"),
+            endpoint: Some(self.endpoint()),
+            allow_http: true,
+            max_retries: 2,
+            retry_timeout_secs: 5,
+            gc_grace_secs: 0,
+            credentials: Some(Credentials {
+                access_key_id: AZURITE_ACCOUNT.into(),
+                secret_access_key: AZURITE_KEY.into(),
+            }),
+            ..BackupConfig::default()
+        }
+    }
+}
+
+impl Drop for AzuriteServer {
     fn drop(&mut self) {
         self.stop();
     }

@@ -206,8 +206,7 @@ mod tests {
         let mut c = HistoryConfig::default();
         c.bigtable.table_prefix = "a/b".into();
         assert_eq!(c.validate().unwrap_err().0, "bigtable.table_prefix");
-        let mut c = HistoryConfig::default();
-        c.zstd_level = 40;
+        let c = HistoryConfig { zstd_level: 40, ..HistoryConfig::default() };
         assert_eq!(c.validate().unwrap_err().0, "zstd_level");
     }
 }

@@ -200,7 +200,7 @@ pub trait HistoryTier: Send + Sync {
     fn section_bits(&self, section: u64, bits: &[u16]) -> Result<Option<Vec<Vec<u8>>>, HistoryError>;
 
     /// The vertex finalized at `sequence`: (hash, record), if archived.
-    fn vertex(&self, sequence: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>, HistoryError>;
+    fn vertex(&self, sequence: u64) -> Result<Option<ArchivedVertex>, HistoryError>;
 
     /// The sequence at which vertex `hash` was finalized, if archived.
     fn vertex_sequence(&self, hash: &[u8]) -> Result<Option<u64>, HistoryError>;
@@ -208,12 +208,15 @@ pub trait HistoryTier: Send + Sync {
     /// Reads back everything below both watermarks and checks it (presence, sizes, hashes,
     /// decompression, index entries); `item` sees each block (height, record) or vertex
     /// (sequence, record) so the caller can check the contents too.
-    fn verify(
-        &self,
-        progress: &dyn Progress,
-        item: &mut dyn FnMut(Kind, u64, &[u8]) -> Result<(), String>,
-    ) -> Result<TierReport, HistoryError>;
+    fn verify(&self, progress: &dyn Progress, item: &mut VerifyItem<'_>) -> Result<TierReport, HistoryError>;
 }
+
+/// What [`HistoryTier::verify`] hands the caller for each item: kind, height or sequence,
+/// record; an `Err` is a problem the report counts.
+pub type VerifyItem<'a> = dyn FnMut(Kind, u64, &[u8]) -> Result<(), String> + 'a;
+
+/// An archived vertex: its hash and its stored record.
+pub type ArchivedVertex = (Vec<u8>, Vec<u8>);
 
 /// The archive a configuration names: the one place the configured kind becomes a type.
 #[derive(Debug)]
@@ -275,17 +278,13 @@ impl HistoryTier for Archive {
     fn section_bits(&self, section: u64, bits: &[u16]) -> Result<Option<Vec<Vec<u8>>>, HistoryError> {
         self.tier().section_bits(section, bits)
     }
-    fn vertex(&self, sequence: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>, HistoryError> {
+    fn vertex(&self, sequence: u64) -> Result<Option<ArchivedVertex>, HistoryError> {
         self.tier().vertex(sequence)
     }
     fn vertex_sequence(&self, hash: &[u8]) -> Result<Option<u64>, HistoryError> {
         self.tier().vertex_sequence(hash)
     }
-    fn verify(
-        &self,
-        progress: &dyn Progress,
-        item: &mut dyn FnMut(Kind, u64, &[u8]) -> Result<(), String>,
-    ) -> Result<TierReport, HistoryError> {
+    fn verify(&self, progress: &dyn Progress, item: &mut VerifyItem<'_>) -> Result<TierReport, HistoryError> {
         self.tier().verify(progress, item)
     }
 }

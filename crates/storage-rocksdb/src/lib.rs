@@ -131,6 +131,13 @@ impl RocksStore {
         ))
     }
 
+    /// Bytes written through the write path since open (the `rocksdb.bytes.written` ticker:
+    /// the keys and values of every batch), or `None` unless the store was opened with
+    /// `statistics = true`.
+    pub fn bytes_written(&self) -> Option<u64> {
+        Some(self.statistics.as_ref()?.get_ticker_count(rocksdb::statistics::Ticker::BytesWritten))
+    }
+
     /// The underlying RocksDB handle, for engine-specific tooling (benchmarks, backups).
     /// Writes made through it bypass poisoning and the schema: use with care.
     pub fn raw_db(&self) -> &rocksdb::DB {

@@ -53,6 +53,18 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         .await
     }
 
+    /// Recomputes the state root from the flat state and compares it with the stored trie
+    /// (read-only, a full scan of the state).
+    pub async fn check_state_trie(&self) -> Result<chain_store::TrieBuildReport, StorageError> {
+        self.read("check_state_trie", |s| Ok(s.stores.chain.check_state_trie(&|_| {})?)).await
+    }
+
+    /// Rebuilds the state trie from the flat state (`dry_run`: compute and compare only);
+    /// block writes wait meanwhile.
+    pub async fn repair_state_trie(&self, dry_run: bool) -> Result<chain_store::TrieBuildReport, StorageError> {
+        self.read("repair_state_trie", move |s| Ok(s.stores.chain.rebuild_state_trie(dry_run, &|_| {})?)).await
+    }
+
     /// Cache figures: (name, stats).
     pub fn cache_stats(&self) -> Vec<(&'static str, storage_cache::CacheStats)> {
         self.shared.caches.stats().to_vec()

@@ -107,6 +107,17 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         self.read("sender", move |s| s.through().sender(&tx_hash)).await
     }
 
+    /// The state root at the head, from the stored state trie.
+    pub async fn state_root(&self) -> Result<[u8; 32], StorageError> {
+        self.read("state_root", |s| Ok(s.stores.chain.state_root()?)).await
+    }
+
+    /// A Merkle proof of `key`'s value at the head against the head's state root
+    /// (`eth_getProof`-style; [`chain_store::StateProof::verify`] checks it).
+    pub async fn state_proof(&self, key: M::StateKey) -> Result<chain_store::StateProof<M>, StorageError> {
+        self.read("state_proof", move |s| Ok(s.stores.chain.state_proof(&key)?)).await
+    }
+
     /// A state value at the head (cached, with the configured TTL).
     pub async fn state(&self, key: M::StateKey) -> Result<Option<M::StateValue>, StorageError> {
         let started = Instant::now();

@@ -20,7 +20,7 @@ use storage_metrics::{Observed, Sample};
 
 pub(crate) use read::Through;
 pub use upload::UploadRound;
-pub(crate) use upload::{Uploader, upload_round};
+pub(crate) use upload::{Uploader, chain_archived_below, dag_archived_below, upload_round};
 pub use verify::ArchiveReport;
 pub(crate) use verify::verify_archive;
 

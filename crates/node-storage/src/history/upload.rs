@@ -168,6 +168,28 @@ fn dag_next<S: KvReader>(history: &History, dag: &DagStore<S>) -> Result<u64, St
     })
 }
 
+/// Below which height local chain data is archived (see [`History::archived_below`]),
+/// checking the archive now if the uploader has not yet (a prune right after opening); an
+/// archive that cannot be checked archives nothing, so nothing is pruned.
+pub(crate) fn chain_archived_below<S: KvReader, M: ChainModel>(history: &History, chain: &ChainStore<S, M>) -> u64 {
+    if history.archived_below(Kind::Chain).is_none()
+        && let Err(e) = chain_next(history, chain)
+    {
+        tracing::warn!(error = %e, "the archive's chain watermark could not be checked; pruning nothing");
+    }
+    history.archived_below(Kind::Chain).unwrap_or(0)
+}
+
+/// Below which sequence finalized vertices are archived; as [`chain_archived_below`].
+pub(crate) fn dag_archived_below<S: KvReader>(history: &History, dag: &DagStore<S>) -> u64 {
+    if history.archived_below(Kind::Dag).is_none()
+        && let Err(e) = dag_next(history, dag)
+    {
+        tracing::warn!(error = %e, "the archive's DAG watermark could not be checked; pruning nothing");
+    }
+    history.archived_below(Kind::Dag).unwrap_or(0)
+}
+
 /// Re-reads both watermarks and checks them against this node, uploading nothing (a node
 /// that reads a shared archive another node uploads to).
 pub(crate) fn follow<S: KvReader, M: ChainModel>(

@@ -32,8 +32,8 @@ use crate::config::HistoryConfig;
 use crate::error::HistoryError;
 use crate::io::Io;
 use crate::{
-    BitSection, ChainItem, DagItem, HistoryTier, Kind, Mark, Progress, SECTION_BITS, TierReport, TxPointer, Uploaded,
-    check_consecutive,
+    ArchivedVertex, BitSection, ChainItem, DagItem, HistoryTier, Kind, Mark, Progress, SECTION_BITS, TierReport,
+    TxPointer, Uploaded, VerifyItem, check_consecutive,
 };
 
 /// Rows per read request while verifying or scanning.
@@ -202,7 +202,7 @@ impl BigtableTier {
         kind: Kind,
         progress: &dyn Progress,
         report: &mut TierReport,
-        item: &mut dyn FnMut(Kind, u64, &[u8]) -> Result<(), String>,
+        item: &mut VerifyItem<'_>,
     ) -> Result<(), HistoryError> {
         let Some(mark) = self.mark(kind)? else { return Ok(()) };
         let table = match kind {
@@ -430,7 +430,7 @@ impl HistoryTier for BigtableTier {
         let what = || format!("transaction row {}", crate::hex(hash));
         let (number, index) = cells
             .get(col::POINTER)
-            .and_then(|c| keys::parse_pointer(c))
+            .and_then(keys::parse_pointer)
             .ok_or_else(|| self.corrupt(what(), "no valid pointer cell"))?;
         // A row written by an upload whose watermark never moved is not part of the archive.
         Ok(self.covered(Kind::Chain, number)?.then_some(TxPointer { number, index }))
@@ -480,7 +480,7 @@ impl HistoryTier for BigtableTier {
             .map(Some)
     }
 
-    fn vertex(&self, sequence: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>, HistoryError> {
+    fn vertex(&self, sequence: u64) -> Result<Option<ArchivedVertex>, HistoryError> {
         if !self.covered(Kind::Dag, sequence)? {
             return Ok(None);
         }
@@ -501,11 +501,7 @@ impl HistoryTier for BigtableTier {
         Ok(self.covered(Kind::Dag, seq)?.then_some(seq))
     }
 
-    fn verify(
-        &self,
-        progress: &dyn Progress,
-        item: &mut dyn FnMut(Kind, u64, &[u8]) -> Result<(), String>,
-    ) -> Result<TierReport, HistoryError> {
+    fn verify(&self, progress: &dyn Progress, item: &mut VerifyItem<'_>) -> Result<TierReport, HistoryError> {
         let mut report = TierReport::default();
         self.verify_items(Kind::Chain, progress, &mut report, item)?;
         self.verify_items(Kind::Dag, progress, &mut report, item)?;

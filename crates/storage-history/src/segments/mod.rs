@@ -29,8 +29,8 @@ use crate::config::HistoryConfig;
 use crate::error::HistoryError;
 use crate::io::Io;
 use crate::{
-    BitSection, ChainItem, DagItem, HistoryTier, Kind, Mark, Progress, SECTION_BITS, SECTION_SIZE,
-    SECTION_VECTOR_BYTES, TierReport, TxPointer, Uploaded, check_consecutive,
+    ArchivedVertex, BitSection, ChainItem, DagItem, HistoryTier, Kind, Mark, Progress, SECTION_BITS, SECTION_SIZE,
+    SECTION_VECTOR_BYTES, TierReport, TxPointer, Uploaded, VerifyItem, check_consecutive,
 };
 
 /// The watermark object's format.
@@ -308,7 +308,7 @@ impl SegmentTier {
         k: u64,
         expect: (u64, u64),
         report: &mut TierReport,
-        item: &mut dyn FnMut(Kind, u64, &[u8]) -> Result<(), String>,
+        item: &mut VerifyItem<'_>,
     ) -> Result<(), HistoryError> {
         let m = match self.manifest(kind, k) {
             Ok(m) => m,
@@ -635,7 +635,7 @@ impl HistoryTier for SegmentTier {
             .map(Some)
     }
 
-    fn vertex(&self, sequence: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>, HistoryError> {
+    fn vertex(&self, sequence: u64) -> Result<Option<ArchivedVertex>, HistoryError> {
         if !self.covered(Kind::Dag, sequence)? {
             return Ok(None);
         }
@@ -651,11 +651,7 @@ impl HistoryTier for SegmentTier {
         Ok(self.lookup(Kind::Dag, hash)?.map(|(seq, _)| seq))
     }
 
-    fn verify(
-        &self,
-        progress: &dyn Progress,
-        item: &mut dyn FnMut(Kind, u64, &[u8]) -> Result<(), String>,
-    ) -> Result<TierReport, HistoryError> {
+    fn verify(&self, progress: &dyn Progress, item: &mut VerifyItem<'_>) -> Result<TierReport, HistoryError> {
         let mut report = TierReport::default();
         for kind in [Kind::Chain, Kind::Dag] {
             let Some(mark) = self.mark(kind)? else { continue };

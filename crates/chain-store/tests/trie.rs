@@ -1,0 +1,134 @@
+//! The state trie on bigger states than the model test's: roots after every block against a
+//! root computed here from the state alone, proofs, and the from-scratch rebuild, on every
+//! engine that runs the chain tests.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chain_store::evm::{Address, B256, Evm};
+use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::{ChainStore, NewBlock};
+use storage_api::KvStore;
+
+type State = BTreeMap<(Address, B256), B256>;
+
+fn independent_root(state: &State) -> [u8; 32] {
+    let mut leaves: Vec<([u8; 32], Vec<u8>)> = state
+        .iter()
+        .map(|((a, s), v)| {
+            let key: Vec<u8> = a.0.iter().chain(s.0.iter()).copied().collect();
+            (alloy_primitives::keccak256(&key).0, alloy_rlp::encode(&v.0[..]))
+        })
+        .collect();
+    leaves.sort();
+    let mut hb = alloy_trie::HashBuilder::default();
+    for (k, v) in &leaves {
+        hb.add_leaf(alloy_trie::Nibbles::unpack(k), v);
+    }
+    hb.root().0
+}
+
+fn apply(state: &mut State, b: &NewBlock<Evm>) {
+    for (k, v) in &b.state {
+        match v {
+            Some(v) => state.insert(*k, *v),
+            None => state.remove(k),
+        };
+    }
+}
+
+fn roots_proofs_and_rebuild<S: KvStore>(fx: common::Fx<S>) {
+    let chain: &ChainStore<S, Evm> = &fx;
+    let mut g = ChainGenerator::new(GenConfig {
+        txs_per_block: 40,
+        accounts: 3_000,
+        contracts: 20,
+        logs_per_tx: 0.2,
+        input_bytes: 0,
+        seed: 9,
+        ..GenConfig::default()
+    });
+    let blocks = g.next_blocks();
+    let mut state = State::new();
+    chain.init(&blocks[0]).unwrap();
+    apply(&mut state, &blocks[0]);
+    assert_eq!(chain.state_root().unwrap(), independent_root(&state));
+    let mut all = vec![blocks[0].clone()];
+    for round in 0..6 {
+        let mut batch = Vec::new();
+        for _ in 0..10 {
+            batch.extend(g.next_blocks());
+        }
+        // One block at a time in the first rounds, then ten per batch.
+        if round < 3 {
+            for b in &batch {
+                chain.insert_block(b).unwrap();
+                apply(&mut state, b);
+                assert_eq!(
+                    chain.state_root().unwrap(),
+                    independent_root(&state),
+                    "after block {}",
+                    b.block.header.number
+                );
+            }
+        } else {
+            chain.insert_blocks(&batch).unwrap();
+            for b in &batch {
+                apply(&mut state, b);
+            }
+            assert_eq!(chain.state_root().unwrap(), independent_root(&state));
+        }
+        all.extend(batch);
+    }
+    assert!(state.len() > 1_000, "a state of {} keys", state.len());
+    // Deletions (branches collapse), down to an empty state and back.
+    let keys: Vec<_> = state.keys().copied().collect();
+    for (round, chunk) in keys.chunks(keys.len() / 4 + 1).enumerate() {
+        let mut b = g.next_blocks().remove(0);
+        b.state = chunk.iter().map(|k| (*k, None)).collect();
+        if round == 1 {
+            b.state.truncate(b.state.len() / 2);
+            b.state.push((chunk[chunk.len() - 1], Some(B256([round as u8 + 1; 32]))));
+        }
+        b.state.sort_by_key(|x| x.0);
+        chain.insert_block(&b).unwrap();
+        apply(&mut state, &b);
+        assert_eq!(chain.state_root().unwrap(), independent_root(&state), "deletion round {round}");
+    }
+    let rest: Vec<_> = state.keys().copied().collect();
+    let mut b = g.next_blocks().remove(0);
+    b.state = rest.iter().map(|k| (*k, None)).collect();
+    chain.insert_block(&b).unwrap();
+    apply(&mut state, &b);
+    assert!(state.is_empty());
+    assert_eq!(chain.state_root().unwrap(), chain_store::trie::EMPTY_ROOT);
+    let mut b = g.next_blocks().remove(0);
+    b.state = keys.iter().take(500).map(|k| (*k, Some(B256([7; 32])))).collect();
+    chain.insert_block(&b).unwrap();
+    apply(&mut state, &b);
+    assert_eq!(chain.state_root().unwrap(), independent_root(&state), "refilled");
+    for b in g.next_blocks().into_iter().chain(g.next_blocks()) {
+        chain.insert_block(&b).unwrap();
+        apply(&mut state, &b);
+    }
+    assert_eq!(chain.state_root().unwrap(), independent_root(&state));
+    for (i, key) in state.keys().enumerate().step_by(97) {
+        let proof = chain.state_proof(key).unwrap();
+        assert_eq!(proof.value, Some(state[key]));
+        proof.verify().unwrap_or_else(|e| panic!("proof {i}: {e}"));
+    }
+    let absent = (Address([0xab; 20]), B256([0xcd; 32]));
+    let proof = chain.state_proof(&absent).unwrap();
+    assert_eq!(proof.value, None);
+    proof.verify().unwrap();
+    let report = chain.check_state_trie(&|_| {}).unwrap();
+    assert!(report.matches(), "{report:?}");
+    assert_eq!(report.keys, state.len() as u64);
+}
+
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [roots_proofs_and_rebuild]);
+
+fn fixture<E: engine_test::TestEngine>() -> common::Fx<E::Store> {
+    common::fixture::<E>()
+}
