@@ -181,23 +181,9 @@ fn run<S: KvStore>(chain: &ChainStore<S, Evm>, seed: u64, ops: &[Op]) -> Result<
     Ok(())
 }
 
-/// The synthetic model's state root computed here from the state alone: one trie over
-/// Keccak-256 of the encoded key, each value an RLP string.
+/// The root of the model's state (deleted keys held as `None`), computed without the store.
 fn independent_root(state: &BTreeMap<(Address, B256), Option<B256>>) -> [u8; 32] {
-    let mut leaves: Vec<([u8; 32], Vec<u8>)> = state
-        .iter()
-        .filter_map(|((a, s), v)| {
-            let v = (*v)?;
-            let key: Vec<u8> = a.0.iter().chain(s.0.iter()).copied().collect();
-            Some((alloy_primitives::keccak256(&key).0, alloy_rlp::encode(&v.0[..])))
-        })
-        .collect();
-    leaves.sort();
-    let mut hb = alloy_trie::HashBuilder::default();
-    for (k, v) in &leaves {
-        hb.add_leaf(alloy_trie::Nibbles::unpack(k), v);
-    }
-    hb.root().0
+    common::independent_root(state.iter().filter_map(|(k, v)| Some((k, v.as_ref()?))))
 }
 
 fn cases() -> u32 {

@@ -13,22 +13,6 @@ use storage_api::KvStore;
 
 type State = BTreeMap<(Address, B256), B256>;
 
-fn independent_root(state: &State) -> [u8; 32] {
-    let mut leaves: Vec<([u8; 32], Vec<u8>)> = state
-        .iter()
-        .map(|((a, s), v)| {
-            let key: Vec<u8> = a.0.iter().chain(s.0.iter()).copied().collect();
-            (alloy_primitives::keccak256(&key).0, alloy_rlp::encode(&v.0[..]))
-        })
-        .collect();
-    leaves.sort();
-    let mut hb = alloy_trie::HashBuilder::default();
-    for (k, v) in &leaves {
-        hb.add_leaf(alloy_trie::Nibbles::unpack(k), v);
-    }
-    hb.root().0
-}
-
 fn apply(state: &mut State, b: &NewBlock<Evm>) {
     for (k, v) in &b.state {
         match v {
@@ -53,7 +37,7 @@ fn roots_proofs_and_rebuild<S: KvStore>(fx: common::Fx<S>) {
     let mut state = State::new();
     chain.init(&blocks[0]).unwrap();
     apply(&mut state, &blocks[0]);
-    assert_eq!(chain.state_root().unwrap(), independent_root(&state));
+    assert_eq!(chain.state_root().unwrap(), common::independent_root(&state));
     let mut all = vec![blocks[0].clone()];
     for round in 0..6 {
         let mut batch = Vec::new();
@@ -67,7 +51,7 @@ fn roots_proofs_and_rebuild<S: KvStore>(fx: common::Fx<S>) {
                 apply(&mut state, b);
                 assert_eq!(
                     chain.state_root().unwrap(),
-                    independent_root(&state),
+                    common::independent_root(&state),
                     "after block {}",
                     b.block.header.number
                 );
@@ -77,7 +61,7 @@ fn roots_proofs_and_rebuild<S: KvStore>(fx: common::Fx<S>) {
             for b in &batch {
                 apply(&mut state, b);
             }
-            assert_eq!(chain.state_root().unwrap(), independent_root(&state));
+            assert_eq!(chain.state_root().unwrap(), common::independent_root(&state));
         }
         all.extend(batch);
     }
@@ -94,7 +78,7 @@ fn roots_proofs_and_rebuild<S: KvStore>(fx: common::Fx<S>) {
         b.state.sort_by_key(|x| x.0);
         chain.insert_block(&b).unwrap();
         apply(&mut state, &b);
-        assert_eq!(chain.state_root().unwrap(), independent_root(&state), "deletion round {round}");
+        assert_eq!(chain.state_root().unwrap(), common::independent_root(&state), "deletion round {round}");
     }
     let rest: Vec<_> = state.keys().copied().collect();
     let mut b = g.next_blocks().remove(0);
@@ -107,12 +91,12 @@ fn roots_proofs_and_rebuild<S: KvStore>(fx: common::Fx<S>) {
     b.state = keys.iter().take(500).map(|k| (*k, Some(B256([7; 32])))).collect();
     chain.insert_block(&b).unwrap();
     apply(&mut state, &b);
-    assert_eq!(chain.state_root().unwrap(), independent_root(&state), "refilled");
+    assert_eq!(chain.state_root().unwrap(), common::independent_root(&state), "refilled");
     for b in g.next_blocks().into_iter().chain(g.next_blocks()) {
         chain.insert_block(&b).unwrap();
         apply(&mut state, &b);
     }
-    assert_eq!(chain.state_root().unwrap(), independent_root(&state));
+    assert_eq!(chain.state_root().unwrap(), common::independent_root(&state));
     for (i, key) in state.keys().enumerate().step_by(97) {
         let proof = chain.state_proof(key).unwrap();
         assert_eq!(proof.value, Some(state[key]));

@@ -30,16 +30,24 @@ pub fn s3s_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("S3S_FS_BIN") {
         return PathBuf::from(p);
     }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let candidate = dir.join("s3s-fs");
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
+    if let Some(found) = on_path("s3s-fs") {
+        return found;
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     home.join(".cache/node-storage/s3s/bin/s3s-fs")
+}
+
+/// `name` in a directory of `PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
+/// SIGKILLs a test server (an outage) and reaps it.
+fn kill(child: Option<Child>) {
+    if let Some(mut child) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 impl S3Server {
@@ -79,10 +87,7 @@ impl S3Server {
 
     /// Stops the server (SIGKILL), as an outage would.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(self.child.take());
     }
 
     /// The endpoint URL.
@@ -151,13 +156,8 @@ pub fn azurite_binary() -> Option<PathBuf> {
         assert!(p.is_file(), "AZURITE_BLOB_BIN names {}, which does not exist", p.display());
         return Some(p);
     }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let candidate = dir.join("azurite-blob");
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
+    if let Some(found) = on_path("azurite-blob") {
+        return Some(found);
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     Some(home.join(".cache/node-storage/azurite/node_modules/.bin/azurite-blob")).filter(|p| p.is_file())
@@ -229,10 +229,7 @@ impl AzuriteServer {
 
     /// Stops the server (SIGKILL), as an outage would.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(self.child.take());
     }
 
     /// The account's blob service URL (path-style, as Azurite serves it).

@@ -67,3 +67,23 @@ pub(crate) fn build<S: KvStore>(chain: &ChainStore<S, Evm>, g: &mut ChainGenerat
     all.extend(blocks);
     all
 }
+
+/// The synthetic model's state root computed from the state alone, without the store: one trie
+/// over Keccak-256 of the encoded key, each value an RLP string.
+pub(crate) fn independent_root<'a>(
+    state: impl IntoIterator<Item = (&'a (chain_store::evm::Address, chain_store::evm::B256), &'a chain_store::evm::B256)>,
+) -> [u8; 32] {
+    let mut leaves: Vec<([u8; 32], Vec<u8>)> = state
+        .into_iter()
+        .map(|((a, s), v)| {
+            let key: Vec<u8> = a.0.iter().chain(s.0.iter()).copied().collect();
+            (alloy_primitives::keccak256(&key).0, alloy_rlp::encode(&v.0[..]))
+        })
+        .collect();
+    leaves.sort();
+    let mut hb = alloy_trie::HashBuilder::default();
+    for (k, v) in &leaves {
+        hb.add_leaf(alloy_trie::Nibbles::unpack(k), v);
+    }
+    hb.root().0
+}

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use storage_backup::{Progress, StoreRecord};
 
+pub mod remote;
+
 /// A fake checkpoint directory laid out like a RocksDB data directory: SSTs (immutable), and
 /// small mutable files. Returns the total bytes.
 pub fn fake_checkpoint(root: &Path, seed: u8, ssts: usize, sst_bytes: usize) -> u64 {
