@@ -99,7 +99,16 @@ pub fn run_and_cut(
         }
         lines
     });
-    let became_ready = ready_rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok();
+    let became_ready = match ready_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(()) => true,
+        // Its output ended without the ready line: the child is exiting (a fast child with
+        // nothing left to do). Reap it, or it may still count as running for a moment.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            let _ = process.wait();
+            false
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+    };
     if became_ready {
         std::thread::sleep(wait);
     }
