@@ -182,12 +182,44 @@ fn ensure_azurite() {
     }
 }
 
+/// gcp-storage-emulator (the GCS backup tests), where the testkit looks for it.
+fn gcs_emulator_present() -> bool {
+    std::env::var_os("GCS_EMULATOR_BIN").is_some()
+        || on_path("gcp-storage-emulator")
+        || tools_root().join("gcs-emulator/bin/gcp-storage-emulator").is_file()
+}
+
+/// gcp-storage-emulator from PyPI (pinned: the tests record which of GCS's XML API it
+/// serves), in a virtualenv at `~/.cache/node-storage/gcs-emulator`. Without Python 3 the GCS
+/// tests skip, saying so.
+fn ensure_gcs_emulator() {
+    if gcs_emulator_present() {
+        return;
+    }
+    if on_path("python3") {
+        eprintln!("setup: installing gcp-storage-emulator 2026.7.19 with pip (the GCS backup tests)");
+        let dir = tools_root().join("gcs-emulator");
+        let _ = Command::new("python3").args(["-m", "venv"]).arg(&dir).status();
+        let _ = Command::new(dir.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "gcp-storage-emulator==2026.7.19"])
+            .status();
+    }
+    if !gcs_emulator_present() {
+        eprintln!(
+            "setup: warning: gcp-storage-emulator is not installed (needs Python 3 with venv: python3 -m venv \
+             ~/.cache/node-storage/gcs-emulator, then its pip install gcp-storage-emulator==2026.7.19); the GCS \
+             backup tests will print SKIPPED."
+        );
+    }
+}
+
 /// Checks (and where it can, installs) what `purpose` needs. Build prerequisites are always
 /// included: nothing runs without the build.
 pub(crate) fn ensure(purpose: Purpose) -> Result<()> {
     if purpose == Purpose::Test {
         ensure_bigtable_emulator();
         ensure_azurite();
+        ensure_gcs_emulator();
     }
     let wanted: Vec<&Prerequisite> =
         PREREQUISITES.iter().filter(|p| p.purpose == Purpose::Build || p.purpose == purpose).collect();

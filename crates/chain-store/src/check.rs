@@ -53,6 +53,17 @@ impl IntegrityReport {
         self.problems == 0
     }
 
+    /// Adds `other`'s problems (its examples after this report's, up to the limit).
+    fn merge(&mut self, other: IntegrityReport) {
+        self.blocks_checked += other.blocks_checked;
+        self.problems += other.problems;
+        for (table, n) in other.by_table {
+            *self.by_table.entry(table).or_default() += n;
+        }
+        let room = EXAMPLES.saturating_sub(self.examples.len());
+        self.examples.extend(other.examples.into_iter().take(room));
+    }
+
     fn note(&mut self, table: &'static str, key: impl fmt::Display, what: impl fmt::Display) {
         self.problems += 1;
         *self.by_table.entry(table).or_default() += 1;
@@ -77,6 +88,9 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// the transaction and address indexes, blooms and change sets, and that every stored value
     /// decodes. Modifies nothing; reports every problem (a count per table and the first
     /// examples). Errors only if the backend itself fails.
+    ///
+    /// The canonical walk is split into height ranges checked side by side (one per core),
+    /// alongside the index and table scans; the report is the same as one thread's.
     pub fn check(&self) -> Result<IntegrityReport, ChainError> {
         let mut r = IntegrityReport::default();
         let ptrs = self.pointers();
@@ -90,16 +104,80 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
             r.note(ChainMeta::<M>::NAME, "bulk_pending", why);
         }
         let (Some(first), Some(head)) = (ptrs.first, ptrs.head) else { return Ok(r) };
+        let parts = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let span = (head.number - first.number + 1).div_ceil(parts).max(1);
+        let ranges: Vec<(u64, Option<u64>)> = (0..parts)
+            .map(|i| first.number + i * span)
+            .take_while(|lo| *lo <= head.number)
+            .map(|lo| (lo, Some(lo + span - 1).filter(|hi| *hi < head.number)))
+            .collect();
+        let (walks, indexes, tables) = std::thread::scope(|scope| {
+            let walks: Vec<_> = ranges
+                .iter()
+                .map(|&(lo, hi)| scope.spawn(move || self.walk(lo, hi, first.number, head.number, ptrs.pruned_below)))
+                .collect();
+            let indexes = scope.spawn(|| {
+                let mut r = IntegrityReport::default();
+                self.check_indexes(&mut r, &ptrs).map(|found| (r, found))
+            });
+            let tables = scope.spawn(|| {
+                let mut r = IntegrityReport::default();
+                self.check_tables(&mut r, head.number).map(|()| r)
+            });
+            let walks: Vec<_> =
+                walks.into_iter().map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect();
+            let indexes = indexes.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (walks, indexes, tables.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        });
+        let mut expected_addr = 0;
+        for walk in walks {
+            let (part, expected) = walk?;
+            r.merge(part);
+            expected_addr += expected;
+        }
+        let (part, found) = indexes?;
+        r.merge(part);
+        if found != expected_addr {
+            r.note(
+                AddressIndex::<M>::NAME,
+                "count",
+                format!("{found} entries above the pruning boundary, {expected_addr} expected"),
+            );
+        }
+        r.merge(tables?);
+        Ok(r)
+    }
+
+    /// The canonical blocks from `lo` to `hi` (`None`: to the end, where entries above the head
+    /// and a head missing from the index are noted); returns the report and the number of
+    /// address-index entries the blocks should have.
+    fn walk(
+        &self,
+        lo: u64,
+        hi: Option<u64>,
+        first: u64,
+        head: u64,
+        pruned_below: u64,
+    ) -> Result<(IntegrityReport, u64), ChainError> {
+        let mut r = IntegrityReport::default();
         let mut expected_addr = 0u64;
-        let mut prev: Option<M::Hash> = None;
-        let mut next = first.number;
-        for entry in self.store.iter::<Canonical<M>>(first.number.., Direction::Forward)? {
+        // The parent link into this range is checked against the canonical entry below it.
+        let mut prev: Option<M::Hash> = match lo > first {
+            true => self.store.get::<Canonical<M>>(&(lo - 1)).ok().flatten().map(|h| h.0),
+            false => None,
+        };
+        let mut next = lo;
+        let range = match hi {
+            Some(hi) => self.store.iter::<Canonical<M>>(lo..=hi, Direction::Forward)?,
+            None => self.store.iter::<Canonical<M>>(lo.., Direction::Forward)?,
+        };
+        for entry in range {
             let Some((h, hash)) = decoded(&mut r, Canonical::<M>::NAME, "entry", entry) else {
                 prev = None;
                 continue;
             };
             let hash = hash.0;
-            if h > head.number {
+            if h > head {
                 r.note(Canonical::<M>::NAME, h, "entry above the head");
                 continue;
             }
@@ -108,15 +186,17 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
             }
             next = h + 1;
             r.blocks_checked += 1;
-            expected_addr += self.check_block(&mut r, BlockRef { number: h, hash }, prev, ptrs.pruned_below)?;
+            expected_addr += self.check_block(&mut r, BlockRef { number: h, hash }, prev, pruned_below)?;
             prev = Some(hash);
         }
-        if next != head.number + 1 {
-            r.note(Canonical::<M>::NAME, head.number, "the head is not on the canonical index");
+        match hi {
+            Some(hi) if next != hi + 1 => {
+                r.note(Canonical::<M>::NAME, next, format!("heights {next}..{} missing", hi + 1))
+            }
+            None if next != head + 1 => r.note(Canonical::<M>::NAME, head, "the head is not on the canonical index"),
+            _ => {}
         }
-        self.check_indexes(&mut r, &ptrs, expected_addr)?;
-        self.check_tables(&mut r, head.number)?;
-        Ok(r)
+        Ok((r, expected_addr))
     }
 
     /// One canonical block; returns the number of address-index entries it should have.
@@ -261,12 +341,8 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     }
 
     /// Index entries that the forward walk cannot see: stale or extra ones.
-    fn check_indexes(
-        &self,
-        r: &mut IntegrityReport,
-        ptrs: &crate::Pointers<M::Hash>,
-        expected_addr: u64,
-    ) -> Result<(), ChainError> {
+    /// Returns the address-index entries found above the pruning boundary.
+    fn check_indexes(&self, r: &mut IntegrityReport, ptrs: &crate::Pointers<M::Hash>) -> Result<u64, ChainError> {
         let head = ptrs.head.map_or(0, |h| h.number);
         for entry in self.store.iter_all::<TxIndex<M>>(Direction::Forward)? {
             let Some((tx, loc)) = decoded(r, TxIndex::<M>::NAME, "entry", entry) else { continue };
@@ -290,14 +366,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
                 );
             }
         }
-        if found != expected_addr {
-            r.note(
-                AddressIndex::<M>::NAME,
-                "count",
-                format!("{found} entries above the pruning boundary, {expected_addr} expected"),
-            );
-        }
-        Ok(())
+        Ok(found)
     }
 
     /// Values the walk did not decode: state, side blocks, bloom bits, strays above the head.

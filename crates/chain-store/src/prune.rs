@@ -12,7 +12,7 @@ use crate::schema::{
 };
 
 /// What a prune did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PruneReport {
     /// The pruning boundary before.
     pub previous: u64,

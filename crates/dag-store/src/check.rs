@@ -160,21 +160,23 @@ struct Seen {
     timestamp: u64,
 }
 
+/// The edges stored, and those filed under another height than their parent's.
+#[derive(Default)]
+struct Edges {
+    found: HashSet<(VertexHash, VertexHash)>,
+    wrong_height: HashSet<(VertexHash, VertexHash)>,
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl<S: KvReader> DagStore<S> {
-    /// Verifies hashes, edge symmetry, the height and time indexes, the tip set and the
-    /// finalized sequence. Reads only.
-    pub fn check(&self) -> Result<IntegrityReport, DagError> {
-        let mut report = IntegrityReport::default();
-        let problems = &mut report.problems;
-        if let Some(from) = self.store.get::<DagMeta>(&(MetaKey::BulkPending as u8))? {
-            problems.push(Problem::ImportPending { from });
-        }
-        let mut vertices: HashMap<VertexHash, Seen> = HashMap::new();
-        let mut cursor = self.store.cursor(Vertices::NAME, RawRange::all(), Direction::Forward)?;
+    /// The vertices whose keys are in `range`, each decoded and its hash verified.
+    fn scan_vertices(&self, range: RawRange) -> Result<(HashMap<VertexHash, Seen>, Vec<Problem>), DagError> {
+        let mut vertices = HashMap::new();
+        let mut problems = Vec::new();
+        let mut cursor = self.store.cursor(Vertices::NAME, range, Direction::Forward)?;
         while let Some(entry) = cursor.next_entry() {
             let (k, v) = entry?;
             match decode_entry::<Vertices>(k, v) {
@@ -195,7 +197,17 @@ impl<S: KvReader> DagStore<S> {
                 Err(e) => problems.push(Problem::UndecodableVertex { key: hex(k), error: e.to_string() }),
             }
         }
-        report.vertices = vertices.len() as u64;
+        Ok((vertices, problems))
+    }
+
+    /// Metas (present, not pruned, same height) and heights against the parents; the edges the
+    /// parents imply.
+    #[allow(clippy::type_complexity)]
+    fn check_parents(
+        &self,
+        vertices: &HashMap<VertexHash, Seen>,
+    ) -> Result<(Vec<Problem>, HashSet<(VertexHash, VertexHash)>), DagError> {
+        let mut problems = Vec::new();
         let hashes: Vec<VertexHash> = vertices.keys().copied().collect();
         let metas = self.store.multi_get::<VertexMetas>(&hashes)?;
         for (hash, meta) in hashes.iter().zip(&metas) {
@@ -203,9 +215,8 @@ impl<S: KvReader> DagStore<S> {
                 problems.push(Problem::BadMeta(*hash));
             }
         }
-        // Heights and parents.
         let mut edges_expected: HashSet<(VertexHash, VertexHash)> = HashSet::new();
-        for (hash, seen) in &vertices {
+        for (hash, seen) in vertices {
             let mut expected = 0;
             for p in &seen.parents {
                 let parent_height = match vertices.get(p) {
@@ -224,29 +235,35 @@ impl<S: KvReader> DagStore<S> {
                 problems.push(Problem::HeightMismatch { vertex: *hash, stored: seen.height, expected });
             }
         }
-        // Edges.
+        Ok((problems, edges_expected))
+    }
+
+    /// The edges stored, and the parents that have children.
+    fn scan_edges(
+        &self,
+        vertices: &HashMap<VertexHash, Seen>,
+    ) -> Result<(Vec<Problem>, Edges, HashSet<VertexHash>), DagError> {
+        let mut problems = Vec::new();
         let mut with_children: HashSet<VertexHash> = HashSet::new();
-        let mut edges_found: HashSet<(VertexHash, VertexHash)> = HashSet::new();
+        let mut edges = Edges::default();
         for key in self.store.iter_all::<Children>(Direction::Forward)?.keys() {
             match key {
                 Ok((parent_height, parent, child)) => {
-                    let edge = (parent, child);
                     with_children.insert(parent);
-                    let height_ok = vertices.get(&parent).is_some_and(|p| p.height == parent_height);
-                    if !edges_expected.contains(&edge) || !height_ok {
-                        problems.push(Problem::StaleEdge { parent, child });
+                    if vertices.get(&parent).is_none_or(|p| p.height != parent_height) {
+                        edges.wrong_height.insert((parent, child));
                     }
-                    edges_found.insert(edge);
+                    edges.found.insert((parent, child));
                 }
                 Err(e) => problems.push(Problem::Unreadable { table: Children::NAME, error: e.to_string() }),
             }
         }
-        for edge in &edges_expected {
-            if !edges_found.contains(edge) {
-                problems.push(Problem::MissingEdge { parent: edge.0, child: edge.1 });
-            }
-        }
-        // Height and time indexes.
+        Ok((problems, edges, with_children))
+    }
+
+    /// The height and time indexes against the vertices.
+    fn check_indexes(&self, vertices: &HashMap<VertexHash, Seen>) -> Result<Vec<Problem>, DagError> {
+        let mut problems = Vec::new();
         let mut in_height: HashSet<VertexHash> = HashSet::new();
         for key in self.store.iter_all::<ByHeight>(Direction::Forward)?.keys() {
             let (h, hash) = key?;
@@ -275,6 +292,62 @@ impl<S: KvReader> DagStore<S> {
                 problems.push(Problem::MissingTimeEntry(*hash));
             }
         }
+        Ok(problems)
+    }
+
+    /// Verifies hashes, edge symmetry, the height and time indexes, the tip set and the
+    /// finalized sequence. Reads only.
+    pub fn check(&self) -> Result<IntegrityReport, DagError> {
+        let mut report = IntegrityReport::default();
+        let problems = &mut report.problems;
+        if let Some(from) = self.store.get::<DagMeta>(&(MetaKey::BulkPending as u8))? {
+            problems.push(Problem::ImportPending { from });
+        }
+        // The vertex scan (decoding and hashing every vertex) is most of the work: the key
+        // space (uniform hashes) is split by first byte into one range per core.
+        let parts = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+        let bound = |i: usize| (i > 0 && i < parts).then(|| vec![(i * 256 / parts) as u8]);
+        let scans = std::thread::scope(|scope| {
+            let scans: Vec<_> = (0..parts)
+                .map(|i| {
+                    let range = RawRange { lower: bound(i), upper: bound(i + 1) };
+                    scope.spawn(move || self.scan_vertices(range))
+                })
+                .collect();
+            scans.into_iter().map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect::<Vec<_>>()
+        });
+        let mut vertices: HashMap<VertexHash, Seen> = HashMap::new();
+        for scan in scans {
+            let (part, found) = scan?;
+            vertices.extend(part);
+            problems.extend(found);
+        }
+        report.vertices = vertices.len() as u64;
+        // The metas and parents, the edges, and the two indexes are checked side by side.
+        let vertices = &vertices;
+        let (parents, edges, indexes) = std::thread::scope(|scope| {
+            let parents = scope.spawn(|| self.check_parents(vertices));
+            let edges = scope.spawn(|| self.scan_edges(vertices));
+            let indexes = scope.spawn(|| self.check_indexes(vertices));
+            let parents = parents.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            let edges = edges.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (parents, edges, indexes.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        });
+        let (found, edges_expected) = parents?;
+        problems.extend(found);
+        let (found, edges, with_children) = edges?;
+        problems.extend(found);
+        for edge in &edges.found {
+            if !edges_expected.contains(edge) || edges.wrong_height.contains(edge) {
+                problems.push(Problem::StaleEdge { parent: edge.0, child: edge.1 });
+            }
+        }
+        for edge in &edges_expected {
+            if !edges.found.contains(edge) {
+                problems.push(Problem::MissingEdge { parent: edge.0, child: edge.1 });
+            }
+        }
+        problems.extend(indexes?);
         // Tips.
         // The table itself, not the in-memory mirror: the check is about what is on disk.
         let tips: HashSet<VertexHash> =

@@ -8,7 +8,7 @@ use crate::model::{Status, VertexHash, VertexMeta};
 use crate::schema::{ByHeight, ByTime, Children, DagMeta, MetaKey, Tips, VertexMetas, Vertices};
 
 /// What a prune removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PruneReport {
     /// Vertices removed.
     pub vertices: u64,

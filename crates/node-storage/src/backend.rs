@@ -87,12 +87,25 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
         progress: &mut dyn FnMut(u64),
     ) -> Result<u64, MigrateError>;
 
+    /// Runs `visitor` on a consistent read view of the store: a snapshot where the engine has
+    /// them ([`Backend::SNAPSHOTS`]), the store itself otherwise (the caller pauses writes
+    /// around it, as for [`Backend::dump`]).
+    fn with_view<V: ViewVisitor>(&self, visitor: V) -> V::Output;
+
     /// Dumps every table of the store into a logical backup.
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError>;
 
     /// How a logical backup's chunks are loaded into this engine on restore: through bulk
     /// ingestion where the engine has it (RocksDB, redb), in write batches otherwise (sled).
     const LOAD_CHUNK: ChunkLoader<Self>;
+}
+
+/// Code to run on one store's consistent read view (see [`Backend::with_view`]).
+pub trait ViewVisitor {
+    /// The result.
+    type Output;
+    /// Runs on `view`.
+    fn visit<R: KvReader>(self, view: &R) -> Self::Output;
 }
 
 /// An engine whose stores can be followed while a running node writes them: a read replica

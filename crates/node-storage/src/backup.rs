@@ -30,7 +30,7 @@ use crate::shared::Shared;
 use crate::stores::StoreId;
 
 /// What a backup did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BackupReport {
     /// The manifest written.
     pub manifest: Manifest,
@@ -90,45 +90,6 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
             r.elapsed_ms = started.elapsed().as_millis() as u64;
             r
         })
-    }
-}
-
-impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
-    /// Starts the backup schedule (`backup.schedule_interval_secs`, 0: off) on the current
-    /// tokio runtime: a backup of `backup.schedule_kind` every interval, each followed by a
-    /// prune when `backup.schedule_prune`. Failures are logged and counted in metrics
-    /// (maintenance task `backup` / `backup_prune`); the schedule carries on. Ends at shutdown.
-    pub fn spawn_backup_schedule(&self) -> Option<tokio::task::JoinHandle<()>> {
-        let config = self.shared().config.backup.clone();
-        if config.schedule_interval_secs == 0 {
-            return None;
-        }
-        let handle = self.clone();
-        Some(tokio::spawn(async move {
-            let every = std::time::Duration::from_secs(config.schedule_interval_secs);
-            let mut next = tokio::time::Instant::now() + every;
-            loop {
-                while tokio::time::Instant::now() < next {
-                    if handle.shared().closing.load(std::sync::atomic::Ordering::SeqCst) {
-                        return;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(200).min(every)).await;
-                }
-                next += every;
-                if handle.backup(config.schedule_kind, Arc::new(())).await.is_err() || !config.schedule_prune {
-                    continue;
-                }
-                let started = Instant::now();
-                let pruned = match Backups::open(&config) {
-                    Ok(b) => b.prune(false).await,
-                    Err(e) => Err(e),
-                };
-                handle.shared().metrics.maintenance("backup_prune", started.elapsed().as_secs_f64(), pruned.is_ok());
-                if let Err(e) = pruned {
-                    tracing::warn!(error = %e, "scheduled prune of backups failed");
-                }
-            }
-        }))
     }
 }
 
@@ -236,7 +197,7 @@ async fn logical<B: Backend, M: ChainModel, P: Progress + 'static>(
 
 /// Parks the writer (through the low lane, behind queued writes); it resumes when the returned
 /// sender is dropped.
-async fn pause_writer<B: Backend, M: ChainModel>(
+pub(crate) async fn pause_writer<B: Backend, M: ChainModel>(
     handle: &StorageHandle<B, M>,
 ) -> Result<std::sync::mpsc::Sender<()>, StorageError> {
     let (paused_tx, paused_rx) = std::sync::mpsc::channel();

@@ -122,6 +122,29 @@ pub struct Config {
     pub replica: ReplicaConfig,
     /// The state commitment (the Merkle state trie the chain store maintains).
     pub state: StateConfig,
+    /// The admin endpoint: a Unix socket through which `nodestore` operates the running node.
+    pub admin: AdminConfig,
+}
+
+/// The admin endpoint (off by default): a Unix socket, readable and writable by the node's own
+/// user only, through which the CLI takes backups, compacts, prunes, checks and reads figures
+/// of the running node. Connections from another user are refused by their peer credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Listen on the admin socket while the node runs (`nodestore serve`, or an embedding
+    /// application calling `StorageHandle::serve_admin`). Default false.
+    pub enabled: bool,
+    /// The socket's path. Default `<data_dir>/admin.sock`. A Unix socket path has at most 107
+    /// bytes: set this for a deep data directory.
+    pub socket: Option<PathBuf>,
+}
+
+impl Config {
+    /// Where the admin socket is (configured, or `<data_dir>/admin.sock`).
+    pub fn admin_socket(&self) -> PathBuf {
+        self.admin.socket.clone().unwrap_or_else(|| self.data_dir.join("admin.sock"))
+    }
 }
 
 /// The state commitment.
@@ -166,6 +189,7 @@ impl Default for Config {
             history: HistoryConfig::default(),
             replica: ReplicaConfig::default(),
             state: StateConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }

@@ -52,7 +52,7 @@ mod serde_bytes_compat {
 }
 
 /// What replaying one dead letter did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replayed {
     /// The dead letter.
     pub id: u64,

@@ -52,7 +52,9 @@ pub enum StorageError {
     /// Another process (or another handle in this one) has the data directory open for
     /// writing.
     #[error(
-        "{} is in use: a running node (or another nodestore command) holds its lock; stop it first",
+        "{} is in use: a running node (or another nodestore command) holds its lock; stop it first, or enable the \
+         node's admin endpoint (`[admin] enabled = true`) and nodestore runs stats, check, compact, prune, dead-letter \
+         and backup create|schedule through it",
         data_dir.display()
     )]
     InUse {

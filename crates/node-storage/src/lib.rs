@@ -25,15 +25,18 @@
 #[cfg(not(any(feature = "rocksdb", feature = "redb", feature = "sled")))]
 compile_error!("node-storage needs at least one engine: enable the cargo feature `rocksdb`, `redb` or `sled`");
 
+pub mod admin;
 mod backend;
 mod backup;
 mod breaker;
 mod caches;
+mod check;
 mod config;
 mod datadir;
 mod deadletter;
 mod era1;
 mod error;
+mod fallback;
 mod handle;
 mod history;
 #[cfg(feature = "rocksdb")]
@@ -45,13 +48,17 @@ mod reader;
 mod recover;
 mod replica;
 mod request;
+mod schedule;
 mod shared;
 mod stores;
 mod writer;
 
-pub use backend::{Backend, BackendVisitor, ReplicaBackend, ReplicaVisitor, with_backend, with_replica_backend};
+pub use backend::{
+    Backend, BackendVisitor, ReplicaBackend, ReplicaVisitor, ViewVisitor, with_backend, with_replica_backend,
+};
 pub use backup::{BackupReport, RestoreReport, backup_stopped, restore};
 pub use breaker::BreakerState;
+pub use check::{ChainCheck, CheckSummary, DagCheck, NodeStats, PruneSummary, StateCheck};
 pub use config::{
     BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, ModelKind, ReplicaConfig, RetentionConfig,
     StateConfig, WriterConfig,
@@ -60,6 +67,7 @@ pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE};
 pub use deadletter::{DeadLetter, Replayed, node_schema};
 pub use era1::{Era1Import, Era1Progress, era1_files, export_era1, import_era1};
 pub use error::{ConfigError, StorageError};
+pub use fallback::{FallbackReport, StoreDiagnosis, Uncovered, diagnose, recover_from_backup};
 pub use handle::{StorageHandle, StoreStats};
 pub use history::{ArchiveReport, ArchiveStatus, UploadRound};
 #[cfg(feature = "rocksdb")]
@@ -71,6 +79,7 @@ pub use reader::NodeReader;
 #[cfg(feature = "rocksdb")]
 pub use recover::{StoreRecovery, recover_wal_loss};
 pub use replica::ReplicaHandle;
+pub use schedule::{ScheduleStatus, ScheduledRun};
 #[cfg(feature = "redb")]
 pub use storage_redb::RedbStore;
 #[cfg(feature = "rocksdb")]

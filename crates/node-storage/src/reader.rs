@@ -181,6 +181,25 @@ impl<B: Backend, M: ChainModel> NodeReader<B, M> {
         Ok((self.stores.chain.check()?, self.stores.dag.check()?))
     }
 
+    /// The integrity checks as printed (`state`: also the state trie against the flat state).
+    pub fn integrity_check(&self, state: bool) -> Result<crate::CheckSummary, StorageError> {
+        let (chain, dag) = self.check()?;
+        let trie = if state { Some(self.stores.chain.check_state_trie(&|_| {})?) } else { None };
+        Ok(crate::CheckSummary::new(&chain, &dag, trie.as_ref()))
+    }
+
+    /// The node's figures as printed: engine, stores, head, finalized and pruning heights.
+    pub fn node_stats(&self) -> Result<crate::NodeStats, StorageError> {
+        let p = self.stores.chain.pointers();
+        Ok(crate::NodeStats {
+            backend: B::KIND.to_string(),
+            stores: self.stats()?,
+            chain_head: p.head.map(|h| h.number),
+            finalized: p.finalized.map(|h| h.number),
+            pruned_below: p.pruned_below,
+        })
+    }
+
     /// Disk and per-table figures of every store.
     pub fn stats(&self) -> Result<Vec<StoreStats>, StorageError> {
         let dir = &self.config.data_dir;
@@ -205,7 +224,7 @@ pub(crate) fn store_stats<B: Backend, S: KvStats>(
         disk_bytes: disk_usage(&B::store_path(data_dir, id)),
         tables: tables
             .into_iter()
-            .map(|(t, TableStats { approx_keys, approx_bytes })| (t, approx_keys, approx_bytes))
+            .map(|(t, TableStats { approx_keys, approx_bytes })| (t.to_owned(), approx_keys, approx_bytes))
             .collect(),
     })
 }

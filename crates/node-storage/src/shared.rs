@@ -59,6 +59,8 @@ pub(crate) struct Shared<B: Backend, M: ChainModel> {
     pub(crate) last_error: Mutex<Option<String>>,
     /// The history archive, when one is configured.
     pub(crate) history: Option<History>,
+    /// The backup schedule's state.
+    pub(crate) schedule: Mutex<crate::schedule::ScheduleState>,
     /// The node lock, held while the stores are open (declared last: released after them).
     _lock: crate::datadir::DataDirLock,
 }
@@ -105,6 +107,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             next_dead_letter: Mutex::new(next_dead_letter),
             last_error: Mutex::new(None),
             history,
+            schedule: Mutex::default(),
             config,
             _lock: lock,
         });

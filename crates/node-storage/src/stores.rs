@@ -18,7 +18,7 @@ use crate::deadletter::node_schema;
 use crate::error::StorageError;
 
 /// One of the node's stores: a database of its own under the data directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreId {
     /// The linear chain (chain-store).

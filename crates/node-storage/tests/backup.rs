@@ -298,3 +298,98 @@ fn scheduled_backups_run_and_show_in_metrics() {
         task.await.unwrap();
     });
 }
+
+/// The largest file under `dir`.
+fn largest_file(dir: &Path) -> std::path::PathBuf {
+    let mut best: Option<(u64, std::path::PathBuf)> = None;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let len = p.metadata().unwrap().len();
+                if best.as_ref().is_none_or(|(l, _)| len > *l) {
+                    best = Some((len, p));
+                }
+            }
+        }
+    }
+    best.unwrap().1
+}
+
+#[test]
+fn a_damaged_node_falls_back_to_its_latest_backup_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let dest = BackupConfig { destination: dir.path().join("backups").display().to_string(), ..Default::default() };
+    let cfg = config(&data, BackendKind::Rocksdb, dest);
+    let rt = rt();
+    let (older, newer) = rt.block_on(async {
+        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let mut g = ChainGenerator::new(GenConfig { txs_per_block: 5, fork_probability: 0.0, ..GenConfig::default() });
+        let genesis = g.child(None);
+        h.init_chain(genesis.clone()).await.unwrap();
+        let mut last = genesis;
+        let mut grow = async |n: usize| {
+            for _ in 0..n {
+                let b = g.child(Some(&last.block.header));
+                h.insert_block(b.clone()).await.unwrap();
+                last = b;
+            }
+        };
+        grow(30).await;
+        let older = h.backup(BackupKind::Physical, Arc::new(())).await.unwrap().manifest.id;
+        grow(20).await;
+        let newer = h.backup(BackupKind::Logical, Arc::new(())).await.unwrap().manifest.id;
+        grow(10).await;
+        h.shutdown().await;
+        (older, newer)
+    });
+    // The newest backup is tampered with; the DAG store's MANIFEST is destroyed.
+    let tampered = largest_file(&dir.path().join("backups").join("backups").join(&newer));
+    let mut bytes = std::fs::read(&tampered).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&tampered, bytes).unwrap();
+    let dag_dir = RocksStore::store_path(&data, StoreId::Dag);
+    let manifest = std::fs::read_dir(&dag_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("MANIFEST-"))
+        .unwrap();
+    std::fs::write(&manifest, b"not a manifest").unwrap();
+    assert!(StorageHandle::<RocksStore, Evm>::open(cfg.clone()).is_err(), "the damaged node does not open");
+
+    rt.block_on(async {
+        let dry = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&cfg, None, true, false, Arc::new(()))
+            .await
+            .unwrap();
+        assert!(dry.dry_run && dry.damaged_kept_at.is_none());
+        assert_eq!(dry.backup, older, "the tampered newer backup is passed over");
+        assert_eq!(dry.skipped.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), vec![newer.clone()]);
+        let damaged: Vec<_> = dry.stores.iter().filter(|s| s.damage.is_some()).map(|s| s.store).collect();
+        assert_eq!(damaged, vec![StoreId::Dag], "{:?}", dry.stores);
+        assert_eq!(dry.uncovered.chain_blocks(), Some((31, 60)), "{:?}", dry.uncovered);
+        assert_eq!(std::fs::read(&manifest).unwrap(), b"not a manifest", "a dry run changes nothing");
+
+        let done = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&cfg, None, false, false, Arc::new(()))
+            .await
+            .unwrap();
+        let kept = done.damaged_kept_at.expect("the damaged data is kept");
+        let kept_manifest = RocksStore::store_path(&kept, StoreId::Dag).join(manifest.file_name().unwrap());
+        assert_eq!(std::fs::read(kept_manifest).unwrap(), b"not a manifest", "kept as it was");
+        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        assert_eq!(h.pointers().head.map(|b| b.number), Some(30));
+        let (chain, dag) = h.check().await.unwrap();
+        assert!(chain.is_ok() && dag.is_ok());
+        h.shutdown().await;
+        drop(h);
+        let sound = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&cfg, None, true, false, Arc::new(()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(sound.contains("nothing to recover"), "{sound}");
+    });
+}

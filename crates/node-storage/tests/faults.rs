@@ -132,6 +132,9 @@ impl Backend for Faulty {
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
         self.0.dump(record, writer)
     }
+    fn with_view<V: node_storage::ViewVisitor>(&self, visitor: V) -> V::Output {
+        self.0.with_view(visitor)
+    }
     const LOAD_CHUNK: storage_backup::ChunkLoader<Self> = storage_backup::load_chunk_in_batches;
 }
 

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use node_storage::backups::{BackupKind, Backups, Manifest, Progress, Selector, parse_time, rfc3339};
+use node_storage::backups::{BackupKind, Backups, Manifest, Progress, Selector, parse_time};
 use node_storage::{Backend, Config, StorageHandle, restore};
 use serde_json::json;
 
@@ -64,7 +64,7 @@ fn selector(id: Option<String>, at: Option<String>) -> anyhow::Result<Selector> 
     })
 }
 
-fn summary(m: &Manifest) -> serde_json::Value {
+pub(crate) fn summary(m: &Manifest) -> serde_json::Value {
     let chain = m.stores.iter().find(|s| s.name == node_storage::StoreId::Chain.name());
     json!({
         "id": m.id, "created_at": m.created_at, "kind": m.kind.to_string(),
@@ -82,9 +82,14 @@ pub(crate) async fn offline<B: Backend, M: node_storage::chain::ChainModel>(
     cmd: BackupCmd,
     as_json: bool,
 ) -> anyhow::Result<()> {
+    if let BackupCmd::Schedule = cmd {
+        crate::render::schedule(None, &config.backup, as_json);
+        return Ok(());
+    }
     let backups = Backups::open(&config.backup)?;
     match cmd {
         BackupCmd::Create { .. } => unreachable!("create runs with the store open"),
+        BackupCmd::Schedule => unreachable!("answered before the destination is opened"),
         BackupCmd::List => {
             let all = backups.list().await?;
             if as_json {
@@ -216,26 +221,65 @@ pub(crate) async fn create<B: Backend, M: node_storage::chain::ChainModel>(
     let r = h.backup(self::kind(kind), bars.clone()).await;
     bars.finish();
     let r = r.context("backup failed (nothing was listed as complete)")?;
-    let m = &r.manifest;
+    crate::render::backup_created(&r, as_json);
+    Ok(())
+}
+
+/// `nodestore recover --from-backup`.
+pub(crate) async fn recover<B: Backend, M: node_storage::chain::ChainModel>(
+    config: &Config,
+    id: Option<String>,
+    at: Option<String>,
+    dry_run: bool,
+    force: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let selector = match (id, at) {
+        (None, None) => None,
+        (id, at) => Some(selector(id, at)?),
+    };
+    let bars = Bars::new(as_json);
+    let r =
+        node_storage::recover_from_backup::<B, M, Bars>(config, selector.as_ref(), dry_run, force, bars.clone()).await;
+    bars.finish();
+    let r = r?;
     if as_json {
-        let mut s = summary(m);
-        s["checkpoint_ms"] = json!(r.checkpoint_ms);
-        s["elapsed_ms"] = json!(r.elapsed_ms);
-        json(&s);
-    } else {
-        println!(
-            "backup {} complete at {}: {} files, {} raw, {} stored (ratio {:.2}), {} uploaded, {} file(s) reused, {} ms{}",
-            m.id,
-            rfc3339(m.created_at_ms),
-            m.totals.files,
-            bytes(m.totals.raw_bytes),
-            bytes(m.totals.stored_bytes),
-            m.totals.ratio(),
-            bytes(m.totals.uploaded_bytes),
-            m.totals.reused_files,
-            r.elapsed_ms,
-            if r.checkpoint_ms > 0 { format!(" (checkpoint {} ms)", r.checkpoint_ms) } else { String::new() }
-        );
+        json(&serde_json::to_value(&r)?);
+        return Ok(());
+    }
+    for s in &r.stores {
+        match &s.damage {
+            Some(d) => println!("{}: {d}", s.store),
+            None => println!("{}: sound", s.store),
+        }
+    }
+    for (id, why) in &r.skipped {
+        println!("passed over backup {id}: {why}");
+    }
+    let u = &r.uncovered;
+    println!(
+        "backup {} (taken {}): chain head {}, DAG finalized {}",
+        r.backup,
+        u.backup_taken_at,
+        u.backup_chain_head.map_or("-".into(), |h| h.to_string()),
+        u.backup_dag_finalized.map_or("-".into(), |h| h.to_string())
+    );
+    println!("not covered by the backup:");
+    match (u.chain_blocks(), u.damaged_chain_head) {
+        (Some((from, to)), _) => println!("  chain blocks {from}..={to} (the damaged node had them)"),
+        (None, Some(_)) => println!("  no chain blocks beyond the damaged node's head"),
+        (None, None) => println!("  chain: unknown (the damaged chain store cannot tell its head)"),
+    }
+    match (u.dag_sequences(), u.damaged_dag_finalized) {
+        (Some((from, to)), _) => println!("  finalized DAG sequences {from}..={to}"),
+        (None, Some(_)) => println!("  no finalized DAG vertices beyond the damaged node's"),
+        (None, None) => println!("  DAG: unknown (the damaged DAG store cannot tell)"),
+    }
+    println!("  anything written after {}", u.backup_taken_at);
+    match &r.damaged_kept_at {
+        Some(p) => println!("restored; the damaged data directory is kept at {}", p.display()),
+        None if r.dry_run => println!("dry run: the backup verified; nothing was changed"),
+        None => println!("restored (there was no data directory to keep)"),
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use anyhow::Context;
 use node_storage::{Backend, Config, StorageHandle};
 use serde_json::json;
 
-use crate::output::{json, table};
+use crate::output::json;
 use crate::{BackupCmd, Cli, Cmd, DeadLetterCmd, demo};
 
 pub(crate) type Handle<B, M> = StorageHandle<B, M>;
@@ -25,6 +25,9 @@ pub(crate) async fn run<B: Backend, M: crate::model::CliModel>(cli: Cli, config:
             let options = node_storage::MigrateOptions { dry_run, backup, batch_entries: batch };
             return crate::migrate::schema::<B, M>(&config, options, cli.json).await;
         }
+        Cmd::Recover { from_backup: true, backup_id, at, dry_run, force, .. } => {
+            return crate::backup::recover::<B, M>(&config, backup_id, at, dry_run, force, cli.json).await;
+        }
         command => Cli { command, ..cli },
     };
     if crate::inspect::is_read_only(&cli.command) {
@@ -44,14 +47,7 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
     match cmd {
         Cmd::Demo { blocks, vertices } => demo::run::<B, M>(h, blocks, vertices, as_json).await,
         Cmd::Compact => {
-            let done = h.compact().await?;
-            if as_json {
-                json(&json!({ "compacted": done }));
-            } else if done {
-                println!("compacted");
-            } else {
-                println!("this engine cannot compact; nothing done");
-            }
+            crate::render::compact(h.compact().await?, as_json);
             Ok(())
         }
         Cmd::Prune { chain_keep, dag_below } => {
@@ -59,47 +55,13 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
                 chain_keep.is_some() || dag_below.is_some(),
                 "say what to prune: --chain-keep N and/or --dag-below H"
             );
-            let mut out = json!({});
-            if let Some(keep) = chain_keep {
-                let r = h.prune_chain(keep).await?;
-                out["chain"] = json!({
-                    "pruned_below": r.pruned_below, "previous": r.previous,
-                    "limited_by_finalized": r.limited_by_finalized, "limited_by_archive": r.limited_by_archive,
-                });
-                if !as_json {
-                    let why = match (r.limited_by_finalized, r.limited_by_archive) {
-                        (_, true) => " (held at the history archive's watermark: nothing it does not hold is pruned)",
-                        (true, false) => " (held at the finalized block)",
-                        _ => "",
-                    };
-                    println!("chain: pruned below {} (was {}){why}", r.pruned_below, r.previous);
-                }
-            }
-            if let Some(below) = dag_below {
-                let r = h.prune_dag(below).await?;
-                out["dag"] = json!({ "vertices": r.vertices, "pruned_below": r.pruned_below });
-                if !as_json {
-                    println!("dag: {} vertices pruned, below height {}", r.vertices, r.pruned_below);
-                }
-            }
-            if as_json {
-                json(&out);
-            }
+            crate::render::prune(&h.prune(chain_keep, dag_below).await?, as_json);
             Ok(())
         }
-        Cmd::DeadLetter { what: DeadLetterCmd::Replay { ids } } => {
-            let r = h.replay_dead_letters(if ids.is_empty() { None } else { Some(ids) }).await?;
-            if as_json {
-                json(&serde_json::to_value(&r)?);
-            } else {
-                let rows: Vec<Vec<String>> = r
-                    .iter()
-                    .map(|x| vec![x.id.to_string(), x.op.clone(), x.error.clone().unwrap_or_else(|| "replayed".into())])
-                    .collect();
-                table(&["id", "op", "result"], &rows);
-            }
-            Ok(())
-        }
+        Cmd::DeadLetter { what: DeadLetterCmd::Replay { ids } } => crate::render::replayed(
+            &h.replay_dead_letters(if ids.is_empty() { None } else { Some(ids) }).await?,
+            as_json,
+        ),
         Cmd::Backup { what: BackupCmd::Create { kind }, .. } => crate::backup::create(h, kind, as_json).await,
         Cmd::Backup { .. } => unreachable!("handled before opening"),
         Cmd::Migrate { .. } | Cmd::Recover { .. } | Cmd::Import { .. } | Cmd::Export { .. } => {
@@ -148,6 +110,17 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
                     h.config().backup.destination
                 );
             }
+            let _admin = if h.config().admin.enabled {
+                let server = h.serve_admin()?;
+                eprintln!(
+                    "admin endpoint on {} (owner only): nodestore stats, check, compact, prune, dead-letter and backup \
+                     create|schedule run through it",
+                    server.path().display()
+                );
+                Some(server)
+            } else {
+                None
+            };
             if h.config().history.kind.is_some() && h.config().history.upload {
                 eprintln!(
                     "uploading finalized history to the archive ([history]); `nodestore --replica archive status` shows how far"

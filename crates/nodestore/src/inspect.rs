@@ -9,7 +9,7 @@ use node_storage::{Backend, Config, NodeReader, ReplicaBackend};
 use serde_json::json;
 
 use crate::model::{CliModel, LogJson, parse_id};
-use crate::output::{bytes, hex, json, parse_hex, table};
+use crate::output::{hex, json, parse_hex, table};
 use crate::{Cmd, DeadLetterCmd, GetCmd};
 
 type Reader<B, M> = NodeReader<B, M>;
@@ -46,7 +46,7 @@ pub(crate) fn run_replica<B: ReplicaBackend, M: CliModel>(
 
 fn run_on<B: Backend, M: CliModel>(r: &Reader<B, M>, cmd: Cmd, as_json: bool) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Stats => stats::<B, M>(r, as_json),
+        Cmd::Stats => crate::render::stats(&r.node_stats()?, as_json),
         Cmd::Get { what } => get::<B, M>(r, what, as_json),
         Cmd::Archive { what } => crate::archive::run::<B, M>(r, what, as_json),
         Cmd::Logs { from, to, address, topic0, limit } => {
@@ -103,75 +103,9 @@ fn run_on<B: Backend, M: CliModel>(r: &Reader<B, M>, cmd: Cmd, as_json: bool) ->
             }
             Ok(())
         }
-        Cmd::Check { state } => {
-            let (chain, dag) = r.check()?;
-            let trie = if state { Some(r.chain().check_state_trie(&|_| {})?) } else { None };
-            let ok = chain.is_ok() && dag.is_ok() && trie.as_ref().is_none_or(|t| t.matches());
-            if as_json {
-                json(&json!({
-                    "ok": ok,
-                    "state": trie.as_ref().map(|t| json!({
-                        "ok": t.matches(), "keys": t.keys, "storage_tries": t.storage_tries, "nodes": t.nodes,
-                        "root": hex(&t.root), "stored_root": t.stored_root.map(|r| hex(&r)),
-                    })),
-                    "chain": { "blocks_checked": chain.blocks_checked, "problems": chain.problems, "by_table": chain.by_table,
-                               "examples": chain.examples.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>() },
-                    "dag": { "vertices": dag.vertices, "problems": dag.problems.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>() },
-                }));
-            } else {
-                println!("chain: {} blocks checked, {} problem(s)", chain.blocks_checked, chain.problems);
-                for p in &chain.examples {
-                    println!("  {p:?}");
-                }
-                println!("dag:   {} vertices checked, {} problem(s)", dag.vertices, dag.problems.len());
-                for p in dag.problems.iter().take(10) {
-                    println!("  {p:?}");
-                }
-                if let Some(t) = &trie {
-                    match t.stored_root {
-                        Some(s) if s == t.root => {
-                            println!("state: {} entries, root {} matches the state trie", t.keys, hex(&t.root))
-                        }
-                        Some(s) => println!(
-                            "state: {} entries give root {} but the state trie gives {}: run `nodestore repair state-trie`",
-                            t.keys,
-                            hex(&t.root),
-                            hex(&s)
-                        ),
-                        None => println!(
-                            "state: no state trie (a database from before it): run `nodestore repair state-trie`"
-                        ),
-                    }
-                }
-            }
-            anyhow::ensure!(ok, "integrity check found problems");
-            Ok(())
-        }
+        Cmd::Check { state } => crate::render::check(&r.integrity_check(state)?, as_json),
         Cmd::DeadLetter { what: DeadLetterCmd::List } => {
-            let letters = r.dead_letters()?;
-            if as_json {
-                json(&json!(
-                    letters
-                        .iter()
-                        .map(|l| json!({"id": l.id, "correlation_id": l.correlation_id, "at_ms": l.at_ms,
-                    "op": l.op, "reason": l.reason, "attempts": l.attempts, "bytes": l.payload.len()}))
-                        .collect::<Vec<_>>()
-                ));
-            } else {
-                let rows: Vec<Vec<String>> = letters
-                    .iter()
-                    .map(|l| {
-                        vec![
-                            l.id.to_string(),
-                            l.op.clone(),
-                            l.attempts.to_string(),
-                            l.correlation_id.clone(),
-                            l.reason.clone(),
-                        ]
-                    })
-                    .collect();
-                table(&["id", "op", "attempts", "request", "reason"], &rows);
-            }
+            crate::render::dead_letters(&r.dead_letters()?, as_json);
             Ok(())
         }
         _ => unreachable!("not a read-only command"),
@@ -239,35 +173,6 @@ fn get<B: Backend, M: CliModel>(r: &Reader<B, M>, what: GetCmd, as_json: bool) -
     Ok(())
 }
 
-fn stats<B: Backend, M: CliModel>(r: &Reader<B, M>, as_json: bool) -> anyhow::Result<()> {
-    let stores = r.stats()?;
-    let p = r.chain().pointers();
-    if as_json {
-        json(&json!({
-            "backend": B::KIND.to_string(),
-            "stores": serde_json::to_value(&stores)?,
-            "chain_head": p.head.map(|h| h.number), "finalized": p.finalized.map(|h| h.number), "pruned_below": p.pruned_below,
-        }));
-        return Ok(());
-    }
-    println!(
-        "backend {}   chain head {:?}   finalized {:?}   pruned below {}",
-        B::KIND,
-        p.head.map(|h| h.number),
-        p.finalized.map(|h| h.number),
-        p.pruned_below
-    );
-    let mut rows = Vec::new();
-    for s in &stores {
-        for (table_name, keys, size) in &s.tables {
-            rows.push(vec![s.store.to_string(), table_name.to_string(), keys.to_string(), bytes(*size)]);
-        }
-        rows.push(vec![s.store.to_string(), "(on disk)".into(), String::new(), bytes(s.disk_bytes)]);
-    }
-    table(&["store", "table", "keys (approx)", "bytes (approx)"], &rows);
-    Ok(())
-}
-
 /// `nodestore recover`.
 pub(crate) fn recover<B: Backend, M: CliModel>(
     config: Config,
@@ -276,8 +181,8 @@ pub(crate) fn recover<B: Backend, M: CliModel>(
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         accept_wal_loss,
-        "say what to accept: `--accept-wal-loss` recovers stores whose write-ahead log is damaged, losing the writes \
-         after the damage (the other way out is `nodestore backup restore`)"
+        "say how to recover: `--accept-wal-loss` recovers stores whose write-ahead log is damaged, losing the writes \
+         after the damage; `--from-backup` replaces the node with its latest backup that verifies (try `--dry-run` first)"
     );
     let recovered = node_storage::recover_wal_loss::<M>(&config)?;
     let reader: Reader<B, M> = NodeReader::open(config).context("opening the recovered stores")?;

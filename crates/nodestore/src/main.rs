@@ -9,9 +9,11 @@ mod commands;
 mod demo;
 mod era1;
 mod inspect;
+mod live;
 mod migrate;
 mod model;
 mod output;
+mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,14 +166,34 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         what: Option<MigrateCmd>,
     },
-    /// Recover a node whose stores refuse to open (stop it first). With `--accept-wal-loss`:
-    /// a store whose write-ahead log is damaged or missing keeps a copy of its logs aside and
-    /// is recovered up to the damage, losing the writes after it; then every store is checked.
+    /// Recover a node whose stores refuse to open or fail their check (stop it first).
+    /// `--accept-wal-loss`: a store whose write-ahead log is damaged or missing keeps a copy of
+    /// its logs aside and is recovered up to the damage, losing the writes after it; then every
+    /// store is checked. `--from-backup`: the node is replaced by its latest backup that
+    /// verifies and restores cleanly; the damaged data directory is kept beside it, and what the
+    /// backup does not cover is reported (`--dry-run` first).
     Recover {
-        /// Accept losing the writes a damaged write-ahead log held (required: the other way out
-        /// is `nodestore backup restore`).
-        #[arg(long)]
+        /// Accept losing the writes a damaged write-ahead log held.
+        #[arg(long, conflicts_with = "from_backup")]
         accept_wal_loss: bool,
+        /// Replace the damaged node with a backup (destination from `[backup]`).
+        #[arg(long)]
+        from_backup: bool,
+        /// With `--from-backup`: this backup instead of the latest that verifies.
+        #[arg(long, requires = "from_backup", value_name = "ID")]
+        backup_id: Option<String>,
+        /// With `--from-backup`: the latest backup at or before this time.
+        #[arg(long, requires = "from_backup", conflicts_with = "backup_id")]
+        at: Option<String>,
+        /// With `--from-backup`: diagnose, download and verify the backup, report; change nothing.
+        #[arg(long, requires = "from_backup")]
+        dry_run: bool,
+        /// With `--from-backup`: restore although every store opens and passes its check.
+        #[arg(long, requires = "from_backup")]
+        force: bool,
+        /// Backup destination URL, overriding `backup.destination`.
+        #[arg(long, value_name = "URL")]
+        backup_destination: Option<String>,
     },
     /// Import history (the node must be stopped; `--model ethereum`).
     Import {
@@ -304,13 +326,15 @@ pub(crate) enum DeadLetterCmd {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BackupCmd {
-    /// Back up the database now. This opens the store, so the node must be stopped; a running
-    /// node backs up on its schedule (`backup.schedule_interval_secs` in `nodestore serve`).
+    /// Back up the database now: through the running node's admin endpoint when it has one
+    /// (`[admin] enabled`), else by opening the stopped node's stores.
     Create {
         /// Physical (engine files, incremental) or logical (portable table dump).
         #[arg(long, value_enum, default_value = "physical")]
         kind: KindArg,
     },
+    /// The running node's backup schedule: interval, next and last run.
+    Schedule,
     /// List backups at the destination, oldest first.
     List,
     /// Download a backup and check every byte against its manifest.
@@ -443,7 +467,7 @@ impl Run {
         if let Cmd::Export { what: ExportCmd::Era1 { from, to, network, dir } } = &self.cli.command {
             return era1::export::<B>(&self.config, *from, *to, dir, network, self.cli.json);
         }
-        if let Cmd::Recover { accept_wal_loss } = &self.cli.command {
+        if let Cmd::Recover { accept_wal_loss, from_backup: false, .. } = &self.cli.command {
             return inspect::recover::<B, M>(self.config, *accept_wal_loss, self.cli.json);
         }
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -531,8 +555,9 @@ fn main() -> ExitCode {
                 ModelArg::Ethereum => ModelKind::Ethereum,
             };
         }
-        if let Cmd::Backup { destination: Some(d), .. } | Cmd::Migrate { backup_destination: Some(d), .. } =
-            &cli.command
+        if let Cmd::Backup { destination: Some(d), .. }
+        | Cmd::Migrate { backup_destination: Some(d), .. }
+        | Cmd::Recover { backup_destination: Some(d), .. } = &cli.command
         {
             config.backup.destination = d.clone();
         }
@@ -541,6 +566,9 @@ fn main() -> ExitCode {
         } = &cli.command
         {
             return migrate::legacy_fixture(out, *vertices, *finalized, *corrupt, *seed, cli.json);
+        }
+        if !cli.replica && live::routable(&cli.command) && live::try_run(&cli.command, &config, cli.json)? {
+            return Ok(());
         }
         if cli.replica {
             anyhow::ensure!(

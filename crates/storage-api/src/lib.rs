@@ -43,6 +43,7 @@ pub mod store;
 pub mod table;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod view;
 
 pub use batch::{Durability, KvWrite, RawBatch, WriteBatch};
 pub use codec::{Blob, KeyCodec, PostcardValue, ValueCodec};
@@ -58,3 +59,4 @@ pub use store::{
     KvCheckpoint, KvCompact, KvFlush, KvOpen, KvOpenReadOnly, KvReader, KvSnapshots, KvStats, KvStore, TableStats,
 };
 pub use table::{Schema, Table};
+pub use view::SnapshotView;

@@ -79,6 +79,8 @@ pub struct BackupConfig {
     /// S3-compatible endpoint (MinIO, Ceph, …), e.g. `http://127.0.0.1:9000`. Default: AWS
     /// (or `AWS_ENDPOINT`). For `az://`: the account's blob service URL (Azurite:
     /// `http://127.0.0.1:10000/devstoreaccount1`). Default: `https://<account>.blob.core.windows.net`.
+    /// For `gs://`: an emulator's base URL (e.g. `http://127.0.0.1:9023`), reached without
+    /// OAuth; unset for Google Cloud Storage itself.
     pub endpoint: Option<String>,
     /// S3 region. Default: `AWS_REGION`, else `us-east-1`.
     pub region: Option<String>,

@@ -70,59 +70,68 @@ impl Destination {
         };
         let config_error = |message: String| DestinationError::Config { destination: url.to_owned(), message };
         let mut local_dir = None;
-        let (store, prefix, hint): (Arc<dyn ObjectStore>, &str, &'static str) = if let Some(rest) =
-            url.strip_prefix("s3://")
-        {
-            let (bucket, prefix) = split_bucket(rest);
-            let mut b = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .with_retry(retry)
-                .with_allow_http(config.allow_http);
-            if let Some(endpoint) = &config.endpoint {
-                b = b.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
-            }
-            if let Some(region) = &config.region {
-                b = b.with_region(region);
-            }
-            if let Some(c) = &config.credentials {
-                b = b.with_access_key_id(&c.access_key_id).with_secret_access_key(&c.secret_access_key);
-            }
-            let hint = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
-            (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
-        } else if let Some(rest) = url.strip_prefix("gs://") {
-            let (bucket, prefix) = split_bucket(rest);
-            let b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket).with_retry(retry);
-            let hint = "GOOGLE_SERVICE_ACCOUNT or GOOGLE_APPLICATION_CREDENTIALS";
-            (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
-        } else if let Some(rest) = url.strip_prefix("az://") {
-            let (container, prefix) = split_bucket(rest);
-            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_container_name(container)
-                .with_retry(retry)
-                .with_allow_http(config.allow_http);
-            if let Some(endpoint) = &config.endpoint {
-                // The account's blob service URL; for Azurite, path-style with the account:
-                // `http://127.0.0.1:10000/devstoreaccount1`.
-                b = b.with_endpoint(endpoint.clone());
-            }
-            if let Some(c) = &config.credentials {
-                b = b.with_account(&c.access_key_id).with_access_key(&c.secret_access_key);
-            }
-            let hint = "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY";
-            (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
-        } else if url.contains("://") && !url.starts_with("file://") {
-            return Err(config_error("unknown scheme (use file://, s3://, gs:// or az://)".into()).into());
-        } else {
-            let dir = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
-            storage_api::durable::create_dir_all(&dir)
-                .map_err(|e| config_error(format!("cannot create directory: {e}")))?;
-            let local =
-                object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| config_error(e.to_string()))?;
-            local_dir = Some(dir);
-            (Arc::new(local), "", "the directory's permissions")
-        };
+        let (store, prefix, hint): (Arc<dyn ObjectStore>, &str, &'static str) =
+            if let Some(rest) = url.strip_prefix("s3://") {
+                let (bucket, prefix) = split_bucket(rest);
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(retry)
+                    .with_allow_http(config.allow_http);
+                if let Some(endpoint) = &config.endpoint {
+                    b = b.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+                }
+                if let Some(region) = &config.region {
+                    b = b.with_region(region);
+                }
+                if let Some(c) = &config.credentials {
+                    b = b.with_access_key_id(&c.access_key_id).with_secret_access_key(&c.secret_access_key);
+                }
+                let hint = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+                (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
+            } else if let Some(rest) = url.strip_prefix("gs://") {
+                let (bucket, prefix) = split_bucket(rest);
+                let mut b =
+                    object_store::gcp::GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket).with_retry(retry);
+                if let Some(endpoint) = &config.endpoint {
+                    // An emulator (gcp-storage-emulator, fake-gcs-server): object_store takes another
+                    // base URL only from a service-account key, which also turns OAuth off.
+                    let key = serde_json::json!({
+                        "gcs_base_url": endpoint.trim_end_matches('/'), "disable_oauth": true,
+                        "client_email": "", "private_key": "", "private_key_id": "",
+                    });
+                    b = b.with_service_account_key(key.to_string());
+                }
+                let hint = "GOOGLE_SERVICE_ACCOUNT or GOOGLE_APPLICATION_CREDENTIALS";
+                (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
+            } else if let Some(rest) = url.strip_prefix("az://") {
+                let (container, prefix) = split_bucket(rest);
+                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_container_name(container)
+                    .with_retry(retry)
+                    .with_allow_http(config.allow_http);
+                if let Some(endpoint) = &config.endpoint {
+                    // The account's blob service URL; for Azurite, path-style with the account:
+                    // `http://127.0.0.1:10000/devstoreaccount1`.
+                    b = b.with_endpoint(endpoint.clone());
+                }
+                if let Some(c) = &config.credentials {
+                    b = b.with_account(&c.access_key_id).with_access_key(&c.secret_access_key);
+                }
+                let hint = "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY";
+                (Arc::new(b.build().map_err(|e| config_error(e.to_string()))?), prefix, hint)
+            } else if url.contains("://") && !url.starts_with("file://") {
+                return Err(config_error("unknown scheme (use file://, s3://, gs:// or az://)".into()).into());
+            } else {
+                let dir = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
+                storage_api::durable::create_dir_all(&dir)
+                    .map_err(|e| config_error(format!("cannot create directory: {e}")))?;
+                let local = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| config_error(e.to_string()))?;
+                local_dir = Some(dir);
+                (Arc::new(local), "", "the directory's permissions")
+            };
         let shown = match &config.endpoint {
-            Some(endpoint) if url.starts_with("s3://") || url.starts_with("az://") => {
+            Some(endpoint) if url.starts_with("s3://") || url.starts_with("az://") || url.starts_with("gs://") => {
                 format!("{url} (endpoint {endpoint})")
             }
             _ => url.to_owned(),

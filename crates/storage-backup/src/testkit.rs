@@ -1,7 +1,8 @@
 //! Real object-storage servers for tests. S3: `s3s-fs` on loopback, checking SigV4 signatures and
 //! storing objects on disk. `.ci/run` installs it (see the README's prerequisites); the binary
 //! is found through `S3S_FS_BIN`, then `PATH`, then `~/.cache/node-storage/s3s/bin`. Azure Blob:
-//! Azurite ([`AzuriteServer`]), skipped visibly where it is not installed.
+//! Azurite ([`AzuriteServer`]); GCS: gcp-storage-emulator ([`GcsEmulator`]); both skipped
+//! visibly where they are not installed.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -257,6 +258,87 @@ impl AzuriteServer {
 }
 
 impl Drop for AzuriteServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The bucket the GCS emulator creates at start.
+pub const GCS_BUCKET: &str = "nodebackups";
+
+/// Where gcp-storage-emulator is: `GCS_EMULATOR_BIN`, then `PATH`, then the virtualenv
+/// `cargo xtask setup` makes in `~/.cache/node-storage/gcs-emulator`.
+fn gcs_emulator_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("GCS_EMULATOR_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(found) = on_path("gcp-storage-emulator") {
+        return Some(found);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    Some(home.join(".cache/node-storage/gcs-emulator/bin/gcp-storage-emulator")).filter(|p| p.is_file())
+}
+
+/// A running gcp-storage-emulator (PyPI) on loopback with one bucket, objects in memory,
+/// stopped on drop. It serves GCS's JSON API and, of the XML API that object_store speaks,
+/// only object uploads (`PUT`) and downloads (`GET`).
+#[derive(Debug)]
+pub struct GcsEmulator {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl GcsEmulator {
+    /// Starts the emulator on a free port, or prints `SKIPPED` naming what is missing and
+    /// returns `None` when it is not installed.
+    pub fn start_or_skip(test: &str) -> Option<Self> {
+        let Some(binary) = gcs_emulator_binary() else {
+            eprintln!(
+                "SKIPPED {test}: gcp-storage-emulator is not installed — `cargo xtask setup` installs it (pip, into \
+                 ~/.cache/node-storage/gcs-emulator), or set GCS_EMULATOR_BIN"
+            );
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let child = Command::new(&binary)
+            .args(["start", "--host", "127.0.0.1", "--port", &port.to_string(), "--in-memory"])
+            .arg(format!("--default-bucket={GCS_BUCKET}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn gcp-storage-emulator");
+        let server = GcsEmulator { child: Some(child), port };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "gcp-storage-emulator did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+
+    /// The emulator's base URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A backup configuration for `prefix` in the bucket, fast retries.
+    pub fn config(&self, prefix: &str) -> BackupConfig {
+        BackupConfig {
+            destination: format!("gs://{GCS_BUCKET}/{prefix}"),
+            endpoint: Some(self.endpoint()),
+            max_retries: 1,
+            retry_timeout_secs: 5,
+            ..BackupConfig::default()
+        }
+    }
+
+    /// Stops the emulator (SIGKILL), as an outage would.
+    pub fn stop(&mut self) {
+        kill(self.child.take());
+    }
+}
+
+impl Drop for GcsEmulator {
     fn drop(&mut self) {
         self.stop();
     }

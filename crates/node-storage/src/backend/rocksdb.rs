@@ -42,6 +42,10 @@ impl Backend for RocksStore {
 
     const LOAD_CHUNK: ChunkLoader<Self> = storage_backup::load_chunk_ingested;
 
+    fn with_view<V: super::ViewVisitor>(&self, visitor: V) -> V::Output {
+        visitor.visit(&storage_api::SnapshotView::new(self))
+    }
+
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
         writer.dump_store(record, &self.snapshot(), &table_names(self))
     }

@@ -45,6 +45,11 @@ impl Backend for SledStore {
 
     const LOAD_CHUNK: ChunkLoader<Self> = storage_backup::load_chunk_in_batches;
 
+    fn with_view<V: super::ViewVisitor>(&self, visitor: V) -> V::Output {
+        // No snapshots: the facade has paused writes around this call.
+        visitor.visit(self)
+    }
+
     fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
         // No snapshots: the facade has paused writes around this call.
         writer.dump_store(record, self, &table_names(self))

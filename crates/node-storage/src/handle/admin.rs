@@ -1,12 +1,37 @@
 //! Checks, figures and dead letters.
 
 use super::*;
+use crate::check::{ChainCheckOn, CheckSummary, DagCheckOn, NodeStats, PruneSummary};
 use crate::history::{ArchiveReport, ArchiveStatus, UploadRound};
 
 impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
-    /// Integrity checks of the chain and DAG stores (read-only, full scans).
+    /// Integrity checks of the chain and DAG stores (read-only, full scans), each on a
+    /// snapshot of its store (sled, without snapshots: writes wait meanwhile), side by side.
     pub async fn check(&self) -> Result<(ChainReport, DagReport), StorageError> {
-        self.read("check", |s| Ok((s.stores.chain.check()?, s.stores.dag.check()?))).await
+        let (chain, dag, _) = self.check_reports(false).await?;
+        Ok((chain, dag))
+    }
+
+    /// The integrity checks as printed (`state`: also recompute the state root and compare it
+    /// with the stored trie, a full scan of the state).
+    pub async fn integrity_check(&self, state: bool) -> Result<CheckSummary, StorageError> {
+        let (chain, dag, trie) = self.check_reports(state).await?;
+        Ok(CheckSummary::new(&chain, &dag, trie.as_ref()))
+    }
+
+    async fn check_reports(
+        &self,
+        state: bool,
+    ) -> Result<(ChainReport, DagReport, Option<chain_store::TrieBuildReport>), StorageError> {
+        // sled has no snapshots: the stores are read unchanged with the writer parked.
+        let _resume = if B::SNAPSHOTS { None } else { Some(crate::backup::pause_writer(self).await?) };
+        let chain = self.read("check_chain", move |s| {
+            s.stores.chain.store().with_view(ChainCheckOn::<M> { state, model: std::marker::PhantomData })
+        });
+        let dag = self.read("check_dag", |s| s.stores.dag.store().with_view(DagCheckOn));
+        let (chain, dag) = tokio::join!(chain, dag);
+        let (chain, trie) = chain?;
+        Ok((chain, dag?, trie))
     }
 
     /// Disk and per-table figures of every store.
@@ -20,6 +45,32 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
                 .collect()
         })
         .await
+    }
+
+    /// The node's figures as printed: engine, stores, head, finalized and pruning heights.
+    pub async fn node_stats(&self) -> Result<NodeStats, StorageError> {
+        let stores = self.stats().await?;
+        let p = self.shared.stores.chain.pointers();
+        Ok(NodeStats {
+            backend: B::KIND.to_string(),
+            stores,
+            chain_head: p.head.map(|h| h.number),
+            finalized: p.finalized.map(|h| h.number),
+            pruned_below: p.pruned_below,
+        })
+    }
+
+    /// Prunes the chain (`chain_keep`: keep the last N blocks' bodies, receipts and change
+    /// sets) and/or the DAG (`dag_below`: vertices below this height), as asked.
+    pub async fn prune(&self, chain_keep: Option<u64>, dag_below: Option<u64>) -> Result<PruneSummary, StorageError> {
+        let mut out = PruneSummary::default();
+        if let Some(keep) = chain_keep {
+            out.chain = Some(self.prune_chain(keep).await?);
+        }
+        if let Some(below) = dag_below {
+            out.dag = Some(self.prune_dag(below).await?);
+        }
+        Ok(out)
     }
 
     /// The history archive against this node: both watermarks (read from the archive now),

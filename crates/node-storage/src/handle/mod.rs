@@ -100,14 +100,14 @@ struct Sent {
 }
 
 /// Sizes and figures of one store (see [`StorageHandle::stats`]).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoreStats {
     /// Which store.
     pub store: StoreId,
     /// Bytes on disk.
     pub disk_bytes: u64,
     /// Per-table approximate keys and bytes.
-    pub tables: Vec<(&'static str, u64, u64)>,
+    pub tables: Vec<(String, u64, u64)>,
 }
 
 impl<B: Backend, M: ChainModel> StorageHandle<B, M> {

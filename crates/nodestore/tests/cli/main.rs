@@ -1,6 +1,8 @@
 //! The `nodestore` binary against a temporary directory (one test binary: `history.rs` holds
-//! the era1 and history-archive commands).
+//! the era1 and history-archive commands, `admin.rs` a running node operated through its admin
+//! socket).
 
+mod admin;
 mod history;
 
 use assert_cmd::Command;

@@ -1,0 +1,224 @@
+//! The client's side: find the running node's socket, check it belongs to this user, ask.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use storage_backup::{BackupKind, Progress};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use super::{AdminRequest, Envelope, Frame, PROTOCOL_VERSION, effective_uid};
+use crate::config::Config;
+use crate::{BackupReport, CheckSummary, DeadLetter, NodeStats, PruneSummary, Replayed, ScheduleStatus};
+
+/// Why the admin endpoint could not be used, or what the node answered instead of a result.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The socket exists but reading or connecting to it failed.
+    #[error("admin socket {path}: {action}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The socket.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The path is not a socket.
+    #[error("admin socket {path} is not a socket: refusing to use it")]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The socket belongs to another user (it could be planted): refused.
+    #[error(
+        "admin socket {path} belongs to uid {owner}, not to this user (uid {me}): refusing to talk to it (run nodestore \
+         as the node's user)"
+    )]
+    ForeignSocket {
+        /// The path.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// This process's user.
+        me: u32,
+    },
+    /// The socket is open to other users: refused.
+    #[error("admin socket {path} is accessible to other users (mode {mode:o}; the node creates it 0600): refusing")]
+    NotPrivate {
+        /// The path.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The process listening runs as another user: refused.
+    #[error("the process on admin socket {path} runs as uid {peer}, not as this user (uid {me}): refusing")]
+    ForeignPeer {
+        /// The path.
+        path: PathBuf,
+        /// The listening process's user.
+        peer: u32,
+        /// This process's user.
+        me: u32,
+    },
+    /// The node refused the connection.
+    #[error("the running node refused the admin connection: {0}")]
+    Refused(String),
+    /// The node answered something this client does not understand.
+    #[error("admin protocol: {0}")]
+    Protocol(String),
+    /// The operation ran in the node and failed there.
+    #[error("the running node: {message}")]
+    Node {
+        /// The error's kind (as in metrics).
+        kind: String,
+        /// The error.
+        message: String,
+    },
+}
+
+/// A connection to the running node's admin endpoint; one request per connection.
+#[derive(Debug)]
+pub struct AdminClient {
+    path: PathBuf,
+    stream: UnixStream,
+}
+
+impl AdminClient {
+    /// Connects to the node running on `config`'s data directory. `Ok(None)`: no node is
+    /// listening (no socket, or one left behind by a node that is gone). A socket that is not
+    /// this user's, or open to others, or served by another user's process, is an error: the
+    /// caller must not fall back to opening the store under a node it could not reach.
+    pub async fn connect(config: &Config) -> Result<Option<AdminClient>, AdminError> {
+        Self::connect_to(&config.admin_socket()).await
+    }
+
+    /// [`AdminClient::connect`] to the socket at `path`.
+    pub async fn connect_to(path: &Path) -> Result<Option<AdminClient>, AdminError> {
+        let path = path.to_owned();
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(AdminError::Io { action: "reading", path, source }),
+        };
+        let me = effective_uid();
+        if !meta.file_type().is_socket() {
+            return Err(AdminError::NotASocket { path });
+        }
+        if meta.uid() != me {
+            return Err(AdminError::ForeignSocket { path, owner: meta.uid(), me });
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(AdminError::NotPrivate { path, mode: meta.mode() & 0o7777 });
+        }
+        let stream = match UnixStream::connect(&path).await {
+            Ok(s) => s,
+            // Left behind by a node that is gone.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound) => {
+                return Ok(None);
+            }
+            Err(source) => return Err(AdminError::Io { action: "connecting", path, source }),
+        };
+        let peer = stream.peer_cred().map_err(|source| AdminError::Io {
+            action: "reading peer credentials",
+            path: path.clone(),
+            source,
+        })?;
+        if peer.uid() != me {
+            return Err(AdminError::ForeignPeer { path, peer: peer.uid(), me });
+        }
+        Ok(Some(AdminClient { path, stream }))
+    }
+
+    /// The socket connected to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Figures of every store.
+    pub async fn stats(self) -> Result<NodeStats, AdminError> {
+        self.call(AdminRequest::Stats, None).await
+    }
+
+    /// Integrity checks on snapshots (`state`: also the state trie).
+    pub async fn check(self, state: bool) -> Result<CheckSummary, AdminError> {
+        self.call(AdminRequest::Check { state }, None).await
+    }
+
+    /// Compacts every table; `false` if the engine cannot.
+    pub async fn compact(self) -> Result<bool, AdminError> {
+        self.call(AdminRequest::Compact, None).await
+    }
+
+    /// Prunes the chain and/or the DAG.
+    pub async fn prune(self, chain_keep: Option<u64>, dag_below: Option<u64>) -> Result<PruneSummary, AdminError> {
+        self.call(AdminRequest::Prune { chain_keep, dag_below }, None).await
+    }
+
+    /// The dead letters, oldest first.
+    pub async fn dead_letters(self) -> Result<Vec<DeadLetter>, AdminError> {
+        self.call(AdminRequest::DeadLetters, None).await
+    }
+
+    /// Replays dead letters (`None`: all).
+    pub async fn replay_dead_letters(self, ids: Option<Vec<u64>>) -> Result<Vec<Replayed>, AdminError> {
+        self.call(AdminRequest::ReplayDeadLetters { ids }, None).await
+    }
+
+    /// Takes a backup now; the node's progress is reported to `progress`.
+    pub async fn backup(self, kind: BackupKind, progress: Arc<dyn Progress>) -> Result<BackupReport, AdminError> {
+        self.call(AdminRequest::Backup { kind }, Some(progress)).await
+    }
+
+    /// The backup schedule.
+    pub async fn schedule_status(self) -> Result<ScheduleStatus, AdminError> {
+        self.call(AdminRequest::ScheduleStatus, None).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        self,
+        request: AdminRequest,
+        progress: Option<Arc<dyn Progress>>,
+    ) -> Result<T, AdminError> {
+        let AdminClient { path, stream } = self;
+        let io = |action, source| AdminError::Io { action, path: path.clone(), source };
+        let mut line = serde_json::to_vec(&Envelope { version: PROTOCOL_VERSION, request })
+            .map_err(|e| AdminError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        let (read, mut write) = stream.into_split();
+        write.write_all(&line).await.map_err(|e| io("sending the request", e))?;
+        let mut lines = BufReader::new(read).lines();
+        loop {
+            let Some(line) = lines.next_line().await.map_err(|e| io("reading the answer", e))? else {
+                return Err(AdminError::Protocol("the node closed the connection before answering".into()));
+            };
+            let frame: Frame =
+                serde_json::from_str(&line).map_err(|e| AdminError::Protocol(format!("unreadable answer: {e}")))?;
+            match frame {
+                Frame::Phase { name, total } => {
+                    if let Some(p) = &progress {
+                        p.phase(&name, total);
+                    }
+                }
+                Frame::Advance { bytes } => {
+                    if let Some(p) = &progress {
+                        p.advance(bytes);
+                    }
+                }
+                Frame::Done { result } => {
+                    return serde_json::from_value(result)
+                        .map_err(|e| AdminError::Protocol(format!("unexpected result: {e}")));
+                }
+                Frame::Failed { kind, message } => {
+                    return Err(match kind.as_str() {
+                        "refused" | "busy" => AdminError::Refused(message),
+                        "protocol" => AdminError::Protocol(message),
+                        _ => AdminError::Node { kind, message },
+                    });
+                }
+            }
+        }
+    }
+}

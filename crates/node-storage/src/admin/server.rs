@@ -1,0 +1,248 @@
+//! The node's side: the socket, the peer check, one request per connection.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chain_store::ChainModel;
+use storage_backup::Progress;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::{AdminRequest, Envelope, Frame, MAX_REQUEST_BYTES, PROTOCOL_VERSION, effective_uid};
+use crate::backend::Backend;
+use crate::error::StorageError;
+use crate::handle::StorageHandle;
+
+/// Connections served at once; more are refused as busy.
+const MAX_CONNECTIONS: usize = 8;
+/// How long a client has to send its request line.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The admin endpoint while it listens. Dropping it (or shutting the handle down) stops it and
+/// removes the socket.
+#[derive(Debug)]
+pub struct AdminServer {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AdminServer {
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
+    /// Listens on the admin socket (`[admin]`; see [`crate::admin`]) on the current tokio
+    /// runtime until the returned server is dropped or the handle shuts down. A socket left by
+    /// a node that died is replaced; one another process still listens on is an error.
+    pub fn serve_admin(&self) -> Result<AdminServer, StorageError> {
+        let path = self.config().admin_socket();
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| StorageError::Internal("the admin endpoint needs a tokio runtime".into()))?;
+        let io = |action: &str, e: std::io::Error| {
+            StorageError::Unsupported(format!("admin socket {}: {action}: {e}", path.display()))
+        };
+        if let Ok(meta) = std::fs::symlink_metadata(&path) {
+            if !meta.file_type().is_socket() {
+                return Err(io("exists and is not a socket", std::io::ErrorKind::AlreadyExists.into()));
+            }
+            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                return Err(io("another process listens on it", std::io::ErrorKind::AddrInUse.into()));
+            }
+            std::fs::remove_file(&path).map_err(|e| io("removing the stale socket", e))?;
+        }
+        let listener = {
+            let _guard = runtime.enter();
+            UnixListener::bind(&path).map_err(|e| io("binding", e))?
+        };
+        // Owner-only; the peer check below refuses other users even in the moment before this.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io("restricting to the owner", e))?;
+        tracing::info!(socket = %path.display(), "admin endpoint listening");
+        let handle = self.clone();
+        let task = runtime.spawn(async move {
+            let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                let stream = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "admin endpoint: accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                    _ = tick.tick() => {
+                        if handle.shared().closing.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                let handle = handle.clone();
+                let slot = slots.clone().try_acquire_owned();
+                tokio::spawn(async move {
+                    let mut stream = stream;
+                    match slot {
+                        Ok(_slot) => serve(&handle, &mut stream).await,
+                        Err(_) => {
+                            let busy = format!("the node serves {MAX_CONNECTIONS} admin connections at once; retry");
+                            let _ = send(&mut stream, &Frame::Failed { kind: "busy".into(), message: busy }).await;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(AdminServer { path, task })
+    }
+}
+
+/// One connection: the peer check, the request, the answer.
+async fn serve<B: Backend, M: ChainModel>(handle: &StorageHandle<B, M>, stream: &mut UnixStream) {
+    let me = effective_uid();
+    let peer = match stream.peer_cred() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "admin endpoint: no peer credentials; connection refused");
+            return;
+        }
+    };
+    if peer.uid() != me {
+        tracing::warn!(uid = peer.uid(), pid = ?peer.pid(), "admin endpoint: refused a connection from another user");
+        let message =
+            format!("the node runs as uid {me} and admits only that user (this connection is uid {})", peer.uid());
+        let _ = send(stream, &Frame::Failed { kind: "refused".into(), message }).await;
+        return;
+    }
+    let envelope = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(stream)).await {
+        Ok(Ok(Some(e))) => e,
+        Ok(Ok(None)) => return, // connected and left (a liveness probe)
+        Ok(Err(message)) => {
+            let _ = send(stream, &Frame::Failed { kind: "protocol".into(), message }).await;
+            return;
+        }
+        Err(_) => {
+            let message = format!("no request within {} s", REQUEST_TIMEOUT.as_secs());
+            let _ = send(stream, &Frame::Failed { kind: "protocol".into(), message }).await;
+            return;
+        }
+    };
+    if envelope.version != PROTOCOL_VERSION {
+        let message = format!(
+            "admin protocol version {} is not this node's ({PROTOCOL_VERSION}): use the nodestore of the node's build",
+            envelope.version
+        );
+        let _ = send(stream, &Frame::Failed { kind: "protocol".into(), message }).await;
+        return;
+    }
+    let op = envelope.request.name();
+    tracing::info!(op, pid = ?peer.pid(), "admin request");
+    let (frames_tx, mut frames) = mpsc::unbounded_channel();
+    let work = run(handle, envelope.request, frames_tx);
+    tokio::pin!(work);
+    // Forward progress while the operation runs; the result goes last.
+    let result = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            Some(frame) = frames.recv() => {
+                for frame in coalesce(frame, &mut frames) {
+                    if send(stream, &frame).await.is_err() {
+                        // The client left; the operation still completes (a backup is not torn).
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    while let Ok(frame) = frames.try_recv() {
+        let _ = send(stream, &frame).await;
+    }
+    let last = match result {
+        Ok(result) => Frame::Done { result },
+        Err(e) => {
+            tracing::warn!(op, error = %e, "admin request failed");
+            Frame::Failed { kind: e.kind().to_owned(), message: e.to_string() }
+        }
+    };
+    let _ = send(stream, &last).await;
+}
+
+/// Runs one request; its result as JSON.
+async fn run<B: Backend, M: ChainModel>(
+    h: &StorageHandle<B, M>,
+    request: AdminRequest,
+    frames: mpsc::UnboundedSender<Frame>,
+) -> Result<serde_json::Value, StorageError> {
+    fn json<T: serde::Serialize>(v: T) -> Result<serde_json::Value, StorageError> {
+        serde_json::to_value(v).map_err(|e| StorageError::Internal(format!("encoding the admin result: {e}")))
+    }
+    match request {
+        AdminRequest::Stats => json(h.node_stats().await?),
+        AdminRequest::Check { state } => json(h.integrity_check(state).await?),
+        AdminRequest::Compact => json(h.compact().await?),
+        AdminRequest::Prune { chain_keep, dag_below } => json(h.prune(chain_keep, dag_below).await?),
+        AdminRequest::DeadLetters => json(h.dead_letters().await?),
+        AdminRequest::ReplayDeadLetters { ids } => json(h.replay_dead_letters(ids).await?),
+        AdminRequest::Backup { kind } => json(h.backup(kind, Arc::new(Forward(frames))).await?),
+        AdminRequest::ScheduleStatus => json(h.schedule_status()),
+    }
+}
+
+/// Progress of a backup, sent to the client as frames.
+struct Forward(mpsc::UnboundedSender<Frame>);
+
+impl Progress for Forward {
+    fn phase(&self, name: &str, total: u64) {
+        let _ = self.0.send(Frame::Phase { name: name.to_owned(), total });
+    }
+
+    fn advance(&self, n: u64) {
+        let _ = self.0.send(Frame::Advance { bytes: n });
+    }
+}
+
+/// `first`, with the advances queued behind it merged into one frame (progress arrives in
+/// small steps); a phase change found behind them comes after.
+fn coalesce(first: Frame, queued: &mut mpsc::UnboundedReceiver<Frame>) -> Vec<Frame> {
+    let Frame::Advance { mut bytes } = first else { return vec![first] };
+    while let Ok(next) = queued.try_recv() {
+        match next {
+            Frame::Advance { bytes: more } => bytes += more,
+            other => return vec![Frame::Advance { bytes }, other],
+        }
+    }
+    vec![Frame::Advance { bytes }]
+}
+
+/// The request line: `None` if the client closed without sending one.
+async fn read_request(stream: &mut UnixStream) -> Result<Option<Envelope>, String> {
+    let mut line = Vec::new();
+    let mut reader = BufReader::new(stream).take(MAX_REQUEST_BYTES as u64 + 1);
+    let n = reader.read_until(b'\n', &mut line).await.map_err(|e| format!("reading the request: {e}"))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.len() > MAX_REQUEST_BYTES {
+        return Err(format!("the request is longer than {MAX_REQUEST_BYTES} bytes"));
+    }
+    serde_json::from_slice(&line).map(Some).map_err(|e| format!("not an admin request: {e}"))
+}
+
+async fn send(stream: &mut UnixStream, frame: &Frame) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(frame).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line).await
+}
