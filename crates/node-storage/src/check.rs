@@ -64,9 +64,9 @@ pub struct StateCheck {
     pub storage_tries: u64,
     /// Branch nodes.
     pub nodes: u64,
-    /// The flat state's root (hex).
+    /// The flat state's root (`0x` hex).
     pub root: String,
-    /// The stored trie's root (hex; `None`: no trie).
+    /// The stored trie's root (`0x` hex; `None`: no trie).
     pub stored_root: Option<String>,
 }
 
@@ -147,9 +147,10 @@ impl ViewVisitor for DagCheckOn {
     }
 }
 
+/// `0x` and lower-case hex, as the CLI prints hashes.
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+    bytes.iter().fold(String::from("0x"), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
     })
