@@ -280,7 +280,7 @@ fn strangers_are_refused_and_no_secret_is_told() {
         }
 
         // The wrong protocol version, and garbage, are refused; the node carries on.
-        let old = raw(&path, "{\"version\":99,\"request\":{\"op\":\"stats\"}}\n");
+        let old = raw(&path, "{\"version\":99,\"request\":{\"op\":\"resize\"}}\n");
         assert!(old.contains("\"failed\"") && old.contains("protocol version 99"), "{old}");
         let junk = raw(&path, "hello\n");
         assert!(junk.contains("\"failed\"") && junk.contains("not an admin request"), "{junk}");

@@ -140,14 +140,6 @@ async fn serve<B: Backend, M: ChainModel>(handle: &StorageHandle<B, M>, stream: 
             return;
         }
     };
-    if envelope.version != PROTOCOL_VERSION {
-        let message = format!(
-            "admin protocol version {} is not this node's ({PROTOCOL_VERSION}): use the nodestore of the node's build",
-            envelope.version
-        );
-        let _ = send(stream, &Frame::Failed { kind: "protocol".into(), message }).await;
-        return;
-    }
     let op = envelope.request.name();
     tracing::info!(op, pid = ?peer.pid(), "admin request");
     let (frames_tx, mut frames) = mpsc::unbounded_channel();
@@ -238,7 +230,18 @@ async fn read_request(stream: &mut UnixStream) -> Result<Option<Envelope>, Strin
     if line.len() > MAX_REQUEST_BYTES {
         return Err(format!("the request is longer than {MAX_REQUEST_BYTES} bytes"));
     }
-    serde_json::from_slice(&line).map(Some).map_err(|e| format!("not an admin request: {e}"))
+    // The version first: a newer client's operation this node does not know is a version
+    // mismatch, not a malformed request.
+    let value: serde_json::Value = serde_json::from_slice(&line).map_err(|e| format!("not an admin request: {e}"))?;
+    if let Some(version) = value.get("version").and_then(serde_json::Value::as_u64)
+        && version != u64::from(PROTOCOL_VERSION)
+    {
+        return Err(format!(
+            "admin protocol version {version} is not this node's ({PROTOCOL_VERSION}): use the nodestore of the node's \
+             build"
+        ));
+    }
+    serde_json::from_value(value).map(Some).map_err(|e| format!("not an admin request: {e}"))
 }
 
 async fn send(stream: &mut UnixStream, frame: &Frame) -> std::io::Result<()> {
