@@ -51,10 +51,7 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
             Ok(())
         }
         Cmd::Prune { chain_keep, dag_below } => {
-            anyhow::ensure!(
-                chain_keep.is_some() || dag_below.is_some(),
-                "say what to prune: --chain-keep N and/or --dag-below H"
-            );
+            prune_target(chain_keep, dag_below)?;
             crate::render::prune(&h.prune(chain_keep, dag_below).await?, as_json);
             Ok(())
         }
@@ -136,4 +133,13 @@ async fn dispatch<B: Backend, M: crate::model::CliModel>(
         }
         Cmd::Config => unreachable!("handled before opening"),
     }
+}
+
+/// `prune` needs at least one of its targets.
+pub(crate) fn prune_target(chain_keep: Option<u64>, dag_below: Option<u64>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        chain_keep.is_some() || dag_below.is_some(),
+        "say what to prune: --chain-keep N and/or --dag-below H"
+    );
+    Ok(())
 }

@@ -41,10 +41,7 @@ async fn run(c: AdminClient, cmd: &Cmd, config: &Config, as_json: bool) -> anyho
             Ok(())
         }
         Cmd::Prune { chain_keep, dag_below } => {
-            anyhow::ensure!(
-                chain_keep.is_some() || dag_below.is_some(),
-                "say what to prune: --chain-keep N and/or --dag-below H"
-            );
+            crate::commands::prune_target(*chain_keep, *dag_below)?;
             render::prune(&c.prune(*chain_keep, *dag_below).await?, as_json);
             Ok(())
         }

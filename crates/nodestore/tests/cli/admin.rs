@@ -1,8 +1,6 @@
 //! Operating a running node (`nodestore serve` with `[admin] enabled`): the commands go through
 //! its admin socket and print what they print on a stopped node.
 
-use std::io::BufRead;
-
 use super::{json, nodestore};
 
 #[test]
@@ -34,20 +32,7 @@ fn commands_reach_a_running_node_through_its_admin_socket() {
     let offline_schedule = ok(&cli(&["backup", "schedule"]));
     assert!(offline_schedule.contains("no node is running"), "{offline_schedule}");
 
-    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("nodestore"))
-        .arg("--data-dir")
-        .arg(dir.path().join("db"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(serve.stderr.take().unwrap()).lines();
-    let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("Ctrl-C to stop"));
-    assert!(ready, "serve stopped before it was ready");
-    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let (mut serve, log) = super::serve(dir.path(), &config);
 
     // Same output as on the stopped node, from the running one.
     assert_eq!(ok(&cli(&["check"])), offline_check);

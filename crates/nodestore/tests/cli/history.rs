@@ -136,21 +136,7 @@ fn archive_commands_and_a_replica_of_a_running_node() {
     assert!(String::from_utf8_lossy(&verify.stdout).contains("0 problem(s)"));
 
     // A running node: inspection through a replica, while it serves.
-    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("nodestore"))
-        .arg("--data-dir")
-        .arg(dir.path().join("db"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Ready once it says so (log lines may come first); the rest of its output is drained.
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(serve.stderr.take().unwrap()));
-    let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("Ctrl-C to stop"));
-    assert!(ready, "serve stopped before it was ready");
-    std::thread::spawn(move || lines.for_each(drop));
+    let (mut serve, _log) = super::serve(dir.path(), &config);
     let locked = cli(&["stats"]).output().unwrap();
     let replica = cli(&["--replica", "--json", "stats"]).output().unwrap();
     let got = cli(&["--replica", "--json", "get", "block", "250"]).output().unwrap();

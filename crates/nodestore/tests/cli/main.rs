@@ -13,6 +13,29 @@ pub(crate) fn nodestore(dir: &std::path::Path) -> Command {
     c
 }
 
+/// `nodestore serve` on `dir`'s database with `config`, returned once it says it is ready (log
+/// lines may come first); the thread drains the rest of its stderr and returns it (the log).
+pub(crate) fn serve(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    use std::io::BufRead;
+    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("nodestore"))
+        .arg("--data-dir")
+        .arg(dir.join("db"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(serve.stderr.take().unwrap()).lines();
+    let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("Ctrl-C to stop"));
+    assert!(ready, "serve stopped before it was ready");
+    (serve, std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n")))
+}
+
 pub(crate) fn json(out: &[u8]) -> serde_json::Value {
     serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
 }
