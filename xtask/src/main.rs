@@ -267,7 +267,8 @@ fn overhead(args: &[String]) -> Result<()> {
     run(&mut cmd)
 }
 
-const FUZZ_TARGETS: [&str; 4] = ["key_codec", "value_codec", "open_corrupted", "backup_metadata"];
+const FUZZ_TARGETS: [&str; 6] =
+    ["key_codec", "value_codec", "open_corrupted", "backup_metadata", "era1_file", "segment_file"];
 
 fn fuzz(args: &[String]) -> Result<()> {
     let seconds = number(args, "--seconds", 60)?;

@@ -43,8 +43,15 @@ pub mod types {
 /// Blocks per era1 file at most (the accumulator's list limit), and an epoch's length.
 pub const MAX_BLOCKS: usize = 8192;
 
-/// The most bytes one decompressed entry may hold (a bound against decompression bombs).
-const MAX_DECOMPRESSED: u64 = 256 << 20;
+/// The most bytes one block's entries may hold decompressed, together (a bound against
+/// decompression bombs, and on the memory of the blocks an import holds in flight). A
+/// pre-merge block is far below it: at 30 M gas, at most about 7.5 MB of call data and 4 MB
+/// of log data.
+pub const MAX_BLOCK_BYTES: u64 = 32 << 20;
+
+/// The longest entry read, before decompression (snappy's framing adds little; the block
+/// index of 8,192 blocks is 64 KiB).
+pub const MAX_ENTRY_BYTES: u64 = MAX_BLOCK_BYTES + (1 << 20);
 
 /// An era1 file that cannot be read, or that does not verify.
 #[derive(Debug, thiserror::Error)]
@@ -268,8 +275,13 @@ impl Era1Reader {
         if head[6..8] != [0, 0] {
             return Err(self.framing(at, "reserved bytes of the entry header are not zero"));
         }
-        if at + 8 + length > self.len {
+        if length > self.len - at - 8 {
             return Err(self.framing(at, format!("entry of {length} bytes runs past the end of the file")));
+        }
+        if length > MAX_ENTRY_BYTES {
+            return Err(
+                self.framing(at, format!("entry of {length} bytes is larger than any block's ({MAX_ENTRY_BYTES})"))
+            );
         }
         let mut data = vec![0u8; length as usize];
         self.input.read_exact(&mut data).map_err(|e| Era1Error::Io { path: self.path.clone(), source: e })?;
@@ -288,13 +300,20 @@ impl Era1Reader {
         }
     }
 
-    fn unsnap(&self, data: &[u8], number: u64, what: &'static str) -> Result<Vec<u8>, Era1Error> {
+    /// Decompresses `data`, of at most `budget` bytes (what the block has left of
+    /// [`MAX_BLOCK_BYTES`]), which shrinks by what it took.
+    fn unsnap(&self, data: &[u8], number: u64, what: &'static str, budget: &mut u64) -> Result<Vec<u8>, Era1Error> {
         let mut out = Vec::new();
-        let mut decoder = snap::read::FrameDecoder::new(data).take(MAX_DECOMPRESSED + 1);
+        let mut decoder = snap::read::FrameDecoder::new(data).take(*budget + 1);
         decoder.read_to_end(&mut out).map_err(|e| self.decode(number, what, format!("snappy: {e}")))?;
-        if out.len() as u64 > MAX_DECOMPRESSED {
-            return Err(self.decode(number, what, format!("more than {MAX_DECOMPRESSED} bytes decompressed")));
+        if out.len() as u64 > *budget {
+            return Err(self.decode(
+                number,
+                what,
+                format!("the block is larger than {MAX_BLOCK_BYTES} bytes decompressed"),
+            ));
         }
+        *budget -= out.len() as u64;
         Ok(out)
     }
 
@@ -327,24 +346,30 @@ impl Era1Reader {
             return Err(self.framing(at, format!("more than {MAX_BLOCKS} blocks")));
         }
         let position = self.offsets.len() as u64;
-        let raw = self.unsnap(&data, position, "header")?;
+        let mut budget = MAX_BLOCK_BYTES;
+        let raw = self.unsnap(&data, position, "header", &mut budget)?;
         let header = EthHeader::decode(&raw).map_err(|e| self.decode(position, "header", e))?;
         let number = header.header.number;
+        if number == u64::MAX {
+            return Err(self.decode(number, "header", "block number 2^64 - 1 has no successor height"));
+        }
         let body = self.expect(types::BODY, "a block body")?;
-        let body = self.unsnap(&body, number, "body")?;
+        let body = self.unsnap(&body, number, "body", &mut budget)?;
         let body: BlockBody<TxEnvelope, Header> = rlp_exact(&body).map_err(|e| self.decode(number, "body", e))?;
         let receipts = self.expect(types::RECEIPTS, "receipts")?;
-        let receipts = self.unsnap(&receipts, number, "receipts")?;
+        let receipts = self.unsnap(&receipts, number, "receipts", &mut budget)?;
         let receipts: Vec<ReceiptEnvelope> = rlp_exact(&receipts).map_err(|e| self.decode(number, "receipts", e))?;
         let td = self.expect(types::TOTAL_DIFFICULTY, "a total difficulty")?;
         let td: [u8; 32] =
             td.as_slice().try_into().map_err(|_| self.decode(number, "total difficulty", "not 32 bytes"))?;
         let td = U256::from_le_bytes(td);
         if let Some((previous, previous_number)) = self.previous_td {
-            let expected = previous + header.header.difficulty;
-            if previous_number + 1 != number {
+            if previous_number.checked_add(1) != Some(number) {
                 return Err(self.decode(number, "header", format!("follows block {previous_number}")));
             }
+            let expected = previous.checked_add(header.header.difficulty).ok_or_else(|| {
+                self.decode(number, "total difficulty", "the previous total plus this difficulty overflows 2^256")
+            })?;
             if td != expected {
                 return Err(Era1Error::TotalDifficulty { path: self.path.clone(), number, found: td, expected });
             }
@@ -384,12 +409,11 @@ impl Era1Reader {
             return Err(bad(format!("starts at block {start}, the first block is {:?}", self.first)));
         }
         for (i, at) in self.offsets.iter().enumerate() {
-            let relative = word(i + 1) as i64;
-            if index_at as i64 + relative != *at as i64 {
-                return Err(bad(format!(
-                    "offset of block {i} points to byte {}, not {at}",
-                    index_at as i64 + relative
-                )));
+            // Offsets are relative to the index entry, as signed 64-bit numbers: compared in
+            // 128 bits, so no value in the file can overflow.
+            let target = i128::from(index_at) + i128::from(word(i + 1) as i64);
+            if target != i128::from(*at) {
+                return Err(bad(format!("offset of block {i} points to byte {target}, not {at}")));
             }
         }
         if self.entry()?.is_some() {

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chain_store::{Block, BulkImport, ChainError, ChainStore, NewBlock};
+use chain_store::{Block, BulkImport, ChainError, ChainStore, CheckedBlock, NewBlock};
 use storage_api::{KvIngest, KvReader};
 
 use crate::Eth;
@@ -61,32 +61,41 @@ pub struct FileImport {
 
 /// A block of a file as the chain store takes it (senders recovered on every core).
 pub fn new_block(block: Era1Block, path: &Path, recovery: Recovery) -> Result<NewBlock<Eth>, Era1ImportError> {
-    new_block_on(block, path, recovery, 0)
-}
-
-/// [`new_block`] with the senders recovered on up to `threads` threads (0: one per core).
-fn new_block_on(
-    block: Era1Block,
-    path: &Path,
-    recovery: Recovery,
-    threads: usize,
-) -> Result<NewBlock<Eth>, Era1ImportError> {
     let number = block.number();
-    let senders = recover_all(&block.transactions, recovery, threads).map_err(|source| Era1ImportError::Senders {
+    let mut new = unrecovered(block);
+    new.senders = recover_all(&new.block.transactions, recovery, 0).map_err(|source| Era1ImportError::Senders {
         path: path.to_owned(),
         number,
         source,
     })?;
-    Ok(NewBlock {
-        block: Block { header: block.header, transactions: block.transactions, extra: block.extra },
-        receipts: block.receipts,
-        senders,
-        state: Vec::new(),
+    Ok(new)
+}
+
+/// A block of a file checked for the bulk path: its hashes and roots first, then — only if
+/// they hold — its senders recovered on up to `threads` threads (a crafted body whose roots
+/// do not match its header costs no recovery).
+fn checked_block(block: Era1Block, path: &Path, recovery: Recovery, threads: usize) -> Result<CheckedBlock<Eth>, Step> {
+    let number = block.number();
+    CheckedBlock::check_recovering(unrecovered(block), |b| {
+        recover_all(&b.transactions, recovery, threads)
+            .map_err(|source| Step::File(Era1ImportError::Senders { path: path.to_owned(), number, source }))
     })
 }
 
+/// `block` as the chain store takes it, senders not yet recovered.
+fn unrecovered(block: Era1Block) -> NewBlock<Eth> {
+    NewBlock {
+        block: Block { header: block.header, transactions: block.transactions, extra: block.extra },
+        receipts: block.receipts,
+        senders: Vec::new(),
+        state: Vec::new(),
+    }
+}
+
 /// Initialises an empty chain store with the first block of `path` (genesis or a trusted
-/// starting point), so an import can start there. Returns that block's number.
+/// starting point), so an import can start there. Returns that block's number. The whole file
+/// is read and verified first (its blocks' hashes and roots, total difficulties, index and
+/// accumulator): a damaged or forged file leaves the store as empty as it was.
 pub fn init_from<S: storage_api::KvStore>(
     chain: &ChainStore<S, Eth>,
     path: &Path,
@@ -96,9 +105,18 @@ pub fn init_from<S: storage_api::KvStore>(
     let first = reader
         .next_block()?
         .ok_or_else(|| Era1Error::Index { path: path.to_owned(), reason: "the file holds no blocks".into() })?;
-    let number = first.number();
-    let new = new_block(first, path, recovery)?;
-    chain.init(&new).map_err(|source| Era1ImportError::Chain { path: path.to_owned(), source })?;
+    let chain_err = |source| Era1ImportError::Chain { path: path.to_owned(), source };
+    let first = checked_block(first, path, recovery, 0).map_err(|e| match e {
+        Step::Chain(source) => chain_err(source),
+        Step::File(e) => e,
+    })?;
+    // The rest of the file's contents (signatures are recovered when the import stores them).
+    while let Some(block) = reader.next_block()? {
+        CheckedBlock::check_contents(&unrecovered(block)).map_err(chain_err)?;
+    }
+    reader.finish()?;
+    let number = first.block().block.number();
+    chain.init(first.block()).map_err(chain_err)?;
     Ok(number)
 }
 
@@ -135,12 +153,9 @@ pub fn import_file<S: KvIngest>(
         _ => true,
     });
     let mut imported = 0;
-    let pushed = bulk.push_all(
+    let pushed = bulk.push_all_checked(
         blocks,
-        |block| {
-            new_block_on(block.map_err(Era1ImportError::from).map_err(Step::File)?, path, recovery, 1)
-                .map_err(Step::File)
-        },
+        |block| checked_block(block.map_err(Era1ImportError::from).map_err(Step::File)?, path, recovery, 1),
         &mut |_| {
             imported += 1;
             progress(imported + skipped.load(Ordering::Relaxed));
@@ -189,7 +204,8 @@ pub fn export_range<S: KvReader>(
     let mut start = from;
     let mut done = 0;
     while start <= to {
-        let end = to.min((start / epoch + 1) * epoch - 1);
+        // The epoch's last block, without overflowing near 2^64.
+        let end = to.min((start / epoch).saturating_add(1).saturating_mul(epoch).saturating_sub(1));
         let partial = dir.join(format!(".{network}-{start}.era1.partial"));
         let _ = std::fs::remove_file(&partial);
         let mut w = Era1Writer::create(&partial)?;
@@ -202,7 +218,10 @@ pub fn export_range<S: KvReader>(
         let path = dir.join(file_name(network, start, summary.accumulator));
         std::fs::rename(&partial, &path).map_err(|source| Era1Error::Io { path: path.clone(), source })?;
         files.push((path, summary));
-        start = end + 1;
+        match end.checked_add(1) {
+            Some(next) => start = next,
+            None => break,
+        }
     }
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();

@@ -218,3 +218,135 @@ fn damaged_files_are_refused_and_store_nothing() {
     bulk.finish().unwrap();
     assert_eq!(chain.head().unwrap().number, NUMBERS[2]);
 }
+
+/// Writes `blocks` as an era1 file at `path` (the writer checks nothing of their contents).
+fn write_blocks(path: &Path, blocks: &[Era1Block]) -> PathBuf {
+    let mut w = Era1Writer::create(path).unwrap();
+    for b in blocks {
+        w.add(b).unwrap();
+    }
+    w.finish().unwrap();
+    path.to_owned()
+}
+
+/// Reads `path` to its end as an import would: every error is returned, nothing panics.
+fn read_all(path: &Path) -> Result<(), Era1Error> {
+    let mut r = Era1Reader::open(path)?;
+    while r.next_block()?.is_some() {}
+    r.finish().map(drop)
+}
+
+/// Values in a file that overflow arithmetic or ask for unbounded memory are refused with an
+/// error naming the file, never a panic: index offsets at the ends of the signed range, a
+/// block numbered 2^64 - 1 (also as the first block of a fresh store), an entry longer than
+/// any block, and a body that decompresses past the per-block bound.
+#[test]
+fn hostile_numbers_and_sizes_are_refused_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = write_fixture(dir.path());
+    let bytes = std::fs::read(&fixture).unwrap();
+    let index = entry_at(&bytes, era1::types::BLOCK_INDEX, 0);
+    for offset in [i64::MAX, i64::MIN, -1, 1] {
+        let mut b = bytes.clone();
+        // The first block's offset: after the entry head (8) and the starting number (8).
+        b[index + 16..index + 24].copy_from_slice(&offset.to_le_bytes());
+        let path = dir.path().join(format!("offset{offset}.era1"));
+        std::fs::write(&path, &b).unwrap();
+        let err = read_all(&path).unwrap_err();
+        assert!(matches!(err, Era1Error::Index { .. }), "offset {offset}: {err}");
+    }
+
+    let mut last = blocks()[0].0.clone();
+    let mut header = last.header.header.clone();
+    header.number = u64::MAX;
+    last.header = chain_eth::EthHeader::new(header);
+    let path = write_blocks(&dir.path().join("max.era1"), &[last]);
+    let err = read_all(&path).unwrap_err();
+    assert!(matches!(err, Era1Error::Decode { what: "header", .. }), "{err}");
+    let chain = ChainStore::<MemStore, Eth>::new(MemStore::new(chain_schema::<Eth>())).unwrap();
+    let err = init_from(&chain, &path, Recovery::default()).unwrap_err();
+    assert!(matches!(err, Era1ImportError::File(Era1Error::Decode { .. })), "{err}");
+    assert_eq!(chain.head(), None);
+
+    // An entry longer than any block (the file really is that long).
+    let huge = dir.path().join("huge.era1");
+    let mut b = bytes[..8].to_vec();
+    let len = era1::MAX_ENTRY_BYTES + 1;
+    b.extend_from_slice(&era1::types::HEADER);
+    b.extend_from_slice(&(len as u32).to_le_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.resize(b.len() + len as usize, 0);
+    std::fs::write(&huge, &b).unwrap();
+    let err = read_all(&huge).unwrap_err();
+    assert!(matches!(&err, Era1Error::Framing { reason, .. } if reason.contains("larger than any block")), "{err}");
+
+    // A body that decompresses to more than a block may hold (a small entry, a bomb inside).
+    let body = entry_at(&bytes, era1::types::BODY, 0);
+    let body_len = u32::from_le_bytes(bytes[body + 2..body + 6].try_into().unwrap()) as usize;
+    let mut bomb = snap::write::FrameEncoder::new(Vec::new());
+    std::io::Write::write_all(&mut bomb, &vec![0u8; era1::MAX_BLOCK_BYTES as usize + 1]).unwrap();
+    let bomb = bomb.into_inner().unwrap();
+    assert!((bomb.len() as u64) < era1::MAX_ENTRY_BYTES);
+    let mut b = bytes[..body].to_vec();
+    b.extend_from_slice(&era1::types::BODY);
+    b.extend_from_slice(&(bomb.len() as u32).to_le_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(&bomb);
+    b.extend_from_slice(&bytes[body + 8 + body_len..]);
+    let path = dir.path().join("bomb.era1");
+    std::fs::write(&path, &b).unwrap();
+    let err = read_all(&path).unwrap_err();
+    assert!(matches!(err, Era1Error::Decode { what: "body", .. }), "{err}");
+}
+
+/// A fresh store initialised from a damaged file stays empty: the whole file is verified before
+/// its first block is stored.
+#[test]
+fn a_refused_first_file_leaves_a_fresh_store_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(write_fixture(dir.path())).unwrap();
+    let at = entry_at(&bytes, era1::types::ACCUMULATOR, 0);
+    bytes[at + 8] ^= 0x40;
+    let bad = dir.path().join("bad.era1");
+    std::fs::write(&bad, &bytes).unwrap();
+    let chain = ChainStore::<MemStore, Eth>::new(MemStore::new(chain_schema::<Eth>())).unwrap();
+    let err = init_from(&chain, &bad, Recovery::default()).unwrap_err();
+    assert!(matches!(err, Era1ImportError::File(Era1Error::Accumulator { .. })), "{err}");
+    assert_eq!(chain.head(), None, "nothing of a refused file is stored");
+}
+
+/// The cheap checks come first: a block whose transactions do not match its header's root is
+/// refused for that, before any signature is recovered (here its first signature could not
+/// be recovered at all).
+#[test]
+fn roots_are_checked_before_signatures_are_recovered() {
+    use alloy_consensus::TxEnvelope;
+    let dir = tempfile::tempdir().unwrap();
+    let mut all: Vec<Era1Block> = blocks().into_iter().map(|(b, _)| b).collect();
+    let unrecoverable = alloy_primitives::Signature::new(U256::ZERO, U256::ZERO, false);
+    let forged = match all[1].transactions[0].0.clone() {
+        TxEnvelope::Legacy(s) => {
+            TxEnvelope::Legacy(alloy_consensus::Signed::new_unchecked(s.tx().clone(), unrecoverable, *s.hash()))
+        }
+        TxEnvelope::Eip2930(s) => {
+            TxEnvelope::Eip2930(alloy_consensus::Signed::new_unchecked(s.tx().clone(), unrecoverable, *s.hash()))
+        }
+        TxEnvelope::Eip1559(s) => {
+            TxEnvelope::Eip1559(alloy_consensus::Signed::new_unchecked(s.tx().clone(), unrecoverable, *s.hash()))
+        }
+        other => panic!("a pre-Cancun block's transaction: {other:?}"),
+    };
+    all[1].transactions[0] = chain_eth::EthTx(forged);
+    assert!(chain_eth::senders::recover_all(&all[1].transactions, Recovery::default(), 1).is_err());
+    let path = write_blocks(&dir.path().join("forged.era1"), &all);
+    let chain = ChainStore::<MemStore, Eth>::new(MemStore::new(chain_schema::<Eth>())).unwrap();
+    let mut first = all[..1].to_vec();
+    first[0].extra.total_difficulty = all[0].extra.total_difficulty;
+    init_from(&chain, &write_blocks(&dir.path().join("first.era1"), &first), Recovery::default()).unwrap();
+    let mut bulk = chain.bulk_import(BulkOptions::new(dir.path().join("scratch"))).unwrap();
+    let err = import_file(&mut bulk, &path, Recovery::default(), &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(&err, Era1ImportError::Chain { source: chain_store::ChainError::BodyMismatch { .. }, .. }),
+        "{err}"
+    );
+}

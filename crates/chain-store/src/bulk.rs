@@ -28,7 +28,7 @@ use crate::apply::TxEntry;
 use crate::bloom::{Bloom, SECTION_SIZE, transpose};
 use crate::error::ChainError;
 use crate::insert::{Checks, body_record, change_set, pack, validate};
-use crate::model::{BlockHeader, BlockRef, ChainModel, NewBlock, Transaction, TxLocation, hex};
+use crate::model::{Block, BlockHeader, BlockRef, ChainModel, NewBlock, Transaction, TxLocation, hex};
 use crate::packed::Packed;
 use crate::schema::{
     AddressIndex, BloomBitsTable, Bodies, Canonical, ChainMeta, Fixed, Headers, LogBloom, MetaKey, MetaValue, Receipts,
@@ -75,6 +75,28 @@ impl<M: ChainModel> CheckedBlock<M> {
     /// Checks `new`; a block that fails is refused with the mismatch named.
     pub fn check(new: NewBlock<M>) -> Result<Self, ChainError> {
         let checks = validate(&new)?;
+        Ok(CheckedBlock { new, checks })
+    }
+
+    /// The checks of [`CheckedBlock::check`] that need no senders (hashes, roots, receipt
+    /// count, bloom): a block's contents against its header, without signature recovery.
+    pub fn check_contents(new: &NewBlock<M>) -> Result<(), ChainError> {
+        crate::insert::check_contents(new).map(drop)
+    }
+
+    /// Checks `new`, whose senders are not known yet: the cheap checks first (hashes, roots,
+    /// receipts, bloom), and only for a block that passes them `senders` is asked for its
+    /// senders (signature recovery, the expensive part) before the rest. A block whose roots
+    /// are wrong costs no recovery.
+    pub fn check_recovering<E: From<ChainError>>(
+        mut new: NewBlock<M>,
+        senders: impl FnOnce(&Block<M>) -> Result<Vec<M::Address>, E>,
+    ) -> Result<Self, E> {
+        let bloom = crate::insert::check_contents(&new)?;
+        if new.block.transactions.iter().any(|tx| tx.sender().is_none()) {
+            new.senders = senders(&new.block)?;
+        }
+        let checks = crate::insert::entries(&new, bloom)?;
         Ok(CheckedBlock { new, checks })
     }
 
@@ -129,6 +151,9 @@ pub struct BulkImport<'c, S: KvIngest + 'c, M: ChainModel> {
     /// Blooms of the current bloom-bit section from this import (by offset in the section).
     section: Vec<Option<Bloom>>,
     range: Option<Range<'c, S, M>>,
+    /// An open range whose blocks were dropped by a failure (heights and why): every call but
+    /// [`BulkImport::discard`] repeats it, so no later call reports them stored.
+    lost: Option<(u64, u64, String)>,
     report: BulkReport,
     bufs: Bufs,
 }
@@ -169,21 +194,51 @@ impl Bufs {
     }
 }
 
+/// The record of a range being committed (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending<H> {
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+    /// The blocks stored at heights `from..=to` before the range began: side blocks above the
+    /// head, the import's to leave alone (a rollback removes only what the range wrote).
+    pub(crate) kept: Vec<BlockRef<H>>,
+}
+
 impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
     /// Removes what an interrupted bulk import ingested of its last, uncommitted range, if
-    /// any, and returns that range. Nothing else is touched.
+    /// any, and returns that range. Nothing else is touched: blocks stored in the range's
+    /// heights before it began (side blocks above the head) keep their records, and only
+    /// index entries that point at the range's own blocks are removed.
+    ///
+    /// What the range wrote is found from what it ingests first (the module docs): its blocks'
+    /// records from the height-keyed tables (minus the blocks kept), the blocks it made
+    /// canonical from [`Canonical`] (above the committed head only the range writes it), and
+    /// the state to restore from all those blocks' change sets, newest first.
     pub fn roll_back_pending_import(&self) -> Result<Option<(u64, u64)>, ChainError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let Some((from, to)) = *self.pending_import_slot() else { return Ok(None) };
-        let blocks: Vec<BlockRef<M::Hash>> = self
+        let Some(Pending { from, to, kept }) = self.pending_import_slot().clone() else { return Ok(None) };
+        let heights = from..=to;
+        let canonical: Vec<BlockRef<M::Hash>> = self
             .store
-            .iter_prefix_range::<Bodies<M>, u64>(from..=to, storage_api::Direction::Forward)?
+            .iter::<Canonical<M>>(heights.clone(), storage_api::Direction::Forward)?
+            .map(|e| e.map(|(number, hash)| BlockRef { number, hash: hash.0 }))
+            .collect::<Result<_, _>>()?;
+        let written: Vec<BlockRef<M::Hash>> = self
+            .store
+            .iter_prefix_range::<Bodies<M>, u64>(heights.clone(), storage_api::Direction::Forward)?
             .keys()
             .map(|k| k.map(|(number, hash)| BlockRef { number, hash: hash.0 }))
+            .filter(|b| b.as_ref().map_or(true, |b| !kept.contains(b)))
             .collect::<Result<_, _>>()?;
+        // The blocks whose state writes the range may have applied: those it brought and
+        // those it made canonical (a side block it brought again).
+        let mut applied: Vec<BlockRef<M::Hash>> = written.clone();
+        applied.extend(canonical.iter().filter(|b| !written.contains(b)));
+        applied.sort_by_key(|b| std::cmp::Reverse(b.number));
         let mut batch = self.store.batch();
-        // State first, newest block first, so each key ends at its value before the range.
-        for at in blocks.iter().rev() {
+        // State first, newest block first, so each key ends at its value before the range (for
+        // a block whose writes never reached the state, its values before are the state's).
+        for at in &applied {
             if let Some(Stored(changes)) = self.store.get::<StateChanges<M>>(&block_key::<M>(at))?
                 && let Some(previous) = &changes.previous
             {
@@ -195,36 +250,40 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
                 }
             }
         }
-        for at in &blocks {
+        // The index entries of every block the range wrote or made canonical.
+        for at in &applied {
             let key = block_key::<M>(at);
-            batch.delete::<Headers<M>>(&Fixed(at.hash))?;
-            let txs = self.store.get::<Transactions<M>>(&key)?;
+            let Some(txs) = self.store.get::<Transactions<M>>(&key)? else { continue };
+            let txs = txs.unpack().map_err(crate::read::decode_error::<Transactions<M>>)?;
             let senders = self.store.get::<Senders<M>>(&key)?;
-            if let Some(txs) = txs {
-                let txs = txs.unpack().map_err(crate::read::decode_error::<Transactions<M>>)?;
-                for (i, tx) in txs.iter().enumerate() {
-                    let index = i as u32;
-                    batch.delete::<TxIndex<M>>(&Fixed(tx.hash()))?;
-                    let sender = match (tx.sender(), &senders) {
-                        (Some(s), _) => Some(s),
-                        (None, Some(s)) => s.get(i).ok().flatten(),
-                        (None, None) => None,
-                    };
-                    if let Some(s) = sender {
-                        batch.delete::<AddressIndex<M>>(&(Fixed(s), at.number, index))?;
-                    }
-                    if let Some(to) = tx.to() {
-                        batch.delete::<AddressIndex<M>>(&(Fixed(to), at.number, index))?;
-                    }
+            for (i, tx) in txs.iter().enumerate() {
+                let index = i as u32;
+                let hash = Fixed(tx.hash());
+                if self.store.get::<TxIndex<M>>(&hash)?.is_some_and(|loc| loc.0.block == at.hash) {
+                    batch.delete::<TxIndex<M>>(&hash)?;
+                }
+                let sender = match (tx.sender(), &senders) {
+                    (Some(s), _) => Some(s),
+                    (None, Some(s)) => s.get(i).ok().flatten(),
+                    (None, None) => None,
+                };
+                for address in sender.into_iter().chain(tx.to()) {
+                    batch.delete::<AddressIndex<M>>(&(Fixed(address), at.number, index))?;
                 }
             }
         }
-        let heights = from..=to;
-        batch.delete_prefix_range::<Bodies<M>, u64>(heights.clone())?;
-        batch.delete_prefix_range::<Transactions<M>, u64>(heights.clone())?;
-        batch.delete_prefix_range::<Receipts<M>, u64>(heights.clone())?;
-        batch.delete_prefix_range::<Senders<M>, u64>(heights.clone())?;
-        batch.delete_prefix_range::<StateChanges<M>, u64>(heights.clone())?;
+        // The records of the blocks the range brought.
+        for at in &written {
+            let key = block_key::<M>(at);
+            batch.delete::<Headers<M>>(&Fixed(at.hash))?;
+            batch.delete::<Bodies<M>>(&key)?;
+            batch.delete::<Transactions<M>>(&key)?;
+            batch.delete::<Receipts<M>>(&key)?;
+            batch.delete::<Senders<M>>(&key)?;
+            batch.delete::<StateChanges<M>>(&key)?;
+        }
+        // Height-keyed entries of the canonical chain: above the committed head, only the
+        // range's.
         batch.delete_range::<Canonical<M>>(heights.clone())?;
         batch.delete_range::<LogBloom<M>>(heights)?;
         let built = self.pointers().bloom_sections;
@@ -254,6 +313,7 @@ impl<S: KvIngest, M: ChainModel> ChainStore<S, M> {
             bloom_sections: ptrs.bloom_sections,
             section: Vec::new(),
             range: None,
+            lost: None,
             report: BulkReport::default(),
             bufs: Bufs::default(),
         })
@@ -274,6 +334,7 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
     /// Checks `new` (hashes, roots, receipts, bloom, senders; it must extend the head) and
     /// adds it to the current range, committing the range when it is full.
     pub fn push(&mut self, new: &NewBlock<M>) -> Result<(), ChainError> {
+        self.not_lost()?;
         self.extends_head(new)?;
         let checks = validate(new)?;
         self.add_checked(new, &checks)
@@ -282,6 +343,7 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
     /// Adds a block checked by [`CheckedBlock::check`] (it must extend the head), committing
     /// the range when it is full.
     pub fn push_checked(&mut self, block: &CheckedBlock<M>) -> Result<(), ChainError> {
+        self.not_lost()?;
         self.extends_head(&block.new)?;
         self.add_checked(&block.new, &block.checks)
     }
@@ -303,19 +365,31 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         I::Item: Send,
         E: From<ChainError> + Send,
     {
+        self.push_all_checked(items, |item| CheckedBlock::check(prepare(item)?).map_err(E::from), pushed)
+    }
+
+    /// [`BulkImport::push_all`] with `check` turning each item into a checked block itself
+    /// (for example with [`CheckedBlock::check_recovering`], so the cheap checks run before
+    /// signature recovery), on the worker threads.
+    pub fn push_all_checked<I, E>(
+        &mut self,
+        items: I,
+        check: impl Fn(I::Item) -> Result<CheckedBlock<M>, E> + Sync,
+        pushed: &mut dyn FnMut(&NewBlock<M>),
+    ) -> Result<u64, E>
+    where
+        I: Iterator + Send,
+        I::Item: Send,
+        E: From<ChainError> + Send,
+    {
         let threads = self.options.threads.max(1);
         let mut count = 0;
-        crate::pipeline::ordered(
-            items,
-            |item| CheckedBlock::check(prepare(item)?).map_err(E::from),
-            threads,
-            |block: CheckedBlock<M>| {
-                self.push_checked(&block)?;
-                pushed(&block.new);
-                count += 1;
-                Ok(())
-            },
-        )?;
+        crate::pipeline::ordered(items, check, threads, |block: CheckedBlock<M>| {
+            self.push_checked(&block)?;
+            pushed(&block.new);
+            count += 1;
+            Ok(())
+        })?;
         Ok(count)
     }
 
@@ -334,14 +408,35 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
     }
 
     /// Adds a block whose checks passed; past this point a failure leaves the block half
-    /// added, so the open range is discarded (nothing of it was visible), and the import stays
-    /// consistent and can go on from the committed head.
+    /// added, so the open range is dropped (nothing of it was visible) and the import is
+    /// *lost* until [`BulkImport::discard`]: the blocks pushed to the range are not stored.
     fn add_checked(&mut self, new: &NewBlock<M>, checks: &Checks<M>) -> Result<(), ChainError> {
+        let first = self.range.as_ref().map_or(new.block.number(), |r| r.first);
         if let Err(e) = self.add(new, &checks.entries, &checks.bloom) {
-            let _ = self.discard();
+            self.drop_range(first, new.block.number(), &e);
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Rolls back the open range after a failure (the store refuses writes until that
+    /// succeeds) and marks the import lost.
+    fn drop_range(&mut self, first: u64, last: u64, cause: &ChainError) {
+        if self.lost.is_none() {
+            self.lost = Some((first, last, cause.to_string()));
+        }
+        self.range = None;
+        // Best effort: if this fails too, the pending record stays and the store refuses
+        // writes until the next import (or `roll_back_pending_import`) succeeds.
+        let _ = self.chain.roll_back_pending_import();
+    }
+
+    /// [`ChainError::RangeLost`] while a failure's range is not acknowledged.
+    fn not_lost(&self) -> Result<(), ChainError> {
+        match &self.lost {
+            Some((from, to, reason)) => Err(ChainError::RangeLost { from: *from, to: *to, reason: reason.clone() }),
+            None => Ok(()),
+        }
     }
 
     /// Adds a checked block to the open range (opening one if needed).
@@ -424,10 +519,18 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
     fn open_range(&self, first: u64) -> Result<Range<'c, S, M>, ChainError> {
         let chain = self.chain;
         let last = first.saturating_add(self.options.range_blocks - 1);
+        // Side blocks already stored at these heights are not the range's to roll back.
+        let kept: Vec<BlockRef<M::Hash>> = chain
+            .store
+            .iter_prefix_range::<Bodies<M>, u64>(first..=last, storage_api::Direction::Forward)?
+            .keys()
+            .map(|k| k.map(|(number, hash)| BlockRef { number, hash: hash.0 }))
+            .collect::<Result<_, _>>()?;
         let mut batch = chain.store.batch();
-        batch.put::<ChainMeta<M>>(&(MetaKey::BulkPending as u8), &Stored(MetaValue::<M::Hash>::Range(first, last)))?;
+        let record = MetaValue::<M::Hash>::Import { from: first, to: last, kept: kept.clone() };
+        batch.put::<ChainMeta<M>>(&(MetaKey::BulkPending as u8), &Stored(record))?;
         chain.store.write(batch, Durability::Synced)?;
-        *chain.pending_import_slot() = Some((first, last));
+        *chain.pending_import_slot() = Some(Pending { from: first, to: last, kept });
         let budget = self.options.memory_budget / 3;
         let dir = &self.options.scratch;
         Ok(Range {
@@ -466,9 +569,16 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         Ok(())
     }
 
-    /// Ingests the open range and moves the pointers past it.
+    /// Ingests the open range and moves the pointers past it; a failure drops the range (see
+    /// [`BulkImport::add_checked`]).
     fn commit_range(&mut self) -> Result<(), ChainError> {
-        let Some(mut range) = self.range.take() else { return Ok(()) };
+        self.not_lost()?;
+        let Some(range) = self.range.take() else { return Ok(()) };
+        let (first, last) = (range.first, self.head.number);
+        self.ingest_range(range).inspect_err(|e| self.drop_range(first, last, e))
+    }
+
+    fn ingest_range(&mut self, mut range: Range<'c, S, M>) -> Result<(), ChainError> {
         let (range_blocks, range_transactions) = (range.blocks, range.transactions);
         let chain = self.chain;
         for (name, c) in [
@@ -533,12 +643,13 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         self.commit_range()
     }
 
-    /// Discards the open range (nothing of it becomes visible) and continues from the last
-    /// committed head.
+    /// Discards the open range (nothing of it becomes visible), acknowledges a range lost to
+    /// a failure, and continues from the last committed head.
     pub fn discard(&mut self) -> Result<(), ChainError> {
-        if self.range.take().is_some() {
+        if self.range.take().is_some() || self.lost.is_some() {
             self.chain.roll_back_pending_import()?;
         }
+        self.lost = None;
         let ptrs = self.chain.pointers();
         self.head = ptrs.head.ok_or(ChainError::NotInitialized)?;
         self.bloom_sections = ptrs.bloom_sections;

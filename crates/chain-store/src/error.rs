@@ -53,6 +53,20 @@ pub enum ChainError {
         /// Last height of the range.
         to: u64,
     },
+    /// A bulk import's open range failed to commit and was rolled back: its blocks are not
+    /// stored. Repeated by every later call until [`crate::BulkImport::discard`] acknowledges
+    /// it (then the import goes on from the committed head).
+    #[error(
+        "the bulk-import range {from}..={to} was rolled back after its commit failed ({reason}); nothing of it is stored: discard and push its blocks again"
+    )]
+    RangeLost {
+        /// First height of the range.
+        from: u64,
+        /// Last height pushed to it.
+        to: u64,
+        /// Why its commit failed.
+        reason: String,
+    },
     /// A bulk-imported block does not extend the head.
     #[error(
         "block {number} ({block}) does not extend the head {head_number} ({head}); a bulk import takes consecutive finalized blocks"
@@ -98,6 +112,14 @@ pub enum ChainError {
         number: u64,
         /// The missing parent.
         parent: String,
+    },
+    /// The block's height has no successor (2^64 - 1): every height this store keeps has one.
+    #[error("block {block}: height {number} is out of range (the highest height is 2^64 - 2)")]
+    HeightOutOfRange {
+        /// The block.
+        block: String,
+        /// Its height.
+        number: u64,
     },
     /// The block's height is not its parent's height plus one.
     #[error("block {block}: height {number} does not follow its parent's height {parent_number}")]

@@ -263,14 +263,22 @@ pub(crate) struct Checks<M: ChainModel> {
 /// against the header (the model's checks), the header's bloom against the receipts. Returns
 /// what the indexes need of each transaction, and the bloom. Reads no store.
 pub(crate) fn validate<M: ChainModel>(new: &NewBlock<M>) -> Result<Checks<M>, ChainError> {
+    let bloom = check_contents(new)?;
+    entries(new, bloom)
+}
+
+/// The checks of [`validate`] that need no senders (the cheap ones: hashes and roots, run
+/// before anything recovers a signature): the height, one receipt per transaction, the body
+/// and receipts against the header, the header's bloom against the receipts. Returns the bloom.
+pub(crate) fn check_contents<M: ChainModel>(new: &NewBlock<M>) -> Result<Bloom, ChainError> {
     let block = &new.block;
     let shown = || hex(block.hash().as_ref());
     let count = block.transactions.len();
+    if block.number() == u64::MAX {
+        return Err(ChainError::HeightOutOfRange { block: shown(), number: block.number() });
+    }
     if new.receipts.len() != count {
         return Err(ChainError::ReceiptCount { block: shown(), transactions: count, receipts: new.receipts.len() });
-    }
-    if !new.senders.is_empty() && new.senders.len() != count {
-        return Err(ChainError::SenderCount { block: shown(), transactions: count, senders: new.senders.len() });
     }
     M::verify_body(&block.header, &block.transactions, &block.extra)
         .map_err(|m| ChainError::BodyMismatch { block: shown(), mismatch: m })?;
@@ -288,6 +296,18 @@ pub(crate) fn validate<M: ChainModel>(new: &NewBlock<M>) -> Result<Checks<M>, Ch
                 computed: format!("{bloom:?}"),
             },
         });
+    }
+    Ok(bloom)
+}
+
+/// What the indexes need of each transaction of a block whose contents checked (one sender
+/// per transaction, carried or given).
+pub(crate) fn entries<M: ChainModel>(new: &NewBlock<M>, bloom: Bloom) -> Result<Checks<M>, ChainError> {
+    let block = &new.block;
+    let shown = || hex(block.hash().as_ref());
+    let count = block.transactions.len();
+    if !new.senders.is_empty() && new.senders.len() != count {
+        return Err(ChainError::SenderCount { block: shown(), transactions: count, senders: new.senders.len() });
     }
     let entries = block
         .transactions

@@ -76,7 +76,7 @@ pub struct ChainStore<S, M: ChainModel> {
     pointers: RwLock<Pointers<M::Hash>>,
     /// The range an interrupted bulk import left uncommitted (writes are refused until it is
     /// rolled back).
-    pending: Mutex<Option<(u64, u64)>>,
+    pending: Mutex<Option<bulk::Pending<M::Hash>>>,
 }
 
 /// The chain's pointers and boundaries.
@@ -195,13 +195,13 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The writer lock; refused while an interrupted bulk import's range is pending.
     fn write_lock(&self) -> Result<MutexGuard<'_, ()>, ChainError> {
         let guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        match *self.pending_import_slot() {
-            Some((from, to)) => Err(ChainError::ImportPending { from, to }),
+        match &*self.pending_import_slot() {
+            Some(p) => Err(ChainError::ImportPending { from: p.from, to: p.to }),
             None => Ok(guard),
         }
     }
 
-    fn pending_import_slot(&self) -> MutexGuard<'_, Option<(u64, u64)>> {
+    fn pending_import_slot(&self) -> MutexGuard<'_, Option<bulk::Pending<M::Hash>>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -209,13 +209,15 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// if any: its entries may be partly present, and writes are refused until
     /// [`ChainStore::roll_back_pending_import`] (or a new bulk import) removes them.
     pub fn pending_import(&self) -> Option<(u64, u64)> {
-        *self.pending_import_slot()
+        self.pending_import_slot().as_ref().map(|p| (p.from, p.to))
     }
 }
 
 /// The pointers and the pending bulk-import range, as the meta table holds them.
 #[allow(clippy::type_complexity)]
-fn load_pointers<S: KvReader, M: ChainModel>(store: &S) -> Result<(Pointers<M::Hash>, Option<(u64, u64)>), ChainError> {
+fn load_pointers<S: KvReader, M: ChainModel>(
+    store: &S,
+) -> Result<(Pointers<M::Hash>, Option<bulk::Pending<M::Hash>>), ChainError> {
     let block = |key: MetaKey| -> Result<Option<BlockRef<M::Hash>>, ChainError> {
         Ok(match store.get::<ChainMeta<M>>(&(key as u8))? {
             Some(schema::Stored(MetaValue::Block(b))) => Some(b),
@@ -238,7 +240,9 @@ fn load_pointers<S: KvReader, M: ChainModel>(store: &S) -> Result<(Pointers<M::H
         state_trie: number(MetaKey::StateTrie)? != 0,
     };
     let pending = match store.get::<ChainMeta<M>>(&(MetaKey::BulkPending as u8))? {
-        Some(schema::Stored(MetaValue::Range(from, to))) => Some((from, to)),
+        Some(schema::Stored(MetaValue::Import { from, to, kept })) => Some(bulk::Pending { from, to, kept }),
+        // Written by builds that did not record the blocks already stored in the range.
+        Some(schema::Stored(MetaValue::Range(from, to))) => Some(bulk::Pending { from, to, kept: Vec::new() }),
         _ => None,
     };
     Ok((pointers, pending))

@@ -175,6 +175,12 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
             .collect())
     }
 
+    /// Whether the address index holds `address` for transaction `index` of canonical block
+    /// `number` (as its sender or recipient).
+    pub fn indexes_address(&self, address: &M::Address, number: u64, index: u32) -> Result<bool, ChainError> {
+        Ok(self.store.get::<crate::schema::AddressIndex<M>>(&(Fixed(*address), number, index))?.is_some())
+    }
+
     /// Every item of the packed table `T` for block `at` (decoded in place where the engine
     /// allows), which must hold `count` of them if given.
     fn all<T, X>(&self, at: &BlockRef<M::Hash>, count: Option<u32>) -> Result<Vec<X>, ChainError>

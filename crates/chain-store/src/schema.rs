@@ -208,14 +208,25 @@ pub enum MetaKey {
 }
 
 /// A [`ChainMeta`] value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaValue<H> {
     /// A block pointer.
     Block(BlockRef<H>),
     /// A number.
     Number(u64),
-    /// A range of heights, both ends included.
+    /// A range of heights, both ends included (the pending record of builds before `Import`).
     Range(u64, u64),
+    /// A bulk-import range being committed: heights `from..=to`, and the blocks already
+    /// stored at those heights when it began (side blocks above the head), which a rollback
+    /// must leave as it found them.
+    Import {
+        /// First height of the range.
+        from: u64,
+        /// Last height of the range.
+        to: u64,
+        /// The blocks stored in the range before it began.
+        kept: Vec<BlockRef<H>>,
+    },
 }
 
 /// The chain schema for model `M`, to open a backend with.

@@ -165,7 +165,104 @@ fn pipelined_pushes_match_pushes<S: KvIngest>(fx: Fx<S>) {
     assert!(fx.check().unwrap().is_ok());
 }
 
-engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [same_tables_as_inserts, interrupted_range_rolls_back, bad_blocks_are_refused, pipelined_pushes_match_pushes]);
+/// Side blocks above the head — stored on another branch, or reverted by
+/// `set_canonical_head` — are not the import's: a discarded import leaves every table as it
+/// found them (their state writes are not "restored" into the canonical state, their
+/// transactions keep their index entries), and an import that re-imports one of them as
+/// canonical and is discarded leaves it a readable side block again.
+fn rollback_touches_only_the_imports_blocks<S: KvIngest>(fx: Fx<S>) {
+    let mut g = generator(3, 29);
+    let genesis = g.next_blocks().remove(0);
+    let a1 = g.child(Some(&genesis.block.header));
+    let a2 = g.child(Some(&a1.block.header));
+    let b1 = g.child(Some(&genesis.block.header));
+    let b2 = g.child(Some(&b1.block.header));
+    let b3 = g.child(Some(&b2.block.header));
+    let b4 = g.child(Some(&b3.block.header));
+    fx.init(&genesis).unwrap();
+    fx.insert_blocks(&[a1.clone(), a2.clone(), b1.clone()]).unwrap();
+    fx.set_canonical_head(&b1.block.hash()).unwrap();
+    let before = dump(&fx.chain);
+    assert!(fx.check().unwrap().is_ok());
+
+    // Discarded: nothing of the store changes.
+    let mut import = fx.bulk_import(options(fx.dir.path(), 100, 1 << 20)).unwrap();
+    import.push(&b2).unwrap();
+    import.discard().unwrap();
+    drop(import);
+    assert_eq!(dump(&fx.chain), before, "a discarded import changes nothing");
+    assert_eq!(fx.block(&a2.block.hash()).unwrap().map(|b| b.hash()), Some(a2.block.hash()));
+    assert!(fx.check().unwrap().is_ok());
+
+    // B2 stored, then reverted: a side block above the head that the import brings again.
+    fx.insert_blocks(std::slice::from_ref(&b2)).unwrap();
+    fx.set_canonical_head(&b1.block.hash()).unwrap();
+    let before = dump(&fx.chain);
+    let mut import = fx.bulk_import(options(fx.dir.path(), 100, 1 << 20)).unwrap();
+    import.push(&b2).unwrap();
+    import.push(&b3).unwrap();
+    drop(import);
+    assert_eq!(dump(&fx.chain), before, "a dropped import changes nothing");
+    assert_eq!(fx.block(&b2.block.hash()).unwrap().map(|b| b.hash()), Some(b2.block.hash()), "B2 still stored");
+    assert!(fx.check().unwrap().is_ok());
+
+    // Committed, it extends the head over B2; the other branch stays readable.
+    let mut import = fx.bulk_import(options(fx.dir.path(), 100, 1 << 20)).unwrap();
+    for b in [&b2, &b3, &b4] {
+        import.push(b).unwrap();
+    }
+    import.finish().unwrap();
+    assert_eq!(fx.head().unwrap().hash, b4.block.hash());
+    assert_eq!(fx.block(&a2.block.hash()).unwrap().map(|b| b.hash()), Some(a2.block.hash()));
+    let reference = common::memory();
+    reference.init(&genesis).unwrap();
+    reference.insert_blocks(&[a1.clone(), a2.clone(), b1.clone()]).unwrap();
+    reference.insert_blocks(std::slice::from_ref(&b2)).unwrap();
+    reference.set_canonical_head(&b1.block.hash()).unwrap();
+    reference.insert_blocks(&[b3.clone(), b4.clone()]).unwrap();
+    reference.set_canonical_head(&b4.block.hash()).unwrap();
+    assert_eq!(dump(&fx.chain), dump(&reference.chain), "the same tables as inserts");
+    let report = fx.check().unwrap();
+    assert!(report.is_ok(), "{report}");
+}
+
+/// A commit that fails (here: its spilled runs are gone) rolls the range back and says so
+/// until the caller discards: a retried `commit` or `finish` never reports success for blocks
+/// it did not commit.
+fn a_failed_commit_is_not_retried_into_success<S: KvIngest>(fx: Fx<S>) {
+    let reference = common::memory();
+    let blocks = build(&reference, &mut generator(20, 31), 500);
+    fx.init(&blocks[0]).unwrap();
+    let scratch = fx.dir.path().join("scratch");
+    let mut import = fx.bulk_import(options(fx.dir.path(), 1_000, 1 << 10)).unwrap();
+    for b in &blocks[1..=400] {
+        import.push(b).unwrap();
+    }
+    assert!(std::fs::read_dir(&scratch).unwrap().count() > 0, "runs were spilled");
+    std::fs::remove_dir_all(&scratch).unwrap();
+    let err = import.commit().unwrap_err();
+    assert!(!matches!(err, ChainError::RangeLost { .. }), "the first error is the cause: {err}");
+    for _ in 0..2 {
+        let again = import.commit().unwrap_err();
+        assert!(matches!(again, ChainError::RangeLost { from: 1, .. }), "{again}");
+    }
+    let err = import.push(&blocks[401]).unwrap_err();
+    assert!(matches!(err, ChainError::RangeLost { .. }), "{err}");
+    assert_eq!(fx.head().unwrap().number, 0);
+    assert_eq!(fx.pending_import(), None);
+    assert!(fx.check().unwrap().is_ok());
+    // Acknowledged: the import goes on from the committed head.
+    import.discard().unwrap();
+    std::fs::create_dir_all(&scratch).unwrap();
+    for b in &blocks[1..] {
+        import.push(b).unwrap();
+    }
+    import.finish().unwrap();
+    assert_eq!(fx.head(), reference.head());
+    assert_eq!(dump(&fx.chain), dump(&reference.chain));
+}
+
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [same_tables_as_inserts, interrupted_range_rolls_back, bad_blocks_are_refused, pipelined_pushes_match_pushes, rollback_touches_only_the_imports_blocks, a_failed_commit_is_not_retried_into_success]);
 
 /// Blocks of the SIGKILL test: a deterministic chain, genesis first.
 fn kill_chain() -> Vec<chain_store::NewBlock<Evm>> {

@@ -113,6 +113,9 @@ pub struct DagBulkImport<'d, S: KvIngest + 'd> {
     options: DagBulkOptions,
     next: u64,
     range: Option<Range<'d, S>>,
+    /// An open range whose vertices were dropped by a failure (sequences and why): every call
+    /// but [`DagBulkImport::discard`] repeats it, so no later call reports them stored.
+    lost: Option<(u64, u64, String)>,
     report: DagBulkReport,
     received_at_ms: u64,
     key: Vec<u8>,
@@ -199,6 +202,7 @@ impl<S: KvIngest> DagStore<S> {
             next: self.next_sequence()?,
             options,
             range: None,
+            lost: None,
             report: DagBulkReport::default(),
             received_at_ms: now_ms(),
             key: Vec::new(),
@@ -217,6 +221,7 @@ impl<'d, S: KvIngest> DagBulkImport<'d, S> {
     /// the current range at the next sequence number, which it returns; commits the range
     /// when it is full. A refused vertex changes nothing.
     pub fn push(&mut self, vertex: &Vertex, signature: &[u8]) -> Result<u64, DagError> {
+        self.not_lost()?;
         let actual = vertex.content_hash();
         if actual != vertex.hash {
             return Err(DagError::HashMismatch { claimed: vertex.hash, actual });
@@ -226,8 +231,8 @@ impl<'d, S: KvIngest> DagBulkImport<'d, S> {
             self.range = Some(self.open_range()?);
         }
         if let Err(e) = self.add(vertex, signature, height, &parent_heights) {
-            // Half added: the open range is discarded (nothing of it was visible).
-            let _ = self.discard();
+            // Half added: the open range is dropped (nothing of it was visible).
+            self.drop_range(&e);
             return Err(e);
         }
         let seq = self.next;
@@ -328,9 +333,11 @@ impl<'d, S: KvIngest> DagBulkImport<'d, S> {
     }
 
     /// Ingests the open range and removes its pending record: its vertices become visible.
-    /// On a failure what was ingested is rolled back and the import goes on from the last
-    /// committed range.
+    /// On a failure what was ingested is rolled back and the import is *lost* until
+    /// [`DagBulkImport::discard`]: the range's vertices are not stored, and every call but
+    /// `discard` says so ([`DagError::RangeLost`]).
     pub fn commit(&mut self) -> Result<(), DagError> {
+        self.not_lost()?;
         let Some(Range { ingest, runs, heights, new_tips, old_tips }) = self.range.take() else { return Ok(()) };
         let dag = self.dag;
         // The ingest is consumed (or dropped) before any rollback: redb's holds the write
@@ -338,8 +345,7 @@ impl<'d, S: KvIngest> DagBulkImport<'d, S> {
         let stats = match self.ingest_range(ingest, runs, &old_tips, &new_tips) {
             Ok(stats) => stats,
             Err(e) => {
-                let _ = dag.roll_back_pending_import();
-                self.next = dag.next_sequence()?;
+                self.drop_range(&e);
                 return Err(e);
             }
         };
@@ -393,16 +399,38 @@ impl<'d, S: KvIngest> DagBulkImport<'d, S> {
         Ok(stats)
     }
 
-    /// Discards the open range (nothing of it becomes visible); the import continues at the
-    /// last committed sequence number.
+    /// Discards the open range (nothing of it becomes visible) and acknowledges a range lost
+    /// to a failure; the import continues at the last committed sequence number.
     pub fn discard(&mut self) -> Result<(), DagError> {
         // The open ingest is dropped first: redb's holds the write transaction.
         let open = self.range.take().is_some();
-        if open {
+        if open || self.lost.is_some() {
             self.dag.roll_back_pending_import()?;
         }
+        self.lost = None;
         self.next = self.dag.next_sequence()?;
         Ok(())
+    }
+
+    /// Rolls back the open range after a failure (the store refuses writes until that
+    /// succeeds) and marks the import lost.
+    fn drop_range(&mut self, cause: &DagError) {
+        let first = self.dag.pending_import().unwrap_or(self.next);
+        if self.lost.is_none() {
+            self.lost = Some((first, self.next.saturating_sub(1).max(first), cause.to_string()));
+        }
+        self.range = None;
+        // Best effort: if this fails too, the pending record stays and the store refuses
+        // writes until the next import (or `roll_back_pending_import`) succeeds.
+        let _ = self.dag.roll_back_pending_import();
+    }
+
+    /// [`DagError::RangeLost`] while a failure's range is not acknowledged.
+    fn not_lost(&self) -> Result<(), DagError> {
+        match &self.lost {
+            Some((from, to, reason)) => Err(DagError::RangeLost { from: *from, to: *to, reason: reason.clone() }),
+            None => Ok(()),
+        }
     }
 
     /// Commits the last range and returns what the import did.

@@ -90,6 +90,20 @@ pub enum DagError {
         /// First sequence number of the range.
         from: u64,
     },
+    /// A bulk import's open range failed to commit and was rolled back: its vertices are not
+    /// stored. Repeated by every later call until [`crate::DagBulkImport::discard`]
+    /// acknowledges it (then the import goes on at the committed sequence).
+    #[error(
+        "the bulk-import range of sequences {from}..={to} was rolled back after its commit failed ({reason}); nothing of it is stored: discard and push its vertices again"
+    )]
+    RangeLost {
+        /// First sequence number of the range.
+        from: u64,
+        /// Last sequence number pushed to it.
+        to: u64,
+        /// Why its commit failed.
+        reason: String,
+    },
     /// The bulk import's scratch directory could not be created.
     #[error("bulk import scratch directory {path}: {source}")]
     ScratchDir {

@@ -23,10 +23,10 @@ impl<S: KvReader> DagStore<S> {
     }
 
     /// The highest boundary at most `height` that [`DagStore::prune_below`] can take when
-    /// only vertices finalized before sequence `archived_below` may go (the rest are not in
-    /// the history archive yet): the height of the lowest vertex at or above the current
-    /// boundary that is not finalized or finalized at `archived_below` or later.
-    pub fn prunable_below(&self, height: u64, archived_below: u64) -> Result<u64, DagError> {
+    /// only vertices finalized at a sequence in `archived` may go (the rest are not in the
+    /// history archive): the height of the lowest vertex at or above the current boundary that
+    /// is not finalized, or finalized outside `archived`.
+    pub fn prunable_below(&self, height: u64, archived: std::ops::Range<u64>) -> Result<u64, DagError> {
         let current = self.pruned_below()?;
         if height <= current {
             return Ok(current);
@@ -35,7 +35,7 @@ impl<S: KvReader> DagStore<S> {
         for key in self.store.iter::<ByHeight>(range, Direction::Forward)?.keys() {
             let (h, hash) = key?;
             let meta = self.store.get::<VertexMetas>(&hash)?.ok_or(DagError::NotFound(hash))?;
-            if meta.status != Status::Finalized || meta.finalized_seq.is_none_or(|s| s >= archived_below) {
+            if meta.status != Status::Finalized || meta.finalized_seq.is_none_or(|s| !archived.contains(&s)) {
                 return Ok(h);
             }
         }

@@ -178,7 +178,38 @@ fn interrupted_range_rolls_back<S: KvIngest>(fx: Fx<S>) {
     assert!(dag.check().unwrap().is_ok());
 }
 
-engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [same_tables_as_inserts, bad_vertices_are_refused, interrupted_range_rolls_back]);
+/// A commit that fails (here: its spilled runs are gone) rolls the range back and says so
+/// until the caller discards: a retried `commit` or `finish` never reports success for
+/// vertices it did not store.
+fn a_failed_commit_is_not_retried_into_success<S: KvIngest>(fx: Fx<S>) {
+    let (want, vertices) = reference(5, 600);
+    let scratch = fx._dir.path().join("scratch");
+    let mut import = fx.bulk_import_finalized(options(fx._dir.path(), 10_000, 1 << 10)).unwrap();
+    for (v, sig) in &vertices[..400] {
+        import.push(v, sig).unwrap();
+    }
+    std::fs::remove_dir_all(&scratch).unwrap();
+    let err = import.commit().unwrap_err();
+    assert!(!matches!(err, DagError::RangeLost { .. }), "the first error is the cause: {err}");
+    for _ in 0..2 {
+        let again = import.commit().unwrap_err();
+        assert!(matches!(again, DagError::RangeLost { from: 0, to: 399, .. }), "{again}");
+    }
+    assert!(matches!(import.push(&vertices[400].0, &vertices[400].1), Err(DagError::RangeLost { .. })));
+    assert_eq!(fx.next_sequence().unwrap(), 0);
+    assert_eq!(fx.pending_import(), None);
+    // Acknowledged: the import goes on at the committed sequence.
+    import.discard().unwrap();
+    assert_eq!(import.next_sequence(), 0);
+    std::fs::create_dir_all(&scratch).unwrap();
+    for (v, sig) in &vertices {
+        import.push(v, sig).unwrap();
+    }
+    import.finish().unwrap();
+    assert_eq!(dump(&fx.dag), dump(&want.dag));
+}
+
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [same_tables_as_inserts, bad_vertices_are_refused, interrupted_range_rolls_back, a_failed_commit_is_not_retried_into_success]);
 
 const KILL_VERTICES: usize = 6_000;
 

@@ -5,8 +5,9 @@
 //! * A **physical** backup checkpoints the chain, DAG and node stores into a staging directory
 //!   inside the data directory (hard links on RocksDB: no write pause), backs the directory up
 //!   and removes it. Each store's checkpoint is consistent on its own.
-//! * A **logical** backup dumps every table of each store from a snapshot (RocksDB, redb), or —
-//!   sled has no snapshots — with the writer paused for the duration of the dump.
+//! * A **logical** backup dumps every table of each store from a snapshot (RocksDB, redb).
+//!   sled has no snapshots, so a running sled node is not backed up (it would have to stop
+//!   every write for the dump): [`backup_stopped`] backs up its stores with the node stopped.
 //! * A **restore** (node stopped) downloads and verifies the backup into a fresh directory next
 //!   to the data directory, opens it and runs the integrity checks, and only then swaps it in
 //!   atomically. The previous data is kept beside it.
@@ -25,7 +26,6 @@ use crate::backend::Backend;
 use crate::config::Config;
 use crate::error::StorageError;
 use crate::handle::StorageHandle;
-use crate::request::{Op, PauseGate};
 use crate::shared::Shared;
 use crate::stores::StoreId;
 
@@ -95,7 +95,9 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
 
 /// The manifest's description of each store.
 fn records<B: Backend, M: ChainModel>(s: &Shared<B, M>) -> Result<[StoreRecord; 3], StorageError> {
-    let mut records = s.stores.engines().map(|(id, store)| store_record::<B>(id, store, store.schema().version()));
+    let node = crate::datadir::read_node_id(&s.config.data_dir)?;
+    let mut records =
+        s.stores.engines().map(|(id, store)| store_record::<B>(id, store, store.schema().version(), node.clone()));
     let [chain, dag, _] = &mut records;
     chain.head = s.stores.chain.head().map(|b| b.number);
     chain.finalized = s.stores.chain.finalized().map(|b| b.number);
@@ -103,9 +105,11 @@ fn records<B: Backend, M: ChainModel>(s: &Shared<B, M>) -> Result<[StoreRecord; 
     Ok(records)
 }
 
-/// The manifest's description of store `id` (schema version `version`), without marks.
-fn store_record<B: Backend>(id: StoreId, store: &B, version: u32) -> StoreRecord {
+/// The manifest's description of store `id` (schema version `version`) of node `node`,
+/// without marks.
+fn store_record<B: Backend>(id: StoreId, store: &B, version: u32, node: Option<String>) -> StoreRecord {
     StoreRecord {
+        node,
         name: id.name().to_owned(),
         backend: B::KIND.to_string(),
         schema: store.schema().name().to_owned(),
@@ -177,8 +181,9 @@ async fn logical<B: Backend, M: ChainModel, P: Progress + 'static>(
     progress: Arc<P>,
 ) -> Result<BackupReport, StorageError> {
     let shared = handle.shared();
-    // sled: hold the writer for the whole dump, so the three stores are read unchanged.
-    let resume = if B::SNAPSHOTS { None } else { Some(pause_writer(handle).await?) };
+    if !B::SNAPSHOTS {
+        return Err(StorageError::NoSnapshots { operation: "a logical backup", engine: B::KIND });
+    }
     let s = shared.clone();
     let records = records(shared)?;
     // Boxed with an explicit higher-ranked type: inferred closure types trip rustc's Send
@@ -191,30 +196,7 @@ async fn logical<B: Backend, M: ChainModel, P: Progress + 'static>(
         Ok(())
     });
     let result = backups.create_logical(produce, progress).await;
-    drop(resume);
     Ok(BackupReport { manifest: result?, checkpoint_ms: 0, elapsed_ms: 0 })
-}
-
-/// Parks the writer (through the low lane, behind queued writes); it resumes when the returned
-/// sender is dropped.
-pub(crate) async fn pause_writer<B: Backend, M: ChainModel>(
-    handle: &StorageHandle<B, M>,
-) -> Result<std::sync::mpsc::Sender<()>, StorageError> {
-    let (paused_tx, paused_rx) = std::sync::mpsc::channel();
-    let (resume_tx, resume_rx) = std::sync::mpsc::channel();
-    let gate = PauseGate { paused: paused_tx, resume: std::sync::Mutex::new(resume_rx) };
-    let h = handle.clone();
-    // Answered only once the writer resumes; nobody needs the answer.
-    tokio::spawn(async move { h.submit(|reply| Op::Pause { gate, reply }).await });
-    tokio::task::spawn_blocking(move || paused_rx.recv())
-        .await
-        .map_err(|e| StorageError::Internal(format!("pause task failed: {e}")))?
-        .map_err(|_| {
-            StorageError::Internal(
-                "the writer did not pause for the backup (request timed out, or shutting down)".into(),
-            )
-        })?;
-    Ok(resume_tx)
 }
 
 /// Backs up a stopped node's stores as they are on disk, whatever their schema versions (the
@@ -228,11 +210,12 @@ pub async fn backup_stopped<B: Backend, M: ChainModel, P: Progress + 'static>(
     let started = Instant::now();
     let backups = Backups::open(&config.backup)?;
     let _lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
+    let node = crate::datadir::read_node_id(&config.data_dir)?;
     let mut stores = Vec::new();
     for id in StoreId::ALL {
         let store = B::open_store_with(config, id, id.schema::<M>(), storage_api::VersionPolicy::AllowOlder)
             .map_err(|source| StorageError::Open { store: id, source })?;
-        stores.push((id, store_record::<B>(id, &store, store.stored_schema_version()), store));
+        stores.push((id, store_record::<B>(id, &store, store.stored_schema_version(), node.clone()), store));
     }
     let (manifest, checkpoint_ms) = match kind {
         BackupKind::Physical => {
@@ -279,6 +262,28 @@ pub async fn restore<B: Backend, M: ChainModel, P: Progress + 'static>(
     dry_run: bool,
     progress: Arc<P>,
 ) -> Result<RestoreReport, StorageError> {
+    let mode = if dry_run { Mode::Verify } else { Mode::Restore };
+    restore_as::<B, M, P>(config, selector, mode, progress).await
+}
+
+/// How far [`restore_as`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Download, verify, restore into staging, check, swap in.
+    Restore,
+    /// Download and verify only.
+    Verify,
+    /// Everything a restore does but the swap: the staging directory is checked, then removed
+    /// (what a dry run that must choose as the real run chooses does).
+    Rehearse,
+}
+
+pub(crate) async fn restore_as<B: Backend, M: ChainModel, P: Progress + 'static>(
+    config: &Config,
+    selector: &Selector,
+    mode: Mode,
+    progress: Arc<P>,
+) -> Result<RestoreReport, StorageError> {
     let backups = Backups::open(&config.backup)?;
     let manifest = backups.select(selector).await?;
     let source = manifest.stores.first().map(|s| s.backend.clone()).unwrap_or_default();
@@ -296,13 +301,13 @@ pub async fn restore<B: Backend, M: ChainModel, P: Progress + 'static>(
     let name = data_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
     let parent = data_dir.parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."));
     let scratch = parent.join(format!(".{name}.restore-{}.download", manifest.id));
-    if dry_run {
+    if mode == Mode::Verify {
         let r = backups.verify(&manifest, &scratch, progress).await;
         let _ = std::fs::remove_dir_all(&scratch);
         r?;
         return Ok(RestoreReport { manifest, previous: None, dry_run: true });
     }
-    let _live = hold_live(&data_dir)?;
+    let _live = if mode == Mode::Restore { hold_live(&data_dir)? } else { None };
     let staging = parent.join(format!(".{name}.restore-{}", manifest.id));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| BackupError::io_error("creating", &staging, e))?;
@@ -311,6 +316,19 @@ pub async fn restore<B: Backend, M: ChainModel, P: Progress + 'static>(
     if let Err(e) = prepared {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);
+    }
+    if mode == Mode::Rehearse {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Ok(RestoreReport { manifest, previous: None, dry_run: true });
+    }
+    // The node keeps its identity: the backup's, or (a backup from before identities) the one
+    // the data directory had.
+    let identity = match manifest.stores.first().and_then(|s| s.node.clone()) {
+        Some(id) => Some(id),
+        None => crate::datadir::read_node_id(&data_dir).ok().flatten(),
+    };
+    if let Some(id) = identity {
+        crate::datadir::write_node_id(&staging, &id)?;
     }
     let RestoredFrom { previous, .. } = swap_in(&staging, &data_dir, &manifest.id)?;
     tracing::info!(backup = %manifest.id, previous = ?previous, "restore complete");
@@ -347,9 +365,15 @@ async fn prepare<B: Backend, M: ChainModel, P: Progress + 'static>(
             }
         }
     }
-    let handle: StorageHandle<B, M> = StorageHandle::open(staged)?;
-    let checked = handle.check().await;
+    // Opened as a node once (what a first open does: markers, an interrupted import rolled
+    // back), then checked read-only: nothing else has the staged stores open.
+    staged.history.kind = None;
+    let handle: StorageHandle<B, M> = StorageHandle::open(staged.clone())?;
     handle.shutdown().await;
+    drop(handle);
+    let checked = tokio::task::spawn_blocking(move || crate::reader::NodeReader::<B, M>::open(staged)?.check())
+        .await
+        .map_err(|e| StorageError::Internal(format!("restore check task failed: {e}")))?;
     let (chain, dag) = checked?;
     if !chain.is_ok() || !dag.is_ok() {
         return Err(BackupError::Invalid(format!(

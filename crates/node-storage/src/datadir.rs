@@ -1,5 +1,7 @@
-//! The data directory's own two files: `ENGINE`, naming the engine that wrote the stores, and
-//! `LOCK`, held (an exclusive `flock`) by whoever has the node open for writing.
+//! The data directory's own files: `ENGINE`, naming the engine that wrote the stores, `LOCK`,
+//! held (an exclusive `flock`) by whoever has the node open for writing, and `NODE_ID`, the
+//! node's identity (random, written once), which its backups carry so a recovery never
+//! restores another node's backup found at a shared destination.
 //!
 //! * Every open checks the engine: a directory written by RocksDB opened with `--backend redb`
 //!   would otherwise come up as a new, empty node beside the real stores. Directories from
@@ -21,6 +23,56 @@ use crate::stores::StoreId;
 pub const ENGINE_FILE: &str = "ENGINE";
 /// The node lock's file name.
 pub const LOCK_FILE: &str = "LOCK";
+/// The node identity's file name.
+pub const NODE_ID_FILE: &str = "NODE_ID";
+
+/// The identity of the node at `data_dir` (`None`: none recorded, a node from before identities
+/// or a directory no node opened).
+pub fn read_node_id(data_dir: &Path) -> Result<Option<String>, StorageError> {
+    let path = data_dir.join(NODE_ID_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() <= 128 => {
+            let id = String::from_utf8_lossy(&bytes).trim().to_owned();
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(StorageError::NodeId { path, reason: format!("{id:?} is not a node identity") });
+            }
+            Ok(Some(id))
+        }
+        Ok(bytes) => Err(StorageError::NodeId { path, reason: format!("{} bytes, not a node identity", bytes.len()) }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error("reading", &path, e)),
+    }
+}
+
+/// Writes `id` as the identity of the node at `data_dir`, durably (file, then directory).
+pub(crate) fn write_node_id(data_dir: &Path, id: &str) -> Result<(), StorageError> {
+    let path = data_dir.join(NODE_ID_FILE);
+    let tmp = data_dir.join(format!(".{NODE_ID_FILE}.tmp"));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = File::create(&tmp)?;
+        f.write_all(format!("{id}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        File::open(data_dir)?.sync_all()
+    };
+    write().map_err(|e| io_error("writing", &path, e))
+}
+
+/// The identity of the node at `data_dir`, created (128 random bits, hex) if it has none.
+pub(crate) fn ensure_node_id(data_dir: &Path) -> Result<String, StorageError> {
+    if let Some(id) = read_node_id(data_dir)? {
+        return Ok(id);
+    }
+    let mut random = [0u8; 16];
+    let urandom = Path::new("/dev/urandom");
+    File::open(urandom)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+        .map_err(|e| io_error("reading", urandom, e))?;
+    let id: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    write_node_id(data_dir, &id)?;
+    Ok(id)
+}
 
 /// An exclusive hold on a data directory; released when dropped.
 #[derive(Debug)]
@@ -139,6 +191,7 @@ pub(crate) fn open_for_writing(data_dir: &Path, engine: BackendKind) -> Result<D
     storage_api::durable::create_dir_all(data_dir).map_err(|e| io_error("creating", data_dir, e))?;
     let lock = DataDirLock::acquire(data_dir)?;
     check_engine(data_dir, engine, true)?;
+    ensure_node_id(data_dir)?;
     Ok(lock)
 }
 

@@ -51,6 +51,70 @@ mod serde_bytes_compat {
     }
 }
 
+/// A dead letter without its payload: what a listing shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterSummary {
+    /// Its id in the table.
+    pub id: u64,
+    /// The request's correlation id.
+    pub correlation_id: String,
+    /// When it was dead-lettered, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The operation.
+    pub op: String,
+    /// Why it failed (the last error).
+    pub reason: String,
+    /// Attempts made, including replays.
+    pub attempts: u32,
+    /// Bytes of the request it keeps.
+    pub bytes: u64,
+}
+
+impl From<&DeadLetter> for DeadLetterSummary {
+    fn from(l: &DeadLetter) -> Self {
+        DeadLetterSummary {
+            id: l.id,
+            correlation_id: l.correlation_id.clone(),
+            at_ms: l.at_ms,
+            op: l.op.clone(),
+            reason: l.reason.clone(),
+            attempts: l.attempts,
+            bytes: l.payload.len() as u64,
+        }
+    }
+}
+
+/// One page of the dead letters, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterPage {
+    /// The dead letters of the page.
+    pub letters: Vec<DeadLetterSummary>,
+    /// The id to list after for the next page; `None` at the end.
+    pub next_after: Option<u64>,
+}
+
+/// Up to `limit` dead letters with ids above `after`, summarised (each payload is decoded
+/// and dropped in turn: memory holds one request at a time).
+pub(crate) fn page<S: ReadExt>(
+    store: &S,
+    after: Option<u64>,
+    limit: usize,
+) -> Result<DeadLetterPage, crate::StorageError> {
+    let from = after.map_or(0, |a| a.saturating_add(1));
+    let mut letters = Vec::new();
+    let mut more = false;
+    for entry in store.iter::<DeadLetters>(from.., Direction::Forward)? {
+        let (id, blob) = entry?;
+        if letters.len() == limit.max(1) {
+            more = true;
+            break;
+        }
+        letters.push(DeadLetterSummary::from(&decode(id, &blob)?));
+    }
+    let next_after = if more { letters.last().map(|l| l.id) } else { None };
+    Ok(DeadLetterPage { letters, next_after })
+}
+
 /// What replaying one dead letter did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replayed {

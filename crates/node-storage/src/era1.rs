@@ -83,7 +83,8 @@ pub fn import_era1<B: Backend + KvIngest>(
     progress: Era1Progress<'_>,
 ) -> Result<Era1Import, StorageError> {
     ethereum_only(config)?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| StorageError::DataDir {
+    // Durably: a power cut after the import must not lose the directory that holds it.
+    storage_api::durable::create_dir_all(&config.data_dir).map_err(|source| StorageError::DataDir {
         action: "creating",
         path: config.data_dir.clone(),
         source,
@@ -114,6 +115,20 @@ pub fn import_era1<B: Backend + KvIngest>(
     Ok(Era1Import { files: done, check, peak_run_bytes: report.peak_run_bytes, spilled_runs: report.spilled_runs })
 }
 
+/// A network name as it goes into era1 file names: letters, digits, `-` and `_` only (no
+/// path separators, no dots), at most 64 characters.
+fn check_network_name(network: &str) -> Result<(), StorageError> {
+    let ok = !network.is_empty()
+        && network.len() <= 64
+        && network.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(StorageError::Unsupported(format!(
+            "--network {network:?}: a network name is 1 to 64 letters, digits, `-` or `_` (it goes into file names)"
+        )));
+    }
+    Ok(())
+}
+
 /// Exports canonical blocks `from..=to` of the node's chain store as era1 files into `dir`.
 pub fn export_era1<B: Backend>(
     config: &Config,
@@ -127,10 +142,18 @@ pub fn export_era1<B: Backend>(
     if from > to {
         return Err(StorageError::Unsupported(format!("--from {from} is after --to {to}")));
     }
+    check_network_name(network)?;
     crate::datadir::open_for_reading(&config.data_dir, B::KIND)?;
     let store = B::open_reader(config, StoreId::Chain, StoreId::Chain.schema::<Eth>())
         .map_err(|source| StorageError::Open { store: StoreId::Chain, source })?;
     let chain = ChainStore::<_, Eth>::new(store)?;
+    let head = chain.head().map(|h| h.number);
+    if head.is_none_or(|h| to > h) {
+        return Err(StorageError::Unsupported(match head {
+            Some(h) => format!("--to {to} is above the chain's head {h}"),
+            None => "the chain store is empty".into(),
+        }));
+    }
     std::fs::create_dir_all(dir).map_err(|source| StorageError::DataDir {
         action: "creating",
         path: dir.to_owned(),

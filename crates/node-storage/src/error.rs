@@ -83,6 +83,14 @@ pub enum StorageError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The node identity file is unreadable.
+    #[error("node identity {}: {reason}", path.display())]
+    NodeId {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A read-only command found no node where it looked (read-only commands create nothing).
     #[error("no database at {} (run `nodestore demo` or pass --data-dir)", data_dir.display())]
     NoDatabase {
@@ -205,6 +213,17 @@ pub enum StorageError {
         /// What differs.
         reason: String,
     },
+    /// A consistent read of a running node (a live integrity check, a logical backup) needs
+    /// snapshots, and this engine has none: it would have to stop every write meanwhile.
+    #[error(
+        "{operation} of a running node needs snapshots, and the {engine} engine has none (it would stop every write meanwhile): stop the node and run the command again (it then opens the stores itself), or use rocksdb or redb"
+    )]
+    NoSnapshots {
+        /// What was asked.
+        operation: &'static str,
+        /// The engine.
+        engine: crate::BackendKind,
+    },
     /// The operation does not apply to this node (its engine lacks what it needs).
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -224,6 +243,7 @@ impl StorageError {
             | StorageError::InUse { .. }
             | StorageError::WrongEngine { .. }
             | StorageError::EngineMarker { .. }
+            | StorageError::NodeId { .. }
             | StorageError::NoDatabase { .. }
             | StorageError::DataDir { .. } => "open",
             StorageError::Chain(e) => match e {
@@ -252,7 +272,7 @@ impl StorageError {
             StorageError::Migrate(_) => "migrate",
             StorageError::Legacy(_) => "legacy",
             StorageError::Era1(_) => "era1",
-            StorageError::Unsupported(_) => "unsupported",
+            StorageError::Unsupported(_) | StorageError::NoSnapshots { .. } => "unsupported",
             StorageError::Internal(_) => "internal",
         }
     }

@@ -3,11 +3,14 @@
 //!
 //! 1. **Diagnose**: each store is opened read-only and checked; what fails is the damage. A
 //!    node with no damage is refused (nothing to recover).
-//! 2. **Choose**: backups newest first (or the one asked for); each is downloaded and verified
-//!    byte for byte, and restored into a fresh directory and checked — the first that passes is
-//!    used, the others are reported with the reason.
+//! 2. **Choose**: backups newest first (or the one asked for); one taken from another node
+//!    (its `NODE_ID` differs from this data directory's) is passed over; each other is
+//!    downloaded and verified byte for byte, and restored into a fresh directory and checked —
+//!    the first that passes is used, the others are reported with the reason. A dry run does
+//!    all of this too, so it names the backup the real run would use.
 //! 3. **Swap**: the restored data replaces the data directory atomically; the damaged directory
-//!    is kept beside it, untouched. A dry run stops before writing anything near the node.
+//!    is kept beside it, untouched. A dry run removes its restored directory instead: the node
+//!    is not touched.
 //! 4. **Report what the backup does not cover**: blocks and finalized vertices the damaged
 //!    node had (as far as it can still be read) beyond the backup's marks, and the time since
 //!    the backup was taken.
@@ -135,14 +138,16 @@ pub async fn recover_from_backup<B: Backend, M: ChainModel, P: Progress + 'stati
         ));
     }
     let backups = Backups::open(&config.backup)?;
-    let candidates: Vec<String> = match selector {
-        Some(s) => vec![backups.select(s).await?.id],
+    let candidates: Vec<storage_backup::Manifest> = match selector {
+        Some(s) => vec![backups.select(s).await?],
         None => {
             let mut all: Vec<_> = backups.list().await?.into_iter().filter_map(|b| b.manifest).collect();
             all.sort_by_key(|m| std::cmp::Reverse(m.created_at_ms));
-            all.into_iter().map(|m| m.id).collect()
+            all
         }
     };
+    // The node's identity survives damage to its stores (a file of its own in the directory).
+    let ours = crate::datadir::read_node_id(&config.data_dir).ok().flatten();
     if candidates.is_empty() {
         return Err(StorageError::Unsupported(format!(
             "no complete backup at {}: nothing to recover from",
@@ -150,9 +155,20 @@ pub async fn recover_from_backup<B: Backend, M: ChainModel, P: Progress + 'stati
         )));
     }
     let mut skipped = Vec::new();
-    for id in candidates {
+    let mode = if dry_run { crate::backup::Mode::Rehearse } else { crate::backup::Mode::Restore };
+    for manifest in candidates {
+        let id = manifest.id.clone();
+        let theirs = manifest.stores.first().and_then(|s| s.node.clone());
+        if let (Some(ours), Some(theirs)) = (&ours, &theirs)
+            && ours != theirs
+        {
+            let why = format!("taken from another node (NODE_ID {theirs}; this node is {ours})");
+            tracing::warn!(backup = %id, why, "backup passed over");
+            skipped.push((id, why));
+            continue;
+        }
         let selected = Selector::Id(id.clone());
-        match crate::backup::restore::<B, M, P>(config, &selected, dry_run, progress.clone()).await {
+        match crate::backup::restore_as::<B, M, P>(config, &selected, mode, progress.clone()).await {
             Ok(report) => {
                 let chain = report.manifest.stores.iter().find(|s| s.name == StoreId::Chain.name());
                 let dag = report.manifest.stores.iter().find(|s| s.name == StoreId::Dag.name());

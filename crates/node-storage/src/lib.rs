@@ -63,8 +63,8 @@ pub use config::{
     BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, ModelKind, ReplicaConfig, RetentionConfig,
     StateConfig, WriterConfig,
 };
-pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE};
-pub use deadletter::{DeadLetter, Replayed, node_schema};
+pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE, NODE_ID_FILE, read_node_id};
+pub use deadletter::{DeadLetter, DeadLetterPage, DeadLetterSummary, Replayed, node_schema};
 pub use era1::{Era1Import, Era1Progress, era1_files, export_era1, import_era1};
 pub use error::{ConfigError, StorageError};
 pub use fallback::{FallbackReport, StoreDiagnosis, Uncovered, diagnose, recover_from_backup};

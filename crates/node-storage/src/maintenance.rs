@@ -60,6 +60,10 @@ fn run<B: Backend, M: ChainModel>(target: Target<B, M>, stopped: mpsc::Receiver<
         let prune_every = c.retention.prune_interval_s;
         if prune_every > 0 && now.duration_since(last_prune) >= Duration::from_secs(prune_every) {
             last_prune = now;
+            // What the archive holds of this node is learned here, off the writer thread.
+            if let Some(h) = &shared.history {
+                crate::history::check_archive(h, &shared.stores.chain, &shared.stores.dag);
+            }
             if let Some(keep) = c.retention.chain_keep_blocks {
                 let started = Instant::now();
                 if let Some(r) = task(&shared, "prune_chain", |reply| Op::PruneChain { keep_last: keep, reply }) {
@@ -85,8 +89,13 @@ fn run<B: Backend, M: ChainModel>(target: Target<B, M>, stopped: mpsc::Receiver<
         if compact_every > 0 && now.duration_since(last_compact) >= Duration::from_secs(compact_every) {
             last_compact = now;
             let started = Instant::now();
-            if let Some(done) = task(&shared, "compact", |reply| Op::Compact { reply }) {
-                tracing::info!(done, secs = started.elapsed().as_secs_f64(), "compaction finished");
+            // Here, not through the writer: writes go on while the engine compacts.
+            let result = crate::handle::compact_stores(&shared);
+            let secs = started.elapsed().as_secs_f64();
+            shared.metrics.maintenance("compact", secs, result.is_ok());
+            match result {
+                Ok(done) => tracing::info!(done, secs, "compaction finished"),
+                Err(e) => tracing::warn!(error = %e, "compaction failed"),
             }
         }
     }

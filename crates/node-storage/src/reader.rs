@@ -210,6 +210,20 @@ impl<B: Backend, M: ChainModel> NodeReader<B, M> {
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StorageError> {
         dead_letters(&self.stores.node)
     }
+
+    /// Every dead letter without its payload, oldest first (one payload in memory at a time).
+    pub fn dead_letter_summaries(&self) -> Result<Vec<crate::DeadLetterSummary>, StorageError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = deadletter::page(&self.stores.node, after, crate::admin::MAX_DEAD_LETTERS_PER_PAGE)?;
+            out.extend(page.letters);
+            match page.next_after {
+                Some(a) => after = Some(a),
+                None => return Ok(out),
+            }
+        }
+    }
 }
 
 /// The figures of store `id` of engine `B` in `data_dir`.

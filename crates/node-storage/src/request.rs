@@ -146,20 +146,6 @@ pub(crate) enum Op<M: ChainModel> {
         #[serde(skip)]
         reply: Reply<dag_store::PruneReport>,
     },
-    Compact {
-        #[serde(skip)]
-        reply: Reply<bool>,
-    },
-    /// Holds the writer until the gate's sender is dropped (a consistent dump of an engine
-    /// without snapshots). Never dead-lettered, never serialized.
-    #[serde(skip)]
-    Pause { gate: PauseGate, reply: Reply<()> },
-}
-
-/// Signals that the writer has paused, and holds it until `resume`'s sender is dropped.
-pub(crate) struct PauseGate {
-    pub(crate) paused: std::sync::mpsc::Sender<()>,
-    pub(crate) resume: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
 /// `$body` with `$reply` bound to the reply of whichever write `$op` is (each kind's reply has
@@ -172,12 +158,10 @@ macro_rules! each_reply {
             Op::SetHead { $reply, .. } => $body,
             Op::PruneChain { $reply, .. } => $body,
             Op::PruneDag { $reply, .. } => $body,
-            Op::Compact { $reply } => $body,
             Op::FinalizeVertex { $reply, .. }
             | Op::InitChain { $reply, .. }
             | Op::SetSafe { $reply, .. }
-            | Op::SetFinalized { $reply, .. }
-            | Op::Pause { $reply, .. } => $body,
+            | Op::SetFinalized { $reply, .. } => $body,
         }
     };
 }
@@ -194,8 +178,6 @@ impl<M: ChainModel> Op<M> {
             Op::SetFinalized { .. } => "set_finalized",
             Op::PruneChain { .. } => "prune_chain",
             Op::PruneDag { .. } => "prune_dag",
-            Op::Compact { .. } => "compact",
-            Op::Pause { .. } => "pause",
         }
     }
 
@@ -203,7 +185,7 @@ impl<M: ChainModel> Op<M> {
         match self {
             Op::FinalizeVertex { .. } | Op::SetHead { .. } | Op::SetSafe { .. } | Op::SetFinalized { .. } => Lane::High,
             Op::InsertVertex { .. } | Op::InitChain { .. } | Op::InsertBlock { .. } => Lane::Normal,
-            Op::PruneChain { .. } | Op::PruneDag { .. } | Op::Compact { .. } | Op::Pause { .. } => Lane::Low,
+            Op::PruneChain { .. } | Op::PruneDag { .. } => Lane::Low,
         }
     }
 
@@ -291,7 +273,6 @@ mod tests {
         PruneDag {
             below: u64,
         },
-        Compact,
     }
 
     #[test]
@@ -307,7 +288,6 @@ mod tests {
             (Before::SetFinalized(hash), Op::SetFinalized { hash, reply: Reply::default() }),
             (Before::PruneChain { keep_last: 5 }, Op::PruneChain { keep_last: 5, reply: Reply::default() }),
             (Before::PruneDag { below: 6 }, Op::PruneDag { below: 6, reply: Reply::default() }),
-            (Before::Compact, Op::Compact { reply: Reply::default() }),
         ];
         for (before, now) in cases {
             let old = postcard::to_allocvec(&before).unwrap();

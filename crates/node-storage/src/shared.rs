@@ -56,6 +56,9 @@ pub(crate) struct Shared<B: Backend, M: ChainModel> {
     pub(crate) next_request: AtomicU64,
     pub(crate) dead_letters: AtomicU64,
     pub(crate) next_dead_letter: Mutex<u64>,
+    /// Held by a dead-letter replay: one at a time, so an entry is removed (and counted off)
+    /// once.
+    pub(crate) replaying: tokio::sync::Mutex<()>,
     pub(crate) last_error: Mutex<Option<String>>,
     /// The history archive, when one is configured.
     pub(crate) history: Option<History>,
@@ -105,6 +108,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             next_request: AtomicU64::new(1),
             dead_letters: AtomicU64::new(dead_letters),
             next_dead_letter: Mutex::new(next_dead_letter),
+            replaying: tokio::sync::Mutex::new(()),
             last_error: Mutex::new(None),
             history,
             schedule: Mutex::default(),

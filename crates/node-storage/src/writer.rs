@@ -297,9 +297,11 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
             Op::SetSafe { hash, reply } => reply.set(s.stores.chain.set_safe(hash).map_err(Into::into)),
             Op::SetFinalized { hash, reply } => reply.set(s.stores.chain.set_finalized(hash).map_err(Into::into)),
             Op::PruneChain { keep_last, reply } => {
-                // With an archive, nothing it does not hold yet (verified) is pruned; while its
-                // watermark is unknown, nothing at all.
-                let archived = s.history.as_ref().map(|h| crate::history::chain_archived_below(h, &s.stores.chain));
+                // With an archive, nothing it does not verifiably hold of this chain is pruned;
+                // while that is unknown, nothing at all. (Checked against the archive before the
+                // request was queued: no network call here.)
+                let archived =
+                    s.history.as_ref().map(|h| crate::history::chain_prune_limit(h, &s.stores.chain.pointers()));
                 let r = s.stores.chain.prune_archived(*keep_last, archived).map_err(StorageError::from);
                 if let Ok(report) = &r {
                     s.caches.after_chain_prune(report);
@@ -309,7 +311,7 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
             }
             Op::PruneDag { below, reply } => {
                 let r = (|| -> Result<_, StorageError> {
-                    let below = match s.history.as_ref().map(|h| crate::history::dag_archived_below(h, &s.stores.dag)) {
+                    let below = match s.history.as_ref().map(crate::history::dag_prune_range) {
                         Some(archived) => s.stores.dag.prunable_below(*below, archived)?,
                         None => *below,
                     };
@@ -320,16 +322,6 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
                     s.metrics.count(Event::PrunedItems, report.vertices);
                 }
                 reply.set(r);
-            }
-            Op::Compact { reply } => {
-                let r = (|| Ok(s.stores.chain.store().compact_all()? & s.stores.dag.store().compact_all()?))();
-                reply.set(r);
-            }
-            Op::Pause { gate, reply } => {
-                let _ = gate.paused.send(());
-                let resume = gate.resume.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = resume.recv(); // returns once the sender is dropped
-                reply.set(Ok(()));
             }
             // `plan` puts inserts in runs; alone, one is a run of one.
             Op::InsertVertex { vertex, signature, reply } => {

@@ -157,12 +157,12 @@ fn every_operation_runs_through_the_socket_while_the_node_writes() {
         let parent = vertex(1_000_000);
         let orphan = VertexBuilder::new("x").id("orphan").parents(vec![parent.hash]).timestamp(9).build();
         h.insert_vertex(orphan.clone(), vec![]).await.unwrap_err();
-        let letters = client(&cfg).await.dead_letters().await.unwrap();
+        let letters = client(&cfg).await.dead_letter_page(None, 100).await.unwrap().letters;
         assert_eq!(letters.len(), 1, "{letters:?}");
         h.insert_vertex(parent, vec![]).await.unwrap();
         let replayed = client(&cfg).await.replay_dead_letters(Some(vec![letters[0].id])).await.unwrap();
         assert_eq!(replayed[0].error, None, "{replayed:?}");
-        assert!(client(&cfg).await.dead_letters().await.unwrap().is_empty());
+        assert!(client(&cfg).await.dead_letter_page(None, 100).await.unwrap().letters.is_empty());
         assert!(h.vertex(orphan.hash).await.unwrap().is_some());
 
         let status = loop {
@@ -196,7 +196,7 @@ fn every_operation_runs_through_the_socket_while_the_node_writes() {
     });
 }
 
-/// Checks on a snapshot (redb) or with the writer paused (sled) while the node writes.
+/// Checks on a snapshot while the node writes (RocksDB above, redb here).
 fn consistent_checks_under_load<B: Backend>() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
@@ -221,9 +221,261 @@ fn checks_under_load_are_consistent_on_redb() {
     consistent_checks_under_load::<RedbStore>();
 }
 
+/// sled has no snapshots: a running sled node refuses a live check and a logical backup with a
+/// clear error instead of stopping every write for their length, and its writes go on.
 #[test]
-fn checks_under_load_are_consistent_on_sled() {
-    consistent_checks_under_load::<SledStore>();
+fn a_running_sled_node_refuses_what_would_stop_its_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    rt().block_on(async {
+        let h = StorageHandle::<SledStore, Evm>::open(cfg.clone()).unwrap();
+        let _server = h.serve_admin().unwrap();
+        let load = Load::start(h.clone());
+        load.wait_for(20).await;
+        let before = load.blocks.load(Ordering::SeqCst);
+        let err = client(&cfg).await.check(false).await.unwrap_err();
+        assert!(
+            matches!(&err, AdminError::Node { kind, message } if kind == "unsupported" && message.contains("snapshots")),
+            "{err}"
+        );
+        let err = client(&cfg).await.backup(BackupKind::Logical, Arc::new(())).await.unwrap_err();
+        assert!(matches!(&err, AdminError::Node { message, .. } if message.contains("snapshots")), "{err}");
+        load.wait_for(before + 20).await;
+        assert_eq!(client(&cfg).await.stats().await.unwrap().backend, "sled");
+        load.stop().await;
+        h.shutdown().await;
+    });
+}
+
+/// A node whose writes must answer within 400 ms.
+fn impatient(root: &std::path::Path) -> Config {
+    let mut c = config(root);
+    c.writer.request_timeout_ms = 400;
+    c
+}
+
+/// `n` small blocks on the generator's chain, genesis first.
+fn blocks(n: usize) -> Vec<chain_store::NewBlock<Evm>> {
+    let mut g = ChainGenerator::new(GenConfig {
+        txs_per_block: 5,
+        accounts: 50,
+        fork_probability: 0.0,
+        ..GenConfig::default()
+    });
+    g.generate(n)
+}
+
+/// A node holding the chain's first 50 blocks and `vertices` vertices of 1 KiB (about that
+/// many KiB of data to compact or back up), written with the default timeouts, then closed.
+fn filled(cfg: &Config, chain: &[chain_store::NewBlock<Evm>], vertices: u64) {
+    rt().block_on(async {
+        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        h.init_chain(chain[0].clone()).await.unwrap();
+        for r in h.insert_blocks(chain[1..50].to_vec()).await {
+            r.unwrap();
+        }
+        let mut parent: Option<Vertex> = None;
+        for start in (0..vertices).step_by(1_000) {
+            let batch: Vec<(Vertex, Vec<u8>)> = (start..(start + 1_000).min(vertices))
+                .map(|i| {
+                    let v = VertexBuilder::new("filler")
+                        .id(format!("f{i}"))
+                        .parents(parent.iter().map(|p| p.hash).collect())
+                        .payload(vec![(i % 251) as u8; 1_024])
+                        .timestamp(i)
+                        .build();
+                    parent = Some(v.clone());
+                    (v, vec![1; 64])
+                })
+                .collect();
+            for r in h.insert_vertices(batch).await {
+                r.unwrap();
+            }
+        }
+        h.shutdown().await;
+    });
+}
+
+/// Inserts `more` one by one while `busy` runs; every insert must succeed within the writer's
+/// timeout. Returns how long `busy` took.
+async fn inserts_during<F: std::future::Future>(
+    h: &StorageHandle<RocksStore, Evm>,
+    more: &[chain_store::NewBlock<Evm>],
+    busy: F,
+) -> (F::Output, Duration) {
+    let started = std::time::Instant::now();
+    let writes = async {
+        for b in more {
+            h.insert_block(b.clone()).await.expect("an insert while the node is busy");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (out, ()) = tokio::join!(async { (busy.await, started.elapsed()) }, writes);
+    out
+}
+
+/// Compaction runs beside the writer, never on its thread: inserts keep answering within their
+/// timeout while a compaction of the whole store takes many times longer.
+#[test]
+fn writes_go_on_during_a_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = impatient(dir.path());
+    let all = blocks(200);
+    filled(&cfg, &all, 150_000);
+    rt().block_on(async {
+        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let ((compacted, took), ()) = (inserts_during(&h, &all[50..], h.compact()).await, ());
+        assert!(compacted.unwrap());
+        assert!(took > Duration::from_millis(800), "the compaction took only {took:?}: too short to show anything");
+        h.shutdown().await;
+    });
+}
+
+/// A TCP listener that accepts connections and never answers (an archive that hangs).
+fn black_hole() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().take(64) {
+            match s {
+                Ok(s) => held.push(s),
+                Err(_) => return,
+            }
+        }
+    });
+    (addr, thread)
+}
+
+/// A prune with the archive hanging: what it may prune is learned off the writer thread, so
+/// inserts keep answering within their timeout while the archive does not answer, and the prune
+/// holds (nothing is verified archived).
+#[test]
+fn writes_go_on_while_a_prune_waits_for_a_hung_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, _hole) = black_hole();
+    let mut cfg = impatient(dir.path());
+    cfg.history = storage_history::testkit::config_at(&addr.to_string(), "hung_");
+    cfg.history.bigtable.create_tables = false;
+    cfg.history.timeout_ms = 2_000;
+    cfg.history.upload = false;
+    let all = blocks(120);
+    rt().block_on(async {
+        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        h.init_chain(all[0].clone()).await.unwrap();
+        for chunk in all[1..60].chunks(5) {
+            for r in h.insert_blocks(chunk.to_vec()).await {
+                r.unwrap();
+            }
+        }
+        h.set_finalized(all[50].block.hash()).await.unwrap();
+        let ((pruned, took), ()) = (inserts_during(&h, &all[60..], h.prune_chain(10)).await, ());
+        let report = pruned.unwrap();
+        assert_eq!(report.pruned_below, 0, "nothing is verified archived: {report:?}");
+        assert!(report.limited_by_archive, "{report:?}");
+        assert!(took >= Duration::from_millis(1_500), "the archive answered after {took:?}: it was meant to hang");
+        h.shutdown().await;
+    });
+}
+
+/// A client that asks for a backup and then reads nothing neither holds the backup up nor
+/// the node's writes: the operation runs in a task of its own and completes.
+#[test]
+fn a_client_that_stops_reading_holds_nothing_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = impatient(dir.path());
+    let all = blocks(200);
+    filled(&cfg, &all, 60_000);
+    rt().block_on(async {
+        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let server = h.serve_admin().unwrap();
+        // A raw client with the smallest receive buffer, which sends its request and never reads.
+        let stalled = std::os::unix::net::UnixStream::connect(server.path()).unwrap();
+        rustix::net::sockopt::set_socket_recv_buffer_size(&stalled, 1).unwrap();
+        let request = serde_json::json!({
+            "version": node_storage::admin::PROTOCOL_VERSION,
+            "request": { "op": "backup", "kind": "logical" },
+        });
+        (&stalled).write_all(format!("{request}\n").as_bytes()).unwrap();
+        let done = async {
+            let backups = Backups::open(&cfg.backup).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            loop {
+                if backups.list().await.unwrap().iter().any(|b| b.manifest.is_some()) {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "the backup never completed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let ((), _) = inserts_during(&h, &all[50..], done).await;
+        drop(stalled);
+        // Dropping the endpoint closes its connections too.
+        let idle = std::os::unix::net::UnixStream::connect(server.path()).unwrap();
+        idle.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        drop(server);
+        let mut buf = [0u8; 1];
+        let n = (&idle).read(&mut buf);
+        let closed = match &n {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        };
+        assert!(closed, "the connection outlived the endpoint: {n:?}");
+        h.shutdown().await;
+    });
+}
+
+/// Dead letters are listed a page at a time and without their payloads, so the answer stays
+/// small whatever the table holds; replays from two clients at once count each letter off once.
+#[test]
+fn dead_letters_are_listed_in_pages_and_replayed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    rt().block_on(async {
+        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let _server = h.serve_admin().unwrap();
+        // 30 orphans of one missing parent, each with a 64 KiB payload.
+        let parent = vertex(7_000_000);
+        for i in 0..30 {
+            let orphan = VertexBuilder::new("x")
+                .id(format!("orphan-{i}"))
+                .parents(vec![parent.hash])
+                .payload(vec![i as u8; 64 << 10])
+                .timestamp(9)
+                .build();
+            h.insert_vertex(orphan, vec![]).await.unwrap_err();
+        }
+        let first = client(&cfg).await.dead_letter_page(None, 12).await.unwrap();
+        assert_eq!(first.letters.len(), 12);
+        assert!(first.letters.iter().all(|l| l.bytes > 64 << 10), "{:?}", first.letters[0]);
+        let raw_answer = raw(
+            &cfg.admin_socket(),
+            &format!(
+                "{{\"version\":{},\"request\":{{\"op\":\"dead_letters\",\"after\":null,\"limit\":100}}}}\n",
+                node_storage::admin::PROTOCOL_VERSION
+            ),
+        );
+        assert!(raw_answer.len() < 32 << 10, "a page of 30 letters without payloads: {} bytes", raw_answer.len());
+        let mut all = first.letters.clone();
+        let mut after = first.next_after;
+        while let Some(a) = after {
+            let page = client(&cfg).await.dead_letter_page(Some(a), 12).await.unwrap();
+            all.extend(page.letters);
+            after = page.next_after;
+        }
+        assert_eq!(all.len(), 30);
+        assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+        h.insert_vertex(parent, vec![]).await.unwrap();
+        let (a, b) = tokio::join!(async { client(&cfg).await.replay_dead_letters(None).await.unwrap() }, async {
+            client(&cfg).await.replay_dead_letters(None).await.unwrap()
+        });
+        assert_eq!(a.len() + b.len(), 30, "each letter replayed once: {} + {}", a.len(), b.len());
+        assert!(client(&cfg).await.dead_letter_page(None, 100).await.unwrap().letters.is_empty());
+        let health = h.health();
+        assert_eq!(health.detail["dead_letters"], 0, "{health:?}");
+        h.shutdown().await;
+    });
 }
 
 /// One request on a raw connection; the answer's lines.

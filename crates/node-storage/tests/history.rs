@@ -335,6 +335,135 @@ fn an_archive_of_another_chain_is_refused() {
     });
 }
 
+/// A segment archive in a local directory, 64 blocks and 64 vertices per segment.
+fn local_segments(dir: &std::path::Path) -> HistoryConfig {
+    let mut history =
+        HistoryConfig { kind: Some(TierKind::Segments), upload_interval_ms: 50, ..HistoryConfig::default() };
+    history.segments.destination = dir.display().to_string();
+    history.segments.blocks_per_segment = 64;
+    history.segments.vertices_per_segment = 64;
+    history
+}
+
+/// `n` vertices in a line, by `creator` (another creator: another DAG).
+fn dag_of(creator: &str, n: u64) -> Vec<Vertex> {
+    let mut out: Vec<Vertex> = Vec::new();
+    for i in 0..n {
+        let parents = out.last().map(|p| vec![p.hash]).unwrap_or_default();
+        out.push(VertexBuilder::new(creator).id(format!("v{i}")).parents(parents).timestamp(i).build());
+    }
+    out
+}
+
+/// An archive that starts above the lowest height a node still holds does not hold what lies
+/// below its start: pruning deletes everything below its boundary, so it stays where it is
+/// (chain: a node that pruned to 100 before it had an archive started it at 100; DAG: an
+/// archive whose finalized sequence starts at 100, written straight through the tier, since
+/// this node's uploader always starts at 0).
+#[test]
+fn pruning_stays_above_what_the_archive_never_held() {
+    let (a, b, archive) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let history = local_segments(archive.path());
+    let blocks = chain(300, 3);
+    let vertices = dag_of("a", 300);
+    rt().block_on(async {
+        // Node A prunes to 100 with no archive, then gets one: it uploads from 100.
+        let h = Handle::open(node_config(a.path(), HistoryConfig::default())).unwrap();
+        fill(&h, &blocks, &[]).await;
+        assert_eq!(h.prune_chain(200).await.unwrap().pruned_below, 100);
+        h.shutdown().await;
+        drop(h);
+        let h = Handle::open(node_config(a.path(), history.clone())).unwrap();
+        let status = uploaded(&h, 64, 1).await;
+        assert_eq!(status.chain.as_ref().map(|m| (m.first, m.next)), Some((100, 256)), "{status:?}");
+        h.shutdown().await;
+    });
+    // The DAG archive: finalized sequences 100..=255 of the same vertices.
+    let reference = dag_store::DagStore::new(storage_api::mem::MemStore::new(dag_store::dag_schema())).unwrap();
+    let signed: Vec<(Vertex, Vec<u8>)> = vertices.iter().map(|v| (v.clone(), vec![7; 8])).collect();
+    reference.insert_batch(&signed).unwrap();
+    for (seq, v) in vertices.iter().enumerate() {
+        reference.mark_finalized(&v.hash, seq as u64).unwrap();
+    }
+    let tier = storage_history::Archive::open(&history).unwrap().unwrap();
+    for unit in [100u64..128, 128..192, 192..256] {
+        let items: Vec<storage_history::DagItem> = unit
+            .map(|seq| {
+                let (hash, record) = reference.archive_vertex(seq).unwrap().unwrap();
+                storage_history::DagItem { sequence: seq, hash: hash.0.to_vec(), record }
+            })
+            .collect();
+        storage_history::HistoryTier::upload_dag(&tier, &items).unwrap();
+    }
+    drop(tier);
+    // Node B holds all of 0..300 and shares the archive: its prunes hold at 0.
+    rt().block_on(async {
+        let mut config = node_config(b.path(), history);
+        config.history.upload = false;
+        let h = Handle::open(config).unwrap();
+        fill(&h, &blocks, &vertices).await;
+        let report = h.prune_chain(10).await.unwrap();
+        assert_eq!(report.pruned_below, 0, "blocks 0..100 are in no archive: {report:?}");
+        assert!(report.limited_by_archive, "{report:?}");
+        assert!(h.block_by_number(50).await.unwrap().is_some());
+        let report = h.prune_dag(290).await.unwrap();
+        assert_eq!(report.pruned_below, 0, "vertices 0..100 are in no archive: {report:?}");
+        assert!(h.vertex(vertices[50].hash).await.unwrap().is_some());
+        h.shutdown().await;
+    });
+}
+
+/// An archive that runs ahead of a node is checked at the highest height both hold (the
+/// node's head), not skipped: another chain's archive is refused and nothing is pruned; the
+/// same chain's archive is trusted up to the node's head.
+#[test]
+fn an_archive_ahead_of_the_node_is_checked_at_its_head() {
+    let (a, other, lagging, archive) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let history = local_segments(archive.path());
+    let (blocks, vertices) = (chain(400, 4), dag_of("a", 400));
+    rt().block_on(async {
+        let h = Handle::open(node_config(a.path(), history.clone())).unwrap();
+        fill(&h, &blocks, &vertices).await;
+        let status = uploaded(&h, 64, 64).await;
+        assert_eq!(status.chain.as_ref().map(|m| m.next), Some(384), "{status:?}");
+        assert_eq!(status.dag.as_ref().map(|m| m.next), Some(384), "{status:?}");
+        h.shutdown().await;
+    });
+    let mut follower = history.clone();
+    follower.upload = false;
+    // A new node of another chain and DAG, 50 blocks and vertices: below the archive's end.
+    rt().block_on(async {
+        let h = Handle::open(node_config(other.path(), follower.clone())).unwrap();
+        fill(&h, &chain(50, 5), &dag_of("b", 50)).await;
+        let report = h.prune_chain(10).await.unwrap();
+        assert_eq!(report.pruned_below, 0, "{report:?}");
+        assert_eq!(h.prune_dag(40).await.unwrap().pruned_below, 0);
+        let mut config = node_config(other.path(), history.clone());
+        config.history.upload = true;
+        h.shutdown().await;
+        drop(h);
+        let h = Handle::open(config).unwrap();
+        let e = h.archive_upload().await.unwrap_err();
+        assert!(matches!(e, StorageError::ArchiveMismatch { .. }), "{e}");
+        h.shutdown().await;
+    });
+    // A lagging node of the same chain (100 blocks, 100 vertices): trusted up to its head.
+    rt().block_on(async {
+        let h = Handle::open(node_config(lagging.path(), follower)).unwrap();
+        fill(&h, &blocks[..100], &vertices[..100]).await;
+        let report = h.prune_chain(10).await.unwrap();
+        assert_eq!(report.pruned_below, 90, "{report:?}");
+        let report = h.prune_dag(60).await.unwrap();
+        assert_eq!(report.pruned_below, 60, "{report:?}");
+        h.shutdown().await;
+    });
+}
+
 /// The child half of the SIGKILL test: a node uploading to segments in `HISTORY_KILL_ARCHIVE`
 /// while it stores `HISTORY_KILL_BLOCKS` more blocks, printing each upload it sees.
 #[test]

@@ -225,6 +225,21 @@ pub(crate) async fn create<B: Backend, M: node_storage::chain::ChainModel>(
     Ok(())
 }
 
+/// `nodestore backup create` on a stopped node whose engine has no snapshots (sled): the
+/// stores are opened for the backup alone, so nothing writes meanwhile.
+pub(crate) async fn create_stopped<B: Backend, M: node_storage::chain::ChainModel>(
+    config: &Config,
+    kind: KindArg,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let bars = Bars::new(as_json);
+    let r = node_storage::backup_stopped::<B, M, Bars>(config, self::kind(kind), bars.clone()).await;
+    bars.finish();
+    let r = r.context("backup failed (nothing was listed as complete)")?;
+    crate::render::backup_created(&r, as_json);
+    Ok(())
+}
+
 /// `nodestore recover --from-backup`.
 pub(crate) async fn recover<B: Backend, M: node_storage::chain::ChainModel>(
     config: &Config,

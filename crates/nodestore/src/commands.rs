@@ -28,6 +28,10 @@ pub(crate) async fn run<B: Backend, M: crate::model::CliModel>(cli: Cli, config:
         Cmd::Recover { from_backup: true, backup_id, at, dry_run, force, .. } => {
             return crate::backup::recover::<B, M>(&config, backup_id, at, dry_run, force, cli.json).await;
         }
+        // Without snapshots, a node's stores are backed up with nothing else open on them.
+        Cmd::Backup { what: BackupCmd::Create { kind }, .. } if !B::SNAPSHOTS => {
+            return crate::backup::create_stopped::<B, M>(&config, kind, cli.json).await;
+        }
         command => Cli { command, ..cli },
     };
     if crate::inspect::is_read_only(&cli.command) {

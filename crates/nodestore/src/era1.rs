@@ -88,7 +88,7 @@ fn import_with<B: Backend + node_storage::KvIngest>(
             .map(|(p, f)| {
                 vec![
                     p.display().to_string(),
-                    format!("{}..={}", f.summary.start, f.summary.start + f.summary.count - 1),
+                    format!("{}..={}", f.summary.start, f.summary.start + (f.summary.count - 1)),
                     f.imported.to_string(),
                     f.skipped.to_string(),
                     f.summary.accumulator.to_string(),
@@ -133,7 +133,7 @@ pub(crate) fn export<B: Backend>(
             .map(|(p, s)| {
                 vec![
                     p.display().to_string(),
-                    format!("{}..={}", s.start, s.start + s.count - 1),
+                    format!("{}..={}", s.start, s.start + (s.count - 1)),
                     bytes(s.bytes),
                     s.accumulator.to_string(),
                 ]

@@ -105,7 +105,7 @@ fn run_on<B: Backend, M: CliModel>(r: &Reader<B, M>, cmd: Cmd, as_json: bool) ->
         }
         Cmd::Check { state } => crate::render::check(&r.integrity_check(state)?, as_json),
         Cmd::DeadLetter { what: DeadLetterCmd::List } => {
-            crate::render::dead_letters(&r.dead_letters()?, as_json);
+            crate::render::dead_letters(&r.dead_letter_summaries()?, as_json);
             Ok(())
         }
         _ => unreachable!("not a read-only command"),

@@ -46,7 +46,18 @@ async fn run(c: AdminClient, cmd: &Cmd, config: &Config, as_json: bool) -> anyho
             Ok(())
         }
         Cmd::DeadLetter { what: DeadLetterCmd::List } => {
-            render::dead_letters(&c.dead_letters().await?, as_json);
+            // Page by page, one connection each (the first is the one already open).
+            let limit = node_storage::admin::MAX_DEAD_LETTERS_PER_PAGE as u32;
+            let mut page = c.dead_letter_page(None, limit).await?;
+            let mut letters = std::mem::take(&mut page.letters);
+            while let Some(after) = page.next_after {
+                let Some(next) = AdminClient::connect(config).await? else {
+                    anyhow::bail!("the node stopped while its dead letters were listed");
+                };
+                page = next.dead_letter_page(Some(after), limit).await?;
+                letters.append(&mut page.letters);
+            }
+            render::dead_letters(&letters, as_json);
             Ok(())
         }
         Cmd::DeadLetter { what: DeadLetterCmd::Replay { ids } } => {

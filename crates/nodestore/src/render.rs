@@ -2,7 +2,7 @@
 //! node (through its admin endpoint): one renderer per result type, so both print the same.
 
 use node_storage::backups::rfc3339;
-use node_storage::{BackupReport, CheckSummary, DeadLetter, NodeStats, PruneSummary, Replayed, ScheduleStatus};
+use node_storage::{BackupReport, CheckSummary, DeadLetterSummary, NodeStats, PruneSummary, Replayed, ScheduleStatus};
 use serde_json::json;
 
 use crate::output::{bytes, json, table};
@@ -95,15 +95,9 @@ pub(crate) fn prune(p: &PruneSummary, as_json: bool) {
     }
 }
 
-pub(crate) fn dead_letters(letters: &[DeadLetter], as_json: bool) {
+pub(crate) fn dead_letters(letters: &[DeadLetterSummary], as_json: bool) {
     if as_json {
-        json(&json!(
-            letters
-                .iter()
-                .map(|l| json!({"id": l.id, "correlation_id": l.correlation_id, "at_ms": l.at_ms,
-                    "op": l.op, "reason": l.reason, "attempts": l.attempts, "bytes": l.payload.len()}))
-                .collect::<Vec<_>>()
-        ));
+        json(&json!(letters));
         return;
     }
     let rows: Vec<Vec<String>> = letters

@@ -35,6 +35,25 @@ pub fn create_dir_all(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// `fsync` of every file and directory under `root` (and of `root`): a tree written without
+/// syncs (extracted, copied) is durable when this returns. Symbolic links are not followed.
+pub fn sync_tree(root: &Path) -> io::Result<()> {
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file() {
+                std::fs::File::open(entry.path())?.sync_all()?;
+            }
+        }
+        sync_dir(&dir)?;
+    }
+    Ok(())
+}
+
 /// Makes the name of the new file `file` durable (fsync of its directory).
 pub fn sync_parent(file: &Path) -> io::Result<()> {
     let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{BackoffConfig, ObjectStore, PutPayload, RetryConfig, WriteMultipart};
+use object_store::{BackoffConfig, ObjectStore, PutPayload, RetryConfig};
 use tokio::sync::mpsc;
 
 use crate::config::BackupConfig;
@@ -37,6 +37,19 @@ pub(crate) struct Stored {
     pub size: u64,
     /// BLAKE3 of the stored bytes.
     pub hash: blake3::Hash,
+}
+
+/// The version of an object as [`Destination::get_versioned`] read it: what
+/// [`Destination::put_if`] compares before it overwrites the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion(Version);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Version {
+    /// A remote store's ETag and/or version (generation).
+    Store(object_store::UpdateVersion),
+    /// A local file's content hash (object_store's local backend has no conditional update).
+    Local(blake3::Hash),
 }
 
 /// An opened backup destination.
@@ -73,10 +86,13 @@ impl Destination {
         let (store, prefix, hint): (Arc<dyn ObjectStore>, &str, &'static str) =
             if let Some(rest) = url.strip_prefix("s3://") {
                 let (bucket, prefix) = split_bucket(rest);
+                // Conditional writes (`put_if`) as `If-Match` / `If-None-Match` (S3 and the
+                // compatible servers have taken them since 2024).
                 let mut b = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
                     .with_retry(retry)
-                    .with_allow_http(config.allow_http);
+                    .with_allow_http(config.allow_http)
+                    .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch);
                 if let Some(endpoint) = &config.endpoint {
                     b = b.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
                 }
@@ -253,6 +269,75 @@ impl Destination {
         Ok(Bytes::from(out))
     }
 
+    /// Reads the whole small object `key` (at most `max` bytes, as [`Destination::get_bytes`])
+    /// with its version, for a conditional overwrite; `None` if there is no such object.
+    pub async fn get_versioned(&self, key: &str, max: u64) -> Result<Option<(Bytes, ObjectVersion)>, BackupError> {
+        if let Some(root) = &self.local {
+            let path = root.join(key);
+            let read = tokio::task::spawn_blocking(move || local_read(&path, max))
+                .await
+                .map_err(|e| BackupError::Invalid(format!("read worker failed: {e}")))?;
+            return Ok(read?.map(|bytes| {
+                let version = ObjectVersion(Version::Local(blake3::hash(&bytes)));
+                (Bytes::from(bytes), version)
+            }));
+        }
+        let got = match self.store.get(&self.path(key)).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.failed("reading", key, e).await.into()),
+        };
+        let version = ObjectVersion(Version::Store(object_store::UpdateVersion {
+            e_tag: got.meta.e_tag.clone(),
+            version: got.meta.version.clone(),
+        }));
+        if got.meta.size > max {
+            return Err(BackupError::Integrity(crate::IntegrityError::TooLarge {
+                path: key.to_owned(),
+                size: got.meta.size,
+                limit: max,
+            }));
+        }
+        let bytes = got.bytes().await;
+        let bytes = self.check("reading", key, bytes).await?;
+        if bytes.len() as u64 > max {
+            return Err(BackupError::Integrity(crate::IntegrityError::TooLarge {
+                path: key.to_owned(),
+                size: bytes.len() as u64,
+                limit: max,
+            }));
+        }
+        Ok(Some((bytes, version)))
+    }
+
+    /// Stores the small object `bytes` under `key` only if `key` is still as read: at
+    /// `expected` (from [`Destination::get_versioned`]), or absent when `expected` is `None`.
+    /// Otherwise nothing is written and the answer is [`DestinationError::Conflict`]. Durable
+    /// when it returns (a local destination syncs the file and its directory).
+    ///
+    /// Remote stores decide atomically (`If-Match` / `If-None-Match`, generations); a local
+    /// directory compares and renames under an exclusive `flock` of the object's directory,
+    /// so writers through this crate exclude each other.
+    pub async fn put_if(&self, key: &str, bytes: Bytes, expected: Option<&ObjectVersion>) -> Result<(), BackupError> {
+        if let Some(root) = &self.local {
+            let (root, key_owned, expected) = (root.clone(), key.to_owned(), expected.cloned());
+            let shown = self.shown.clone();
+            return tokio::task::spawn_blocking(move || local_put_if(&root, &key_owned, &bytes, expected, &shown))
+                .await
+                .map_err(|e| BackupError::Invalid(format!("write worker failed: {e}")))?;
+        }
+        let mode = match expected {
+            None => object_store::PutMode::Create,
+            Some(ObjectVersion(Version::Store(v))) => object_store::PutMode::Update(v.clone()),
+            Some(ObjectVersion(Version::Local(_))) => {
+                return Err(DestinationError::Conflict { destination: self.shown.clone(), key: key.to_owned() }.into());
+            }
+        };
+        let put = self.store.put_opts(&self.path(key), PutPayload::from(bytes), mode.into()).await;
+        self.check("writing", key, put).await?;
+        Ok(())
+    }
+
     /// Stores `bytes` under `key` whole: one request up to the multipart threshold, a
     /// parallel multipart upload above it (aborted on failure, so nothing partial is left
     /// under `key`). Not durable on a local destination until [`Destination::sync`].
@@ -264,15 +349,14 @@ impl Destination {
         }
         let upload = self.store.put_multipart(&self.path(key)).await;
         let upload = self.check("starting upload of", key, upload).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
+        let mut writer = Multipart::new(upload, self.parallel);
         let mut rest = bytes;
         while !rest.is_empty() {
-            if let Err(e) = writer.wait_for_capacity(self.parallel).await {
-                let _ = writer.abort().await;
+            let part = rest.split_to(rest.len().min(self.part_size));
+            if let Err(e) = writer.put(part).await {
+                writer.abort().await;
                 return Err(self.failed("uploading", key, e).await.into());
             }
-            let part = rest.split_to(rest.len().min(self.part_size));
-            writer.put(part);
         }
         let finished = writer.finish().await;
         self.check("uploading", key, finished).await?;
@@ -364,18 +448,22 @@ impl Destination {
         }
         let upload = self.store.put_multipart(&self.path(key)).await;
         let upload = self.check("starting upload of", key, upload).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
-        for chunk in head {
-            writer.put(chunk);
-        }
+        // The producer sends whole parts (all but the last exactly `part` bytes).
+        let mut writer = Multipart::new(upload, self.parallel);
         let mut failure = None;
-        loop {
-            if let Err(e) = writer.wait_for_capacity(self.parallel).await {
+        for chunk in head {
+            if let Err(e) = writer.put(chunk).await {
                 failure = Some(e);
                 break;
             }
+        }
+        while failure.is_none() {
             match rx.recv().await {
-                Some(chunk) => writer.put(chunk),
+                Some(chunk) => {
+                    if let Err(e) = writer.put(chunk).await {
+                        failure = Some(e);
+                    }
+                }
                 None => break,
             }
         }
@@ -388,11 +476,11 @@ impl Destination {
                 Ok(done)
             }
             (Some(e), _) => {
-                let _ = writer.abort().await;
+                writer.abort().await;
                 Err(self.failed("uploading", key, e).await.into())
             }
             (None, Err(e)) => {
-                let _ = writer.abort().await;
+                writer.abort().await;
                 Err(e)
             }
         }
@@ -440,6 +528,135 @@ impl Destination {
             return Err(self.failed("downloading", key, e).await.into());
         }
         written
+    }
+}
+
+/// The local file `path` (at most `max` bytes), or `None` if it does not exist.
+fn local_read(path: &FsPath, max: u64) -> Result<Option<Vec<u8>>, BackupError> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(BackupError::io("reading", path)(e)),
+    };
+    let mut out = Vec::new();
+    file.take(max + 1).read_to_end(&mut out).map_err(BackupError::io("reading", path))?;
+    if out.len() as u64 > max {
+        return Err(BackupError::Integrity(crate::IntegrityError::TooLarge {
+            path: path.display().to_string(),
+            size: out.len() as u64,
+            limit: max,
+        }));
+    }
+    Ok(Some(out))
+}
+
+/// [`Destination::put_if`] on a local directory: under an exclusive `flock` of the object's
+/// directory, the current content is compared with `expected`, then the new content is written
+/// to a temporary file, synced, renamed over the object, and the directory synced.
+fn local_put_if(
+    root: &FsPath,
+    key: &str,
+    bytes: &[u8],
+    expected: Option<ObjectVersion>,
+    shown: &str,
+) -> Result<(), BackupError> {
+    use std::io::Write;
+    let path = root.join(key);
+    let dir = path.parent().unwrap_or(root).to_owned();
+    storage_api::durable::create_dir_all(&dir).map_err(BackupError::io("creating", &dir))?;
+    let lock = std::fs::File::open(&dir).map_err(BackupError::io("opening", &dir))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| BackupError::io("locking", &dir)(e.into()))?;
+    let current = local_read(&path, u64::MAX - 1)?.map(|b| blake3::hash(&b));
+    let matches = match (&expected, current) {
+        (None, None) => true,
+        (Some(ObjectVersion(Version::Local(want))), Some(have)) => *want == have,
+        _ => false,
+    };
+    if !matches {
+        return Err(DestinationError::Conflict { destination: shown.to_owned(), key: key.to_owned() }.into());
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut file = std::fs::File::create(&tmp).map_err(BackupError::io("creating", &tmp))?;
+    file.write_all(bytes).map_err(BackupError::io("writing", &tmp))?;
+    file.sync_all().map_err(BackupError::io("syncing", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(BackupError::io("renaming", &path))?;
+    storage_api::durable::sync_dir(&dir).map_err(BackupError::io("syncing", &dir))?;
+    Ok(())
+}
+
+/// A multipart upload that is aborted unless it completes: on a failed part, a failed
+/// completion, and when the future driving it is dropped (a caller's timeout), so no
+/// unfinished upload is left behind at the destination (where it is billed and invisible).
+/// Parts go up as given, at most `parallel` at a time.
+struct Multipart {
+    upload: Option<Box<dyn object_store::MultipartUpload>>,
+    parts: tokio::task::JoinSet<Result<(), object_store::Error>>,
+    parallel: usize,
+}
+
+impl Multipart {
+    fn new(upload: Box<dyn object_store::MultipartUpload>, parallel: usize) -> Self {
+        Multipart { upload: Some(upload), parts: tokio::task::JoinSet::new(), parallel: parallel.max(1) }
+    }
+
+    /// Starts uploading `part`, after waiting until fewer than `parallel` parts are in flight.
+    async fn put(&mut self, part: Bytes) -> Result<(), object_store::Error> {
+        while self.parts.len() >= self.parallel {
+            self.join_one().await?;
+        }
+        let upload = self.upload.as_mut().expect("present until finish or abort");
+        self.parts.spawn(upload.put_part(PutPayload::from(part)));
+        Ok(())
+    }
+
+    async fn join_one(&mut self) -> Result<(), object_store::Error> {
+        match self.parts.join_next().await {
+            None => Ok(()),
+            Some(Ok(r)) => r,
+            Some(Err(e)) => Err(object_store::Error::Generic { store: "multipart upload", source: Box::new(e) }),
+        }
+    }
+
+    /// Waits for every part and completes the upload; any failure aborts it.
+    async fn finish(mut self) -> Result<object_store::PutResult, object_store::Error> {
+        while !self.parts.is_empty() {
+            if let Err(e) = self.join_one().await {
+                self.abort().await;
+                return Err(e);
+            }
+        }
+        let mut upload = self.upload.take().expect("present until finish or abort");
+        match upload.complete().await {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                let _ = upload.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn abort(&mut self) {
+        self.parts.shutdown().await;
+        if let Some(mut upload) = self.upload.take() {
+            let _ = upload.abort().await;
+        }
+    }
+}
+
+impl Drop for Multipart {
+    fn drop(&mut self) {
+        // Dropped unfinished (the caller gave up): the parts in flight stop with the JoinSet,
+        // and the upload is aborted on the runtime that drove it.
+        if let Some(mut upload) = self.upload.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = upload.abort().await;
+            });
+        }
     }
 }
 

@@ -41,6 +41,15 @@ pub enum DestinationError {
         /// The object key.
         key: String,
     },
+    /// A conditional write found the object changed (or created, or deleted) since it was
+    /// read: someone else wrote it meanwhile. Nothing was written.
+    #[error("backup destination {destination}: `{key}` changed since it was read (another writer?); not overwritten")]
+    Conflict {
+        /// The destination.
+        destination: String,
+        /// The object key.
+        key: String,
+    },
     /// Any other failure (network, server, local disk), after the configured retries.
     #[error("backup destination {destination}: {action} `{key}` failed: {source}")]
     Store {
@@ -71,6 +80,9 @@ impl DestinationError {
         let (destination, key) = (destination.to_owned(), key.to_owned());
         match source {
             object_store::Error::NotFound { .. } => DestinationError::NotFound { destination, key },
+            object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. } => {
+                DestinationError::Conflict { destination, key }
+            }
             object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
                 DestinationError::Denied { destination, action, key, hint, source }
             }

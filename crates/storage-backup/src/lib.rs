@@ -32,7 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use archive::check_path;
 pub use catalog::{BackupInfo, Selector};
 pub use config::{BackupConfig, BackupKind, Compression, Credentials, RetentionPolicy};
-pub use destination::{Destination, Listed};
+pub use destination::{Destination, Listed, ObjectVersion};
 pub use error::{BackupError, DestinationError, IntegrityError};
 pub use logical::{
     CHUNK_BYTES, ChunkLoader, LogicalWriter, TableDigest, load_chunk_in_batches, load_chunk_ingested, verify_store,

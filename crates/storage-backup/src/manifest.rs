@@ -100,6 +100,10 @@ pub struct StoreRecord {
     pub finalized: Option<u64>,
     /// The engine's database identity (RocksDB `IDENTITY`), used to reuse file hashes.
     pub identity: Option<String>,
+    /// The identity of the node the store belongs to (its data directory's `NODE_ID`), so a
+    /// backup is never restored into another node; `None` in backups from before identities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Tables of a logical backup.
     pub tables: Vec<TableRecord>,
 }

@@ -287,12 +287,17 @@ fn create_in(dir: &Path, rel: &str) -> Result<std::fs::File, BackupError> {
 /// Replaces `target` with `staging` atomically (Linux `renameat2(RENAME_EXCHANGE)`): at every
 /// instant `target` is either the old data or the restored data. The old data is kept next to
 /// it as `<target>.pre-restore-<backup>` and its path returned.
+///
+/// Durable: every file and directory of `staging` is synced before the swap, and the parent
+/// directory after it, so a power cut never leaves `target` naming data that is not on disk.
 pub fn swap_in(staging: &Path, target: &Path, backup: &str) -> Result<RestoredFrom, BackupError> {
+    storage_api::durable::sync_tree(staging).map_err(BackupError::io("syncing", staging))?;
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+    let sync_parent = || storage_api::durable::sync_dir(&parent).map_err(BackupError::io("syncing", &parent));
     if !target.exists() {
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(BackupError::io("creating", parent))?;
-        }
+        storage_api::durable::create_dir_all(&parent).map_err(BackupError::io("creating", &parent))?;
         std::fs::rename(staging, target).map_err(BackupError::io("moving restored data to", target))?;
+        sync_parent()?;
         return Ok(RestoredFrom { backup: backup.to_owned(), previous: None });
     }
     rustix::fs::renameat_with(rustix::fs::CWD, staging, rustix::fs::CWD, target, rustix::fs::RenameFlags::EXCHANGE)
@@ -308,5 +313,6 @@ pub fn swap_in(staging: &Path, target: &Path, backup: &str) -> Result<RestoredFr
         kept = target.with_file_name(format!("{name}.pre-restore-{backup}-{}", crate::now_ms()));
     }
     std::fs::rename(staging, &kept).map_err(BackupError::io("keeping previous data at", &kept))?;
+    sync_parent()?;
     Ok(RestoredFrom { backup: backup.to_owned(), previous: Some(kept) })
 }

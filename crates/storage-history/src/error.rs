@@ -65,6 +65,19 @@ pub enum HistoryError {
         /// What is wrong.
         reason: String,
     },
+    /// A watermark moved while an upload ran (another uploader on the same archive): the
+    /// upload's watermark was not written, so the archive never goes backwards. What it
+    /// uploaded is left in place (the same bytes, or covered already); the next round starts
+    /// from the new watermark.
+    #[error(
+        "history archive {archive}: {what} changed while this upload ran (another uploader on the same archive?); its watermark was left as the other wrote it"
+    )]
+    Conflict {
+        /// The archive.
+        archive: String,
+        /// The watermark (object or row).
+        what: String,
+    },
     /// An upload does not start where the archive ends (it would leave a gap or rewrite).
     #[error("{kind} upload must start at {next} (the archive's watermark), not {found}")]
     NotNext {

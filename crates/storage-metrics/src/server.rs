@@ -49,23 +49,47 @@ impl MetricsServer {
     pub(crate) fn start(metrics: Metrics, config: &MetricsConfig) -> Result<Self, MetricsError> {
         let addr = config.listen;
         let listen_error = |e: std::io::Error| MetricsError::Listen { addr, reason: e.to_string() };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .max_blocking_threads(4)
-            .thread_name("metrics-http-render")
-            .build()
-            .map_err(listen_error)?;
-        let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(listen_error)?;
+        // Nothing here may need a runtime on the calling thread: `start` is called from inside
+        // other runtimes (the CLI's `serve`), where `block_on`, and dropping a runtime, panic.
+        // So the socket is bound with the standard library and the endpoint's runtime is built,
+        // used and dropped on its own thread, which reports whether it could start.
+        let listener = std::net::TcpListener::bind(addr).map_err(listen_error)?;
+        listener.set_nonblocking(true).map_err(listen_error)?;
         let bound = listener.local_addr().map_err(listen_error)?;
         let limits = Limits {
             connections: Arc::new(Semaphore::new(config.max_connections)),
             timeout: Duration::from_millis(config.connection_timeout_ms),
         };
         let (stop_tx, stop_rx) = oneshot::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<std::io::Result<()>>(1);
         let thread = std::thread::Builder::new()
             .name("metrics-http".into())
-            .spawn(move || runtime.block_on(serve(listener, metrics, limits, stop_rx)))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .max_blocking_threads(4)
+                    .thread_name("metrics-http-render")
+                    .build();
+                let runtime = match runtime {
+                    Ok(runtime) => runtime,
+                    Err(e) => return drop(ready_tx.send(Err(e))),
+                };
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            let _ = ready_tx.send(Ok(()));
+                            serve(listener, metrics, limits, stop_rx).await
+                        }
+                        Err(e) => drop(ready_tx.send(Err(e))),
+                    }
+                })
+            })
             .map_err(listen_error)?;
+        let ready = ready_rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("the endpoint's thread ended")));
+        if let Err(e) = ready {
+            let _ = thread.join();
+            return Err(listen_error(e));
+        }
         tracing::info!(addr = %bound, "serving /metrics, /metrics.json and /health");
         Ok(MetricsServer { addr: bound, stop: Some(stop_tx), thread: Some(thread) })
     }

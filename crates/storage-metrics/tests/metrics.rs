@@ -116,6 +116,28 @@ fn endpoint_serves_metrics_json_and_health() {
     assert_eq!(get(server.addr(), "/nope").0, 404);
 }
 
+/// A node embeds the endpoint from inside its own async runtime (the CLI's `serve` does): it
+/// starts, serves and stops there, on either runtime flavour, and a port already taken is an
+/// error there too, not a panic.
+#[test]
+fn endpoint_starts_and_stops_inside_a_runtime() {
+    let current = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for runtime in [current, multi] {
+        runtime.block_on(async {
+            let m = metrics(SloConfig::default());
+            let server = m.serve(&loopback()).unwrap();
+            let addr = server.addr();
+            let (code, body) = tokio::task::spawn_blocking(move || get(addr, "/metrics")).await.unwrap();
+            assert_eq!(code, 200, "{body}");
+            let taken = MetricsConfig { listen: addr, ..MetricsConfig::default() };
+            let err = m.serve(&taken).unwrap_err();
+            assert!(err.to_string().contains(&addr.to_string()), "{err}");
+            drop(server);
+        });
+    }
+}
+
 #[test]
 fn bad_thresholds_are_rejected() {
     let err = Metrics::new(&MetricsConfig {

@@ -211,16 +211,29 @@ pub(crate) fn probe(config: &RocksConfig, existing: &[String], acked: Option<u64
     Ok(probe)
 }
 
+/// A new private directory for the probe's logs in the system's temporary directory: created
+/// here (never one that exists already, which another user could have planted), owner-only,
+/// with a name nobody can predict.
 fn scratch_log_dir() -> Result<PathBuf, OpenError> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "storage-rocksdb-check-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).map_err(|source| OpenError::Io { action: "create", path: dir.clone(), source })?;
-    Ok(dir)
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::temp_dir();
+    let mut last = None;
+    for _ in 0..16 {
+        let mut random = [0u8; 8];
+        let urandom = Path::new("/dev/urandom");
+        std::fs::File::open(urandom)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+            .map_err(|source| OpenError::Io { action: "read", path: urandom.to_owned(), source })?;
+        let dir =
+            base.join(format!("storage-rocksdb-check-{}-{:016x}", std::process::id(), u64::from_le_bytes(random)));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((dir, e)),
+            Err(source) => return Err(OpenError::Io { action: "create", path: dir, source }),
+        }
+    }
+    let (path, source) = last.expect("the loop ran");
+    Err(OpenError::Io { action: "create", path, source })
 }
 
 /// Refuses directories that RocksDB would silently treat as a new, empty database although they

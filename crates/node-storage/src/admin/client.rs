@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use storage_backup::{BackupKind, Progress};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::{AdminRequest, Envelope, Frame, PROTOCOL_VERSION, effective_uid};
+use super::{AdminRequest, Envelope, Frame, MAX_ANSWER_BYTES, PROTOCOL_VERSION, effective_uid};
 use crate::config::Config;
-use crate::{BackupReport, CheckSummary, DeadLetter, NodeStats, PruneSummary, Replayed, ScheduleStatus};
+use crate::{BackupReport, CheckSummary, DeadLetterPage, NodeStats, PruneSummary, Replayed, ScheduleStatus};
 
 /// Why the admin endpoint could not be used, or what the node answered instead of a result.
 #[derive(Debug, thiserror::Error)]
@@ -157,9 +157,10 @@ impl AdminClient {
         self.call(AdminRequest::Prune { chain_keep, dag_below }, None).await
     }
 
-    /// The dead letters, oldest first.
-    pub async fn dead_letters(self) -> Result<Vec<DeadLetter>, AdminError> {
-        self.call(AdminRequest::DeadLetters, None).await
+    /// Up to `limit` dead letters with ids above `after`, oldest first, without payloads (the
+    /// node sends at most [`super::MAX_DEAD_LETTERS_PER_PAGE`]).
+    pub async fn dead_letter_page(self, after: Option<u64>, limit: u32) -> Result<DeadLetterPage, AdminError> {
+        self.call(AdminRequest::DeadLetters { after, limit }, None).await
     }
 
     /// Replays dead letters (`None`: all).
@@ -189,13 +190,24 @@ impl AdminClient {
         line.push(b'\n');
         let (read, mut write) = stream.into_split();
         write.write_all(&line).await.map_err(|e| io("sending the request", e))?;
-        let mut lines = BufReader::new(read).lines();
+        let mut reader = BufReader::new(read);
+        let mut line = Vec::new();
         loop {
-            let Some(line) = lines.next_line().await.map_err(|e| io("reading the answer", e))? else {
+            // One line at a time, never more than MAX_ANSWER_BYTES of it.
+            line.clear();
+            let n = (&mut reader)
+                .take(MAX_ANSWER_BYTES as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .await
+                .map_err(|e| io("reading the answer", e))?;
+            if n == 0 {
                 return Err(AdminError::Protocol("the node closed the connection before answering".into()));
-            };
+            }
+            if line.len() > MAX_ANSWER_BYTES {
+                return Err(AdminError::Protocol(format!("an answer line is longer than {MAX_ANSWER_BYTES} bytes")));
+            }
             let frame: Frame =
-                serde_json::from_str(&line).map_err(|e| AdminError::Protocol(format!("unreadable answer: {e}")))?;
+                serde_json::from_slice(&line).map_err(|e| AdminError::Protocol(format!("unreadable answer: {e}")))?;
             match frame {
                 Frame::Phase { name, total } => {
                     if let Some(p) = &progress {

@@ -27,11 +27,19 @@ pub use server::AdminServer;
 #[cfg(doc)]
 use crate::{CheckSummary, NodeStats};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks (2: dead letters listed in pages, without their
+/// payloads).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The longest request line the node reads.
 pub(crate) const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// The longest answer line the client reads (every result is far smaller; a node that sends
+/// more is refused, not buffered).
+pub(crate) const MAX_ANSWER_BYTES: usize = 16 << 20;
+
+/// Most dead letters per page of [`AdminRequest::DeadLetters`].
+pub const MAX_DEAD_LETTERS_PER_PAGE: usize = 1_000;
 
 /// What a client asks of the running node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,8 +61,14 @@ pub enum AdminRequest {
         /// Prune DAG vertices below this height.
         dag_below: Option<u64>,
     },
-    /// The dead letters ([`DeadLetter`](crate::DeadLetter)s).
-    DeadLetters,
+    /// A page of the dead letters, without their payloads
+    /// ([`DeadLetterPage`](crate::DeadLetterPage)).
+    DeadLetters {
+        /// Ids above this one (`None`: from the first).
+        after: Option<u64>,
+        /// At most this many (capped at [`MAX_DEAD_LETTERS_PER_PAGE`]).
+        limit: u32,
+    },
     /// Replay dead letters (`None`: all) ([`Replayed`](crate::Replayed)).
     ReplayDeadLetters {
         /// Which ones.
@@ -77,7 +91,7 @@ impl AdminRequest {
             AdminRequest::Check { .. } => "check",
             AdminRequest::Compact => "compact",
             AdminRequest::Prune { .. } => "prune",
-            AdminRequest::DeadLetters => "dead_letters",
+            AdminRequest::DeadLetters { .. } => "dead_letters",
             AdminRequest::ReplayDeadLetters { .. } => "replay_dead_letters",
             AdminRequest::Backup { .. } => "backup",
             AdminRequest::ScheduleStatus => "schedule_status",

@@ -9,7 +9,7 @@ use chain_store::ChainModel;
 use storage_backup::Progress;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, watch};
 
 use super::{AdminRequest, Envelope, Frame, MAX_REQUEST_BYTES, PROTOCOL_VERSION, effective_uid};
 use crate::backend::Backend;
@@ -20,9 +20,13 @@ use crate::handle::StorageHandle;
 const MAX_CONNECTIONS: usize = 8;
 /// How long a client has to send its request line.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one answer line may wait for a client that does not read; then the connection is
+/// closed (the operation itself goes on to its end either way).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The admin endpoint while it listens. Dropping it (or shutting the handle down) stops it and
-/// removes the socket.
+/// The admin endpoint while it listens. Dropping it (or shutting the handle down) stops it,
+/// closes its connections and removes the socket; operations already started run to their end
+/// (a backup is not torn).
 #[derive(Debug)]
 pub struct AdminServer {
     path: PathBuf,
@@ -63,19 +67,36 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
             }
             std::fs::remove_file(&path).map_err(|e| io("removing the stale socket", e))?;
         }
-        let listener = {
-            let _guard = runtime.enter();
-            UnixListener::bind(&path).map_err(|e| io("binding", e))?
-        };
-        // Owner-only; the peer check below refuses other users even in the moment before this.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| io("restricting to the owner", e))?;
+        // Bound inside a private directory (0700) and made owner-only there, where nobody else
+        // can swap the socket for a symbolic link before the `chmod`; then renamed into place.
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let private = parent.join(format!(".admin-{}-{}", std::process::id(), storage_backup::now_ms()));
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().mode(0o700).create(&private).map_err(|e| io("creating its directory", e))?;
+        }
+        let staged = private.join("admin.sock");
+        let bound = (|| {
+            let listener = {
+                let _guard = runtime.enter();
+                UnixListener::bind(&staged).map_err(|e| io("binding", e))?
+            };
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io("restricting to the owner", e))?;
+            std::fs::rename(&staged, &path).map_err(|e| io("moving into place", e))?;
+            Ok::<_, StorageError>(listener)
+        })();
+        let _ = std::fs::remove_dir_all(&private);
+        let listener = bound?;
         tracing::info!(socket = %path.display(), "admin endpoint listening");
         let handle = self.clone();
         let task = runtime.spawn(async move {
             let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
             let mut tick = tokio::time::interval(Duration::from_millis(200));
+            // Owned here: when the server stops (this task is aborted), its connections go too.
+            let mut connections = tokio::task::JoinSet::new();
             loop {
+                while connections.try_join_next().is_some() {}
                 let stream = tokio::select! {
                     accepted = listener.accept() => match accepted {
                         Ok((stream, _)) => stream,
@@ -94,7 +115,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
                 };
                 let handle = handle.clone();
                 let slot = slots.clone().try_acquire_owned();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let mut stream = stream;
                     match slot {
                         Ok(_slot) => serve(&handle, &mut stream).await,
@@ -142,41 +163,91 @@ async fn serve<B: Backend, M: ChainModel>(handle: &StorageHandle<B, M>, stream: 
     };
     let op = envelope.request.name();
     tracing::info!(op, pid = ?peer.pid(), "admin request");
-    let (frames_tx, mut frames) = mpsc::unbounded_channel();
-    let work = run(handle, envelope.request, frames_tx);
-    tokio::pin!(work);
-    // Forward progress while the operation runs; the result goes last.
+    // The operation runs in a task of its own, so it advances whether or not the client reads:
+    // a stalled or departed client never holds it (or what it holds) up.
+    let (progress_tx, mut progress) = watch::channel(Progressed::default());
+    let (done_tx, mut done) = tokio::sync::oneshot::channel();
+    let worker = handle.clone();
+    tokio::spawn(async move {
+        let result = run(&worker, envelope.request, progress_tx).await;
+        if let Err(e) = &result {
+            tracing::warn!(op, error = %e, "admin request failed");
+        }
+        let _ = done_tx.send(result);
+    });
+    // Forward progress while it runs (the latest state, as phase and advance frames); the
+    // result goes last.
+    let mut sent = Progressed::default();
     let result = loop {
         tokio::select! {
-            result = &mut work => break result,
-            Some(frame) = frames.recv() => {
-                for frame in coalesce(frame, &mut frames) {
-                    if send(stream, &frame).await.is_err() {
-                        // The client left; the operation still completes (a backup is not torn).
-                        break;
+            result = &mut done => break result,
+            changed = progress.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                let now = progress.borrow_and_update().clone();
+                for frame in sent.frames_to(&now) {
+                    if !send_or_give_up(stream, &frame).await {
+                        tracing::info!(op, "admin client gone or not reading; the operation goes on");
+                        return;
                     }
                 }
+                sent = now;
             }
         }
     };
-    while let Ok(frame) = frames.try_recv() {
-        let _ = send(stream, &frame).await;
+    let now = progress.borrow().clone();
+    for frame in sent.frames_to(&now) {
+        if !send_or_give_up(stream, &frame).await {
+            return;
+        }
     }
     let last = match result {
-        Ok(result) => Frame::Done { result },
-        Err(e) => {
-            tracing::warn!(op, error = %e, "admin request failed");
-            Frame::Failed { kind: e.kind().to_owned(), message: e.to_string() }
+        Ok(Ok(result)) => Frame::Done { result },
+        Ok(Err(e)) => Frame::Failed { kind: e.kind().to_owned(), message: e.to_string() },
+        Err(_) => {
+            Frame::Failed { kind: "internal".into(), message: "the operation's task ended without a result".into() }
         }
     };
-    let _ = send(stream, &last).await;
+    send_or_give_up(stream, &last).await;
+}
+
+/// Sends `frame`, giving up on a client that does not take it within [`WRITE_TIMEOUT`].
+async fn send_or_give_up(stream: &mut UnixStream, frame: &Frame) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, send(stream, frame)).await, Ok(Ok(())))
+}
+
+/// How far an operation is: its phase (numbered, so a repeated name is a new phase) and the
+/// bytes done in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Progressed {
+    phase: u64,
+    name: String,
+    total: u64,
+    done: u64,
+}
+
+impl Progressed {
+    /// The frames that take a client from `self` to `now`.
+    fn frames_to(&self, now: &Progressed) -> Vec<Frame> {
+        let mut out = Vec::new();
+        let mut done = self.done;
+        if now.phase != self.phase {
+            out.push(Frame::Phase { name: now.name.clone(), total: now.total });
+            done = 0;
+        }
+        if now.done > done {
+            out.push(Frame::Advance { bytes: now.done - done });
+        }
+        out
+    }
 }
 
 /// Runs one request; its result as JSON.
 async fn run<B: Backend, M: ChainModel>(
     h: &StorageHandle<B, M>,
     request: AdminRequest,
-    frames: mpsc::UnboundedSender<Frame>,
+    progress: watch::Sender<Progressed>,
 ) -> Result<serde_json::Value, StorageError> {
     fn json<T: serde::Serialize>(v: T) -> Result<serde_json::Value, StorageError> {
         serde_json::to_value(v).map_err(|e| StorageError::Internal(format!("encoding the admin result: {e}")))
@@ -186,37 +257,27 @@ async fn run<B: Backend, M: ChainModel>(
         AdminRequest::Check { state } => json(h.integrity_check(state).await?),
         AdminRequest::Compact => json(h.compact().await?),
         AdminRequest::Prune { chain_keep, dag_below } => json(h.prune(chain_keep, dag_below).await?),
-        AdminRequest::DeadLetters => json(h.dead_letters().await?),
+        AdminRequest::DeadLetters { after, limit } => {
+            json(h.dead_letter_page(after, (limit as usize).min(super::MAX_DEAD_LETTERS_PER_PAGE)).await?)
+        }
         AdminRequest::ReplayDeadLetters { ids } => json(h.replay_dead_letters(ids).await?),
-        AdminRequest::Backup { kind } => json(h.backup(kind, Arc::new(Forward(frames))).await?),
+        AdminRequest::Backup { kind } => json(h.backup(kind, Arc::new(Forward(progress))).await?),
         AdminRequest::ScheduleStatus => json(h.schedule_status()),
     }
 }
 
-/// Progress of a backup, sent to the client as frames.
-struct Forward(mpsc::UnboundedSender<Frame>);
+/// Progress of a backup, kept as its latest state (a fixed size, however far the client is
+/// behind).
+struct Forward(watch::Sender<Progressed>);
 
 impl Progress for Forward {
     fn phase(&self, name: &str, total: u64) {
-        let _ = self.0.send(Frame::Phase { name: name.to_owned(), total });
+        self.0.send_modify(|p| *p = Progressed { phase: p.phase + 1, name: name.to_owned(), total, done: 0 });
     }
 
     fn advance(&self, n: u64) {
-        let _ = self.0.send(Frame::Advance { bytes: n });
+        self.0.send_modify(|p| p.done += n);
     }
-}
-
-/// `first`, with the advances queued behind it merged into one frame (progress arrives in
-/// small steps); a phase change found behind them comes after.
-fn coalesce(first: Frame, queued: &mut mpsc::UnboundedReceiver<Frame>) -> Vec<Frame> {
-    let Frame::Advance { mut bytes } = first else { return vec![first] };
-    while let Ok(next) = queued.try_recv() {
-        match next {
-            Frame::Advance { bytes: more } => bytes += more,
-            other => return vec![Frame::Advance { bytes }, other],
-        }
-    }
-    vec![Frame::Advance { bytes }]
 }
 
 /// The request line: `None` if the client closed without sending one.

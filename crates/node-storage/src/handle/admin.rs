@@ -3,10 +3,12 @@
 use super::*;
 use crate::check::{ChainCheckOn, CheckSummary, DagCheckOn, NodeStats, PruneSummary};
 use crate::history::{ArchiveReport, ArchiveStatus, UploadRound};
+use storage_api::ReadExt;
 
 impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// Integrity checks of the chain and DAG stores (read-only, full scans), each on a
-    /// snapshot of its store (sled, without snapshots: writes wait meanwhile), side by side.
+    /// snapshot of its store, side by side. An engine without snapshots (sled) answers
+    /// [`StorageError::NoSnapshots`]: check its stopped node instead ([`crate::NodeReader`]).
     pub async fn check(&self) -> Result<(ChainReport, DagReport), StorageError> {
         let (chain, dag, _) = self.check_reports(false).await?;
         Ok((chain, dag))
@@ -23,8 +25,9 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         &self,
         state: bool,
     ) -> Result<(ChainReport, DagReport, Option<chain_store::TrieBuildReport>), StorageError> {
-        // sled has no snapshots: the stores are read unchanged with the writer parked.
-        let _resume = if B::SNAPSHOTS { None } else { Some(crate::backup::pause_writer(self).await?) };
+        if !B::SNAPSHOTS {
+            return Err(StorageError::NoSnapshots { operation: "an integrity check", engine: B::KIND });
+        }
         let chain = self.read("check_chain", move |s| {
             s.stores.chain.store().with_view(ChainCheckOn::<M> { state, model: std::marker::PhantomData })
         });
@@ -121,20 +124,49 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         self.shared.caches.stats().to_vec()
     }
 
-    /// The dead letters, oldest first.
+    /// The dead letters, oldest first, with their payloads (every one in memory: for a
+    /// listing, [`StorageHandle::dead_letter_page`]).
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StorageError> {
         self.read("dead_letters", |s| crate::reader::dead_letters(&s.stores.node)).await
     }
 
+    /// Up to `limit` dead letters with ids above `after`, oldest first, without payloads.
+    pub async fn dead_letter_page(&self, after: Option<u64>, limit: usize) -> Result<DeadLetterPage, StorageError> {
+        self.read("dead_letters", move |s| deadletter::page(&s.stores.node, after, limit)).await
+    }
+
     /// Replays dead letters (`None`: all), oldest first: each is resubmitted; a success
-    /// removes it, a failure keeps it with the new reason.
+    /// removes it, a failure keeps it with the new reason. One replay at a time; the letters
+    /// are read one by one.
     pub async fn replay_dead_letters(&self, ids: Option<Vec<u64>>) -> Result<Vec<Replayed>, StorageError> {
-        let letters = self.dead_letters().await?;
-        let mut out = Vec::new();
-        for letter in letters {
-            if ids.as_ref().is_some_and(|ids| !ids.contains(&letter.id)) {
-                continue;
+        let _one = self.shared.replaying.lock().await;
+        let wanted: Vec<u64> = match &ids {
+            Some(ids) => ids.clone(),
+            None => {
+                let mut all = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = self.dead_letter_page(after, crate::admin::MAX_DEAD_LETTERS_PER_PAGE).await?;
+                    all.extend(page.letters.iter().map(|l| l.id));
+                    match page.next_after {
+                        Some(a) => after = Some(a),
+                        None => break all,
+                    }
+                }
             }
+        };
+        let mut out = Vec::new();
+        let mut missing = None;
+        for id in wanted {
+            let letter = self
+                .read("dead_letter", move |s| {
+                    s.stores.node.get::<DeadLetters>(&id)?.map(|blob| deadletter::decode(id, &blob)).transpose()
+                })
+                .await?;
+            let Some(letter) = letter else {
+                missing = missing.or(Some(id));
+                continue;
+            };
             let mut op: Op<M> = postcard::from_bytes(&letter.payload)
                 .map_err(|e| StorageError::CorruptDeadLetter { id: letter.id, reason: e.to_string() })?;
             let rx = op.reply_mut().watch();
@@ -142,7 +174,6 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
                 Ok(sent) => self.answer(sent, rx).await,
                 Err(e) => Err(e),
             };
-            let id = letter.id;
             let error = result.err().map(|e| e.to_string());
             let update = match &error {
                 // Done: the entry goes.
@@ -153,6 +184,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
                 }
             };
             self.read("dead_letter_update", move |s| {
+                let existed = s.stores.node.get::<DeadLetters>(&id)?.is_some();
                 let mut batch = s.stores.node.batch();
                 match &update {
                     None => {
@@ -163,21 +195,19 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
                     }
                 }
                 s.stores.node.write(batch, storage_api::Durability::Synced)?;
-                if update.is_none() {
-                    s.dead_letters.fetch_sub(1, Ordering::Relaxed);
+                if update.is_none() && existed {
+                    let _ = s
+                        .dead_letters
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
                 }
                 Ok(())
             })
             .await?;
             out.push(Replayed { id, op: letter.op, error });
         }
-        if let Some(ids) = ids {
-            for id in ids {
-                if !out.iter().any(|r| r.id == id) {
-                    return Err(StorageError::NoSuchDeadLetter(id));
-                }
-            }
+        match missing {
+            Some(id) => Err(StorageError::NoSuchDeadLetter(id)),
+            None => Ok(out),
         }
-        Ok(out)
     }
 }

@@ -6,6 +6,8 @@ mod admin;
 mod read;
 mod write;
 
+pub(crate) use write::compact_stores;
+
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,7 +25,7 @@ use tracing::Instrument;
 use crate::backend::Backend;
 use crate::breaker::BreakerState;
 use crate::config::Config;
-use crate::deadletter::{self, DeadLetter, DeadLetters, Replayed};
+use crate::deadletter::{self, DeadLetter, DeadLetterPage, DeadLetters, Replayed};
 use crate::error::StorageError;
 use crate::request::{Op, Reply, Request};
 use crate::shared::Shared;

@@ -181,16 +181,41 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// Prunes chain bodies, receipts and change sets older than the last `keep_last` blocks.
     /// Low lane.
     pub async fn prune_chain(&self, keep_last: u64) -> Result<ChainPruneReport, StorageError> {
+        self.check_archive().await;
         self.submit(|reply| Op::PruneChain { keep_last, reply }).await
     }
 
     /// Prunes DAG vertices below `height` (all finalized). Low lane.
     pub async fn prune_dag(&self, below: u64) -> Result<DagPruneReport, StorageError> {
+        self.check_archive().await;
         self.submit(|reply| Op::PruneDag { below, reply }).await
+    }
+
+    /// With a history archive: checks it against this node now, on the blocking pool, if that
+    /// was not done yet, so the prune on the writer thread knows what it may remove without a
+    /// network call of its own.
+    async fn check_archive(&self) {
+        if self.shared.history.is_some() {
+            let _ = self
+                .read("archive_check", |s| {
+                    if let Some(h) = &s.history {
+                        crate::history::check_archive(h, &s.stores.chain, &s.stores.dag);
+                    }
+                    Ok(())
+                })
+                .await;
+        }
     }
 
     /// Compacts the chain and DAG stores; `false` if the engine cannot compact. Low lane.
     pub async fn compact(&self) -> Result<bool, StorageError> {
-        self.submit(|reply| Op::Compact { reply }).await
+        // On the blocking pool, never the writer thread: writes go on meanwhile (RocksDB
+        // compacts beside them; redb's whole-file compaction holds its write lock throughout).
+        self.read("compact", |s| compact_stores(s)).await
     }
+}
+
+/// Compacts the chain and DAG stores; `false` if the engine cannot compact.
+pub(crate) fn compact_stores<B: Backend, M: ChainModel>(s: &Shared<B, M>) -> Result<bool, StorageError> {
+    Ok(s.stores.chain.store().compact_all()? & s.stores.dag.store().compact_all()?)
 }

@@ -20,7 +20,7 @@ use storage_metrics::{Observed, Sample};
 
 pub(crate) use read::Through;
 pub use upload::UploadRound;
-pub(crate) use upload::{Uploader, chain_archived_below, dag_archived_below, upload_round};
+pub(crate) use upload::{Uploader, chain_prune_limit, check_archive, dag_prune_range, upload_round};
 pub use verify::ArchiveReport;
 pub(crate) use verify::verify_archive;
 
@@ -30,19 +30,39 @@ use crate::error::{ConfigError, StorageError};
 /// then), `Some(None)` for an empty archive.
 type Known = Option<Option<Mark>>;
 
+/// The part of an archive's history shown to be this node's own: heights (sequences)
+/// `first..next`, of which the archive's item at `next - 1` was compared with this node's
+/// canonical block (finalized vertex) there. Only this much is pruned locally or read through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verified {
+    pub(crate) first: u64,
+    pub(crate) next: u64,
+}
+
+impl Verified {
+    /// Whether every item `from..=to` is verified.
+    pub(crate) fn covers(&self, from: u64, to: u64) -> bool {
+        self.first <= from && to < self.next
+    }
+}
+
 /// The configured archive and what the node knows of it.
 pub(crate) struct History {
     pub(crate) archive: Archive,
     pub(crate) config: HistoryConfig,
     marks: Mutex<[Known; 2]>,
-    /// Per history, the watermark shown to continue this node's own chain (DAG): only so much
-    /// may be pruned. An archive of another chain is never trusted with a prune.
-    confirmed: Mutex<[Option<u64>; 2]>,
+    /// Per history, what the archive was shown to hold of this node's own chain (DAG): only
+    /// so much may be pruned or read through. An archive of another chain is never trusted.
+    verified: Mutex<[Option<Verified>; 2]>,
+    /// Held by an upload round: one at a time in this process (the archive's conditional
+    /// watermark writes keep other processes out).
+    pub(crate) uploading: Mutex<()>,
     uploaded_bytes: AtomicU64,
     upload_failures: AtomicU64,
     reads: [AtomicU64; 3],
     last_error: Mutex<Option<String>>,
-    /// Archived block records by height (immutable below the watermark).
+    /// Archived block records by height (immutable below the watermark), each checked
+    /// before it was cached.
     records: TypedCache<u64, Arc<Vec<u8>>>,
 }
 
@@ -72,7 +92,8 @@ impl History {
             archive,
             config: config.clone(),
             marks: Mutex::new([None, None]),
-            confirmed: Mutex::new([None, None]),
+            verified: Mutex::new([None, None]),
+            uploading: Mutex::new(()),
             uploaded_bytes: AtomicU64::new(0),
             upload_failures: AtomicU64::new(0),
             reads: Default::default(),
@@ -81,12 +102,18 @@ impl History {
         }))
     }
 
-    /// The archived record of block `number` (cached).
-    pub(crate) fn chain_record(&self, number: u64) -> Result<Option<Arc<Vec<u8>>>, StorageError> {
+    /// The archived record of block `number`, `check`ed when it is fetched (cached only once
+    /// it passed: whatever the cache holds was checked).
+    pub(crate) fn chain_record(
+        &self,
+        number: u64,
+        check: impl FnOnce(&[u8]) -> Result<(), StorageError>,
+    ) -> Result<Option<Arc<Vec<u8>>>, StorageError> {
         if let Some(r) = self.records.get(&number) {
             return Ok(Some(r));
         }
         let Some(record) = self.read(self.archive.chain_record(number))? else { return Ok(None) };
+        check(&record)?;
         let record = Arc::new(record);
         self.records.insert(number, record.clone());
         Ok(Some(record))
@@ -103,6 +130,11 @@ impl History {
         Ok(mark)
     }
 
+    /// The watermark of `kind` as last known, without reading the archive (`None`: never read).
+    pub(crate) fn known_mark(&self, kind: Kind) -> Known {
+        self.marks()[kind as usize].clone()
+    }
+
     /// The watermark of `kind` as last known, reading it if never read.
     pub(crate) fn mark(&self, kind: Kind) -> Result<Option<Mark>, StorageError> {
         let known = self.marks()[kind as usize].clone();
@@ -112,39 +144,32 @@ impl History {
         }
     }
 
-    /// Whether the archive holds every item `from..=to` of `kind` (re-reading the watermark
-    /// when the one known does not cover them).
-    pub(crate) fn covers(&self, kind: Kind, from: u64, to: u64) -> Result<bool, StorageError> {
-        let covered = |m: &Option<Mark>| m.as_ref().is_some_and(|m| m.first <= from && to < m.next);
-        let known = self.marks()[kind as usize].clone();
-        if known.as_ref().is_some_and(covered) {
-            return Ok(true);
-        }
-        let mark = self.read(self.archive.mark(kind))?;
-        self.marks()[kind as usize] = Some(mark.clone());
-        Ok(covered(&mark))
-    }
-
-    /// Records the watermark an upload of this node's own history left.
+    /// Records the watermark an upload of this node's own history left (the upload continued
+    /// a verified archive, or started an empty one).
     pub(crate) fn set_mark(&self, kind: Kind, mark: Mark) {
-        self.confirm(kind, mark.next);
+        self.set_verified(kind, Some(Verified { first: mark.first, next: mark.next }));
         self.marks()[kind as usize] = Some(Some(mark));
     }
 
-    /// Records that the archive holds this node's own history below `next`.
-    pub(crate) fn confirm(&self, kind: Kind, next: u64) {
-        self.confirmed.lock().unwrap_or_else(|p| p.into_inner())[kind as usize] = Some(next);
+    /// Records what of the archive was shown to be this node's history (`None`: nothing).
+    pub(crate) fn set_verified(&self, kind: Kind, verified: Option<Verified>) {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())[kind as usize] = verified;
     }
 
-    /// Below which height (chain) or sequence (dag) local data is archived — shown to be this
-    /// node's history — and may be pruned; `None` until the uploader has checked the archive
-    /// (then nothing is pruned).
-    pub(crate) fn archived_below(&self, kind: Kind) -> Option<u64> {
-        self.confirmed.lock().unwrap_or_else(|p| p.into_inner())[kind as usize]
+    /// What of the archive is shown to be this node's history; `None` until the archive has
+    /// been checked against this node (then nothing is pruned or read through), or when
+    /// nothing of it could be.
+    pub(crate) fn verified(&self, kind: Kind) -> Option<Verified> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())[kind as usize]
     }
 
-    /// The archived records of blocks `numbers` (cached), the missing ones fetched together.
-    pub(crate) fn chain_records(&self, numbers: &[u64]) -> Result<Vec<Option<Arc<Vec<u8>>>>, StorageError> {
+    /// The archived records of blocks `numbers` (cached), the missing ones fetched together
+    /// and each `check`ed (height, record) before it is cached.
+    pub(crate) fn chain_records(
+        &self,
+        numbers: &[u64],
+        check: impl Fn(u64, &[u8]) -> Result<(), StorageError>,
+    ) -> Result<Vec<Option<Arc<Vec<u8>>>>, StorageError> {
         let mut out: Vec<Option<Arc<Vec<u8>>>> = numbers.iter().map(|n| self.records.get(n)).collect();
         let missing: Vec<u64> = numbers.iter().zip(&out).filter(|(_, r)| r.is_none()).map(|(n, _)| *n).collect();
         if missing.is_empty() {
@@ -155,6 +180,7 @@ impl History {
             if slot.is_none()
                 && let Some(Some(record)) = fetched.next()
             {
+                check(*n, &record)?;
                 let record = Arc::new(record);
                 self.records.insert(*n, record.clone());
                 *slot = Some(record);
@@ -197,8 +223,8 @@ impl History {
             if let Some(Some(m)) = known {
                 out.push(Sample::new(Observed::ArchiveWatermark, m.next as f64).label("history", kind.as_str()));
             }
-            if let (Some(next), Some(last)) = (self.archived_below(kind), last_final) {
-                let lag = (last + 1).saturating_sub(next);
+            if let (Some(v), Some(last)) = (self.verified(kind), last_final) {
+                let lag = (last + 1).saturating_sub(v.next);
                 out.push(Sample::new(Observed::ArchiveLag, lag as f64).label("history", kind.as_str()));
             }
         }

@@ -1,7 +1,11 @@
 //! Read-through: a read the local store answers with `Pruned` is answered from the archive
 //! instead (blocks, receipts, transactions, logs, vertices), checked against what the local
-//! store still knows (the canonical hash, the transaction's location, the vertex's hash). An
-//! archive that is down is `StorageError::History(Unavailable)`, never "not found".
+//! store still knows: an archived block's header must hash to the local canonical hash, and
+//! its transactions, receipts and bloom must match that header's roots (every check an insert
+//! makes) before anything of it is used or cached; a sender must be in the local address
+//! index; a vertex must hash to its local hash. Whoever can write the archive cannot make the
+//! node serve a transaction, receipt or log the chain does not hold. An archive that is down is
+//! `StorageError::History(Unavailable)`, never "not found".
 
 use chain_store::{
     Block, Bloom, BloomBits, ChainError, ChainModel, ChainStore, Located, LogFilter, LogMatchOf, LogSource, Unarchived,
@@ -9,7 +13,7 @@ use chain_store::{
 };
 use dag_store::{DagError, DagStore, StoredVertex, VertexHash};
 use storage_api::KvReader;
-use storage_history::{HistoryTier, Kind};
+use storage_history::HistoryTier;
 
 use super::History;
 use crate::error::StorageError;
@@ -26,16 +30,11 @@ impl<'a, S: KvReader, M: ChainModel> Through<'a, S, M> {
         Through { chain, dag, history: history.filter(|h| h.config.read_through) }
     }
 
-    /// The archived block `number` (checked to be `hash` when given); `Ok(None)` when the
-    /// archive does not hold it.
-    fn archived(
-        &self,
-        history: &History,
-        number: u64,
-        hash: Option<&M::Hash>,
-    ) -> Result<Option<Unarchived<M>>, StorageError> {
-        match history.chain_record(number)? {
-            Some(record) => Ok(Some(Unarchived::decode(number, &record, hash)?)),
+    /// The archived block `number`, checked to be block `hash` with contents that match its
+    /// header; `Ok(None)` when the archive does not hold it.
+    fn archived(&self, history: &History, number: u64, hash: &M::Hash) -> Result<Option<Unarchived<M>>, StorageError> {
+        match history.chain_record(number, |record| verified::<M>(number, record, hash).map(drop))? {
+            Some(record) => Ok(Some(Unarchived::decode(number, &record, Some(hash))?)),
             None => Ok(None),
         }
     }
@@ -45,7 +44,7 @@ impl<'a, S: KvReader, M: ChainModel> Through<'a, S, M> {
     fn or_archived<T>(
         &self,
         local: Result<T, ChainError>,
-        hash: Option<&M::Hash>,
+        hash: &M::Hash,
         from_archive: impl FnOnce(Unarchived<M>) -> Result<T, ChainError>,
     ) -> Result<T, StorageError> {
         match (local, self.history) {
@@ -59,12 +58,12 @@ impl<'a, S: KvReader, M: ChainModel> Through<'a, S, M> {
 
     /// Block `hash`.
     pub(crate) fn block(&self, hash: &M::Hash) -> Result<Option<Block<M>>, StorageError> {
-        self.or_archived(self.chain.block(hash), Some(hash), |u| u.block().map(Some))
+        self.or_archived(self.chain.block(hash), hash, |u| u.block().map(Some))
     }
 
     /// The receipts of block `hash`.
     pub(crate) fn receipts(&self, hash: &M::Hash) -> Result<Option<Vec<M::Receipt>>, StorageError> {
-        self.or_archived(self.chain.receipts(hash), Some(hash), |u| u.receipts().map(Some))
+        self.or_archived(self.chain.receipts(hash), hash, |u| u.receipts().map(Some))
     }
 
     /// The part of a located transaction that `local` reads, or that `part` takes from the
@@ -77,7 +76,7 @@ impl<'a, S: KvReader, M: ChainModel> Through<'a, S, M> {
     ) -> Result<Option<Located<T, M>>, StorageError> {
         let Err(ChainError::Pruned { .. }) = &local else { return Ok(local?) };
         let Some(loc) = self.chain.tx_location(tx_hash)? else { return Ok(None) };
-        self.or_archived(local, Some(&loc.block), |u| {
+        self.or_archived(local, &loc.block, |u| {
             let what = part(&u, loc.index)?.ok_or(ChainError::BadRecord {
                 number: loc.number,
                 reason: format!("has no transaction {}", loc.index),
@@ -107,9 +106,22 @@ impl<'a, S: KvReader, M: ChainModel> Through<'a, S, M> {
         self.located(tx_hash, self.chain.receipt(tx_hash), |u, i| u.receipt(i))
     }
 
-    /// A canonical transaction's sender by transaction hash.
+    /// A canonical transaction's sender by transaction hash. An archived sender (for models
+    /// whose transactions do not carry theirs) must be the one the local address index holds
+    /// for that transaction.
     pub(crate) fn sender(&self, tx_hash: &M::Hash) -> Result<Option<Located<M::Address, M>>, StorageError> {
-        self.located(tx_hash, self.chain.sender(tx_hash), |u, i| u.sender(i))
+        let chain = self.chain;
+        self.located(tx_hash, chain.sender(tx_hash), |u, i| {
+            let Some(sender) = u.sender(i)? else { return Ok(None) };
+            let number = u.block_ref().number;
+            if !chain.indexes_address(&sender, number, i)? {
+                return Err(ChainError::BadRecord {
+                    number,
+                    reason: format!("its sender of transaction {i} is not the one this node indexed"),
+                });
+            }
+            Ok(Some(sender))
+        })
     }
 
     /// Logs matching `filter`: heights pruned locally from the archive, the rest locally, in
@@ -128,7 +140,8 @@ impl<'a, S: KvReader, M: ChainModel> Through<'a, S, M> {
             return Ok(self.chain.logs(filter, cap)?);
         }
         let archived_to = to.min(ptrs.pruned_below - 1);
-        if !history.covers(Kind::Chain, from, archived_to)? {
+        // Only what the archive verifiably holds of this node's chain is read from it.
+        if !super::upload::verified_chain(history, self.chain)?.is_some_and(|v| v.covers(from, archived_to)) {
             return Err(ChainError::Pruned { what: "receipts", number: from, pruned_below: ptrs.pruned_below }.into());
         }
         let mut out = Vec::new();
@@ -197,12 +210,25 @@ impl<S: KvReader, M: ChainModel> LogSource<M> for ArchiveLogs<'_, '_, S, M> {
         if blooms.len() as u64 != to - from + 1 {
             return Err(ChainError::Pruned { what: "log blooms", number: from, pruned_below: self.pruned_below }.into());
         }
+        let chain = self.through.chain;
         blooms
             .into_iter()
             .map(|(n, b)| {
                 let bytes: [u8; chain_store::BLOOM_BYTES] =
                     b.try_into().map_err(|_| ChainError::BadRecord { number: n, reason: "bloom length".into() })?;
-                Ok((n, Bloom::from_bytes(bytes)))
+                let bloom = Bloom::from_bytes(bytes);
+                // Where the model's headers carry the bloom, the local header vouches for it.
+                if let Some(header) = chain.header_by_number(n)?
+                    && let Some(claimed) = M::header_bloom(&header)
+                    && claimed != bloom
+                {
+                    return Err(ChainError::BadRecord {
+                        number: n,
+                        reason: "its archived bloom is not its header's".into(),
+                    }
+                    .into());
+                }
+                Ok((n, bloom))
             })
             .collect()
     }
@@ -213,16 +239,42 @@ impl<S: KvReader, M: ChainModel> LogSource<M> for ArchiveLogs<'_, '_, S, M> {
         filter: &LogFilter<M::Address, M::Hash>,
         out: &mut Vec<LogMatchOf<M>>,
     ) -> Result<(), StorageError> {
-        let records = self.history.chain_records(numbers)?;
-        for (&number, record) in numbers.iter().zip(records) {
+        let chain = self.through.chain;
+        let hashes = numbers.iter().map(|&n| local_hash(chain, n)).collect::<Result<Vec<_>, _>>()?;
+        let hash_of = |n: u64| numbers.iter().position(|&m| m == n).map(|i| hashes[i]);
+        let records = self.history.chain_records(numbers, |n, record| match hash_of(n) {
+            Some(hash) => verified::<M>(n, record, &hash).map(drop),
+            None => Err(ChainError::BadRecord { number: n, reason: "not asked for".into() }.into()),
+        })?;
+        for ((&number, record), hash) in numbers.iter().zip(records).zip(&hashes) {
             let Some(record) = record else {
                 return Err(ChainError::Pruned { what: "receipts", number, pruned_below: self.pruned_below }.into());
             };
-            let hash = self.through.chain.canonical_hash(number)?;
-            Unarchived::<M>::decode(number, &record, hash.as_ref())?.match_logs(filter, out)?;
+            Unarchived::<M>::decode(number, &record, Some(hash))?.match_logs(filter, out)?;
         }
         Ok(())
     }
+}
+
+/// The local canonical hash of `number` (headers and the canonical index are never pruned):
+/// what an archived block must hash to.
+fn local_hash<S: KvReader, M: ChainModel>(chain: &ChainStore<S, M>, number: u64) -> Result<M::Hash, StorageError> {
+    chain.canonical_hash(number)?.ok_or_else(|| {
+        ChainError::BadRecord {
+            number,
+            reason: "this node has no canonical hash to check its archived record against".into(),
+        }
+        .into()
+    })
+}
+
+/// The archived record of block `number`, decoded and checked: its header is block `hash`,
+/// and its transactions, receipts (and their bloom) match that header — every check an insert
+/// makes.
+fn verified<M: ChainModel>(number: u64, record: &[u8], hash: &M::Hash) -> Result<Unarchived<M>, StorageError> {
+    let u = Unarchived::<M>::decode(number, record, Some(hash))?;
+    u.verify(None)?;
+    Ok(u)
 }
 
 /// Bytes of a bloom-bit vector.

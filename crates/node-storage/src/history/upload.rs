@@ -12,7 +12,7 @@ use dag_store::DagStore;
 use storage_api::KvReader;
 use storage_history::{BitSection, ChainItem, DagItem, HistoryTier, Kind, Mark, Uploaded};
 
-use super::History;
+use super::{History, Verified};
 use crate::backend::Backend;
 use crate::error::StorageError;
 use crate::shared::Shared;
@@ -35,12 +35,15 @@ impl UploadRound {
     }
 }
 
-/// Uploads the next final unit of blocks and of vertices, if any.
+/// Uploads the next final unit of blocks and of vertices, if any. One round at a time in this
+/// process (an `archive upload` beside the background uploader waits for it); other
+/// processes are kept out by the archive's conditional watermark writes.
 pub(crate) fn upload_round<S: KvReader, M: ChainModel>(
     history: &History,
     chain: &ChainStore<S, M>,
     dag: &DagStore<S>,
 ) -> Result<UploadRound, StorageError> {
+    let _one = history.uploading.lock().unwrap_or_else(|p| p.into_inner());
     let mut round = UploadRound::default();
     if let Some(up) = chain_unit(history, chain)? {
         round.chain = Some((up.first, up.mark.next - 1));
@@ -70,8 +73,22 @@ fn mismatch(history: &History, kind: Kind, reason: String) -> StorageError {
     StorageError::ArchiveMismatch { archive: history.archive.describe(), history: kind.as_str(), reason }
 }
 
-/// Checks that the archive continues this node's chain (then trusting its watermark for
-/// pruning) and returns the next height to upload; `None` before the chain has a first block.
+/// A watermark no upload writes: empty, or ending below where it starts (a hostile or damaged
+/// archive; refused before any arithmetic on it).
+fn check_mark(history: &History, kind: Kind, mark: &Mark) -> Result<(), StorageError> {
+    if mark.next == 0 || mark.next <= mark.first {
+        return Err(mismatch(
+            history,
+            kind,
+            format!("its watermark is malformed (first {}, next {})", mark.first, mark.next),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the archive continues this node's chain and returns the next height to upload
+/// (`None` before the chain has a first block), recording what of the archive is shown to be
+/// this node's ([`History::verified`]).
 fn chain_next<S: KvReader, M: ChainModel>(
     history: &History,
     chain: &ChainStore<S, M>,
@@ -79,25 +96,50 @@ fn chain_next<S: KvReader, M: ChainModel>(
     let ptrs = chain.pointers();
     let Some(first) = ptrs.first else { return Ok(None) };
     let next = match history.mark(Kind::Chain)? {
-        None => first.number.max(ptrs.pruned_below),
+        None => {
+            history.set_verified(Kind::Chain, None);
+            first.number.max(ptrs.pruned_below)
+        }
         Some(mark) => {
-            // The archive must end where this node's chain continues.
-            let last = mark.next - 1;
-            if last >= first.number
-                && let Some(hash) = chain.canonical_hash(last)?
-                && hash.as_ref() != mark.last_hash.as_slice()
-            {
-                return Err(mismatch(
-                    history,
-                    Kind::Chain,
-                    format!("its block {last} is not this node's canonical block {last}"),
-                ));
-            }
-            history.confirm(Kind::Chain, mark.next);
+            check_mark(history, Kind::Chain, &mark)?;
+            let verified = verify_chain_mark(history, chain, &mark);
+            history.set_verified(Kind::Chain, verified.as_ref().ok().copied().flatten());
+            verified?;
             mark.next
         }
     };
     Ok(Some(next))
+}
+
+/// What of the archive's chain `mark` is shown to be this node's: the archive's block at the
+/// highest height both hold (`min(head, next - 1)`) must be this node's canonical block there;
+/// then `first..=` that height is verified. `None` when they share no height (a new or lagging
+/// node below the archive's start, or an archive ending below this node's first block).
+fn verify_chain_mark<S: KvReader, M: ChainModel>(
+    history: &History,
+    chain: &ChainStore<S, M>,
+    mark: &Mark,
+) -> Result<Option<Verified>, StorageError> {
+    let ptrs = chain.pointers();
+    let (Some(first), Some(head)) = (ptrs.first, ptrs.head) else { return Ok(None) };
+    let last = mark.next - 1;
+    let at = last.min(head.number);
+    if at < mark.first.max(first.number) {
+        return Ok(None);
+    }
+    let Some(ours) = chain.canonical_hash(at)? else { return Ok(None) };
+    let theirs = if at == last {
+        mark.last_hash.clone()
+    } else {
+        let record = history.read(history.archive.chain_record(at))?.ok_or_else(|| {
+            mismatch(history, Kind::Chain, format!("it holds no block {at} although its watermark covers it"))
+        })?;
+        chain_store::Unarchived::<M>::decode(at, &record, None)?.block_ref().hash.as_ref().to_vec()
+    };
+    if theirs.as_slice() != ours.as_ref() {
+        return Err(mismatch(history, Kind::Chain, format!("its block {at} is not this node's canonical block {at}")));
+    }
+    Ok(Some(Verified { first: mark.first, next: at + 1 }))
 }
 
 fn chain_unit<S: KvReader, M: ChainModel>(
@@ -147,47 +189,111 @@ fn chain_unit<S: KvReader, M: ChainModel>(
 }
 
 /// Checks that the archive continues this node's finalized DAG and returns the next sequence
-/// to upload.
+/// to upload, recording what of the archive is shown to be this node's.
 fn dag_next<S: KvReader>(history: &History, dag: &DagStore<S>) -> Result<u64, StorageError> {
     Ok(match history.mark(Kind::Dag)? {
-        None => 0,
+        None => {
+            history.set_verified(Kind::Dag, None);
+            0
+        }
         Some(mark) => {
-            let last = mark.next - 1;
-            if let Some(hash) = dag.finalized_at(last)?
-                && hash.0.as_slice() != mark.last_hash.as_slice()
-            {
-                return Err(mismatch(
-                    history,
-                    Kind::Dag,
-                    format!("its vertex {last} is not this node's finalized vertex {last}"),
-                ));
-            }
-            history.confirm(Kind::Dag, mark.next);
+            check_mark(history, Kind::Dag, &mark)?;
+            let verified = verify_dag_mark(history, dag, &mark);
+            history.set_verified(Kind::Dag, verified.as_ref().ok().copied().flatten());
+            verified?;
             mark.next
         }
     })
 }
 
-/// Below which height local chain data is archived (see [`History::archived_below`]),
-/// checking the archive now if the uploader has not yet (a prune right after opening); an
-/// archive that cannot be checked archives nothing, so nothing is pruned.
-pub(crate) fn chain_archived_below<S: KvReader, M: ChainModel>(history: &History, chain: &ChainStore<S, M>) -> u64 {
-    if history.archived_below(Kind::Chain).is_none()
-        && let Err(e) = chain_next(history, chain)
-    {
-        tracing::warn!(error = %e, "the archive's chain watermark could not be checked; pruning nothing");
+/// What of the archive's finalized DAG `mark` is shown to be this node's: the archive's vertex
+/// at the highest sequence both finalized must be this node's (see [`verify_chain_mark`]).
+fn verify_dag_mark<S: KvReader>(
+    history: &History,
+    dag: &DagStore<S>,
+    mark: &Mark,
+) -> Result<Option<Verified>, StorageError> {
+    let Some(local_last) = dag.next_sequence()?.checked_sub(1) else { return Ok(None) };
+    let last = mark.next - 1;
+    let at = last.min(local_last);
+    if at < mark.first {
+        return Ok(None);
     }
-    history.archived_below(Kind::Chain).unwrap_or(0)
+    let Some(ours) = dag.finalized_at(at)? else { return Ok(None) };
+    let theirs = if at == last {
+        mark.last_hash.clone()
+    } else {
+        let (hash, _) = history.read(history.archive.vertex(at))?.ok_or_else(|| {
+            mismatch(history, Kind::Dag, format!("it holds no vertex {at} although its watermark covers it"))
+        })?;
+        hash
+    };
+    if theirs.as_slice() != ours.0.as_slice() {
+        return Err(mismatch(history, Kind::Dag, format!("its vertex {at} is not this node's finalized vertex {at}")));
+    }
+    Ok(Some(Verified { first: mark.first, next: at + 1 }))
 }
 
-/// Below which sequence finalized vertices are archived; as [`chain_archived_below`].
-pub(crate) fn dag_archived_below<S: KvReader>(history: &History, dag: &DagStore<S>) -> u64 {
-    if history.archived_below(Kind::Dag).is_none()
+/// Reads the archive's watermarks and checks them against this node if that was not done yet
+/// (before a prune: the writer thread only reads what this found). Network calls: never on
+/// the writer thread. A failure is logged and leaves nothing verified, so nothing is pruned.
+pub(crate) fn check_archive<S: KvReader, M: ChainModel>(
+    history: &History,
+    chain: &ChainStore<S, M>,
+    dag: &DagStore<S>,
+) {
+    let local_chain = chain.head().map(|h| h.number);
+    if stale(history, Kind::Chain, local_chain)
+        && let Err(e) = chain_next(history, chain)
+    {
+        tracing::warn!(error = %e, "the archive's chain watermark could not be checked; pruning nothing it should hold");
+    }
+    let local_dag = dag.next_sequence().ok().and_then(|n| n.checked_sub(1));
+    if stale(history, Kind::Dag, local_dag)
         && let Err(e) = dag_next(history, dag)
     {
-        tracing::warn!(error = %e, "the archive's DAG watermark could not be checked; pruning nothing");
+        tracing::warn!(error = %e, "the archive's DAG watermark could not be checked; pruning nothing it should hold");
     }
-    history.archived_below(Kind::Dag).unwrap_or(0)
+}
+
+/// Whether what is verified of `kind` could be more: never checked, or the node (at `local`)
+/// and the archive's known watermark now share heights beyond it.
+fn stale(history: &History, kind: Kind, local: Option<u64>) -> bool {
+    let Some(v) = history.verified(kind) else { return true };
+    let known = history.known_mark(kind);
+    let shared_end = match (known, local) {
+        (Some(Some(m)), Some(l)) => m.next.min(l.saturating_add(1)),
+        _ => return false,
+    };
+    v.next < shared_end
+}
+
+/// What of the archive's chain is shown to be this node's, checking it now if that was not
+/// done yet (a reader that uploads nothing).
+pub(crate) fn verified_chain<S: KvReader, M: ChainModel>(
+    history: &History,
+    chain: &ChainStore<S, M>,
+) -> Result<Option<Verified>, StorageError> {
+    if history.verified(Kind::Chain).is_none() {
+        history.refresh(Kind::Chain)?;
+        chain_next(history, chain)?;
+    }
+    Ok(history.verified(Kind::Chain))
+}
+
+/// Below which height chain data may be pruned with this archive: what it verifiably holds of
+/// this node's chain, and only if that starts at or below the lowest height this node still
+/// holds (a prune deletes everything below its boundary). Reads nothing: see [`check_archive`].
+pub(crate) fn chain_prune_limit<H>(history: &History, ptrs: &chain_store::Pointers<H>) -> u64 {
+    let Some(v) = history.verified(Kind::Chain) else { return 0 };
+    let local_start = ptrs.first.as_ref().map_or(0, |f| f.number).max(ptrs.pruned_below);
+    if v.first <= local_start { v.next } else { 0 }
+}
+
+/// The finalization sequences whose vertices may be pruned with this archive (what it
+/// verifiably holds of this node's DAG). Reads nothing: see [`check_archive`].
+pub(crate) fn dag_prune_range(history: &History) -> std::ops::Range<u64> {
+    history.verified(Kind::Dag).map_or(0..0, |v| v.first..v.next)
 }
 
 /// Re-reads both watermarks and checks them against this node, uploading nothing (a node

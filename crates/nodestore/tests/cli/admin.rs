@@ -10,7 +10,7 @@ fn commands_reach_a_running_node_through_its_admin_socket() {
     std::fs::write(
         &config,
         format!(
-            "[metrics]\nenabled = false\n[admin]\nenabled = true\n[backup]\ndestination = \"{}\"\n",
+            "[metrics]\nlisten = \"127.0.0.1:0\"\n[admin]\nenabled = true\n[backup]\ndestination = \"{}\"\n",
             dir.path().join("backups").display()
         ),
     )

@@ -99,7 +99,7 @@ fn archive_commands_and_a_replica_of_a_running_node() {
     std::fs::write(
         &config,
         format!(
-            "[metrics]\nenabled = false\n[history]\nkind = \"segments\"\nupload_interval_ms = 50\n\
+            "[metrics]\nlisten = \"127.0.0.1:0\"\n[history]\nkind = \"segments\"\nupload_interval_ms = 50\n\
              [history.segments]\ndestination = \"{}\"\nblocks_per_segment = 64\nvertices_per_segment = 64\n",
             archive.display()
         ),

@@ -73,6 +73,72 @@ fn demo_then_inspect() {
     assert!(pruned["chain"]["pruned_below"].as_u64().unwrap() > 0);
 }
 
+/// `GET path` on `addr`: the status code and the body.
+pub(crate) fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("not HTTP: {out}"));
+    (code, out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+/// The README's commands exactly as written: no `--config`, no `--data-dir` (so
+/// `./nodestore-data`), every setting at its default — the metrics endpoint on
+/// 127.0.0.1:9464 included. (The only test that binds the default port.)
+#[test]
+fn serve_runs_with_the_default_configuration() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let bare = || {
+        let mut c = Command::cargo_bin("nodestore").unwrap();
+        c.current_dir(dir.path()).env_remove("NODE_STORAGE_BACKEND");
+        c
+    };
+    let out = bare().args(["demo", "--blocks", "50", "--vertices", "200"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("nodestore-data").is_dir());
+    let config = bare().arg("config").output().unwrap();
+    assert!(String::from_utf8_lossy(&config.stdout).contains("127.0.0.1:9464"), "{config:?}");
+
+    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("nodestore"))
+        .current_dir(dir.path())
+        .env_remove("NODE_STORAGE_BACKEND")
+        .env_remove("NODESTORE_LOG")
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(serve.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let ready = lines.by_ref().map_while(Result::ok).find(|l| {
+        seen.push(l.clone());
+        l.contains("Ctrl-C to stop")
+    });
+    let ready = ready.unwrap_or_else(|| panic!("serve ended before it was ready: {}", seen.join("\n")));
+    assert!(ready.contains("http://127.0.0.1:9464/metrics"), "{ready}");
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+
+    let (code, metrics) = http_get("127.0.0.1:9464", "/metrics");
+    assert_eq!(code, 200, "{metrics}");
+    assert!(metrics.contains("node_storage_"), "{metrics}");
+    let (code, health) = http_get("127.0.0.1:9464", "/health");
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    // Ctrl-C: a clean stop, with the store closed (it opens again at once).
+    rustix::process::kill_process(rustix::process::Pid::from_child(&serve), rustix::process::Signal::INT).unwrap();
+    let status = serve.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(status.success(), "serve exited with {status}: {log}");
+    assert!(!log.contains("panicked"), "{log}");
+    let stats = bare().args(["--json", "stats"]).output().unwrap();
+    assert!(stats.status.success(), "{}", String::from_utf8_lossy(&stats.stderr));
+    assert_eq!(json(&stats.stdout)["chain_head"], 51);
+}
+
 #[test]
 fn errors_are_one_line_with_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();

@@ -35,6 +35,7 @@ pub fn fake_checkpoint(root: &Path, seed: u8, ssts: usize, sst_bytes: usize) -> 
 /// The store record matching [`fake_checkpoint`].
 pub fn chain_record() -> StoreRecord {
     StoreRecord {
+        node: None,
         name: "chain".into(),
         backend: "rocksdb".into(),
         schema: "chain".into(),

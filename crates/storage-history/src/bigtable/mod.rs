@@ -140,14 +140,46 @@ impl BigtableTier {
         Ok(self.mark(kind)?.is_some_and(|m| (m.first..m.next).contains(&n)))
     }
 
-    fn write_mark(&self, kind: Kind, mark: &Mark) -> Result<(), HistoryError> {
+    /// Writes `mark` over the watermark cell as this upload read it (`expected`: its bytes,
+    /// `None` for no watermark yet), atomically: if another uploader moved it meanwhile,
+    /// nothing is written and the answer is [`HistoryError::Conflict`].
+    fn write_mark(&self, kind: Kind, expected: Option<Vec<u8>>, mark: &Mark) -> Result<(), HistoryError> {
         let text = serde_json::to_vec(mark).map_err(|e| HistoryError::Config(e.to_string()))?;
-        let mut m = Mutations::default();
-        m.row(keys::mark(kind)).set(col::MARK, text);
         let table = self.table_name(TableId::Meta);
-        self.run("writing the watermark", move |mut c, shown| async move { m.send(&mut c, &shown, &table).await })?;
+        let written = self.run("writing the watermark", move |mut c, shown| async move {
+            rows::set_if(&mut c, &shown, &table, keys::mark(kind), col::MARK, expected, text).await
+        })?;
+        if !written {
+            self.remember(kind, None);
+            return Err(HistoryError::Conflict {
+                archive: self.shown.clone(),
+                what: format!("the {kind} watermark row"),
+            });
+        }
         self.remember(kind, Some(mark.clone()));
         Ok(())
+    }
+
+    /// The watermark of `kind` and its cell's bytes as read now (what [`Self::write_mark`]
+    /// expects).
+    fn mark_versioned(&self, kind: Kind) -> Result<Option<(Mark, Vec<u8>)>, HistoryError> {
+        let found = match self.row(TableId::Meta, keys::mark(kind), Some(col::MARK))? {
+            None => None,
+            Some(cells) => {
+                let text = cells.get(col::MARK).ok_or_else(|| self.corrupt("the watermark row", "no cell"))?;
+                let mark = serde_json::from_slice::<Mark>(text)
+                    .map_err(|e| self.corrupt("the watermark row", e.to_string()))?;
+                if mark.next <= mark.first {
+                    return Err(self.corrupt(
+                        "the watermark row",
+                        format!("empty or reversed (first {}, next {})", mark.first, mark.next),
+                    ));
+                }
+                Some((mark, text.to_vec()))
+            }
+        };
+        self.remember(kind, found.as_ref().map(|(m, _)| m.clone()));
+        Ok(found)
     }
 
     /// Reads `rows` back and checks every cell `sent` wrote is there with the same bytes.
@@ -306,18 +338,7 @@ impl HistoryTier for BigtableTier {
     }
 
     fn mark(&self, kind: Kind) -> Result<Option<Mark>, HistoryError> {
-        let mark = match self.row(TableId::Meta, keys::mark(kind), None)? {
-            None => None,
-            Some(cells) => {
-                let text = cells.get(col::MARK).ok_or_else(|| self.corrupt("the watermark row", "no cell"))?;
-                Some(
-                    serde_json::from_slice::<Mark>(text)
-                        .map_err(|e| self.corrupt("the watermark row", e.to_string()))?,
-                )
-            }
-        };
-        self.remember(kind, mark.clone());
-        Ok(mark)
+        Ok(self.mark_versioned(kind)?.map(|(mark, _)| mark))
     }
 
     fn next_unit(&self, kind: Kind, next: u64, last_final: u64) -> Option<std::ops::RangeInclusive<u64>> {
@@ -329,7 +350,7 @@ impl HistoryTier for BigtableTier {
     }
 
     fn upload_chain(&self, items: &[ChainItem], sections: &[BitSection]) -> Result<Uploaded, HistoryError> {
-        let current = self.mark(Kind::Chain)?;
+        let (current, expected) = self.mark_versioned(Kind::Chain)?.unzip();
         let (first, last) = check_consecutive(Kind::Chain, current.as_ref(), items.iter().map(|i| i.number))?;
         let (mut blocks, mut txs, mut bits) = (Mutations::default(), Mutations::default(), Mutations::default());
         for item in items {
@@ -361,12 +382,12 @@ impl HistoryTier for BigtableTier {
         self.read_back(TableId::Blocks, &blocks, "reading back block rows")?;
         let last_hash = items.last().map(|i| i.hash.clone()).unwrap_or_default();
         let mark = Mark { first: current.map_or(first, |m| m.first), next: last + 1, last_hash };
-        self.write_mark(Kind::Chain, &mark)?;
+        self.write_mark(Kind::Chain, expected, &mark)?;
         Ok(Uploaded { mark, bytes })
     }
 
     fn upload_dag(&self, items: &[DagItem]) -> Result<Uploaded, HistoryError> {
-        let current = self.mark(Kind::Dag)?;
+        let (current, expected) = self.mark_versioned(Kind::Dag)?.unzip();
         let (first, last) = check_consecutive(Kind::Dag, current.as_ref(), items.iter().map(|i| i.sequence))?;
         let (mut vertices, mut index) = (Mutations::default(), Mutations::default());
         for item in items {
@@ -385,7 +406,7 @@ impl HistoryTier for BigtableTier {
         self.read_back(TableId::Vertices, &vertices, "reading back vertex rows")?;
         let last_hash = items.last().map(|i| i.hash.clone()).unwrap_or_default();
         let mark = Mark { first: current.map_or(first, |m| m.first), next: last + 1, last_hash };
-        self.write_mark(Kind::Dag, &mark)?;
+        self.write_mark(Kind::Dag, expected, &mark)?;
         Ok(Uploaded { mark, bytes })
     }
 

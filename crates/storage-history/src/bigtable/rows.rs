@@ -149,6 +149,57 @@ async fn send_entries(
     Ok(())
 }
 
+/// Sets cell `qualifier` of row `key` to `value` only if the cell holds exactly `expected`
+/// now (absent when `expected` is `None`), in one `CheckAndMutateRow` (atomic per row); `false`
+/// when it did not.
+pub(crate) async fn set_if(
+    client: &mut BigTable,
+    shown: &str,
+    table: &str,
+    key: Vec<u8>,
+    qualifier: &'static [u8],
+    expected: Option<Vec<u8>>,
+    value: Vec<u8>,
+) -> Result<bool, HistoryError> {
+    use bigtable_rs::google::bigtable::v2::value_range::{EndValue, StartValue};
+    use bigtable_rs::google::bigtable::v2::{CheckAndMutateRowRequest, ValueRange};
+    let set = vec![Mutation {
+        mutation: Some(mutation::Mutation::SetCell(SetCell {
+            family_name: FAMILY.to_owned(),
+            column_qualifier: qualifier.to_vec(),
+            timestamp_micros: TIMESTAMP,
+            value,
+        })),
+    }];
+    let column = RowFilter { filter: Some(Filter::ColumnQualifierRegexFilter(regex_literal(qualifier))) };
+    let newest = RowFilter { filter: Some(Filter::CellsPerColumnLimitFilter(1)) };
+    // Matches when the cell holds `expected` (then the write applies), or when it exists at all
+    // (for an expected absence: then nothing is written).
+    let mut predicate = vec![column, newest];
+    if let Some(old) = &expected {
+        predicate.push(RowFilter {
+            filter: Some(Filter::ValueRangeFilter(ValueRange {
+                start_value: Some(StartValue::StartValueClosed(old.clone())),
+                end_value: Some(EndValue::EndValueClosed(old.clone())),
+            })),
+        });
+    }
+    let (true_mutations, false_mutations) = if expected.is_some() { (set, Vec::new()) } else { (Vec::new(), set) };
+    let request = CheckAndMutateRowRequest {
+        table_name: table.to_owned(),
+        row_key: key,
+        predicate_filter: Some(RowFilter { filter: Some(Filter::Chain(Chain { filters: predicate })) }),
+        true_mutations,
+        false_mutations,
+        ..CheckAndMutateRowRequest::default()
+    };
+    let response = client
+        .check_and_mutate_row(request)
+        .await
+        .map_err(|e| super::failed(shown, "writing the watermark", table, e))?;
+    Ok(response.predicate_matched == expected.is_some())
+}
+
 /// The newest version of each cell, optionally of one column only.
 fn filter(only: Option<&'static [u8]>) -> RowFilter {
     let newest = RowFilter { filter: Some(Filter::CellsPerColumnLimitFilter(1)) };

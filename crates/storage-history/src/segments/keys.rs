@@ -18,6 +18,11 @@ const MAGIC: &[u8; 8] = b"NSHKEY01";
 pub(crate) const HEADER: usize = 32;
 /// Entries per group (one ranged read per lookup).
 const GROUP: usize = 128;
+/// The most bytes of filter and fences a reader keeps of one table (a segment of a million
+/// transactions needs about 1.5 MiB); a header asking for more is refused unread.
+pub(crate) const MAX_HEAD_BYTES: u64 = 64 << 20;
+/// The largest group a reader reads at once.
+const MAX_GROUP: usize = 1 << 16;
 const FILTER_BITS_PER_KEY: usize = 10;
 const FILTER_PROBES: u64 = 7;
 
@@ -107,8 +112,17 @@ pub(crate) fn header(bytes: &[u8]) -> Result<Header, String> {
         filter_len: u32_at(24),
         check: bytes[28..32].try_into().unwrap_or_default(),
     };
-    if h.key_len == 0 || h.key_len > 64 || h.group == 0 || h.filter_len == 0 {
+    if h.key_len == 0 || h.key_len > 64 || h.group == 0 || h.group > MAX_GROUP || h.filter_len == 0 {
         return Err("hash table header out of range".into());
+    }
+    // Records and positions are u32, and nothing a reader keeps may be unbounded: every size
+    // the header implies is checked before it is computed anywhere else.
+    let head = (HEADER as u64)
+        .checked_add(h.filter_len as u64)
+        .and_then(|f| f.checked_add(h.count.div_ceil(h.group as u64).checked_mul(h.key_len as u64)?));
+    let size = head.and_then(|head| head.checked_add(h.count.checked_mul(h.entry_len() as u64)?));
+    if h.count > u64::from(u32::MAX) || head.is_none_or(|head| head > MAX_HEAD_BYTES) || size.is_none() {
+        return Err(format!("hash table header out of range ({} keys, {} filter bytes)", h.count, h.filter_len));
     }
     Ok(h)
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use storage_backup::{BackupError, Destination, DestinationError};
+use storage_backup::{BackupError, Destination, DestinationError, ObjectVersion};
 
 use self::view::{Lru, View};
 use crate::config::HistoryConfig;
@@ -182,6 +182,9 @@ impl SegmentTier {
         if footer.kind != kind || footer.first != manifest.first || u64::from(footer.count) != manifest.count {
             return Err(self.corrupt(&key, "footer disagrees with the manifest"));
         }
+        if u64::from(footer.count) > self.n(kind) {
+            return Err(self.corrupt(&key, format!("{} items in a segment of at most {}", footer.count, self.n(kind))));
+        }
         let index = self.get(key.clone(), footer.index_offset..manifest.size - format::FOOTER)?;
         let entries = format::index(&index, &footer).map_err(|r| self.corrupt(&key, r))?;
         let v = Arc::new(View { footer, entries, key });
@@ -225,7 +228,11 @@ impl SegmentTier {
         let key = seg_key(kind, k, "keys");
         let head = self.get(key.clone(), 0..keys::HEADER as u64)?;
         let header = keys::header(&head).map_err(|r| self.corrupt(&key, r))?;
-        let rest = self.get(key.clone(), keys::HEADER as u64..header.fences_at() + header.fences_len())?;
+        let end = header.fences_at() + header.fences_len();
+        let rest = self.get(key.clone(), keys::HEADER as u64..end)?;
+        if rest.len() as u64 != end - keys::HEADER as u64 {
+            return Err(self.corrupt(&key, "shorter than its header says"));
+        }
         let (filter, fences) = rest.split_at(header.filter_len);
         let t = Arc::new(view::Table { key, header, filter: filter.to_vec(), fences: fences.to_vec() });
         self.tables.lock().unwrap_or_else(|p| p.into_inner()).put((kind, k), t.clone());
@@ -251,9 +258,53 @@ impl SegmentTier {
         Ok(None)
     }
 
+    /// The watermark of `kind` with the version of its object, read now.
+    fn mark_versioned(&self, kind: Kind) -> Result<Option<(Mark, ObjectVersion)>, HistoryError> {
+        let key = watermark_key(kind);
+        let (bytes, version) = match self.run("reading the watermark", {
+            let key = key.clone();
+            move |d| async move { d.get_versioned(&key, MAX_SMALL).await }
+        })? {
+            None => return Ok(None),
+            Some(b) => b,
+        };
+        let w: Watermark = serde_json::from_slice(&bytes).map_err(|e| self.corrupt(&key, e.to_string()))?;
+        if w.format != WATERMARK_FORMAT {
+            return Err(HistoryError::NewerFormat {
+                archive: self.shown.clone(),
+                what: key,
+                found: w.format,
+                supported: WATERMARK_FORMAT,
+            });
+        }
+        if w.kind != kind {
+            return Err(self.corrupt(&key, "watermark of the other history"));
+        }
+        if w.mark.next <= w.mark.first {
+            return Err(self.corrupt(&key, format!("empty or reversed (first {}, next {})", w.mark.first, w.mark.next)));
+        }
+        if w.per_segment != self.n(kind) {
+            return Err(HistoryError::Layout {
+                archive: self.shown.clone(),
+                what: format!(
+                    "its {kind} segments hold {} items each but the configuration says {}; set history.segments.{} = {} (it cannot change once segments exist)",
+                    w.per_segment,
+                    self.n(kind),
+                    match kind {
+                        Kind::Chain => "blocks_per_segment",
+                        Kind::Dag => "vertices_per_segment",
+                    },
+                    w.per_segment
+                ),
+            });
+        }
+        self.marks.lock().unwrap_or_else(|p| p.into_inner())[kind as usize] = Some(w.mark.clone());
+        Ok(Some((w.mark, version)))
+    }
+
     /// Uploads one whole segment and raises the watermark.
     fn upload(&self, unit: Unit<'_>) -> Result<Uploaded, HistoryError> {
-        let Unit { kind, current, numbers: (first, last), records, blooms, table, last_hash, sections } = unit;
+        let Unit { kind, current, version, numbers: (first, last), records, blooms, table, last_hash, sections } = unit;
         let n = self.n(kind);
         let k = first / n;
         let expected_last = k * n + n - 1;
@@ -294,7 +345,12 @@ impl SegmentTier {
         let mark = Mark { first: current.map_or(first, |m| m.first), next: last + 1, last_hash };
         let w = Watermark { format: WATERMARK_FORMAT, kind, per_segment: n, mark: mark.clone() };
         let json = serde_json::to_vec_pretty(&w).map_err(|e| HistoryError::Config(e.to_string()))?;
-        self.put(vec![(watermark_key(kind), Bytes::from(json))])?;
+        // Only over the watermark this upload started from: another uploader that moved it
+        // meanwhile wins, and this one's segment (the same bytes, or already covered) is left.
+        let key = watermark_key(kind);
+        self.run("writing the watermark", move |d| async move {
+            d.put_if(&key, Bytes::from(json), version.as_ref()).await
+        })?;
         self.marks.lock().unwrap_or_else(|p| p.into_inner())[kind as usize] = Some(mark.clone());
         self.views.lock().unwrap_or_else(|p| p.into_inner()).remove(&(kind, k));
         self.tables.lock().unwrap_or_else(|p| p.into_inner()).remove(&(kind, k));
@@ -305,8 +361,10 @@ impl SegmentTier {
 /// One segment to upload.
 struct Unit<'a> {
     kind: Kind,
-    /// The watermark before.
+    /// The watermark before, and the version of its object as read (what the new one's
+    /// conditional write expects).
     current: Option<Mark>,
+    version: Option<ObjectVersion>,
     /// First and last item.
     numbers: (u64, u64),
     records: Vec<&'a [u8]>,
@@ -340,6 +398,7 @@ fn failed(archive: &str, action: &str, e: BackupError) -> HistoryError {
             DestinationError::Denied { hint, source, .. } => {
                 HistoryError::Denied { archive, action, hint, reason: source.to_string() }
             }
+            DestinationError::Conflict { key, .. } => HistoryError::Conflict { archive, what: key },
             DestinationError::NotFound { key, .. } => {
                 HistoryError::Corrupt { archive, what: key, reason: "the object is missing".into() }
             }
@@ -358,48 +417,7 @@ impl HistoryTier for SegmentTier {
     }
 
     fn mark(&self, kind: Kind) -> Result<Option<Mark>, HistoryError> {
-        let key = watermark_key(kind);
-        let bytes = match self.run("reading the watermark", {
-            let key = key.clone();
-            move |d| async move {
-                match d.size(&key).await? {
-                    None => Ok(None),
-                    Some(_) => d.get_bytes(&key, MAX_SMALL).await.map(Some),
-                }
-            }
-        })? {
-            None => return Ok(None),
-            Some(b) => b,
-        };
-        let w: Watermark = serde_json::from_slice(&bytes).map_err(|e| self.corrupt(&key, e.to_string()))?;
-        if w.format != WATERMARK_FORMAT {
-            return Err(HistoryError::NewerFormat {
-                archive: self.shown.clone(),
-                what: key,
-                found: w.format,
-                supported: WATERMARK_FORMAT,
-            });
-        }
-        if w.kind != kind {
-            return Err(self.corrupt(&key, "watermark of the other history"));
-        }
-        if w.per_segment != self.n(kind) {
-            return Err(HistoryError::Layout {
-                archive: self.shown.clone(),
-                what: format!(
-                    "its {kind} segments hold {} items each but the configuration says {}; set history.segments.{} = {} (it cannot change once segments exist)",
-                    w.per_segment,
-                    self.n(kind),
-                    match kind {
-                        Kind::Chain => "blocks_per_segment",
-                        Kind::Dag => "vertices_per_segment",
-                    },
-                    w.per_segment
-                ),
-            });
-        }
-        self.marks.lock().unwrap_or_else(|p| p.into_inner())[kind as usize] = Some(w.mark.clone());
-        Ok(Some(w.mark))
+        Ok(self.mark_versioned(kind)?.map(|(mark, _)| mark))
     }
 
     fn next_unit(&self, kind: Kind, next: u64, last_final: u64) -> Option<std::ops::RangeInclusive<u64>> {
@@ -409,7 +427,7 @@ impl HistoryTier for SegmentTier {
     }
 
     fn upload_chain(&self, items: &[ChainItem], sections: &[BitSection]) -> Result<Uploaded, HistoryError> {
-        let current = self.mark(Kind::Chain)?;
+        let (current, version) = self.mark_versioned(Kind::Chain)?.unzip();
         let numbers = check_consecutive(Kind::Chain, current.as_ref(), items.iter().map(|i| i.number))?;
         let records = items.iter().map(|i| i.record.as_slice()).collect();
         let blooms = items.iter().map(|i| i.bloom.as_slice()).collect();
@@ -420,11 +438,11 @@ impl HistoryTier for SegmentTier {
             }
         }
         let last_hash = items.last().map(|i| i.hash.clone()).unwrap_or_default();
-        self.upload(Unit { kind: Kind::Chain, current, numbers, records, blooms, table, last_hash, sections })
+        self.upload(Unit { kind: Kind::Chain, current, version, numbers, records, blooms, table, last_hash, sections })
     }
 
     fn upload_dag(&self, items: &[DagItem]) -> Result<Uploaded, HistoryError> {
-        let current = self.mark(Kind::Dag)?;
+        let (current, version) = self.mark_versioned(Kind::Dag)?.unzip();
         let numbers = check_consecutive(Kind::Dag, current.as_ref(), items.iter().map(|i| i.sequence))?;
         // A DAG record is the hash (length-prefixed) then the vertex's record.
         let framed: Vec<Vec<u8>> = items
@@ -441,7 +459,7 @@ impl HistoryTier for SegmentTier {
         let table = items.iter().enumerate().map(|(r, i)| (i.hash.clone(), r as u32, 0)).collect();
         let last_hash = items.last().map(|i| i.hash.clone()).unwrap_or_default();
         let (blooms, sections) = (Vec::new(), &[]);
-        self.upload(Unit { kind: Kind::Dag, current, numbers, records, blooms, table, last_hash, sections })
+        self.upload(Unit { kind: Kind::Dag, current, version, numbers, records, blooms, table, last_hash, sections })
     }
 
     fn chain_record(&self, number: u64) -> Result<Option<Vec<u8>>, HistoryError> {

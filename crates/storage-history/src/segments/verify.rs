@@ -25,7 +25,8 @@ impl SegmentTier {
             }
         };
         let key = seg_key(kind, k, "seg");
-        if (m.first, m.first + m.count - 1) != expect {
+        let last = m.count.checked_sub(1).and_then(|c| m.first.checked_add(c));
+        if (Some(m.first), last) != (Some(expect.0), Some(expect.1)) {
             report
                 .problems
                 .push(format!("{key}: holds {}..+{}, expected {}..={}", m.first, m.count, expect.0, expect.1));
