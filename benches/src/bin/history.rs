@@ -169,6 +169,31 @@ fn main() {
         measure("tx by hash, archived", &mut |g| 1 + g.below(pruned_below - 1), true);
         measure("tx by hash, local", &mut |g| pruned_below + g.below(local), true);
 
+        // 2b. What checking an archived record costs a read: the same records decoded alone,
+        // and decoded and checked against their headers (roots, receipts, bloom), in one run.
+        let archive = storage_history::Archive::open(history).expect("archive").expect("configured");
+        let sample: Vec<(u64, Vec<u8>, chain_store::evm::B256)> = (0..reads.min(500) as u64)
+            .map(|i| 1 + (i * 7_919) % (pruned_below - 1))
+            .map(|n| {
+                let record = storage_history::HistoryTier::chain_record(&archive, n).expect("read").expect("archived");
+                (n, record, r.chain().canonical_hash(n).expect("hash").expect("canonical"))
+            })
+            .collect();
+        for (label, check) in [("decode alone", false), ("decode and check against the header", true)] {
+            let mut samples = Vec::with_capacity(sample.len());
+            for (n, record, hash) in &sample {
+                let t = Instant::now();
+                let u = chain_store::Unarchived::<Evm>::decode(*n, record, Some(hash)).expect("decodes");
+                if check {
+                    u.verify(None).expect("checks");
+                }
+                std::hint::black_box(&u);
+                samples.push(t.elapsed().as_nanos() as u64);
+            }
+            let s = Summary::of(&mut samples);
+            println!("  {name}: archived record, {label}: p50 {}, p99 {}", micros(s.p50), micros(s.p99));
+        }
+
         // 3. Log filter over 100,000 (quick: 10,000) archived blocks: the marker contract logs
         // once every 1,000 blocks.
         let filter = LogFilter::range(0, pruned_below - 1).addresses([ChainGenerator::marker_contract()]);

@@ -143,8 +143,11 @@ impl Filesystem for Fuse {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        if flags.intersects(RenameFlags::RENAME_EXCHANGE | RenameFlags::RENAME_WHITEOUT) {
+        if flags.contains(RenameFlags::RENAME_WHITEOUT) {
             return reply.error(Errno::EINVAL);
+        }
+        if flags.contains(RenameFlags::RENAME_EXCHANGE) {
+            return empty(reply, self.state().exchange(parent.0, name, newparent.0, newname));
         }
         let no_replace = flags.contains(RenameFlags::RENAME_NOREPLACE);
         empty(reply, self.state().rename(parent.0, name, newparent.0, newname, no_replace));

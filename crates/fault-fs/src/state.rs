@@ -299,6 +299,26 @@ impl State {
         Ok(())
     }
 
+    /// Swap the nodes two names refer to (`renameat2(RENAME_EXCHANGE)`): both must exist, and
+    /// neither may be a directory that would end up inside itself. Like every entry change,
+    /// durable only once each directory is synced.
+    pub(crate) fn exchange(&mut self, parent: u64, name: &OsStr, new_parent: u64, new_name: &OsStr) -> Result<(), Errno> {
+        self.faults.check(Op::Rename)?;
+        let a = *self.dir(parent)?.entries.get(name).ok_or(libc::ENOENT)?;
+        let b = *self.dir(new_parent)?.entries.get(new_name).ok_or(libc::ENOENT)?;
+        if a == b {
+            return Ok(());
+        }
+        if (self.attr(a)?.kind == Kind::Dir && self.contains(a, new_parent))
+            || (self.attr(b)?.kind == Kind::Dir && self.contains(b, parent))
+        {
+            return Err(libc::EINVAL);
+        }
+        self.dir_mut(parent)?.entries.insert(name.to_owned(), b);
+        self.dir_mut(new_parent)?.entries.insert(new_name.to_owned(), a);
+        Ok(())
+    }
+
     /// Whether `inner` is `dir` or below it (live entries).
     fn contains(&self, dir: u64, inner: u64) -> bool {
         let mut stack = vec![dir];

@@ -32,3 +32,42 @@ fn server_stopped_mid_upload_leaves_no_complete_backup_and_the_next_run_recovers
     let stopped = server.clone();
     remote::outage_mid_upload(&config, move || stopped.lock().unwrap().stop(), || server.lock().unwrap().restart());
 }
+
+/// Multipart uploads that stop half way — a caller's timeout drops the upload's future, or a
+/// part fails — are aborted at the server: no unfinished upload is left there (where it is
+/// billed and never listed).
+#[test]
+fn an_abandoned_multipart_upload_is_aborted() {
+    let server = S3Server::start();
+    let mut config = server.config("node-d");
+    config.part_size_bytes = 5 << 20;
+    config.multipart_threshold_bytes = 5 << 20;
+    config.parallel_uploads = 1;
+    let unfinished = || {
+        std::fs::read_dir(server.root())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".upload-"))
+            .count()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let dest = storage_backup::Destination::open(&config).unwrap();
+        let payload = bytes::Bytes::from(vec![7u8; 200 << 20]);
+        let uploader = dest.clone();
+        let upload = tokio::spawn(async move { uploader.put_object("big/object", payload).await });
+        // Abandoned once the server has an upload under way.
+        while unfinished() == 0 {
+            assert!(!upload.is_finished(), "the upload finished before it could be abandoned");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        upload.abort();
+        assert!(upload.await.unwrap_err().is_cancelled());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while unfinished() > 0 {
+            assert!(std::time::Instant::now() < deadline, "{} unfinished upload(s) left at the server", unfinished());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(dest.size("big/object").await.unwrap(), None, "nothing stored under the key");
+    });
+}

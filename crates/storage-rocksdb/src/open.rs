@@ -438,3 +438,19 @@ fn keep_aside(path: &Path) -> Result<PathBuf, OpenError> {
     std::fs::File::open(&kept).and_then(|d| d.sync_all()).map_err(io("syncing", &kept))?;
     Ok(kept)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The probe's log directory is new each time, private, and unguessable: a directory another
+    /// user created under a predictable name is never used.
+    #[test]
+    fn probe_log_directories_are_new_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (a, b) = (super::scratch_log_dir().unwrap(), super::scratch_log_dir().unwrap());
+        assert_ne!(a, b);
+        for dir in [&a, &b] {
+            assert_eq!(std::fs::metadata(dir).unwrap().permissions().mode() & 0o777, 0o700);
+            std::fs::remove_dir(dir).unwrap();
+        }
+    }
+}

@@ -228,6 +228,50 @@ impl BigtableTier {
         cell::unpack(packed).map_err(|reason| self.corrupt(what(), reason))
     }
 
+    /// Uploads blocks over the watermark `read` (as read, with its cell's bytes): the new
+    /// watermark is written only if the archive's is still that one.
+    fn upload_chain_over(
+        &self,
+        read: Option<(Mark, Vec<u8>)>,
+        items: &[ChainItem],
+        sections: &[BitSection],
+    ) -> Result<Uploaded, HistoryError> {
+        let (current, expected) = read.unzip();
+        let (first, last) = check_consecutive(Kind::Chain, current.as_ref(), items.iter().map(|i| i.number))?;
+        let (mut blocks, mut txs, mut bits) = (Mutations::default(), Mutations::default(), Mutations::default());
+        for item in items {
+            blocks
+                .row(keys::number(item.number))
+                .set(col::RECORD, cell::pack(&item.record, self.level))
+                .set(col::BLOOM, item.bloom.clone())
+                .set(col::HASH, item.hash.clone());
+            for (index, tx) in item.tx_hashes.iter().enumerate() {
+                txs.row(keys::hash(tx)).set(col::POINTER, keys::pointer(item.number, index as u32));
+            }
+        }
+        for s in sections {
+            if s.vectors.len() != SECTION_BITS {
+                return Err(HistoryError::Config(format!("section {} has {} vectors", s.section, s.vectors.len())));
+            }
+            for (b, v) in s.vectors.iter().enumerate() {
+                bits.row(keys::bit(s.section, b as u16)).set(col::VECTOR, cell::pack(v, self.level));
+            }
+        }
+        let bytes = blocks.bytes() + txs.bytes() + bits.bytes();
+        // Index rows first, blocks last: a block row is never there without its index rows.
+        for (table, m) in [(TableId::Tx, &txs), (TableId::Bits, &bits), (TableId::Blocks, &blocks)] {
+            let (name, m) = (self.table_name(table), m.clone());
+            self.run("uploading blocks", move |mut c, shown| async move { m.send(&mut c, &shown, &name).await })?;
+        }
+        self.read_back(TableId::Tx, &txs, "reading back transaction rows")?;
+        self.read_back(TableId::Bits, &bits, "reading back bloom-bit rows")?;
+        self.read_back(TableId::Blocks, &blocks, "reading back block rows")?;
+        let last_hash = items.last().map(|i| i.hash.clone()).unwrap_or_default();
+        let mark = Mark { first: current.map_or(first, |m| m.first), next: last + 1, last_hash };
+        self.write_mark(Kind::Chain, expected, &mark)?;
+        Ok(Uploaded { mark, bytes })
+    }
+
     /// Checks every item of `kind` below the watermark, in scans of [`SCAN_ROWS`].
     fn verify_items(
         &self,
@@ -350,40 +394,8 @@ impl HistoryTier for BigtableTier {
     }
 
     fn upload_chain(&self, items: &[ChainItem], sections: &[BitSection]) -> Result<Uploaded, HistoryError> {
-        let (current, expected) = self.mark_versioned(Kind::Chain)?.unzip();
-        let (first, last) = check_consecutive(Kind::Chain, current.as_ref(), items.iter().map(|i| i.number))?;
-        let (mut blocks, mut txs, mut bits) = (Mutations::default(), Mutations::default(), Mutations::default());
-        for item in items {
-            blocks
-                .row(keys::number(item.number))
-                .set(col::RECORD, cell::pack(&item.record, self.level))
-                .set(col::BLOOM, item.bloom.clone())
-                .set(col::HASH, item.hash.clone());
-            for (index, tx) in item.tx_hashes.iter().enumerate() {
-                txs.row(keys::hash(tx)).set(col::POINTER, keys::pointer(item.number, index as u32));
-            }
-        }
-        for s in sections {
-            if s.vectors.len() != SECTION_BITS {
-                return Err(HistoryError::Config(format!("section {} has {} vectors", s.section, s.vectors.len())));
-            }
-            for (b, v) in s.vectors.iter().enumerate() {
-                bits.row(keys::bit(s.section, b as u16)).set(col::VECTOR, cell::pack(v, self.level));
-            }
-        }
-        let bytes = blocks.bytes() + txs.bytes() + bits.bytes();
-        // Index rows first, blocks last: a block row is never there without its index rows.
-        for (table, m) in [(TableId::Tx, &txs), (TableId::Bits, &bits), (TableId::Blocks, &blocks)] {
-            let (name, m) = (self.table_name(table), m.clone());
-            self.run("uploading blocks", move |mut c, shown| async move { m.send(&mut c, &shown, &name).await })?;
-        }
-        self.read_back(TableId::Tx, &txs, "reading back transaction rows")?;
-        self.read_back(TableId::Bits, &bits, "reading back bloom-bit rows")?;
-        self.read_back(TableId::Blocks, &blocks, "reading back block rows")?;
-        let last_hash = items.last().map(|i| i.hash.clone()).unwrap_or_default();
-        let mark = Mark { first: current.map_or(first, |m| m.first), next: last + 1, last_hash };
-        self.write_mark(Kind::Chain, expected, &mark)?;
-        Ok(Uploaded { mark, bytes })
+        let read = self.mark_versioned(Kind::Chain)?;
+        self.upload_chain_over(read, items, sections)
     }
 
     fn upload_dag(&self, items: &[DagItem]) -> Result<Uploaded, HistoryError> {
@@ -527,5 +539,42 @@ impl HistoryTier for BigtableTier {
         self.verify_items(Kind::Chain, progress, &mut report, item)?;
         self.verify_items(Kind::Dag, progress, &mut report, item)?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(n: u64) -> ChainItem {
+        ChainItem {
+            number: n,
+            hash: blake3::hash(&n.to_le_bytes()).as_bytes().to_vec(),
+            record: format!("block {n}").into_bytes(),
+            bloom: vec![0; crate::BLOOM_BYTES],
+            tx_hashes: vec![blake3::hash(&(n + 1 << 32).to_le_bytes()).as_bytes().to_vec()],
+        }
+    }
+
+    /// Uploader A reads the watermark; B moves it twice; A's upload over what it read writes
+    /// its rows but not its (older) watermark: `CheckAndMutateRow` keeps the newer one.
+    #[test]
+    fn a_moved_watermark_is_not_overwritten() {
+        let Some(emulator) = crate::testkit::Emulator::start_or_skip("conditional Bigtable watermarks") else {
+            return;
+        };
+        let config = emulator.config("cas_");
+        let (a, b) = (BigtableTier::open(&config).unwrap(), BigtableTier::open(&config).unwrap());
+        let blocks = |r: std::ops::Range<u64>| r.map(block).collect::<Vec<_>>();
+        b.upload_chain(&blocks(0..10), &[]).unwrap();
+        let read = a.mark_versioned(Kind::Chain).unwrap();
+        b.upload_chain(&blocks(10..20), &[]).unwrap();
+        b.upload_chain(&blocks(20..30), &[]).unwrap();
+        let err = a.upload_chain_over(read, &blocks(10..20), &[]).unwrap_err();
+        assert!(matches!(err, HistoryError::Conflict { .. }), "{err}");
+        assert_eq!(a.mark(Kind::Chain).unwrap().map(|m| m.next), Some(30), "the watermark stayed where B left it");
+        let err = a.upload_chain_over(None, &blocks(0..10), &[]).unwrap_err();
+        assert!(matches!(err, HistoryError::Conflict { .. }), "a first upload expects no watermark: {err}");
+        assert_eq!(b.mark(Kind::Chain).unwrap().map(|m| m.next), Some(30));
     }
 }

@@ -190,6 +190,33 @@ pub(crate) fn entries(bytes: &[u8], h: &Header) -> Vec<(Vec<u8>, u32, u32)> {
 mod tests {
     use super::*;
 
+    /// A header whose sizes overflow or ask for more than a reader keeps is refused before any
+    /// size is computed from it.
+    #[test]
+    fn headers_out_of_range_are_refused() {
+        let header = |key_len: u32, count: u64, group: u32, filter: u32| {
+            let mut h = MAGIC.to_vec();
+            h.extend_from_slice(&key_len.to_le_bytes());
+            h.extend_from_slice(&count.to_le_bytes());
+            h.extend_from_slice(&group.to_le_bytes());
+            h.extend_from_slice(&filter.to_le_bytes());
+            h.extend_from_slice(&[0; 4]);
+            h
+        };
+        assert!(super::header(&header(32, 1_000, 128, 1_250)).is_ok());
+        for (key_len, count, group, filter) in [
+            (64, u64::MAX, 1, 8),
+            (64, u64::from(u32::MAX) + 1, 128, 8),
+            (32, 1_000, 128, u32::MAX),
+            (32, u64::from(u32::MAX), 1, 8),
+            (32, 10, 0, 8),
+            (32, 10, 1 << 20, 8),
+        ] {
+            let err = super::header(&header(key_len, count, group, filter)).unwrap_err();
+            assert!(err.contains("out of range"), "{err}");
+        }
+    }
+
     #[test]
     fn every_key_is_found_and_others_mostly_filtered_out() {
         let key = |i: u32| blake3::hash(&i.to_le_bytes()).as_bytes().to_vec();

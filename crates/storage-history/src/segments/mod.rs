@@ -302,6 +302,28 @@ impl SegmentTier {
         Ok(Some((w.mark, version)))
     }
 
+    /// Uploads blocks over the watermark `read` (as read, with its object's version): the new
+    /// watermark is written only if the archive's is still that one.
+    fn upload_chain_over(
+        &self,
+        read: Option<(Mark, ObjectVersion)>,
+        items: &[ChainItem],
+        sections: &[BitSection],
+    ) -> Result<Uploaded, HistoryError> {
+        let (current, version) = read.unzip();
+        let numbers = check_consecutive(Kind::Chain, current.as_ref(), items.iter().map(|i| i.number))?;
+        let records = items.iter().map(|i| i.record.as_slice()).collect();
+        let blooms = items.iter().map(|i| i.bloom.as_slice()).collect();
+        let mut table = Vec::new();
+        for (r, item) in items.iter().enumerate() {
+            for (p, tx) in item.tx_hashes.iter().enumerate() {
+                table.push((tx.clone(), r as u32, p as u32));
+            }
+        }
+        let last_hash = items.last().map(|i| i.hash.clone()).unwrap_or_default();
+        self.upload(Unit { kind: Kind::Chain, current, version, numbers, records, blooms, table, last_hash, sections })
+    }
+
     /// Uploads one whole segment and raises the watermark.
     fn upload(&self, unit: Unit<'_>) -> Result<Uploaded, HistoryError> {
         let Unit { kind, current, version, numbers: (first, last), records, blooms, table, last_hash, sections } = unit;
@@ -427,18 +449,8 @@ impl HistoryTier for SegmentTier {
     }
 
     fn upload_chain(&self, items: &[ChainItem], sections: &[BitSection]) -> Result<Uploaded, HistoryError> {
-        let (current, version) = self.mark_versioned(Kind::Chain)?.unzip();
-        let numbers = check_consecutive(Kind::Chain, current.as_ref(), items.iter().map(|i| i.number))?;
-        let records = items.iter().map(|i| i.record.as_slice()).collect();
-        let blooms = items.iter().map(|i| i.bloom.as_slice()).collect();
-        let mut table = Vec::new();
-        for (r, item) in items.iter().enumerate() {
-            for (p, tx) in item.tx_hashes.iter().enumerate() {
-                table.push((tx.clone(), r as u32, p as u32));
-            }
-        }
-        let last_hash = items.last().map(|i| i.hash.clone()).unwrap_or_default();
-        self.upload(Unit { kind: Kind::Chain, current, version, numbers, records, blooms, table, last_hash, sections })
+        let read = self.mark_versioned(Kind::Chain)?;
+        self.upload_chain_over(read, items, sections)
     }
 
     fn upload_dag(&self, items: &[DagItem]) -> Result<Uploaded, HistoryError> {
@@ -643,5 +655,89 @@ impl HistoryTier for SegmentTier {
             }
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(n: u64) -> ChainItem {
+        ChainItem {
+            number: n,
+            hash: blake3::hash(&n.to_le_bytes()).as_bytes().to_vec(),
+            record: format!("block {n}").into_bytes(),
+            bloom: vec![0; crate::BLOOM_BYTES],
+            tx_hashes: vec![blake3::hash(&(n + 1 << 32).to_le_bytes()).as_bytes().to_vec()],
+        }
+    }
+
+    fn blocks(range: std::ops::Range<u64>) -> Vec<ChainItem> {
+        range.map(block).collect()
+    }
+
+    /// Uploader A reads the watermark; B moves it twice; A's upload over what it read writes
+    /// its segment but not its (older) watermark: the archive's never goes backwards.
+    fn a_moved_watermark_is_not_overwritten(config: &HistoryConfig) {
+        let n = config.segments.blocks_per_segment;
+        let (a, b) = (SegmentTier::open(config).unwrap(), SegmentTier::open(config).unwrap());
+        b.upload_chain(&blocks(0..n), &[]).unwrap();
+        let read = a.mark_versioned(Kind::Chain).unwrap();
+        assert_eq!(read.as_ref().map(|(m, _)| m.next), Some(n));
+        b.upload_chain(&blocks(n..2 * n), &[]).unwrap();
+        b.upload_chain(&blocks(2 * n..3 * n), &[]).unwrap();
+        let err = a.upload_chain_over(read, &blocks(n..2 * n), &[]).unwrap_err();
+        assert!(matches!(err, HistoryError::Conflict { .. }), "{err}");
+        assert_eq!(a.mark(Kind::Chain).unwrap().map(|m| m.next), Some(3 * n), "the watermark stayed where B left it");
+        // A first upload expects no watermark at all.
+        let c = SegmentTier::open(config).unwrap();
+        let err = c.upload_chain_over(None, &blocks(0..n), &[]).unwrap_err();
+        assert!(matches!(err, HistoryError::Conflict { .. }), "{err}");
+        assert_eq!(b.mark(Kind::Chain).unwrap().map(|m| m.next), Some(3 * n));
+    }
+
+    /// A watermark no upload writes — empty, reversed — is refused as corrupt, before any
+    /// arithmetic on it.
+    #[test]
+    fn empty_or_reversed_watermarks_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = segments(dir.path().display().to_string());
+        std::fs::create_dir_all(dir.path().join("chain")).unwrap();
+        for (first, next) in [(0u64, 0u64), (10, 10), (10, 3)] {
+            let w = serde_json::json!({
+                "format": 1, "kind": "chain", "per_segment": 8,
+                "mark": { "first": first, "next": next, "last_hash": "00" },
+            });
+            std::fs::write(dir.path().join("chain/watermark.json"), w.to_string()).unwrap();
+            let tier = SegmentTier::open(&config).unwrap();
+            let err = tier.mark(Kind::Chain).unwrap_err();
+            assert!(matches!(err, HistoryError::Corrupt { .. }), "{first}..{next}: {err}");
+            assert!(tier.chain_record(0).is_err());
+        }
+    }
+
+    fn segments(destination: String) -> HistoryConfig {
+        let mut config = HistoryConfig { kind: Some(crate::TierKind::Segments), ..HistoryConfig::default() };
+        config.segments.destination = destination;
+        config.segments.blocks_per_segment = 8;
+        config
+    }
+
+    #[test]
+    fn a_moved_watermark_is_not_overwritten_on_a_local_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        a_moved_watermark_is_not_overwritten(&segments(dir.path().display().to_string()));
+    }
+
+    #[test]
+    fn a_moved_watermark_is_not_overwritten_on_s3() {
+        let server = storage_backup::testkit::S3Server::start();
+        let s3 = server.config("history");
+        let mut config = segments(s3.destination.clone());
+        config.segments.endpoint = s3.endpoint.clone();
+        config.segments.region = s3.region.clone();
+        config.segments.allow_http = true;
+        config.segments.credentials = s3.credentials.clone();
+        a_moved_watermark_is_not_overwritten(&config);
     }
 }
