@@ -302,7 +302,13 @@ impl State {
     /// Swap the nodes two names refer to (`renameat2(RENAME_EXCHANGE)`): both must exist, and
     /// neither may be a directory that would end up inside itself. Like every entry change,
     /// durable only once each directory is synced.
-    pub(crate) fn exchange(&mut self, parent: u64, name: &OsStr, new_parent: u64, new_name: &OsStr) -> Result<(), Errno> {
+    pub(crate) fn exchange(
+        &mut self,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+    ) -> Result<(), Errno> {
         self.faults.check(Op::Rename)?;
         let a = *self.dir(parent)?.entries.get(name).ok_or(libc::ENOENT)?;
         let b = *self.dir(new_parent)?.entries.get(new_name).ok_or(libc::ENOENT)?;

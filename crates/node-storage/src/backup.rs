@@ -215,7 +215,23 @@ pub async fn backup_stopped<B: Backend, M: ChainModel, P: Progress + 'static>(
     for id in StoreId::ALL {
         let store = B::open_store_with(config, id, id.schema::<M>(), storage_api::VersionPolicy::AllowOlder)
             .map_err(|source| StorageError::Open { store: id, source })?;
-        stores.push((id, store_record::<B>(id, &store, store.stored_schema_version(), node.clone()), store));
+        let mut record = store_record::<B>(id, &store, store.stored_schema_version(), node.clone());
+        // The chain's and the DAG's marks, where the store is at this build's schema (an older
+        // one, backed up before a migration, is not read as if it were current).
+        if store.stored_schema_version() == id.schema::<M>().version() {
+            match id {
+                StoreId::Chain => {
+                    let p = chain_store::ChainStore::<_, M>::new(&store)?.pointers();
+                    record.head = p.head.map(|h| h.number);
+                    record.finalized = p.finalized.map(|f| f.number);
+                }
+                StoreId::Dag => {
+                    record.finalized = dag_store::DagStore::new(&store)?.last_finalized()?.map(|(s, _)| s);
+                }
+                StoreId::Node => {}
+            }
+        }
+        stores.push((id, record, store));
     }
     let (manifest, checkpoint_ms) = match kind {
         BackupKind::Physical => {

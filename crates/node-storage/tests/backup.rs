@@ -112,10 +112,34 @@ fn physical_and_logical_round_trips_redb() {
     round_trip::<RedbStore>(BackupKind::Logical, BackupConfig::local(dest.path()));
 }
 
+/// sled has no snapshots: its running node refuses a logical backup (it would stop every
+/// write for the dump's length), and the stopped node is backed up and restored byte for byte.
 #[test]
-fn logical_round_trip_sled_pauses_writes() {
+fn logical_round_trip_sled_with_the_node_stopped() {
     let dest = tempfile::tempdir().unwrap();
-    round_trip::<SledStore>(BackupKind::Logical, BackupConfig::local(dest.path()));
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(&dir.path().join("data"), BackendKind::Sled, BackupConfig::local(dest.path()));
+    rt.block_on(async {
+        let h = StorageHandle::<SledStore, Evm>::open(c.clone()).unwrap();
+        populate(&h, 1, 300, 3_000).await;
+        let err = h.backup(BackupKind::Logical, Arc::new(())).await.unwrap_err();
+        assert!(matches!(err, node_storage::StorageError::NoSnapshots { .. }), "{err}");
+        h.shutdown().await;
+    });
+    let report =
+        rt.block_on(node_storage::backup_stopped::<SledStore, Evm, ()>(&c, BackupKind::Logical, Arc::new(()))).unwrap();
+    assert_eq!(report.manifest.stores[0].head, Some(300), "the marks are recorded");
+    let at_backup = digests::<SledStore>(&c);
+    rt.block_on(async {
+        let h = StorageHandle::<SledStore, Evm>::open(c.clone()).unwrap();
+        populate(&h, 2, 0, 500).await;
+        h.shutdown().await;
+    });
+    assert_ne!(digests::<SledStore>(&c), at_backup);
+    rt.block_on(restore::<SledStore, Evm, ()>(&c, &Selector::Id(report.manifest.id.clone()), false, Arc::new(())))
+        .unwrap();
+    assert_eq!(digests::<SledStore>(&c), at_backup, "restored byte for byte");
 }
 
 #[test]
@@ -391,5 +415,96 @@ fn a_damaged_node_falls_back_to_its_latest_backup_that_verifies() {
             .unwrap_err()
             .to_string();
         assert!(sound.contains("nothing to recover"), "{sound}");
+    });
+}
+
+/// Destroys the DAG store's MANIFEST of the node at `data` (it then refuses to open).
+fn damage_dag(data: &Path) {
+    let dag_dir = RocksStore::store_path(data, StoreId::Dag);
+    let manifest = std::fs::read_dir(&dag_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("MANIFEST-"))
+        .unwrap();
+    std::fs::write(&manifest, b"not a manifest").unwrap();
+}
+
+/// A node of `blocks` blocks at `data`, backed up to `dest` (a physical backup); its id.
+fn node_with_backup(rt: &tokio::runtime::Runtime, cfg: &Config, seed: u64, blocks: usize) -> String {
+    rt.block_on(async {
+        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        populate(&h, seed, blocks, 200).await;
+        let id = h.backup(BackupKind::Physical, Arc::new(())).await.unwrap().manifest.id;
+        h.shutdown().await;
+        id
+    })
+}
+
+/// Two nodes share a destination: a damaged node recovers from its own backup, never the other
+/// node's newer one (which is listed as passed over, naming both identities).
+#[test]
+fn recovery_never_restores_another_nodes_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = BackupConfig::local(dir.path().join("backups"));
+    let (a, b) = (
+        config(&dir.path().join("a"), BackendKind::Rocksdb, dest.clone()),
+        config(&dir.path().join("b"), BackendKind::Rocksdb, dest),
+    );
+    let rt = rt();
+    let own = node_with_backup(&rt, &a, 1, 40);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let other = node_with_backup(&rt, &b, 2, 60);
+    let (ida, idb) =
+        (node_storage::read_node_id(&a.data_dir).unwrap(), node_storage::read_node_id(&b.data_dir).unwrap());
+    assert!(ida.is_some() && ida != idb, "each node has its own identity");
+    damage_dag(&a.data_dir);
+    rt.block_on(async {
+        let done = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&a, None, false, false, Arc::new(()))
+            .await
+            .unwrap();
+        assert_eq!(done.backup, own);
+        assert_eq!(done.skipped.len(), 1, "{:?}", done.skipped);
+        assert_eq!(done.skipped[0].0, other);
+        assert!(done.skipped[0].1.contains("another node"), "{}", done.skipped[0].1);
+        let h = StorageHandle::<RocksStore, Evm>::open(a.clone()).unwrap();
+        assert_eq!(h.pointers().head.map(|b| b.number), Some(40));
+        h.shutdown().await;
+    });
+    assert_eq!(node_storage::read_node_id(&a.data_dir).unwrap(), ida, "the node keeps its identity");
+}
+
+/// A backup that verifies byte for byte but whose data fails the integrity check once restored:
+/// the dry run passes it over as the real run does, so both name the same backup.
+#[test]
+fn a_dry_run_chooses_the_backup_the_real_run_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir.path().join("data"), BackendKind::Rocksdb, BackupConfig::local(dir.path().join("backups")));
+    let rt = rt();
+    let good = node_with_backup(&rt, &cfg, 1, 30);
+    // The chain loses a canonical-index entry (what the check finds), then a newer backup
+    // faithfully copies the damage.
+    {
+        let chain = RocksStore::open_store(&cfg, StoreId::Chain, StoreId::Chain.schema::<Evm>()).unwrap();
+        let mut batch = storage_api::KvWrite::batch(&chain);
+        batch.delete::<chain_store::schema::Canonical<Evm>>(&7).unwrap();
+        storage_api::KvWrite::write(&chain, batch, storage_api::Durability::Synced).unwrap();
+    }
+    let bad = rt.block_on(async {
+        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let id = h.backup(BackupKind::Physical, Arc::new(())).await.unwrap().manifest.id;
+        h.shutdown().await;
+        id
+    });
+    damage_dag(&cfg.data_dir);
+    rt.block_on(async {
+        let dry = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&cfg, None, true, false, Arc::new(()))
+            .await
+            .unwrap();
+        assert_eq!(dry.backup, good, "the dry run passes over the backup that fails its check: {:?}", dry.skipped);
+        assert_eq!(dry.skipped.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), vec![bad.clone()]);
+        let real = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&cfg, None, false, false, Arc::new(()))
+            .await
+            .unwrap();
+        assert_eq!(real.backup, dry.backup);
     });
 }

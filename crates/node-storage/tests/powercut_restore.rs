@@ -144,7 +144,8 @@ fn an_era1_import_into_a_fresh_directory_survives_a_power_cut() {
     let report = node_storage::import_era1::<RocksStore>(&c, &files, 64 << 20, &mut |_, _| {}).unwrap();
     assert!(report.check.is_ok());
     fs.power_on(Cut { tear: true, seed: 7 }).unwrap();
-    let reader = NodeReader::<RocksStore, chain_eth::Eth>::open(c.clone()).unwrap_or_else(|e| panic!("after the cut: {e}"));
+    let reader =
+        NodeReader::<RocksStore, chain_eth::Eth>::open(c.clone()).unwrap_or_else(|e| panic!("after the cut: {e}"));
     assert_eq!(reader.node_stats().unwrap().chain_head, Some(79), "every imported block is there");
     let (chain, _) = reader.check().unwrap();
     assert!(chain.is_ok(), "{chain:?}");

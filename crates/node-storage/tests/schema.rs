@@ -159,10 +159,10 @@ fn round_trip<B: Backend>() {
             assert_eq!(*h.vertex(s.vertex.hash).await.unwrap().unwrap(), *s);
         }
         assert_eq!(h.last_finalized_vertex().await.unwrap().unwrap().0, 499);
-        let (_, dag) = h.check().await.unwrap();
-        assert!(dag.is_ok(), "{dag:?}");
         h.shutdown().await;
     });
+    let (_, dag) = node_storage::NodeReader::<B, Evm>::open(c.clone()).unwrap().check().unwrap();
+    assert!(dag.is_ok(), "{dag:?}");
     // Nothing left to do.
     let again = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
     assert!(again.was_current());
@@ -379,10 +379,10 @@ fn chain_v1_to_v3<B: Backend>() {
                 assert_eq!(h.receipt(tx.hash).await.unwrap().unwrap().0, receipts[i]);
             }
         }
-        let (chain, dag) = h.check().await.unwrap();
-        assert!(chain.is_ok() && dag.is_ok(), "{chain}");
         h.shutdown().await;
     });
+    let (chain, dag) = node_storage::NodeReader::<B, Evm>::open(c.clone()).unwrap().check().unwrap();
+    assert!(chain.is_ok() && dag.is_ok(), "{chain}");
     // A rerun finds nothing to do.
     assert!(plan_node::<B, Evm>(&c).unwrap().iter().all(|(_, p)| p.is_current()));
 }
@@ -484,12 +484,8 @@ fn power_cuts_during_a_migration<B: Backend>() {
     let rt = rt();
     rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
     assert_eq!(digests(&open_dag::<B>(&c)), before, "{}", B::KIND);
-    rt.block_on(async {
-        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
-        let (chain, dag) = h.check().await.unwrap();
-        assert!(chain.is_ok() && dag.is_ok(), "{dag:?}");
-        h.shutdown().await;
-    });
+    let (chain, dag) = node_storage::NodeReader::<B, Evm>::open(c.clone()).unwrap().check().unwrap();
+    assert!(chain.is_ok() && dag.is_ok(), "{dag:?}");
     println!(
         "{}: {cuts_mid_migration} power cuts mid-migration ({resumed} left progress to resume from), then \
          migrated byte for byte",

@@ -668,7 +668,7 @@ mod tests {
             hash: blake3::hash(&n.to_le_bytes()).as_bytes().to_vec(),
             record: format!("block {n}").into_bytes(),
             bloom: vec![0; crate::BLOOM_BYTES],
-            tx_hashes: vec![blake3::hash(&(n + 1 << 32).to_le_bytes()).as_bytes().to_vec()],
+            tx_hashes: vec![blake3::hash(&((n + 1) << 32).to_le_bytes()).as_bytes().to_vec()],
         }
     }
 
