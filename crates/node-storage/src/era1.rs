@@ -161,3 +161,18 @@ pub fn export_era1<B: Backend>(
     })?;
     export_range(&chain, from, to, dir, network, &mut |n| progress(0, n)).map_err(era1_error)
 }
+
+#[cfg(test)]
+mod tests {
+    /// A network name goes into file names: path separators, dots and anything but letters,
+    /// digits, `-` and `_` are refused.
+    #[test]
+    fn network_names_cannot_leave_the_export_directory() {
+        for ok in ["mainnet", "sepolia", "my-net_2"] {
+            super::check_network_name(ok).unwrap();
+        }
+        for bad in ["../x", "a/b", ".hidden", "", "x y", &"n".repeat(65)] {
+            assert!(super::check_network_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
