@@ -10,7 +10,7 @@ pub use engine_test::{Redb, Rocks, Sled, TestEngine};
 use crate::{Canonical, Headers, Txs, Values, schema};
 
 /// An engine as the comparison runs it: default configuration, one directory per store.
-pub trait Backend: TestEngine {
+pub trait Compared: TestEngine {
     /// Opens (creating) the store for `schema` in `dir` with the engine's defaults.
     fn open_schema(dir: &Path, schema: Schema) -> Result<Self::Store, OpenError> {
         Self::open_default(dir, schema)
@@ -32,14 +32,14 @@ fn compact_all<S: KvCompact>(s: &S) -> bool {
         && s.compact_table::<Values>().is_ok()
 }
 
-impl Backend for Rocks {
+impl Compared for Rocks {
     const REOPEN_NOTE: &'static str = "schema check on a read-only instance, then WAL replay";
     fn compact(store: &Self::Store) -> bool {
         compact_all(store)
     }
 }
 
-impl Backend for Redb {
+impl Compared for Redb {
     const REOPEN_NOTE: &'static str = "schema check on a read-only instance";
     fn compact(store: &Self::Store) -> bool {
         // One whole-file compaction covers every table.
@@ -47,7 +47,7 @@ impl Backend for Redb {
     }
 }
 
-impl Backend for Sled {
+impl Compared for Sled {
     const REOPEN_NOTE: &'static str =
         "includes copying the whole directory for the schema check (sled cannot open read-only)";
     fn compact(_store: &Self::Store) -> bool {

@@ -5,20 +5,20 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use chain_store::{ChainStore, LogFilter, chain_schema};
 use storage_api::{Durability, KvFlush};
 
 use crate::Rng;
-use crate::backends::Backend;
-use crate::workloads::{Row, Sizes, row, timed};
+use crate::backends::Compared;
+use crate::measure::{Row, Sizes, row, timed};
 
 /// Blocks per import batch.
 const IMPORT_BATCH: usize = 64;
 
 /// Runs the chain workloads on backend `B` in fresh directories under `root`.
-pub fn run<B: Backend>(root: &Path, sizes: Sizes) -> Vec<Row> {
+pub fn run<B: Compared>(root: &Path, sizes: Sizes) -> Vec<Row> {
     let name = B::NAME;
     let mut rows = Vec::new();
     let dir = root.join(format!("{name}-chain"));
@@ -134,8 +134,8 @@ pub fn run<B: Backend>(root: &Path, sizes: Sizes) -> Vec<Row> {
     rows
 }
 
-fn open<B: Backend>(dir: &Path) -> ChainStore<B::Store, Evm> {
-    ChainStore::new(B::open_schema(dir, chain_schema::<Evm>()).unwrap())
+fn open<B: Compared>(dir: &Path) -> ChainStore<B::Store, Synthetic> {
+    ChainStore::new(B::open_schema(dir, chain_schema::<Synthetic>()).unwrap())
         .unwrap()
         .with_insert_durability(Durability::Buffered)
 }
@@ -143,7 +143,7 @@ fn open<B: Backend>(dir: &Path) -> ChainStore<B::Store, Evm> {
 /// Imports genesis and `n` blocks; returns the time (including the final flush) and the
 /// per-batch latencies. Blocks are generated outside the timed section.
 fn import<S: storage_api::KvStore + KvFlush>(
-    chain: &ChainStore<S, Evm>,
+    chain: &ChainStore<S, Synthetic>,
     g: &mut ChainGenerator,
     n: u64,
 ) -> (Duration, Vec<u64>) {

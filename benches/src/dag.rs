@@ -9,11 +9,11 @@ use dag_store::{DagStore, Walk, dag_schema};
 use storage_api::Durability;
 
 use crate::Rng;
-use crate::backends::Backend;
-use crate::workloads::{Row, Sizes, row, timed};
+use crate::backends::Compared;
+use crate::measure::{Row, Sizes, row, timed};
 
 /// Runs the DAG workloads on backend `B` in a fresh directory under `root`.
-pub fn run<B: Backend>(root: &Path, sizes: Sizes) -> Vec<Row> {
+pub fn run<B: Compared>(root: &Path, sizes: Sizes) -> Vec<Row> {
     let name = B::NAME;
     let dir = root.join(format!("{name}-dag"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -8,6 +8,7 @@
 pub mod backends;
 pub mod chain;
 pub mod dag;
+pub mod measure;
 pub mod report;
 pub mod stats;
 pub mod workloads;

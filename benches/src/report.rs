@@ -6,8 +6,8 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::measure::{Footprint, Row};
 use crate::stats::micros;
-use crate::workloads::{Footprint, Row};
 
 /// File-name form of a workload name.
 pub fn slug(name: &str) -> String {

@@ -4,7 +4,8 @@
 //!   `nodestore demo`;
 //! * `test [ARGS]`: checks (installing where it can) what the build and the tests need, then
 //!   runs the whole test suite;
-//! * `tidy`: the workspace's dependency invariants (also run by `cargo test`);
+//! * `tidy`: the workspace's dependency invariants and the crates' module layering (also run
+//!   by `cargo test`);
 //! * `crash --cycles N`: the SIGKILL durability loop against RocksDB, longer than `cargo test`;
 //! * `powercut [--cycles N] [--sweep]`: the power-cut loop on the fault-injecting file system
 //!   (RocksDB and redb), and with `--sweep` the full I/O-error sweeps;
@@ -15,6 +16,7 @@
 //! * `bench [--quick] [--no-write]`: the backend comparison, written into `docs/BENCHMARKS.md`
 //!   with one SVG chart per workload in `docs/bench/`.
 
+mod cycles;
 mod setup;
 mod tidy;
 

@@ -12,7 +12,10 @@
 //!    crate or the facade;
 //! 6. no async below the facade: `storage-api`, the backends, the domain crates, the cache and
 //!    the migration runner depend on no async runtime or future crate;
-//! 7. the facade (`node-storage`) re-exports chosen items, never a whole workspace crate.
+//! 7. the facade (`node-storage`) re-exports chosen items, never a whole workspace crate;
+//! 8. `workspace-hack` pins exactly the features the workspace enables on the crates it pins;
+//! 9. no import loops inside a crate: at every level of its module tree, sibling modules
+//!    import each other one way only (see [`crate::cycles`]).
 //!
 //! Every crate must also opt into the workspace lints.
 
@@ -62,6 +65,7 @@ pub(crate) fn check(root: &Path) -> Result<Vec<String>> {
     anyhow::ensure!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
     let meta: Value = serde_json::from_slice(&out.stdout)?;
     let mut crates = BTreeMap::new();
+    let mut loops = Vec::new();
     for pkg in meta["packages"].as_array().context("packages")? {
         let name = pkg["name"].as_str().context("name")?.to_owned();
         let deps = pkg["dependencies"]
@@ -76,16 +80,20 @@ pub(crate) fn check(root: &Path) -> Result<Vec<String>> {
         let manifest = pkg["manifest_path"].as_str().context("manifest_path")?;
         let text = std::fs::read_to_string(manifest)?;
         let workspace_lints = text.contains("[lints]\nworkspace = true");
+        for (target, root) in crate::cycles::roots(pkg) {
+            loops.extend(crate::cycles::check(&format!("{name} ({target})"), &root));
+        }
         crates.insert(name, Crate { deps, workspace_lints });
     }
     let mut problems = rules(&crates);
+    problems.extend(loops);
     problems.extend(pins(root)?);
     let facade = root.join("crates/node-storage/src/lib.rs");
     problems.extend(whole_crate_reexports(&std::fs::read_to_string(&facade)?, &crates));
     Ok(problems)
 }
 
-/// Rule 8: the facade re-exports its own vocabulary (chosen items), never a whole workspace
+/// Rule 7: the facade re-exports its own vocabulary (chosen items), never a whole workspace
 /// crate (`pub use chain_store;`), so what a node developer sees is what the facade means.
 fn whole_crate_reexports(lib_rs: &str, crates: &BTreeMap<String, Crate>) -> Vec<String> {
     lib_rs
@@ -119,7 +127,7 @@ fn pinned(text: &str) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-/// The pins must equal the features the whole workspace enables on those crates: otherwise a
+/// Rule 8: the pins must equal the features the whole workspace enables on those crates: otherwise a
 /// narrower `cargo test -p …` builds them (and RocksDB over them) differently, once more.
 fn pins(root: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(root.join("crates/workspace-hack/Cargo.toml"))?;

@@ -7,12 +7,12 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chain_store::evm::Evm;
+use chain_store::synthetic::Synthetic;
 use dag_store::VertexBuilder;
 use node_storage::{Config, RocksStore, StorageHandle, restore};
 use storage_backup::{BackupConfig, BackupKind, Backups, Selector};
 
-type Handle = StorageHandle<RocksStore, Evm>;
+type Handle = StorageHandle<RocksStore, Synthetic>;
 
 fn mib(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / (1 << 20) as f64 / secs.max(1e-9)
@@ -162,7 +162,7 @@ fn main() {
             "≥ 100 MB/s",
         ));
         let t = Instant::now();
-        restore::<RocksStore, Evm, ()>(&big, &Selector::Latest, false, Arc::new(())).await.expect("restore");
+        restore::<RocksStore, Synthetic, ()>(&big, &Selector::Latest, false, Arc::new(())).await.expect("restore");
         let restore_secs = t.elapsed().as_secs_f64();
         let h = Handle::open(big.clone()).expect("open");
         let t = Instant::now();

@@ -20,8 +20,8 @@ use chain_eth::era1::Era1Reader;
 use chain_eth::generator::MAINNET_LONDON;
 use chain_eth::import::{new_block, write_generated};
 use chain_eth::senders::Recovery;
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use chain_store::{BulkOptions, ChainStore, CheckedBlock, chain_schema};
 use node_storage_benches::workloads::dir_size;
 use node_storage_benches::{Block, schema};
@@ -69,7 +69,7 @@ fn disk_write_rate(dir: &Path) -> f64 {
 const BUDGET: usize = 256 << 20;
 
 /// The default generator's chain (the same blocks for every path) and its genesis.
-fn generator() -> (ChainGenerator, chain_store::NewBlock<Evm>) {
+fn generator() -> (ChainGenerator, chain_store::NewBlock<Synthetic>) {
     let mut g = ChainGenerator::new(GenConfig::default());
     let genesis = g.next_blocks().remove(0);
     (g, genesis)
@@ -81,8 +81,8 @@ fn bulk_synthetic(
     root: &Path,
     blocks: usize,
     budget: usize,
-) -> (ChainStore<RocksStore, Evm>, f64, chain_store::BulkReport) {
-    let chain = ChainStore::<_, Evm>::new(open(&root.join("bulk"), chain_schema::<Evm>())).expect("chain");
+) -> (ChainStore<RocksStore, Synthetic>, f64, chain_store::BulkReport) {
+    let chain = ChainStore::<_, Synthetic>::new(open(&root.join("bulk"), chain_schema::<Synthetic>())).expect("chain");
     let (mut g, genesis) = generator();
     chain.init(&genesis).expect("init");
     let started = Instant::now();
@@ -153,7 +153,7 @@ fn main() {
     drop(raw_store);
 
     // Live path.
-    let live = ChainStore::<_, Evm>::new(open(&root.join("live"), chain_schema::<Evm>()))
+    let live = ChainStore::<_, Synthetic>::new(open(&root.join("live"), chain_schema::<Synthetic>()))
         .expect("chain")
         .with_insert_durability(Durability::Buffered);
     let (mut g, genesis) = generator();

@@ -14,7 +14,7 @@ use chain_eth::generator::{EthGenerator, MAINNET_LONDON};
 use chain_eth::senders::{Recovery, recover_all};
 use chain_eth::{Eth, EthBody, EthHeader, EthReceipt, EthTx};
 use chain_store::{Block, ChainStore, NewBlock, chain_schema};
-use node_storage_benches::backends::{Backend, Rocks};
+use node_storage_benches::backends::{Compared, Rocks};
 use node_storage_benches::report::splice;
 use storage_api::{Durability, KvFlush};
 

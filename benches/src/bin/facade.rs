@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use chain_store::{ChainStore, NewBlock, chain_schema};
 use dag_store::VertexBuilder;
 use node_storage::{Config, RocksStore, StorageHandle};
@@ -30,7 +30,7 @@ fn main() {
     // 1. Durable vertex inserts, 256 concurrent submitters.
     let total: u64 = if quick { 20_000 } else { 200_000 };
     let dir = tempfile::tempdir().expect("tempdir");
-    let h: StorageHandle<RocksStore, Evm> = StorageHandle::open(config(dir.path())).expect("open");
+    let h: StorageHandle<RocksStore, Synthetic> = StorageHandle::open(config(dir.path())).expect("open");
     let per = total / 256;
     let started = Instant::now();
     rt.block_on(async {
@@ -65,7 +65,7 @@ fn main() {
 
     // 2. Cached block reads.
     let dir = tempfile::tempdir().expect("tempdir");
-    let h: StorageHandle<RocksStore, Evm> = StorageHandle::open(config(dir.path())).expect("open");
+    let h: StorageHandle<RocksStore, Synthetic> = StorageHandle::open(config(dir.path())).expect("open");
     let mut g = ChainGenerator::new(GenConfig { fork_probability: 0.0, ..GenConfig::default() });
     let reads = if quick { 20_000 } else { 200_000 };
     let lat = rt.block_on(async {
@@ -102,7 +102,7 @@ fn main() {
     let n_blocks = if quick { 300 } else { 2_000 };
     let mut g = ChainGenerator::new(GenConfig { fork_probability: 0.0, seed: 9, ..GenConfig::default() });
     let genesis = g.next_blocks().remove(0);
-    let blocks: Vec<NewBlock<Evm>> = g.generate(n_blocks);
+    let blocks: Vec<NewBlock<Synthetic>> = g.generate(n_blocks);
     let mut synced_s = Vec::new();
     let mut direct_s = Vec::new();
     let mut facade_s = Vec::new();
@@ -111,7 +111,7 @@ fn main() {
         let mut rc = RocksConfig::at(dir.path().join("chain"));
         rc.block_cache_size = Config::default().engine.cache_bytes;
         rc.write_buffer_size = Config::default().engine.write_buffer_bytes;
-        let store = ChainStore::<_, Evm>::new(RocksStore::open(&rc, chain_schema::<Evm>()).expect("open"))
+        let store = ChainStore::<_, Synthetic>::new(RocksStore::open(&rc, chain_schema::<Synthetic>()).expect("open"))
             .expect("chain")
             .with_insert_durability(Durability::Buffered);
         store.init(&genesis).expect("init");
@@ -129,8 +129,8 @@ fn main() {
         synced_s.push(direct(true));
         direct_s.push(direct(false));
         let dir = tempfile::tempdir().expect("tempdir");
-        let h: StorageHandle<RocksStore, Evm> = StorageHandle::open(config(dir.path())).expect("open");
-        let chunks: Vec<Vec<NewBlock<Evm>>> = blocks.chunks(100).map(<[_]>::to_vec).collect();
+        let h: StorageHandle<RocksStore, Synthetic> = StorageHandle::open(config(dir.path())).expect("open");
+        let chunks: Vec<Vec<NewBlock<Synthetic>>> = blocks.chunks(100).map(<[_]>::to_vec).collect();
         let t = rt.block_on(async {
             h.init_chain(genesis.clone()).await.expect("init");
             let t = Instant::now();

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use chain_store::{LogFilter, NewBlock, Transaction};
 use dag_store::VertexBuilder;
 use node_storage::history_tier::{HistoryConfig, TierKind};
@@ -14,8 +14,8 @@ use node_storage::{Config, NodeReader, ReplicaHandle, RocksStore, StorageHandle}
 use node_storage_benches::stats::{Summary, micros};
 use storage_history::testkit::Emulator;
 
-type Handle = StorageHandle<RocksStore, Evm>;
-type Reader = NodeReader<RocksStore, Evm>;
+type Handle = StorageHandle<RocksStore, Synthetic>;
+type Reader = NodeReader<RocksStore, Synthetic>;
 
 fn config(dir: &std::path::Path) -> Config {
     let mut c = Config { data_dir: dir.to_owned(), ..Config::default() };
@@ -37,7 +37,7 @@ impl Rng {
 
 /// Fills a stopped node: `blocks` blocks of 10 transactions, all finalized, and `vertices`
 /// finalized vertices.
-fn fill(dir: &std::path::Path, rt: &tokio::runtime::Runtime, blocks: &[NewBlock<Evm>], vertices: u64) {
+fn fill(dir: &std::path::Path, rt: &tokio::runtime::Runtime, blocks: &[NewBlock<Synthetic>], vertices: u64) {
     let h = Handle::open(config(dir)).expect("open");
     rt.block_on(async {
         h.init_chain(blocks[0].clone()).await.expect("init");
@@ -172,7 +172,7 @@ fn main() {
         // 2b. What checking an archived record costs a read: the same records decoded alone,
         // and decoded and checked against their headers (roots, receipts, bloom), in one run.
         let archive = storage_history::Archive::open(history).expect("archive").expect("configured");
-        let sample: Vec<(u64, Vec<u8>, chain_store::evm::B256)> = (0..reads.min(500) as u64)
+        let sample: Vec<(u64, Vec<u8>, chain_store::synthetic::B256)> = (0..reads.min(500) as u64)
             .map(|i| 1 + (i * 7_919) % (pruned_below - 1))
             .map(|n| {
                 let record = storage_history::HistoryTier::chain_record(&archive, n).expect("read").expect("archived");
@@ -183,7 +183,7 @@ fn main() {
             let mut samples = Vec::with_capacity(sample.len());
             for (n, record, hash) in &sample {
                 let t = Instant::now();
-                let u = chain_store::Unarchived::<Evm>::decode(*n, record, Some(hash)).expect("decodes");
+                let u = chain_store::Unarchived::<Synthetic>::decode(*n, record, Some(hash)).expect("decodes");
                 if check {
                     u.verify(None).expect("checks");
                 }
@@ -224,7 +224,7 @@ fn main() {
         for (interval, label) in [(0u64, "catch-up on demand, right after the write"), (100, "catch-up every 100 ms")] {
             let mut c = config(dir.path());
             c.replica.catch_up_interval_ms = interval;
-            let replica: ReplicaHandle<RocksStore, Evm> = ReplicaHandle::open(c).expect("replica");
+            let replica: ReplicaHandle<RocksStore, Synthetic> = ReplicaHandle::open(c).expect("replica");
             let mut samples = Vec::new();
             let half = writes / 2;
             let range = if interval == 0 { 1..=half } else { half + 1..=writes };

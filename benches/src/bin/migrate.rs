@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chain_store::evm::Evm;
+use chain_store::synthetic::Synthetic;
 use dag_store::generator::DagGenerator;
 use node_storage::{
     Backend, Config, MigrateOptions, MigrateProgress, RocksStore, StorageHandle, StoreId, copy_node, import_legacy,
@@ -49,7 +49,7 @@ fn main() {
     // Baseline: the same vertices inserted through the node.
     let generated = DagGenerator::new(1).generate(n);
     let insert_secs = rt.block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(node.clone()).expect("open");
+        let h = StorageHandle::<RocksStore, Synthetic>::open(node.clone()).expect("open");
         let started = Instant::now();
         for chunk in generated.chunks(2_000) {
             for r in h.insert_vertices(chunk.to_vec()).await {
@@ -85,7 +85,8 @@ fn main() {
     let run = |dry_run| {
         let options = MigrateOptions { dry_run, backup: None, batch_entries: 1_000 };
         let started = Instant::now();
-        rt.block_on(migrate_node::<RocksStore, Evm, ()>(&node, options, quiet.clone(), Arc::new(()))).expect("migrate");
+        rt.block_on(migrate_node::<RocksStore, Synthetic, ()>(&node, options, quiet.clone(), Arc::new(())))
+            .expect("migrate");
         started.elapsed().as_secs_f64()
     };
     let dry_secs = run(true);
@@ -97,11 +98,11 @@ fn main() {
         let store = RocksStore::open_store_with(
             &node,
             StoreId::Chain,
-            chain_store::chain_schema::<Evm>(),
+            chain_store::chain_schema::<Synthetic>(),
             VersionPolicy::Exact,
         )
         .expect("open chain");
-        let chain = chain_store::ChainStore::<RocksStore, Evm>::new(store)
+        let chain = chain_store::ChainStore::<RocksStore, Synthetic>::new(store)
             .expect("chain")
             .with_insert_durability(Durability::Buffered);
         let mut g = chain_store::generator::ChainGenerator::new(chain_store::generator::GenConfig::default());
@@ -121,7 +122,7 @@ fn main() {
         let started = Instant::now();
         let mut entries = 0;
         for id in StoreId::ALL {
-            let schema = id.schema::<Evm>();
+            let schema = id.schema::<Synthetic>();
             let source = RocksStore::open_store(&node, id, schema.clone()).expect("open source");
             let target = RocksStore::open_store(&to, id, schema).expect("open target");
             let tables: Vec<&str> = source.schema().tables().iter().map(|t| t.name).collect();
@@ -137,7 +138,7 @@ fn main() {
     let (copy_entries, batch_copy_secs) = copy_with(false, "copy-batches");
     let (_, ingest_copy_secs) = copy_with(true, "copy-ingest");
     let started = Instant::now();
-    copy_node::<RocksStore, RocksStore, Evm>(&node, &config(&work.path().join("copy-node")), &mut |_, _| {})
+    copy_node::<RocksStore, RocksStore, Synthetic>(&node, &config(&work.path().join("copy-node")), &mut |_, _| {})
         .expect("copy_node");
     let copy_node_secs = started.elapsed().as_secs_f64();
 
@@ -146,7 +147,8 @@ fn main() {
     let imported = config(&work.path().join("imported"));
     let started = Instant::now();
     let report =
-        import_legacy::<RocksStore, chain_store::evm::Evm>(&imported, &legacy, false, &mut |_, _| {}).expect("import");
+        import_legacy::<RocksStore, chain_store::synthetic::Synthetic>(&imported, &legacy, false, &mut |_, _| {})
+            .expect("import");
     let import_secs = started.elapsed().as_secs_f64();
 
     let mib = |bytes: u64, secs: f64| bytes as f64 / (1 << 20) as f64 / secs;

@@ -8,9 +8,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use chain_store::evm::{Address, B256, Evm};
 use chain_store::generator::{ChainGenerator, GenConfig};
 use chain_store::schema::{ChainMeta, MetaKey, State, Stored};
+use chain_store::synthetic::{Address, B256, Synthetic};
 use chain_store::{ChainStore, NewBlock, chain_schema};
 use node_storage_benches::Rng;
 use node_storage_benches::hash_of;
@@ -20,10 +20,10 @@ use storage_rocksdb::{RocksConfig, RocksStore};
 
 const CHANGES: usize = 500;
 
-fn open(dir: &Path) -> ChainStore<RocksStore, Evm> {
+fn open(dir: &Path) -> ChainStore<RocksStore, Synthetic> {
     let mut config = RocksConfig::at(dir);
     config.statistics = true;
-    let store = RocksStore::open(&config, chain_schema::<Evm>()).expect("open");
+    let store = RocksStore::open(&config, chain_schema::<Synthetic>()).expect("open");
     ChainStore::new(store).expect("chain").with_insert_durability(Durability::Buffered)
 }
 
@@ -33,11 +33,11 @@ fn key(i: u64) -> (Address, B256) {
 }
 
 /// Writes `keys` state entries straight into the state table (as a state sync would).
-fn fill(chain: &ChainStore<RocksStore, Evm>, keys: u64) {
+fn fill(chain: &ChainStore<RocksStore, Synthetic>, keys: u64) {
     for start in (0..keys).step_by(50_000) {
         let mut batch = chain.store().batch();
         for i in start..(start + 50_000).min(keys) {
-            batch.put::<State<Evm>>(&key(i), &Stored(B256(hash_of(i ^ 0xabc)))).expect("put");
+            batch.put::<State<Synthetic>>(&key(i), &Stored(B256(hash_of(i ^ 0xabc)))).expect("put");
         }
         chain.store().write(batch, Durability::Buffered).expect("write");
     }
@@ -84,7 +84,7 @@ fn main() {
         built.nodes
     );
     let mut batch = without.store().batch();
-    batch.delete::<ChainMeta<Evm>>(&(MetaKey::StateTrie as u8)).expect("delete");
+    batch.delete::<ChainMeta<Synthetic>>(&(MetaKey::StateTrie as u8)).expect("delete");
     without.store().write(batch, Durability::Synced).expect("write");
     without.reload().expect("reload");
     assert!(!without.pointers().state_trie);
@@ -96,7 +96,7 @@ fn main() {
     let mut samples: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
     let bytes_before = [with.store().bytes_written().unwrap_or(0), without.store().bytes_written().unwrap_or(0)];
     for n in 0..blocks {
-        let mut b: NewBlock<Evm> = g.child(Some(&parent));
+        let mut b: NewBlock<Synthetic> = g.child(Some(&parent));
         parent = b.block.header.clone();
         b.state = (0..CHANGES)
             .map(|j| {

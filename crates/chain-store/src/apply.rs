@@ -13,6 +13,7 @@ use storage_api::{KvStore, ReadExt, WriteBatch};
 
 use crate::Pointers;
 use crate::bloom::{Bloom, SECTION_SIZE, transpose};
+use crate::canonical::{self, TxEntry};
 use crate::error::ChainError;
 use crate::model::{BlockRef, ChainModel, TxLocation};
 use crate::schema::{
@@ -26,15 +27,6 @@ pub(crate) type Finished<'s, S, M> =
     (WriteBatch<<S as storage_api::KvWrite>::Batch<'s>>, Pointers<<M as ChainModel>::Hash>);
 
 type AddressKey<M> = (<M as ChainModel>::Address, u64, u32);
-
-/// What the indexes need of one transaction of a block that joins or leaves the canonical
-/// chain.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TxEntry<M: ChainModel> {
-    pub(crate) hash: M::Hash,
-    pub(crate) sender: M::Address,
-    pub(crate) to: Option<M::Address>,
-}
 
 /// A batch of canonical-chain changes under construction.
 pub(crate) struct Applier<'s, S: KvStore + 's, M: ChainModel> {
@@ -110,16 +102,9 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
         claimed_root: Option<[u8; 32]>,
     ) -> Result<(), ChainError> {
         let BlockRef { number, hash } = at;
-        self.canonical.insert(number, Some(hash));
-        for (i, tx) in txs.iter().enumerate() {
-            let index = i as u32;
-            self.tx_index.insert(tx.hash, Some(TxLocation { number, block: hash, index }));
-            self.address_index.insert((tx.sender, number, index), Some(tx.hash));
-            if let Some(to) = tx.to {
-                self.address_index.insert((to, number, index), Some(tx.hash));
-            }
+        for entry in canonical::entries::<M>(at, txs, bloom.as_ref()) {
+            self.set(entry, true);
         }
-        self.blooms.insert(number, bloom);
         if let Some(changes) = changes {
             if changes.previous.is_none() {
                 changes.previous = Some(self.current_values(changes.writes.iter().map(|(k, _)| k))?);
@@ -172,16 +157,9 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
             },
             None => None,
         };
-        self.canonical.insert(number, None);
-        for (i, tx) in txs.iter().enumerate() {
-            let index = i as u32;
-            self.tx_index.insert(tx.hash, None);
-            self.address_index.insert((tx.sender, number, index), None);
-            if let Some(to) = tx.to {
-                self.address_index.insert((to, number, index), None);
-            }
+        for entry in canonical::entries::<M>(at, txs, None) {
+            self.set(entry, false);
         }
-        self.blooms.insert(number, None);
         if let Some((changes, previous)) = previous {
             for ((key, _), prev) in changes.writes.iter().zip(previous) {
                 self.state.insert(key.clone(), prev.clone());
@@ -194,6 +172,24 @@ impl<'s, S: KvStore, M: ChainModel> Applier<'s, S, M> {
             self.meta_dirty.push(MetaKey::BloomSections);
         }
         Ok(())
+    }
+
+    /// Records one canonical entry as written (`present`) or removed, in this batch.
+    fn set(&mut self, entry: canonical::Entry<'_, M>, present: bool) {
+        match entry {
+            canonical::Entry::Canonical { number, hash } => {
+                self.canonical.insert(number, present.then_some(hash));
+            }
+            canonical::Entry::Tx { hash, at } => {
+                self.tx_index.insert(hash, present.then_some(at));
+            }
+            canonical::Entry::Address { key, tx } => {
+                self.address_index.insert(key, present.then_some(tx));
+            }
+            canonical::Entry::Bloom { number, bloom } => {
+                self.blooms.insert(number, bloom.filter(|_| present).cloned());
+            }
+        }
     }
 
     /// The values `keys` hold as of this batch.

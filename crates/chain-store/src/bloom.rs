@@ -15,8 +15,6 @@
 use storage_api::ValueCodec;
 use storage_api::codec::{CodecError, split_version};
 
-use crate::model::{ChainModel, Log, Receipt};
-
 /// Bits in a block bloom (as in the EVM).
 pub const BLOOM_BITS: usize = 2048;
 /// Bytes in a block bloom.
@@ -26,7 +24,7 @@ pub const SECTION_SIZE: u64 = 4096;
 const SECTION_BYTES: usize = SECTION_SIZE as usize / 8;
 const FORMAT_VERSION: u8 = 1;
 
-/// Bloom bits for models without a bloom of their own (the synthetic [`crate::evm::Evm`]
+/// Bloom bits for models without a bloom of their own (the synthetic [`crate::synthetic::Synthetic`]
 /// model): 11-bit slices of a 64-bit hash of the item's bytes.
 ///
 /// The hash needs spread, not cryptographic strength (items are addresses and topics, and a
@@ -76,20 +74,6 @@ impl Bloom {
     /// A bloom from its 256 bytes, in the layout described above.
     pub fn from_bytes(bytes: [u8; BLOOM_BYTES]) -> Self {
         Bloom(Box::new(bytes))
-    }
-
-    /// The bloom of every log address and topic in `receipts`, with `M`'s bit positions.
-    pub fn of_receipts<'r, M: ChainModel>(receipts: impl IntoIterator<Item = &'r M::Receipt>) -> Self {
-        let mut bloom = Bloom::default();
-        for r in receipts {
-            for log in r.logs() {
-                bloom.accrue(M::bloom_positions(log.address().as_ref()));
-                for t in log.topics() {
-                    bloom.accrue(M::bloom_positions(t.as_ref()));
-                }
-            }
-        }
-        bloom
     }
 
     /// Sets an item's three bits.

@@ -20,20 +20,19 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use storage_api::ingest::Collector;
-use storage_api::{Durability, Ingest, KeyCodec, KvIngest, KvStore, ReadExt, Table, ValueCodec};
+use storage_api::ingest::{TableRuns, TypedIngest};
+use storage_api::{Durability, KvIngest, KvStore, ReadExt, Table};
 
-use crate::ChainStore;
-use crate::apply::TxEntry;
 use crate::bloom::{Bloom, SECTION_SIZE, transpose};
+use crate::canonical::TxEntry;
 use crate::error::ChainError;
 use crate::insert::{Checks, body_record, change_set, pack, validate};
-use crate::model::{Block, BlockHeader, BlockRef, ChainModel, NewBlock, Transaction, TxLocation, hex};
-use crate::packed::Packed;
+use crate::model::{Block, BlockHeader, BlockRef, ChainModel, NewBlock, Transaction, hex};
 use crate::schema::{
     AddressIndex, BloomBitsTable, Bodies, Canonical, ChainMeta, Fixed, Headers, LogBloom, MetaKey, MetaValue, Receipts,
     Senders, State, StateChanges, Stored, Transactions, TxIndex, block_key,
 };
+use crate::{ChainStore, canonical};
 
 /// How a bulk import runs.
 #[derive(Debug, Clone)]
@@ -130,11 +129,11 @@ pub struct BulkReport {
 
 /// The range under construction.
 struct Range<'c, S: KvIngest + 'c, M: ChainModel> {
-    ingest: S::Ingest<'c>,
+    ingest: TypedIngest<S::Ingest<'c>>,
     first: u64,
-    headers: Collector,
-    tx_index: Collector,
-    address_index: Collector,
+    headers: TableRuns<Headers<M>>,
+    tx_index: TableRuns<TxIndex<M>>,
+    address_index: TableRuns<AddressIndex<M>>,
     /// The state the range wrote (foldhash: SipHash was 4 % of a bulk import's profile).
     state: HashMap<M::StateKey, Option<M::StateValue>, foldhash::fast::RandomState>,
     /// Blocks and transactions added (counted in the report when the range commits).
@@ -155,42 +154,11 @@ pub struct BulkImport<'c, S: KvIngest + 'c, M: ChainModel> {
     /// [`BulkImport::discard`] repeats it, so no later call reports them stored.
     lost: Option<(u64, u64, String)>,
     report: BulkReport,
-    bufs: Bufs,
 }
 
 impl<S: KvIngest, M: ChainModel> std::fmt::Debug for BulkImport<'_, S, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "BulkImport(head {}, {:?})", self.head.number, self.report)
-    }
-}
-
-/// Reused encoding buffers (an allocation per entry was a tenth of a bulk import's profile).
-#[derive(Default)]
-struct Bufs {
-    key: Vec<u8>,
-    value: Vec<u8>,
-}
-
-impl Bufs {
-    /// Encodes `key` and `value` of table `T` into the buffers.
-    fn encode<T: Table>(&mut self, key: &T::Key, value: &T::Value) -> Result<(&[u8], &[u8]), ChainError> {
-        self.key.clear();
-        key.encode_key(&mut self.key);
-        self.value.clear();
-        value.encode_value(&mut self.value).map_err(codec_err::<T>)?;
-        Ok((&self.key, &self.value))
-    }
-
-    fn put<T: Table>(&mut self, ingest: &mut impl Ingest, key: &T::Key, value: &T::Value) -> Result<(), ChainError> {
-        let (k, v) = self.encode::<T>(key, value)?;
-        ingest.put(T::NAME, k, v)?;
-        Ok(())
-    }
-
-    fn collect<T: Table>(&mut self, c: &mut Collector, key: &T::Key, value: &T::Value) -> Result<(), ChainError> {
-        let (k, v) = self.encode::<T>(key, value)?;
-        c.insert(k, v)?;
-        Ok(())
     }
 }
 
@@ -250,25 +218,32 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
                 }
             }
         }
-        // The index entries of every block the range wrote or made canonical.
+        // The canonical entries of every block the range wrote or made canonical (a block whose
+        // transactions were not ingested has none of its index entries ingested either: they
+        // come after them).
         for at in &applied {
-            let key = block_key::<M>(at);
-            let Some(txs) = self.store.get::<Transactions<M>>(&key)? else { continue };
-            let txs = txs.unpack().map_err(crate::read::decode_error::<Transactions<M>>)?;
-            let senders = self.store.get::<Senders<M>>(&key)?;
-            for (i, tx) in txs.iter().enumerate() {
-                let index = i as u32;
-                let hash = Fixed(tx.hash());
-                if self.store.get::<TxIndex<M>>(&hash)?.is_some_and(|loc| loc.0.block == at.hash) {
-                    batch.delete::<TxIndex<M>>(&hash)?;
-                }
-                let sender = match (tx.sender(), &senders) {
-                    (Some(s), _) => Some(s),
-                    (None, Some(s)) => s.get(i).ok().flatten(),
-                    (None, None) => None,
-                };
-                for address in sender.into_iter().chain(tx.to()) {
-                    batch.delete::<AddressIndex<M>>(&(Fixed(address), at.number, index))?;
+            let txs = match self.tx_entries(at) {
+                Ok(txs) => txs,
+                Err(ChainError::Missing { .. }) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            for entry in canonical::entries::<M>(*at, &txs, None) {
+                match entry {
+                    canonical::Entry::Canonical { number, .. } => {
+                        batch.delete::<Canonical<M>>(&number)?;
+                    }
+                    // Only an entry that names this block: the transaction may be canonical elsewhere.
+                    canonical::Entry::Tx { hash, at: location } => {
+                        if self.store.get::<TxIndex<M>>(&Fixed(hash))?.is_some_and(|l| l.0 == location) {
+                            batch.delete::<TxIndex<M>>(&Fixed(hash))?;
+                        }
+                    }
+                    canonical::Entry::Address { key: (party, number, index), .. } => {
+                        batch.delete::<AddressIndex<M>>(&(Fixed(party), number, index))?;
+                    }
+                    canonical::Entry::Bloom { number, .. } => {
+                        batch.delete::<LogBloom<M>>(&number)?;
+                    }
                 }
             }
         }
@@ -282,8 +257,8 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
             batch.delete::<Senders<M>>(&key)?;
             batch.delete::<StateChanges<M>>(&key)?;
         }
-        // Height-keyed entries of the canonical chain: above the committed head, only the
-        // range's.
+        // Above the committed head every height-keyed canonical entry is the range's: whatever
+        // of them no block above could name goes too.
         batch.delete_range::<Canonical<M>>(heights.clone())?;
         batch.delete_range::<LogBloom<M>>(heights)?;
         let built = self.pointers().bloom_sections;
@@ -315,7 +290,6 @@ impl<S: KvIngest, M: ChainModel> ChainStore<S, M> {
             range: None,
             lost: None,
             report: BulkReport::default(),
-            bufs: Bufs::default(),
         })
     }
 }
@@ -449,21 +423,15 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         let at = block.block_ref();
         let range = self.range.as_mut().expect("opened above");
         let key = block_key::<M>(&at);
+        // The block's own records, height-keyed (they arrive in key order).
         let ing = &mut range.ingest;
-        let b = &mut self.bufs;
-        b.put::<Bodies<M>>(ing, &key, &body_record(new))?;
-        b.put::<Transactions<M>>(ing, &key, &pack(Transactions::<M>::NAME, &block.transactions)?)?;
-        b.put::<Receipts<M>>(ing, &key, &pack(Receipts::<M>::NAME, &new.receipts)?)?;
+        ing.put::<Bodies<M>>(&key, &body_record(new))?;
+        ing.put::<Transactions<M>>(&key, &pack(Transactions::<M>::NAME, &block.transactions)?)?;
+        ing.put::<Receipts<M>>(&key, &pack(Receipts::<M>::NAME, &new.receipts)?)?;
         if block.transactions.iter().any(|tx| tx.sender().is_none()) {
             let senders: Vec<M::Address> = entries.iter().map(|e| e.sender).collect();
-            b.put::<Senders<M>>(
-                ing,
-                &key,
-                &Packed::<M::Address>::pack(senders.iter()).map_err(codec_err::<Senders<M>>)?,
-            )?;
+            ing.put::<Senders<M>>(&key, &pack(Senders::<M>::NAME, &senders)?)?;
         }
-        b.put::<Canonical<M>>(ing, &number, &Stored(at.hash))?;
-        b.put::<LogBloom<M>>(ing, &number, bloom)?;
         if let Some(mut changes) = change_set::<M>(&new.state) {
             let missing: Vec<M::StateKey> =
                 changes.writes.iter().map(|(k, _)| k).filter(|k| !range.state.contains_key(*k)).cloned().collect();
@@ -477,21 +445,27 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
                 })
                 .collect();
             changes.previous = Some(previous);
-            b.put::<StateChanges<M>>(ing, &key, &Stored(changes.clone()))?;
+            range.ingest.put::<StateChanges<M>>(&key, &Stored(changes.clone()))?;
             for (k, v) in changes.writes {
                 range.state.insert(k, v);
             }
         }
-        b.collect::<Headers<M>>(&mut range.headers, &Fixed(at.hash), &Stored(block.header.clone()))?;
-        for (i, TxEntry { hash, sender, to }) in entries.iter().enumerate() {
-            let index = i as u32;
-            let loc = TxLocation { number, block: at.hash, index };
-            b.collect::<TxIndex<M>>(&mut range.tx_index, &Fixed(*hash), &Stored(loc))?;
-            b.collect::<AddressIndex<M>>(&mut range.address_index, &(Fixed(*sender), number, index), &Stored(*hash))?;
-            if let Some(to) = to
-                && to != sender
-            {
-                b.collect::<AddressIndex<M>>(&mut range.address_index, &(Fixed(*to), number, index), &Stored(*hash))?;
+        range.headers.insert(&Fixed(at.hash), &Stored(block.header.clone()))?;
+        // What makes it canonical: height-keyed entries in order, hash-keyed ones through runs.
+        for entry in canonical::entries::<M>(at, entries, Some(bloom)) {
+            match entry {
+                canonical::Entry::Canonical { number, hash } => {
+                    range.ingest.put::<Canonical<M>>(&number, &Stored(hash))?;
+                }
+                canonical::Entry::Tx { hash, at } => range.tx_index.insert(&Fixed(hash), &Stored(at))?,
+                canonical::Entry::Address { key: (party, number, index), tx } => {
+                    range.address_index.insert(&(Fixed(party), number, index), &Stored(tx))?;
+                }
+                canonical::Entry::Bloom { number, bloom } => {
+                    if let Some(bloom) = bloom {
+                        range.ingest.put::<LogBloom<M>>(&number, bloom)?;
+                    }
+                }
             }
         }
         // Bloom-bit sections: built when the section's last block arrives.
@@ -534,11 +508,11 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         let budget = self.options.memory_budget / 3;
         let dir = &self.options.scratch;
         Ok(Range {
-            ingest: self.chain.store.ingest()?,
+            ingest: TypedIngest::new(self.chain.store.ingest()?),
             first,
-            headers: Collector::new(dir, &format!("headers-{first}"), budget),
-            tx_index: Collector::new(dir, &format!("tx_index-{first}"), budget),
-            address_index: Collector::new(dir, &format!("address_index-{first}"), budget),
+            headers: TableRuns::new(dir, &first.to_string(), budget),
+            tx_index: TableRuns::new(dir, &first.to_string(), budget),
+            address_index: TableRuns::new(dir, &first.to_string(), budget),
             state: HashMap::default(),
             blocks: 0,
             transactions: 0,
@@ -563,7 +537,7 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         let refs: Vec<Option<&Bloom>> = blooms.iter().map(Option::as_ref).collect();
         let ing = &mut self.range.as_mut().expect("a range is open").ingest;
         for (bit, bits) in transpose(&refs).iter().enumerate() {
-            self.bufs.put::<BloomBitsTable<M>>(ing, &(section, bit as u16), bits)?;
+            ing.put::<BloomBitsTable<M>>(&(section, bit as u16), bits)?;
         }
         self.bloom_sections = section + 1;
         Ok(())
@@ -581,18 +555,17 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
     fn ingest_range(&mut self, mut range: Range<'c, S, M>) -> Result<(), ChainError> {
         let (range_blocks, range_transactions) = (range.blocks, range.transactions);
         let chain = self.chain;
-        for (name, c) in [
-            (Headers::<M>::NAME, range.headers),
-            (TxIndex::<M>::NAME, range.tx_index),
-            (AddressIndex::<M>::NAME, range.address_index),
+        for (runs, peak) in [
+            (range.headers.runs(), range.headers.peak_bytes()),
+            (range.tx_index.runs(), range.tx_index.peak_bytes()),
+            (range.address_index.runs(), range.address_index.peak_bytes()),
         ] {
-            self.report.spilled_runs += c.runs() as u64;
-            self.report.peak_run_bytes = self.report.peak_run_bytes.max(c.peak_bytes());
-            let mut merged = c.finish()?;
-            while let Some((k, v)) = merged.next_entry()? {
-                range.ingest.put(name, k, v)?;
-            }
+            self.report.spilled_runs += runs as u64;
+            self.report.peak_run_bytes = self.report.peak_run_bytes.max(peak);
         }
+        range.ingest.drain(range.headers)?;
+        range.ingest.drain(range.tx_index)?;
+        range.ingest.drain(range.address_index)?;
         let mut state: Vec<_> = range.state.into_iter().collect();
         state.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         // The state trie follows in the batch that moves the head (after the state is
@@ -600,8 +573,8 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         let touched = if chain.pointers().state_trie { state.clone() } else { Vec::new() };
         for (k, v) in state {
             match v {
-                Some(v) => self.bufs.put::<State<M>>(&mut range.ingest, &k, &Stored(v))?,
-                None => range.ingest.delete(State::<M>::NAME, &k.to_key_bytes())?,
+                Some(v) => range.ingest.put::<State<M>>(&k, &Stored(v))?,
+                None => range.ingest.delete::<State<M>>(&k)?,
             }
         }
         let stats = range.ingest.commit()?;
@@ -673,8 +646,4 @@ impl<S: KvIngest, M: ChainModel> Drop for BulkImport<'_, S, M> {
             let _ = self.chain.roll_back_pending_import();
         }
     }
-}
-
-fn codec_err<T: Table>(source: storage_api::codec::CodecError) -> ChainError {
-    ChainError::Write(storage_api::WriteError::Encode { table: T::NAME, part: storage_api::error::Part::Value, source })
 }

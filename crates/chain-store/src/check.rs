@@ -5,14 +5,15 @@ use std::fmt;
 
 use storage_api::{Direction, KvReader, ReadExt, Table};
 
-use crate::ChainStore;
 use crate::bloom::Bloom;
+use crate::canonical::TxEntry;
 use crate::error::ChainError;
 use crate::model::{BlockHeader, BlockRef, ChainModel, hex};
 use crate::schema::{
     AddressIndex, BloomBitsTable, Bodies, Canonical, ChainMeta, Fixed, Headers, LogBloom, Receipts, Senders, State,
     StateChanges, Transactions, TxIndex, block_key,
 };
+use crate::{ChainStore, canonical};
 
 /// Examples kept in a report.
 const EXAMPLES: usize = 20;
@@ -282,12 +283,6 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         for (i, tx) in &txs {
             use crate::model::Transaction;
             let index = *i;
-            let tx_key = hex(tx.hash().as_ref());
-            match decoded(r, TxIndex::<M>::NAME, &tx_key, self.store.get::<TxIndex<M>>(&Fixed(tx.hash()))) {
-                Some(Some(loc)) if loc.0.number == at.number && loc.0.block == at.hash && loc.0.index == index => {}
-                Some(_) => r.note(TxIndex::<M>::NAME, &tx_key, format!("does not point to {key} index {index}")),
-                None => {}
-            }
             let sender = tx.sender().or_else(|| senders.iter().find(|(j, _)| *j == index).map(|(_, s)| *s));
             let Some(sender) = sender else {
                 r.note(
@@ -297,18 +292,36 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
                 );
                 continue;
             };
-            let mut parties = vec![sender];
-            parties.extend(tx.to().filter(|to| *to != sender));
-            for addr in parties {
-                expected += 1;
-                let akey = (Fixed(addr), at.number, index);
-                let shown = format!("{} {} {index}", hex(addr.as_ref()), at.number);
-                match decoded(r, AddressIndex::<M>::NAME, &shown, self.store.get::<AddressIndex<M>>(&akey)) {
-                    Some(Some(t)) if t.0 == tx.hash() => {}
-                    Some(_) => {
-                        r.note(AddressIndex::<M>::NAME, &shown, format!("missing or wrong entry for tx {tx_key}"))
+            let entry = TxEntry { hash: tx.hash(), sender, to: tx.to() };
+            for owned in canonical::tx_entries::<M>(at, index, &entry) {
+                match owned {
+                    canonical::Entry::Tx { hash, at: location } => {
+                        let shown = hex(hash.as_ref());
+                        let stored = self.store.get::<TxIndex<M>>(&Fixed(hash));
+                        match decoded(r, TxIndex::<M>::NAME, &shown, stored) {
+                            Some(Some(loc)) if loc.0 == location => {}
+                            Some(_) => {
+                                r.note(TxIndex::<M>::NAME, &shown, format!("does not point to {key} index {index}"))
+                            }
+                            None => {}
+                        }
                     }
-                    None => {}
+                    canonical::Entry::Address { key: (party, number, index), tx } => {
+                        expected += 1;
+                        let shown = format!("{} {number} {index}", hex(party.as_ref()));
+                        let stored = self.store.get::<AddressIndex<M>>(&(Fixed(party), number, index));
+                        match decoded(r, AddressIndex::<M>::NAME, &shown, stored) {
+                            Some(Some(t)) if t.0 == tx => {}
+                            Some(_) => r.note(
+                                AddressIndex::<M>::NAME,
+                                &shown,
+                                format!("missing or wrong entry for tx {}", hex(tx.as_ref())),
+                            ),
+                            None => {}
+                        }
+                    }
+                    // The walk follows the canonical index; the bloom is checked above.
+                    canonical::Entry::Canonical { .. } | canonical::Entry::Bloom { .. } => {}
                 }
             }
         }

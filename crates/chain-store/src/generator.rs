@@ -1,12 +1,14 @@
-//! A deterministic synthetic chain in the [`Evm`] model, for tests, benchmarks and the CLI.
+//! A deterministic synthetic chain in the [`Synthetic`] model, for tests, benchmarks and the CLI.
 //!
 //! Transactions move value between accounts drawn from a pool; each writes the balance slot
 //! of its sender and recipient. Logs come from contracts drawn with a skew (a few hot, many
 //! rare), with an event-signature topic from a small set and account topics. A marker contract
 //! logs exactly once every `marker_every` blocks, so a filter on it has a known answer.
 
-use crate::evm::{Address, B256, Evm, EvmHeader, EvmLog, EvmReceipt, EvmTx, tx_root};
 use crate::model::{Block, NewBlock};
+use crate::synthetic::{
+    Address, B256, Synthetic, SyntheticHeader, SyntheticLog, SyntheticReceipt, SyntheticTx, tx_root,
+};
 
 /// Event signatures the synthetic contracts emit (topic 0).
 pub const EVENT_SIGNATURES: u64 = 16;
@@ -54,7 +56,7 @@ impl Default for GenConfig {
 pub struct ChainGenerator {
     config: GenConfig,
     rng: SplitMix,
-    head: Option<EvmHeader>,
+    head: Option<SyntheticHeader>,
     nonce: u64,
 }
 
@@ -97,7 +99,7 @@ impl ChainGenerator {
     /// The next block(s) of the main chain: the block extending the chain and, with the fork
     /// probability, a competing sibling after it (which the store keeps as a side block).
     /// The first call returns genesis.
-    pub fn next_blocks(&mut self) -> Vec<NewBlock<Evm>> {
+    pub fn next_blocks(&mut self) -> Vec<NewBlock<Synthetic>> {
         let parent = self.head.clone();
         let main = self.child(parent.as_ref());
         let mut out = vec![main.clone()];
@@ -111,7 +113,7 @@ impl ChainGenerator {
     }
 
     /// The next `n` main-chain blocks and their side blocks, in insertion order.
-    pub fn generate(&mut self, n: usize) -> Vec<NewBlock<Evm>> {
+    pub fn generate(&mut self, n: usize) -> Vec<NewBlock<Synthetic>> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.extend(self.next_blocks());
@@ -121,7 +123,7 @@ impl ChainGenerator {
 
     /// A new block on `parent` (genesis if `None`), with random transactions, receipts and
     /// state writes. Each call gives a different block.
-    pub fn child(&mut self, parent: Option<&EvmHeader>) -> NewBlock<Evm> {
+    pub fn child(&mut self, parent: Option<&SyntheticHeader>) -> NewBlock<Synthetic> {
         let number = parent.map_or(0, |p| p.number + 1);
         let mut transactions = Vec::with_capacity(self.config.txs_per_block);
         let mut receipts = Vec::with_capacity(self.config.txs_per_block);
@@ -133,7 +135,7 @@ impl ChainGenerator {
             let mut input = vec![0u8; self.config.input_bytes];
             self.rng.fill(&mut input);
             self.nonce += 1;
-            let mut tx = EvmTx {
+            let mut tx = SyntheticTx {
                 hash: B256::default(),
                 from,
                 to: Some(to),
@@ -154,7 +156,7 @@ impl ChainGenerator {
             if i == 0 && self.config.marker_every > 0 && number.is_multiple_of(self.config.marker_every) {
                 logs.push(self.log(Self::marker_contract(), from, to));
             }
-            receipts.push(EvmReceipt {
+            receipts.push(SyntheticReceipt {
                 success: self.rng.below(50) != 0,
                 gas_used: 21_000 + self.rng.below(50_000),
                 logs,
@@ -165,7 +167,7 @@ impl ChainGenerator {
         }
         let mut extra = vec![0u8; 8];
         self.rng.fill(&mut extra);
-        let mut header = EvmHeader {
+        let mut header = SyntheticHeader {
             hash: B256::default(),
             parent_hash: parent.map_or(B256::default(), |p| p.hash),
             number,
@@ -181,11 +183,11 @@ impl ChainGenerator {
         NewBlock::new(Block::new(header, transactions), receipts, state)
     }
 
-    fn log(&mut self, contract: Address, from: Address, to: Address) -> EvmLog {
+    fn log(&mut self, contract: Address, from: Address, to: Address) -> SyntheticLog {
         let mut data = vec![0u8; 32];
         self.rng.fill(&mut data);
         let topics = vec![Self::event_signature(self.rng.below(EVENT_SIGNATURES)), word(from), word(to)];
-        EvmLog { address: contract, topics, data }
+        SyntheticLog { address: contract, topics, data }
     }
 
     fn chance(&mut self, p: f64) -> bool {

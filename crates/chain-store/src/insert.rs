@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use storage_api::{KvStore, ReadExt, Table};
 
 use crate::ChainStore;
-use crate::apply::{Applier, TxEntry};
+use crate::apply::Applier;
 use crate::bloom::{Bloom, SECTION_SIZE};
+use crate::canonical::TxEntry;
 use crate::error::ChainError;
 use crate::model::{BlockHeader, BlockRef, ChainModel, NewBlock, StateWrite, Transaction, hex};
 use crate::packed::Packed;

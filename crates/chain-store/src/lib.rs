@@ -1,5 +1,5 @@
 //! Linear-chain persistence, generic over any storage-api backend and over the node's own
-//! block, transaction, receipt and log types ([`ChainModel`]; [`evm::Evm`] is a ready model).
+//! block, transaction, receipt and log types ([`ChainModel`]; [`synthetic::Synthetic`] is a ready model).
 //!
 //! * [`ChainStore::init`] stores the first block (genesis or a trusted checkpoint);
 //!   [`ChainStore::insert_block`] / [`ChainStore::insert_blocks`] validate and store blocks
@@ -9,7 +9,7 @@
 //! * [`ChainStore::set_canonical_head`] reorgs to any stored block in one batch, reverting and
 //!   re-applying state; finalized blocks can never be reorged out;
 //! * reads by hash, by height and over height ranges; transactions and receipts by hash;
-//!   state at the head and at older heights; address history; `eth_getLogs`-style filters
+//!   state at the head and at older heights; an address's transactions; `eth_getLogs`-style filters
 //!   served by per-block blooms and a sectioned bloom-bit index;
 //! * [`ChainStore::prune`] drops old bodies, receipts and change sets with range deletes;
 //!   [`ChainStore::check`] verifies the whole store read-only and reports every problem.
@@ -18,16 +18,15 @@
 //! tables (a block, a log filter) run against the live store, so a concurrent reorg can make
 //! them fail with a clear error or see the new chain; they never see a half-written batch.
 
+mod addresses;
 mod apply;
 mod archive;
 pub mod bloom;
 mod bulk;
-mod canon;
+mod canonical;
 mod check;
 mod error;
-pub mod evm;
 pub mod generator;
-mod history;
 mod insert;
 mod logs;
 pub mod migrate;
@@ -36,19 +35,20 @@ pub mod packed;
 mod pipeline;
 mod prune;
 mod read;
+mod reorg;
 pub mod schema;
 mod state;
+pub mod synthetic;
 pub mod trie;
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
+pub use addresses::{AddressCursor, AddressPage, AddressQuery, AddressTx, Order};
 pub use archive::{ArchivedBlock, RECORD_FORMAT, Unarchived};
 pub use bloom::{BLOOM_BITS, BLOOM_BYTES, Bloom, BloomBits, SECTION_SIZE};
 pub use bulk::{BulkImport, BulkOptions, BulkReport, CheckedBlock};
-pub use canon::Reorg;
 pub use check::{IntegrityReport, Problem};
 pub use error::{ChainError, Roots};
-pub use history::{AddressCursor, AddressPage, AddressQuery, AddressTx, Order};
 pub use insert::Inserted;
 pub use logs::{LogFilter, LogMatch, LogMatchOf, LogSource, MAX_TOPICS, filter_logs};
 pub use model::{
@@ -57,6 +57,7 @@ pub use model::{
 };
 pub use prune::PruneReport;
 pub use read::Located;
+pub use reorg::Reorg;
 pub use schema::chain_schema;
 use schema::{ChainMeta, MetaKey, MetaValue};
 use storage_api::{Durability, KvReader, ReadExt};

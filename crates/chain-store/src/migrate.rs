@@ -6,7 +6,7 @@
 //! | 2 | 3 | `receipts` | a block's receipts are packed (value format 2: each decodable alone) instead of one postcard list |
 //!
 //! Version 1 databases were written by models whose transactions carry their senders (the
-//! synthetic [`crate::evm::Evm`] model); a transaction that does not is refused by step 1 → 2.
+//! synthetic [`crate::synthetic::Synthetic`] model); a transaction that does not is refused by step 1 → 2.
 //! [`fixture`] writes version-1 databases for tests and rehearsals.
 
 use std::marker::PhantomData;
@@ -137,9 +137,9 @@ pub mod fixture {
     use storage_api::{Direction, Durability, KeyCodec, KvStore, RawBatch, ReadExt, Table, ValueCodec, WriteError};
 
     use crate::error::ChainError;
-    use crate::evm::{Evm, EvmTxV1};
     use crate::model::{BlockRef, ChainModel};
     use crate::schema::{Bodies, ChangeSet, Receipts, Senders, StateChanges, Stored, Transactions, block_key};
+    use crate::synthetic::{EvmTxV1, Synthetic};
     use crate::{ChainStore, Pointers};
 
     /// Rewrites a current chain database of the synthetic model as chain schema 1 wrote it (the
@@ -147,10 +147,10 @@ pub mod fixture {
     /// `receipts` (transactions in their version-1 form), a change set for every block, nothing
     /// in `transactions` or `senders`, and the schema record at version 1 (with version 1's
     /// tables). Reopen the store afterwards. Returns the blocks rewritten.
-    pub fn downgrade_to_v1<S: KvStore>(store: ChainStore<S, Evm>) -> Result<(S, u64), ChainError> {
-        type M = Evm;
-        let ptrs: Pointers<crate::evm::B256> = store.pointers();
-        let blocks: Vec<BlockRef<crate::evm::B256>> = store
+    pub fn downgrade_to_v1<S: KvStore>(store: ChainStore<S, Synthetic>) -> Result<(S, u64), ChainError> {
+        type M = Synthetic;
+        let ptrs: Pointers<crate::synthetic::B256> = store.pointers();
+        let blocks: Vec<BlockRef<crate::synthetic::B256>> = store
             .store()
             .iter_all::<Bodies<M>>(Direction::Forward)?
             .keys()

@@ -3,7 +3,7 @@
 //!
 //! The store needs only a few facts about each type (hashes, heights, addresses, topics) and
 //! asks the model to check a block's body and receipts against its header; the rest of the
-//! node's data rides along, serialised with serde (postcard). [`crate::evm`] is a ready
+//! node's data rides along, serialised with serde (postcard). [`crate::synthetic`] is a ready
 //! synthetic model; `chain-eth` is Ethereum's.
 
 use std::fmt::{self, Debug};
@@ -12,6 +12,8 @@ use std::hash::Hash;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use storage_api::{KeyCodec, PostcardValue};
+
+use crate::bloom::Bloom;
 
 /// A fixed-width identifier: block and transaction hashes, topics, addresses. Foreign types
 /// (alloy's `B256` and `Address`, say) qualify through standard traits alone: the store keys
@@ -116,11 +118,11 @@ pub trait ChainModel: Sized + Send + Sync + 'static {
     /// The logs bloom the header carries, in the store's layout, if the model's headers carry
     /// one: inserts then check the receipts against it, and a block taken from a trusted header
     /// alone still has its bloom.
-    fn header_bloom(header: &Self::Header) -> Option<crate::Bloom>;
+    fn header_bloom(header: &Self::Header) -> Option<Bloom>;
 
     /// Where a state key's leaf sits in the state commitment ([`crate::trie`]): the state
     /// trie, or the storage trie of an account.
-    fn trie_place(key: &Self::StateKey) -> crate::trie::TriePlace<Self::StateKey>;
+    fn trie_place(key: &Self::StateKey) -> TriePlace<Self::StateKey>;
 
     /// The leaf value the commitment holds for `value` (`None`: no leaf, as Ethereum drops
     /// zero storage slots). `storage_root` is the root of the storage trie owned by the key's
@@ -312,4 +314,40 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         s.push_str(&format!("{b:02x}"));
     }
     s
+}
+
+impl Bloom {
+    /// The bloom of every log address and topic in `receipts`, with `M`'s bit positions.
+    pub fn of_receipts<'r, M: ChainModel>(receipts: impl IntoIterator<Item = &'r M::Receipt>) -> Self {
+        let mut bloom = Bloom::default();
+        for r in receipts {
+            for log in r.logs() {
+                bloom.accrue(M::bloom_positions(log.address().as_ref()));
+                for t in log.topics() {
+                    bloom.accrue(M::bloom_positions(t.as_ref()));
+                }
+            }
+        }
+        bloom
+    }
+}
+
+/// Where a state entry sits in the model's commitment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TriePlace<K> {
+    /// A leaf of the state trie at this hashed path (and the owner of a storage trie at the same
+    /// path, if the model has storage tries: its root goes into this leaf).
+    Top {
+        /// The leaf's path: a 32-byte hash of the key.
+        path: [u8; 32],
+    },
+    /// A leaf of the storage trie of `account`.
+    Storage {
+        /// The key of the account whose storage trie this is.
+        account: K,
+        /// The account's path in the state trie (its storage trie's owner).
+        owner: [u8; 32],
+        /// The leaf's path in the storage trie.
+        path: [u8; 32],
+    },
 }

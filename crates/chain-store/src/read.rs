@@ -7,7 +7,7 @@ use std::ops::RangeBounds;
 use storage_api::{Direction, KvReader, ReadExt, Table};
 
 use crate::ChainStore;
-use crate::apply::TxEntry;
+use crate::canonical::TxEntry;
 use crate::error::ChainError;
 use crate::model::{Block, BlockHeader, BlockRef, ChainModel, Transaction, TxLocation, hex};
 use crate::packed::{Packed, item_from_bytes};

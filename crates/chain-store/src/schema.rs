@@ -12,11 +12,13 @@
 
 use std::marker::PhantomData;
 
+use alloy_primitives::B256;
+use alloy_trie::{BranchNodeCompact, TrieMask};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use storage_api::codec::{CodecError, FixedWidthKey};
+use storage_api::codec::{CodecError, FixedWidthKey, split_version};
 use storage_api::table::Access;
-use storage_api::{KeyCodec, PostcardValue, Schema, Table};
+use storage_api::{KeyCodec, PostcardValue, Schema, Table, ValueCodec};
 
 use crate::bloom::{Bloom, BloomBits};
 use crate::model::{BlockRef, ChainModel, Id, StateWrite, TxLocation};
@@ -119,7 +121,7 @@ chain_tables! {
     /// the 32-byte hashed key → the leaf value the model commits to.
     TrieLeaves("trie_leaves", Range): Vec<u8> => storage_api::Blob;
     /// The state trie's branch nodes: trie ‖ nibble path (one byte per nibble) → the node.
-    TrieNodes("trie_nodes", Range): Vec<u8> => crate::trie::TrieNode;
+    TrieNodes("trie_nodes", Range): Vec<u8> => TrieNode;
     /// The roots of the storage tries, by owner (the account's 32-byte hashed key).
     TrieRoots("trie_roots", Point): Vec<u8> => [u8; 32];
     /// The state root after each block that made state writes, by height ‖ hash (pruned
@@ -249,4 +251,63 @@ pub fn chain_schema<M: ChainModel>() -> Schema {
         .with::<TrieRoots<M>>()
         .with::<StateRoots<M>>()
         .with::<ChainMeta<M>>()
+}
+
+/// A stored branch node (alloy-trie's compact form): its three masks, the hashes of its hashed
+/// children and, for the root, the trie's root hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrieNode(pub BranchNodeCompact);
+
+impl TrieNode {
+    /// The value format written by this build.
+    pub const FORMAT_VERSION: u8 = 1;
+}
+
+/// Format 1: version, state mask, tree mask, hash mask (u16 little-endian each), a root flag
+/// (0/1) and the root hash if set, then the child hashes (as many as the hash mask has bits).
+impl ValueCodec for TrieNode {
+    fn encode_value(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let n = &self.0;
+        out.push(Self::FORMAT_VERSION);
+        for mask in [n.state_mask, n.tree_mask, n.hash_mask] {
+            out.extend_from_slice(&mask.get().to_le_bytes());
+        }
+        match n.root_hash {
+            Some(root) => {
+                out.push(1);
+                out.extend_from_slice(root.as_slice());
+            }
+            None => out.push(0),
+        }
+        for h in n.hashes.iter() {
+            out.extend_from_slice(h.as_slice());
+        }
+        Ok(())
+    }
+
+    fn decode_value(bytes: &[u8]) -> Result<Self, CodecError> {
+        let payload = match split_version(bytes)? {
+            (Self::FORMAT_VERSION, p) => p,
+            (v, _) => return Err(CodecError::UnknownVersion { found: v, supported: Self::FORMAT_VERSION }),
+        };
+        let corrupt = |what: &str| CodecError::Corrupt(format!("trie node: {what}"));
+        if payload.len() < 7 {
+            return Err(CodecError::Length { expected: 7, found: payload.len() });
+        }
+        let mask = |i: usize| TrieMask::new(u16::from_le_bytes([payload[i], payload[i + 1]]));
+        let (state, tree, hash) = (mask(0), mask(2), mask(4));
+        if !tree.is_subset_of(state) || !hash.is_subset_of(state) {
+            return Err(corrupt("a tree or hash mask outside the state mask"));
+        }
+        let (root, rest) = match payload[6] {
+            0 => (None, &payload[7..]),
+            1 if payload.len() >= 39 => (Some(B256::from_slice(&payload[7..39])), &payload[39..]),
+            _ => return Err(corrupt("bad root flag")),
+        };
+        if rest.len() != 32 * hash.count_ones() as usize {
+            return Err(CodecError::Length { expected: 32 * hash.count_ones() as usize, found: rest.len() });
+        }
+        let hashes = rest.chunks_exact(32).map(B256::from_slice).collect();
+        Ok(TrieNode(BranchNodeCompact::new(state, tree, hash, hashes, root)))
+    }
 }

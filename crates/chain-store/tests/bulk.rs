@@ -3,8 +3,8 @@
 
 mod common;
 
-use chain_store::evm::Evm;
 use chain_store::schema::{Bodies, ChainMeta, StateChanges, StateRoots, Transactions, TxIndex};
+use chain_store::synthetic::Synthetic;
 use chain_store::{BulkOptions, ChainError, ChainStore, SECTION_SIZE, chain_schema};
 use common::{Fx, build, fixture, generator};
 use engine_test::{Redb, Rocks, TestEngine};
@@ -13,11 +13,14 @@ use storage_api::{Direction, Ingest, KvIngest, KvStore, RawRange, Table};
 /// Every entry of every table but the meta table (whose pointers differ: a bulk import moves
 /// safe and finalized with the head) and the per-block state roots (a bulk import computes the
 /// root once per range, so it records only each range's last block), then the head's state root.
-fn dump<S: KvStore>(chain: &ChainStore<S, Evm>) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+fn dump<S: KvStore>(chain: &ChainStore<S, Synthetic>) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
     let store = chain.store();
     let mut out = Vec::new();
     for t in store.schema().physical_tables() {
-        if t == ChainMeta::<Evm>::NAME || t == StateRoots::<Evm>::NAME || t == storage_api::table::META_TABLE {
+        if t == ChainMeta::<Synthetic>::NAME
+            || t == StateRoots::<Synthetic>::NAME
+            || t == storage_api::table::META_TABLE
+        {
             continue;
         }
         let mut c = store.cursor(t, RawRange::all(), Direction::Forward).unwrap();
@@ -85,21 +88,24 @@ fn interrupted_range_rolls_back<S: KvIngest>(fx: Fx<S>) {
     // height-keyed tables, half its transaction index, all of its state).
     let store = fx.chain.store();
     let pending =
-        chain_store::schema::Stored(chain_store::schema::MetaValue::<chain_store::evm::B256>::Range(201, 300));
+        chain_store::schema::Stored(chain_store::schema::MetaValue::<chain_store::synthetic::B256>::Range(201, 300));
     let mut batch = store.batch();
-    batch.put::<ChainMeta<Evm>>(&(chain_store::schema::MetaKey::BulkPending as u8), &pending).unwrap();
+    batch.put::<ChainMeta<Synthetic>>(&(chain_store::schema::MetaKey::BulkPending as u8), &pending).unwrap();
     store.write(batch, storage_api::Durability::Synced).unwrap();
     let mut ing = store.ingest().unwrap();
     for (t, k, v) in dump(&full.chain) {
         let height = u64::from_be_bytes(k[..8.min(k.len())].try_into().unwrap_or([0; 8]));
-        let height_keyed = [Bodies::<Evm>::NAME, Transactions::<Evm>::NAME, StateChanges::<Evm>::NAME].contains(&t);
-        if (height_keyed && (201..=300).contains(&height)) || (t == TxIndex::<Evm>::NAME && k[0] < 0x80) || t == "state"
+        let height_keyed =
+            [Bodies::<Synthetic>::NAME, Transactions::<Synthetic>::NAME, StateChanges::<Synthetic>::NAME].contains(&t);
+        if (height_keyed && (201..=300).contains(&height))
+            || (t == TxIndex::<Synthetic>::NAME && k[0] < 0x80)
+            || t == "state"
         {
             ing.put(t, &k, &v).unwrap();
         }
     }
     ing.commit().unwrap();
-    let chain = ChainStore::<S, Evm>::new(fx.chain.into_inner()).unwrap();
+    let chain = ChainStore::<S, Synthetic>::new(fx.chain.into_inner()).unwrap();
     assert_eq!(chain.pending_import(), Some((201, 300)));
     let report = chain.check().unwrap();
     assert!(report.examples.iter().any(|p| p.what.contains("201..=300 was interrupted")), "{report}");
@@ -265,7 +271,7 @@ fn a_failed_commit_is_not_retried_into_success<S: KvIngest>(fx: Fx<S>) {
 engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [same_tables_as_inserts, interrupted_range_rolls_back, bad_blocks_are_refused, pipelined_pushes_match_pushes, rollback_touches_only_the_imports_blocks, a_failed_commit_is_not_retried_into_success]);
 
 /// Blocks of the SIGKILL test: a deterministic chain, genesis first.
-fn kill_chain() -> Vec<chain_store::NewBlock<Evm>> {
+fn kill_chain() -> Vec<chain_store::NewBlock<Synthetic>> {
     let mut g = generator(4, 23);
     let mut all = vec![g.next_blocks().remove(0)];
     all.extend(g.generate(KILL_BLOCKS));
@@ -275,8 +281,8 @@ fn kill_chain() -> Vec<chain_store::NewBlock<Evm>> {
 const KILL_BLOCKS: usize = 600;
 const KILL_RANGE: u64 = 40;
 
-fn open_chain<E: TestEngine>(dir: &std::path::Path) -> ChainStore<E::Store, Evm> {
-    ChainStore::new(E::open(dir, chain_schema::<Evm>()).unwrap()).unwrap()
+fn open_chain<E: TestEngine>(dir: &std::path::Path) -> ChainStore<E::Store, Synthetic> {
+    ChainStore::new(E::open(dir, chain_schema::<Synthetic>()).unwrap()).unwrap()
 }
 
 /// The child half of `bulk_import_survives_sigkill_*`: imports [`kill_chain`] into the store

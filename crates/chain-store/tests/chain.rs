@@ -5,8 +5,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use chain_store::evm::{Address, B256, Evm, EvmHeader};
 use chain_store::generator::ChainGenerator;
+use chain_store::synthetic::{Address, B256, Synthetic, SyntheticHeader};
 use chain_store::{
     AddressQuery, BlockRef, ChainError, ChainStore, Inserted, LogFilter, NewBlock, Receipt, Transaction,
 };
@@ -14,7 +14,7 @@ use common::{Fx, build, fixture, generator};
 use storage_api::{Direction, KvStore};
 
 /// The state after applying `blocks` in order.
-fn replay(blocks: &[&NewBlock<Evm>]) -> BTreeMap<(Address, B256), Option<B256>> {
+fn replay(blocks: &[&NewBlock<Synthetic>]) -> BTreeMap<(Address, B256), Option<B256>> {
     let mut state = BTreeMap::new();
     for b in blocks {
         for (k, v) in &b.state {
@@ -24,7 +24,7 @@ fn replay(blocks: &[&NewBlock<Evm>]) -> BTreeMap<(Address, B256), Option<B256>> 
     state
 }
 
-fn header(b: &NewBlock<Evm>) -> &EvmHeader {
+fn header(b: &NewBlock<Synthetic>) -> &SyntheticHeader {
     &b.block.header
 }
 
@@ -52,7 +52,7 @@ fn linear_chain_reads<S: KvStore>(fx: Fx<S>) {
     let rev: Vec<u64> = fx.blocks(..=5, Direction::Reverse).unwrap().map(|b| b.unwrap().header.number).collect();
     assert_eq!(rev, vec![5, 4, 3, 2, 1, 0]);
     // State at the head and at every older height.
-    let refs: Vec<&NewBlock<Evm>> = blocks.iter().collect();
+    let refs: Vec<&NewBlock<Synthetic>> = blocks.iter().collect();
     let keys: Vec<(Address, B256)> = replay(&refs).keys().copied().collect();
     for h in [0u64, 1, 17, 39, 40] {
         let expected = replay(&refs[..=h as usize]);
@@ -80,8 +80,10 @@ fn blocks_without_state_have_no_change_set<S: KvStore>(fx: Fx<S>) {
     quiet.state.clear();
     let loud = g.child(Some(header(&quiet)));
     fx.insert_blocks(&[quiet.clone(), loud.clone()]).unwrap();
-    let changes = |b: &NewBlock<Evm>| {
-        fx.store().get::<StateChanges<Evm>>(&(b.block.number(), chain_store::schema::Fixed(b.block.hash()))).unwrap()
+    let changes = |b: &NewBlock<Synthetic>| {
+        fx.store()
+            .get::<StateChanges<Synthetic>>(&(b.block.number(), chain_store::schema::Fixed(b.block.hash())))
+            .unwrap()
     };
     assert!(changes(&quiet).is_none());
     assert!(changes(&loud).is_some());
@@ -118,7 +120,7 @@ fn insert_is_idempotent_and_validated<S: KvStore>(fx: Fx<S>) {
     assert_eq!(fx.insert_block(&copy).unwrap(), Inserted::AlreadyStored);
     assert_eq!(fx.block(&b1.block.hash()).unwrap().as_ref(), Some(&b1.block));
     // Unknown parent.
-    let orphan = g.child(Some(&EvmHeader { hash: B256([7; 32]), number: 1, ..header(&b1).clone() }));
+    let orphan = g.child(Some(&SyntheticHeader { hash: B256([7; 32]), number: 1, ..header(&b1).clone() }));
     let err = fx.insert_block(&orphan).unwrap_err();
     assert!(matches!(err, ChainError::UnknownParent { number: 2, .. }), "{err}");
     assert!(err.to_string().contains("0x0707"), "{err}");
@@ -152,7 +154,7 @@ fn insert_is_idempotent_and_validated<S: KvStore>(fx: Fx<S>) {
 }
 
 /// Main chain 0..=10; a side branch forking after block 5 with 7 blocks (heights 6..=12).
-fn forked<S: KvStore>(fx: &Fx<S>) -> (Vec<NewBlock<Evm>>, Vec<NewBlock<Evm>>) {
+fn forked<S: KvStore>(fx: &Fx<S>) -> (Vec<NewBlock<Synthetic>>, Vec<NewBlock<Synthetic>>) {
     let mut g = generator(4, 3);
     let main = build(fx, &mut g, 10);
     let mut side = Vec::new();
@@ -177,7 +179,7 @@ fn reorg_switches_everything<S: KvStore>(fx: Fx<S>) {
     assert_eq!(reorg.added, side.iter().map(|b| b.block.block_ref()).collect::<Vec<_>>());
     assert_eq!(fx.head().unwrap().number, 12);
     // Canonical index, tx index, address index, state: all follow the new branch.
-    let new_chain: Vec<&NewBlock<Evm>> = main[..=5].iter().chain(&side).collect();
+    let new_chain: Vec<&NewBlock<Synthetic>> = main[..=5].iter().chain(&side).collect();
     for b in &new_chain {
         assert_eq!(fx.canonical_hash(b.block.number()).unwrap(), Some(b.block.hash()));
         for tx in &b.block.transactions {
@@ -197,7 +199,7 @@ fn reorg_switches_everything<S: KvStore>(fx: Fx<S>) {
     let expected: Vec<Option<B256>> = keys.iter().map(|k| state.get(k).copied().flatten()).collect();
     assert_eq!(fx.state_many(&keys).unwrap(), expected);
     let sender = side[0].block.transactions[0].from;
-    let history = fx.address_history(&sender, &AddressQuery::oldest_first(1000)).unwrap();
+    let history = fx.address_transactions(&sender, &AddressQuery::oldest_first(1000)).unwrap();
     let mut brute = Vec::new();
     for b in &new_chain {
         for (i, tx) in b.block.transactions.iter().enumerate() {
@@ -249,7 +251,7 @@ fn finalized_blocks_cannot_be_reorged<S: KvStore>(fx: Fx<S>) {
     assert_eq!(fx.finalized(), Some(main[7].block.block_ref()));
     // Pointers survive a reopen.
     let pointers = fx.pointers();
-    let reopened = ChainStore::<_, Evm>::new(fx.chain.into_inner()).unwrap();
+    let reopened = ChainStore::<_, Synthetic>::new(fx.chain.into_inner()).unwrap();
     assert_eq!(reopened.pointers(), pointers);
 }
 
@@ -281,7 +283,7 @@ fn address_history_pages<S: KvStore>(fx: Fx<S>) {
         let mut got = Vec::new();
         let mut q = query;
         loop {
-            let page = fx.address_history(&who, &q).unwrap();
+            let page = fx.address_transactions(&who, &q).unwrap();
             assert!(page.items.len() <= q.limit);
             got.extend(page.items.iter().map(|t| (t.number, t.index, t.tx_hash)));
             match page.next {
@@ -291,7 +293,7 @@ fn address_history_pages<S: KvStore>(fx: Fx<S>) {
         }
         assert_eq!(got, expected, "{query:?}");
     }
-    let nobody = fx.address_history(&Address([0xee; 20]), &AddressQuery::newest_first(10)).unwrap();
+    let nobody = fx.address_transactions(&Address([0xee; 20]), &AddressQuery::newest_first(10)).unwrap();
     assert!(nobody.items.is_empty() && nobody.next.is_none());
 }
 
@@ -387,7 +389,7 @@ fn logs_match_a_brute_force_scan<S: KvStore>(fx: Fx<S>) {
 fn checkpoint_start_and_head_block_ref<S: KvStore>(fx: Fx<S>) {
     // A store starting from a trusted checkpoint block at height 5,000 (no parent stored).
     let mut g = generator(2, 8);
-    let fake_parent = EvmHeader { number: 4_999, ..header(&g.next_blocks()[0]).clone() };
+    let fake_parent = SyntheticHeader { number: 4_999, ..header(&g.next_blocks()[0]).clone() };
     let checkpoint = g.child(Some(&fake_parent));
     fx.init(&checkpoint).unwrap();
     let next = g.child(Some(header(&checkpoint)));
@@ -398,7 +400,7 @@ fn checkpoint_start_and_head_block_ref<S: KvStore>(fx: Fx<S>) {
     assert!(fx.check().unwrap().is_ok());
 }
 
-fn brute_logs(blocks: &[&NewBlock<Evm>]) -> usize {
+fn brute_logs(blocks: &[&NewBlock<Synthetic>]) -> usize {
     blocks.iter().flat_map(|b| &b.receipts).map(|r| r.logs.len()).sum()
 }
 

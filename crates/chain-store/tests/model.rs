@@ -10,8 +10,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use chain_store::evm::{Address, B256, Evm};
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::{Address, B256, Synthetic};
 use chain_store::{ChainError, ChainStore, Inserted, NewBlock};
 use proptest::prelude::*;
 use storage_api::KvStore;
@@ -34,7 +34,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 struct Model {
-    blocks: Vec<NewBlock<Evm>>,
+    blocks: Vec<NewBlock<Synthetic>>,
     parent: Vec<usize>,
     head: usize,
     finalized: Option<usize>,
@@ -66,7 +66,7 @@ impl Model {
     }
 }
 
-fn run<S: KvStore>(chain: &ChainStore<S, Evm>, seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
+fn run<S: KvStore>(chain: &ChainStore<S, Synthetic>, seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut g = ChainGenerator::new(GenConfig {
         txs_per_block: 2,
         accounts: 6,

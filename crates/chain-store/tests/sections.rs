@@ -3,12 +3,12 @@
 
 mod common;
 
-use chain_store::evm::{Address, B256, Evm};
 use chain_store::generator::{ChainGenerator, GenConfig};
 use chain_store::schema::{
     AddressIndex, BloomBitsTable, Bodies, Canonical, ChainMeta, Headers, LogBloom, Receipts, State, StateChanges,
     Transactions, TxIndex,
 };
+use chain_store::synthetic::{Address, B256, Synthetic};
 use chain_store::{AddressQuery, ChainError, ChainStore, Inserted, LogFilter, NewBlock, SECTION_SIZE};
 use common::{Fx, fixture};
 use storage_api::error::Part;
@@ -28,7 +28,7 @@ fn tiny() -> ChainGenerator {
     })
 }
 
-fn build<S: KvStore>(chain: &ChainStore<S, Evm>, g: &mut ChainGenerator, n: usize) -> Vec<NewBlock<Evm>> {
+fn build<S: KvStore>(chain: &ChainStore<S, Synthetic>, g: &mut ChainGenerator, n: usize) -> Vec<NewBlock<Synthetic>> {
     let genesis = g.next_blocks().remove(0);
     chain.init(&genesis).unwrap();
     let blocks = g.generate(n);
@@ -38,7 +38,7 @@ fn build<S: KvStore>(chain: &ChainStore<S, Evm>, g: &mut ChainGenerator, n: usiz
     std::iter::once(genesis).chain(blocks).collect()
 }
 
-fn brute(blocks: &[NewBlock<Evm>], f: &LogFilter<Address, B256>) -> Vec<(u64, u32)> {
+fn brute(blocks: &[NewBlock<Synthetic>], f: &LogFilter<Address, B256>) -> Vec<(u64, u32)> {
     let mut out = Vec::new();
     for b in blocks.iter().filter(|b| (f.from..=f.to).contains(&b.block.header.number)) {
         let mut log_index = 0;
@@ -59,7 +59,7 @@ fn brute(blocks: &[NewBlock<Evm>], f: &LogFilter<Address, B256>) -> Vec<(u64, u3
     out
 }
 
-fn matches<S: KvStore>(chain: &ChainStore<S, Evm>, f: &LogFilter<Address, B256>) -> Vec<(u64, u32)> {
+fn matches<S: KvStore>(chain: &ChainStore<S, Synthetic>, f: &LogFilter<Address, B256>) -> Vec<(u64, u32)> {
     chain.logs(f, usize::MAX).unwrap().iter().map(|m| (m.block_number, m.log_index)).collect()
 }
 
@@ -136,40 +136,40 @@ fn damaged_values_are_found<S: KvStore>(fx: Fx<S>) {
     let store = chain.store();
     // Each case: damage one entry, check that the integrity check names its table and a read
     // of it fails with a decode error for that table; then restore the original bytes.
-    type Read<'a, S> = Box<dyn Fn(&ChainStore<S, Evm>) -> Result<(), ChainError> + 'a>;
+    type Read<'a, S> = Box<dyn Fn(&ChainStore<S, Synthetic>) -> Result<(), ChainError> + 'a>;
     let (b1, tx) = (blocks[1].block.hash(), blocks[1].block.transactions[0].clone());
     let tail = SECTION_SIZE + 5;
     let probe = Address([1; 20]);
     let bit = chain_store::bloom::bit_positions(&probe.0)[0];
     let cases: Vec<(&'static str, Vec<u8>, Read<'_, S>)> = vec![
-        (Headers::<Evm>::NAME, b1.to_key_bytes(), Box::new(move |c| c.header(&b1).map(drop))),
-        (Bodies::<Evm>::NAME, (1u64, b1).to_key_bytes(), Box::new(move |c| c.block(&b1).map(drop))),
-        (Transactions::<Evm>::NAME, (1u64, b1).to_key_bytes(), Box::new(move |c| c.block(&b1).map(drop))),
-        (Receipts::<Evm>::NAME, (1u64, b1).to_key_bytes(), Box::new(|c| c.receipts_by_number(1).map(drop))),
-        (Canonical::<Evm>::NAME, 1u64.to_key_bytes(), Box::new(|c| c.canonical_hash(1).map(drop))),
-        (TxIndex::<Evm>::NAME, tx.hash.to_key_bytes(), Box::new(move |c| c.tx_location(&tx.hash).map(drop))),
+        (Headers::<Synthetic>::NAME, b1.to_key_bytes(), Box::new(move |c| c.header(&b1).map(drop))),
+        (Bodies::<Synthetic>::NAME, (1u64, b1).to_key_bytes(), Box::new(move |c| c.block(&b1).map(drop))),
+        (Transactions::<Synthetic>::NAME, (1u64, b1).to_key_bytes(), Box::new(move |c| c.block(&b1).map(drop))),
+        (Receipts::<Synthetic>::NAME, (1u64, b1).to_key_bytes(), Box::new(|c| c.receipts_by_number(1).map(drop))),
+        (Canonical::<Synthetic>::NAME, 1u64.to_key_bytes(), Box::new(|c| c.canonical_hash(1).map(drop))),
+        (TxIndex::<Synthetic>::NAME, tx.hash.to_key_bytes(), Box::new(move |c| c.tx_location(&tx.hash).map(drop))),
         (
-            AddressIndex::<Evm>::NAME,
+            AddressIndex::<Synthetic>::NAME,
             (tx.from, 1u64, 0u32).to_key_bytes(),
-            Box::new(move |c| c.address_history(&tx.from, &AddressQuery::oldest_first(10)).map(drop)),
+            Box::new(move |c| c.address_transactions(&tx.from, &AddressQuery::oldest_first(10)).map(drop)),
         ),
         (
-            LogBloom::<Evm>::NAME,
+            LogBloom::<Synthetic>::NAME,
             tail.to_key_bytes(),
             Box::new(move |c| c.logs(&LogFilter::range(tail, tail).addresses([probe]), 10).map(drop)),
         ),
         (
-            BloomBitsTable::<Evm>::NAME,
+            BloomBitsTable::<Synthetic>::NAME,
             (0u64, bit).to_key_bytes(),
             Box::new(move |c| c.logs(&LogFilter::range(0, 100).addresses([probe]), 10).map(drop)),
         ),
         (
-            State::<Evm>::NAME,
+            State::<Synthetic>::NAME,
             ChainGenerator::balance_key(tx.from).to_key_bytes(),
             Box::new(move |c| c.state(&ChainGenerator::balance_key(tx.from)).map(drop)),
         ),
         (
-            StateChanges::<Evm>::NAME,
+            StateChanges::<Synthetic>::NAME,
             (1u64, b1).to_key_bytes(),
             Box::new(move |c| c.state_at(&[ChainGenerator::balance_key(tx.from)], 0).map(drop)),
         ),
@@ -189,9 +189,11 @@ fn damaged_values_are_found<S: KvStore>(fx: Fx<S>) {
         assert!(report.is_ok(), "{table} restored: {report}");
     }
     // A damaged pointer record: reopening says which table.
-    corrupt_first::<S, ChainMeta<Evm>>(store);
-    let Err(err) = ChainStore::<S, Evm>::new(chain.into_inner()) else { panic!("a damaged meta record must fail") };
-    assert!(is_decode(&err, ChainMeta::<Evm>::NAME), "{err}");
+    corrupt_first::<S, ChainMeta<Synthetic>>(store);
+    let Err(err) = ChainStore::<S, Synthetic>::new(chain.into_inner()) else {
+        panic!("a damaged meta record must fail")
+    };
+    assert!(is_decode(&err, ChainMeta::<Synthetic>::NAME), "{err}");
 }
 
 fn corrupt<S: KvStore>(store: &S, table: &str, key: &[u8]) {

@@ -6,14 +6,14 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use chain_store::evm::{Address, B256, Evm};
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::{Address, B256, Synthetic};
 use chain_store::{ChainStore, NewBlock};
 use storage_api::KvStore;
 
 type State = BTreeMap<(Address, B256), B256>;
 
-fn apply(state: &mut State, b: &NewBlock<Evm>) {
+fn apply(state: &mut State, b: &NewBlock<Synthetic>) {
     for (k, v) in &b.state {
         match v {
             Some(v) => state.insert(*k, *v),
@@ -23,7 +23,7 @@ fn apply(state: &mut State, b: &NewBlock<Evm>) {
 }
 
 fn roots_proofs_and_rebuild<S: KvStore>(fx: common::Fx<S>) {
-    let chain: &ChainStore<S, Evm> = &fx;
+    let chain: &ChainStore<S, Synthetic> = &fx;
     let mut g = ChainGenerator::new(GenConfig {
         txs_per_block: 40,
         accounts: 3_000,

@@ -22,8 +22,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use storage_api::ingest::Collector;
-use storage_api::{Direction, Durability, Ingest, KeyCodec, KvIngest, KvStore, ReadExt, Table, ValueCodec};
+use storage_api::ingest::{TableRuns, TypedIngest};
+use storage_api::{Direction, Durability, KvIngest, KvStore, ReadExt};
 
 use crate::error::DagError;
 use crate::model::{Status, Vertex, VertexHash, VertexMeta, VertexRecord};
@@ -64,40 +64,56 @@ pub struct DagBulkReport {
 }
 
 /// The sorted runs of a range: the hash-keyed and index tables (the sequence is written
-/// directly, already in order).
+/// directly, already in order). Ingested vertices first (see the module docs).
 struct Runs {
-    vertices: Collector,
-    metas: Collector,
-    by_height: Collector,
-    by_time: Collector,
-    children: Collector,
+    vertices: TableRuns<Vertices>,
+    metas: TableRuns<VertexMetas>,
+    by_height: TableRuns<ByHeight>,
+    by_time: TableRuns<ByTime>,
+    children: TableRuns<Children>,
 }
 
 impl Runs {
-    /// Tables collected, in the order they are ingested (vertices first: see the module docs).
-    const TABLES: [&str; 5] = [Vertices::NAME, VertexMetas::NAME, ByHeight::NAME, ByTime::NAME, Children::NAME];
+    /// Tables collected.
+    const TABLES: usize = 5;
 
     fn new(options: &DagBulkOptions, first: u64) -> Self {
-        let budget = options.memory_budget / Self::TABLES.len();
-        let run = |name: &str| Collector::new(&options.scratch, &format!("{name}-{first}"), budget);
+        let budget = options.memory_budget / Self::TABLES;
+        let (dir, tag) = (&options.scratch, first.to_string());
         Runs {
-            vertices: run(Vertices::NAME),
-            metas: run(VertexMetas::NAME),
-            by_height: run(ByHeight::NAME),
-            by_time: run(ByTime::NAME),
-            children: run(Children::NAME),
+            vertices: TableRuns::new(dir, &tag, budget),
+            metas: TableRuns::new(dir, &tag, budget),
+            by_height: TableRuns::new(dir, &tag, budget),
+            by_time: TableRuns::new(dir, &tag, budget),
+            children: TableRuns::new(dir, &tag, budget),
         }
     }
 
-    fn into_tables(self) -> [(&'static str, Collector); 5] {
-        let [v, m, h, t, c] = Self::TABLES;
-        [(v, self.vertices), (m, self.metas), (h, self.by_height), (t, self.by_time), (c, self.children)]
+    /// (runs spilled, peak bytes) of each table.
+    fn figures(&self) -> [(usize, usize); Self::TABLES] {
+        [
+            (self.vertices.runs(), self.vertices.peak_bytes()),
+            (self.metas.runs(), self.metas.peak_bytes()),
+            (self.by_height.runs(), self.by_height.peak_bytes()),
+            (self.by_time.runs(), self.by_time.peak_bytes()),
+            (self.children.runs(), self.children.peak_bytes()),
+        ]
+    }
+
+    /// Every collected entry into `ingest`, table by table, vertices first.
+    fn drain_into<I: storage_api::Ingest>(self, ingest: &mut TypedIngest<I>) -> Result<(), DagError> {
+        ingest.drain(self.vertices)?;
+        ingest.drain(self.metas)?;
+        ingest.drain(self.by_height)?;
+        ingest.drain(self.by_time)?;
+        ingest.drain(self.children)?;
+        Ok(())
     }
 }
 
 /// The range under construction.
 struct Range<'d, S: KvIngest + 'd> {
-    ingest: S::Ingest<'d>,
+    ingest: TypedIngest<S::Ingest<'d>>,
     runs: Runs,
     /// Heights of the range's vertices (parents later in the range are looked up here).
     heights: HashMap<VertexHash, u64, foldhash::fast::RandomState>,
@@ -118,8 +134,6 @@ pub struct DagBulkImport<'d, S: KvIngest + 'd> {
     lost: Option<(u64, u64, String)>,
     report: DagBulkReport,
     received_at_ms: u64,
-    key: Vec<u8>,
-    value: Vec<u8>,
 }
 
 impl<S: KvIngest> std::fmt::Debug for DagBulkImport<'_, S> {
@@ -205,8 +219,6 @@ impl<S: KvIngest> DagStore<S> {
             lost: None,
             report: DagBulkReport::default(),
             received_at_ms: now_ms(),
-            key: Vec::new(),
-            value: Vec::new(),
         })
     }
 }
@@ -287,7 +299,7 @@ impl<'d, S: KvIngest> DagBulkImport<'d, S> {
         dag.store.write(batch, Durability::Synced)?;
         *dag.pending_slot() = Some(self.next);
         Ok(Range {
-            ingest: dag.store.ingest()?,
+            ingest: TypedIngest::new(dag.store.ingest()?),
             runs: Runs::new(&self.options, self.next),
             heights: HashMap::default(),
             new_tips: BTreeSet::new(),
@@ -298,9 +310,7 @@ impl<'d, S: KvIngest> DagBulkImport<'d, S> {
     fn add(&mut self, v: &Vertex, signature: &[u8], height: u64, parent_heights: &[u64]) -> Result<(), DagError> {
         let seq = self.next;
         let range = self.range.as_mut().expect("opened by push");
-        let (key, value) = (&mut self.key, &mut self.value);
-        encode::<Finalized>(key, value, &seq, &v.hash)?;
-        range.ingest.put(Finalized::NAME, key, value)?;
+        range.ingest.put::<Finalized>(&seq, &v.hash)?;
         let record = VertexRecord {
             parents: v.parents.clone(),
             height,
@@ -317,12 +327,12 @@ impl<'d, S: KvIngest> DagBulkImport<'d, S> {
             received_at_ms: self.received_at_ms,
         };
         let runs = &mut range.runs;
-        collect::<Vertices>(&mut runs.vertices, key, value, &v.hash, &record)?;
-        collect::<VertexMetas>(&mut runs.metas, key, value, &v.hash, &meta)?;
-        collect::<ByHeight>(&mut runs.by_height, key, value, &(height, v.hash), &())?;
-        collect::<ByTime>(&mut runs.by_time, key, value, &(v.timestamp_ms, v.hash), &())?;
+        runs.vertices.insert(&v.hash, &record)?;
+        runs.metas.insert(&v.hash, &meta)?;
+        runs.by_height.insert(&(height, v.hash), &())?;
+        runs.by_time.insert(&(v.timestamp_ms, v.hash), &())?;
         for (p, ph) in v.parents.iter().zip(parent_heights) {
-            collect::<Children>(&mut runs.children, key, value, &(*ph, *p, v.hash), &())?;
+            runs.children.insert(&(*ph, *p, v.hash), &())?;
             if !range.new_tips.remove(p) && self.dag.tip_set().contains(p) {
                 range.old_tips.insert(*p);
             }
@@ -367,29 +377,25 @@ impl<'d, S: KvIngest> DagBulkImport<'d, S> {
     /// pending record.
     fn ingest_range(
         &mut self,
-        mut ingest: S::Ingest<'d>,
+        mut ingest: TypedIngest<S::Ingest<'d>>,
         runs: Runs,
         old_tips: &BTreeSet<VertexHash>,
         new_tips: &BTreeSet<VertexHash>,
     ) -> Result<storage_api::IngestStats, DagError> {
-        for (name, c) in runs.into_tables() {
-            self.report.spilled_runs += c.runs() as u64;
-            self.report.peak_run_bytes = self.report.peak_run_bytes.max(c.peak_bytes());
-            let mut merged = c.finish()?;
-            while let Some((k, v)) = merged.next_entry()? {
-                ingest.put(name, k, v)?;
-            }
+        for (spilled, peak) in runs.figures() {
+            self.report.spilled_runs += spilled as u64;
+            self.report.peak_run_bytes = self.report.peak_run_bytes.max(peak);
         }
+        runs.drain_into(&mut ingest)?;
         // Tip changes in key order: stored tips that gained a child go, new tips come.
         let mut changes: Vec<(VertexHash, bool)> = old_tips.iter().map(|h| (*h, false)).collect();
         changes.extend(new_tips.iter().map(|h| (*h, true)));
         changes.sort_unstable();
         for (hash, tip) in changes {
-            encode::<Tips>(&mut self.key, &mut self.value, &hash, &())?;
             if tip {
-                ingest.put(Tips::NAME, &self.key, &self.value)?;
+                ingest.put::<Tips>(&hash, &())?;
             } else {
-                ingest.delete(Tips::NAME, &self.key)?;
+                ingest.delete::<Tips>(&hash)?;
             }
         }
         let stats = ingest.commit()?;
@@ -449,28 +455,4 @@ impl<S: KvIngest> Drop for DagBulkImport<'_, S> {
             let _ = self.dag.roll_back_pending_import();
         }
     }
-}
-
-fn encode<T: Table>(key: &mut Vec<u8>, value: &mut Vec<u8>, k: &T::Key, v: &T::Value) -> Result<(), DagError> {
-    key.clear();
-    k.encode_key(key);
-    value.clear();
-    v.encode_value(value).map_err(|source| {
-        DagError::Write(storage_api::WriteError::Encode {
-            table: T::NAME,
-            part: storage_api::error::Part::Value,
-            source,
-        })
-    })
-}
-
-fn collect<T: Table>(
-    c: &mut Collector,
-    key: &mut Vec<u8>,
-    value: &mut Vec<u8>,
-    k: &T::Key,
-    v: &T::Value,
-) -> Result<(), DagError> {
-    encode::<T>(key, value, k, v)?;
-    Ok(c.insert(key, value)?)
 }

@@ -2,17 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use storage_api::{
-    CheckpointError, KvFlush, KvRead, KvReader, KvStats, KvStore, MaintenanceError, OpenError, Schema, VersionPolicy,
-};
-use storage_backup::{BackupError, ChunkLoader, LogicalWriter, StoreRecord};
+use storage_api::{KvFlush, KvReader, KvStats, KvStore, OpenError, Schema, VersionPolicy};
 use storage_metrics::Sample;
-use storage_migrate::MigrateError;
 
 use crate::config::{BackendKind, Config};
 use crate::error::StorageError;
-use crate::stores::StoreId;
+use crate::store_id::StoreId;
 
+pub mod caps;
 #[cfg(feature = "redb")]
 mod redb;
 #[cfg(feature = "rocksdb")]
@@ -22,8 +19,10 @@ mod sled;
 #[cfg(feature = "rocksdb")]
 pub(crate) use rocksdb::rocks_config;
 
-/// An engine the facade can run on: the storage-api capabilities it uses plus how to open a
-/// store and what engine figures to report. Implemented for the three backends.
+/// An engine the facade can run on: how its stores are opened and laid out, what engine
+/// figures it reports, and — for each optional capability — whether it has it (see [`caps`]:
+/// a capability an engine has is used through its storage-api trait, written once; one it
+/// lacks is refused with a typed error). Implemented for the three backends.
 pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
     /// Which engine this is.
     const KIND: BackendKind;
@@ -55,52 +54,25 @@ pub trait Backend: KvStore + KvFlush + KvStats + Sized + Send + Sync + 'static {
     /// is not there is [`OpenError::NotFound`].
     fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<Self::Reader, OpenError>;
 
-    /// Compacts every table; `Ok(false)` if the engine cannot compact.
-    fn compact_all(&self) -> Result<bool, MaintenanceError>;
-
     /// Engine internals for the metrics (store label `store`). Poisoning is not here: every
     /// store reports it through [`KvWrite::is_poisoned`](storage_api::KvWrite::is_poisoned).
     fn engine_samples(&self, store: StoreId, out: &mut Vec<Sample>);
 
-    /// Whether [`Backend::dump`] reads from a snapshot. When not, the facade pauses writes
-    /// around it.
-    const SNAPSHOTS: bool;
+    /// Consistent views of the live store: [`caps::Present`] with [`storage_api::KvSnapshots`].
+    type Views: caps::Views<Self>;
 
-    /// Writes a consistent copy of the store to `store_path(staging, store)`; `Ok(false)` if
-    /// the engine cannot take checkpoints.
-    fn checkpoint_into(&self, staging: &Path, store: StoreId) -> Result<bool, CheckpointError>;
+    /// Whole-store compaction: [`caps::Present`] with [`storage_api::KvCompact`].
+    type Compaction: caps::Compaction<Self>;
 
-    /// The database identity recorded in a checkpoint (scopes the reuse of file hashes);
-    /// `None` for engines that record none, so no file hash is reused across databases.
-    fn identity(staging: &Path, store: StoreId) -> Option<String>;
+    /// Bulk loading of empty tables: [`caps::Ingested`] with [`storage_api::KvIngest`],
+    /// [`caps::Batched`] otherwise.
+    type Loading: caps::Loading<Self>;
 
-    /// Fills this store's empty `tables` from `source` (a store of the same schema on any
-    /// engine), the fastest way the engine has: bulk ingestion where it has
-    /// [`KvIngest`](storage_api::KvIngest) (RocksDB, redb), write batches otherwise (sled). The
-    /// caller flushes afterwards. `progress` receives the entries copied so far; returns them
-    /// all.
-    fn copy_from<S: KvRead + ?Sized>(
-        &self,
-        store: StoreId,
-        source: &S,
-        tables: &[&str],
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<u64, MigrateError>;
-
-    /// Runs `visitor` on a consistent read view of the store: a snapshot where the engine has
-    /// them ([`Backend::SNAPSHOTS`]), the store itself otherwise (the caller pauses writes
-    /// around it, as for [`Backend::dump`]).
-    fn with_view<V: ViewVisitor>(&self, visitor: V) -> V::Output;
-
-    /// Dumps every table of the store into a logical backup.
-    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError>;
-
-    /// How a logical backup's chunks are loaded into this engine on restore: through bulk
-    /// ingestion where the engine has it (RocksDB, redb), in write batches otherwise (sled).
-    const LOAD_CHUNK: ChunkLoader<Self>;
+    /// Physical backups: the engine's checkpoints, or [`caps::Absent`].
+    type Physical: caps::Physical<Self>;
 }
 
-/// Code to run on one store's consistent read view (see [`Backend::with_view`]).
+/// Code to run on one store's consistent read view (see [`caps::Views::with_view`]).
 pub trait ViewVisitor {
     /// The result.
     type Output;
@@ -139,14 +111,15 @@ pub fn with_replica_backend<V: ReplicaVisitor>(config: &Config, visitor: V) -> R
     match config.backend {
         #[cfg(feature = "rocksdb")]
         BackendKind::Rocksdb => Ok(visitor.visit::<storage_rocksdb::RocksStore>()),
-        engine => Err(StorageError::Unsupported(format!(
-            "read replicas need the RocksDB engine (secondary instances); this node runs {engine}, which one process \
-             opens at a time — use the history archive for readers elsewhere"
-        ))),
+        engine => Err(StorageError::Incapable {
+            operation: "reading a running node",
+            needs: crate::error::Capability::Replicas,
+            engine,
+        }),
     }
 }
 
-pub(super) fn table_names<S: KvStore>(store: &S) -> Vec<&'static str> {
+pub(crate) fn table_names<S: KvStore>(store: &S) -> Vec<&'static str> {
     store.schema().tables().iter().map(|t| t.name).collect()
 }
 

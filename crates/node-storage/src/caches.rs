@@ -8,7 +8,8 @@ use dag_store::{StoredVertex, VertexHash};
 use storage_cache::{CacheStats, TypedCache};
 
 use crate::config::CachesConfig;
-use crate::error::{ConfigError, StorageError};
+use crate::config::ConfigError;
+use crate::error::StorageError;
 
 /// Decoded objects by key. Blocks, receipts and vertices are immutable by hash (only pruning
 /// removes them); the canonical index and state change with reorgs and new blocks.

@@ -14,7 +14,7 @@ use storage_api::KvReader;
 
 use crate::backend::ViewVisitor;
 use crate::error::StorageError;
-use crate::handle::StoreStats;
+use crate::store_id::StoreId;
 use chain_store::IntegrityReport as ChainReport;
 use dag_store::IntegrityReport as DagReport;
 
@@ -154,4 +154,15 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+/// Sizes and figures of one store (see [`StorageHandle::stats`](crate::StorageHandle::stats)).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoreStats {
+    /// Which store.
+    pub store: StoreId,
+    /// Bytes on disk.
+    pub disk_bytes: u64,
+    /// Per-table approximate keys and bytes.
+    pub tables: Vec<(String, u64, u64)>,
 }

@@ -10,7 +10,38 @@ use storage_cache::CacheConfig;
 use storage_history::HistoryConfig;
 use storage_metrics::MetricsConfig;
 
-use crate::error::ConfigError;
+/// The configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {}: {reason}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// TOML syntax, an unknown key or a wrongly typed value.
+    #[error("config: {0}")]
+    Parse(String),
+    /// An environment override could not be applied.
+    #[error("config: environment variable {var}: {reason}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// Why.
+        reason: String,
+    },
+    /// A value that parses but is not allowed.
+    #[error("config: `{key}` {reason}")]
+    Invalid {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
 
 /// The storage engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -77,9 +108,11 @@ impl std::fmt::Display for BackendKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
-    /// The synthetic EVM-style model (`chain_store::evm`): tests, benchmarks, the demo.
+    /// The synthetic EVM-style model (`chain_store::synthetic`): tests, benchmarks, the demo.
+    /// Named `evm` in configuration files and on the command line.
     #[default]
-    Evm,
+    #[serde(rename = "evm")]
+    Synthetic,
     /// Ethereum (`chain_eth`): real blocks, Keccak hashes, every root checked.
     Ethereum,
 }
@@ -87,7 +120,7 @@ pub enum ModelKind {
 impl std::fmt::Display for ModelKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            ModelKind::Evm => "evm",
+            ModelKind::Synthetic => "evm",
             ModelKind::Ethereum => "ethereum",
         })
     }

@@ -17,7 +17,7 @@ use rustix::fs::{FlockOperation, flock};
 
 use crate::config::BackendKind;
 use crate::error::StorageError;
-use crate::stores::StoreId;
+use crate::store_id::StoreId;
 
 /// The engine marker's file name.
 pub const ENGINE_FILE: &str = "ENGINE";

@@ -2,21 +2,14 @@
 //! store so an operator can list them and replay them (for example once a missing parent
 //! has arrived).
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::{Deserialize, Serialize};
-use storage_api::{Blob, Direction, Durability, KvWrite, ReadExt, Schema, table};
+use storage_api::{Blob, Direction, Durability, KvWrite, ReadExt};
 
-table! {
-    /// Failed writes by id (ascending).
-    pub struct DeadLetters("dead_letters", Range): u64 => Blob;
-}
-
-/// The schema name of the node store: the store's own name.
-pub(crate) const NODE_SCHEMA: &str = crate::stores::StoreId::Node.name();
-
-/// The node store's schema: facade-owned tables.
-pub fn node_schema() -> Schema {
-    Schema::new(NODE_SCHEMA, 1).with::<DeadLetters>()
-}
+use crate::error::StorageError;
+pub(crate) use crate::store_id::DeadLetters;
 
 /// A write that failed for good.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,11 +88,7 @@ pub struct DeadLetterPage {
 
 /// Up to `limit` dead letters with ids above `after`, summarised (each payload is decoded
 /// and dropped in turn: memory holds one request at a time).
-pub(crate) fn page<S: ReadExt>(
-    store: &S,
-    after: Option<u64>,
-    limit: usize,
-) -> Result<DeadLetterPage, crate::StorageError> {
+pub(crate) fn page<S: ReadExt>(store: &S, after: Option<u64>, limit: usize) -> Result<DeadLetterPage, StorageError> {
     let from = after.map_or(0, |a| a.saturating_add(1));
     let mut letters = Vec::new();
     let mut more = false;
@@ -131,15 +120,15 @@ pub(crate) fn encode(letter: &DeadLetter) -> Blob {
     Blob(postcard::to_allocvec(letter).unwrap_or_default())
 }
 
-pub(crate) fn decode(id: u64, blob: &Blob) -> Result<DeadLetter, crate::StorageError> {
-    postcard::from_bytes(&blob.0).map_err(|e| crate::StorageError::CorruptDeadLetter { id, reason: e.to_string() })
+pub(crate) fn decode(id: u64, blob: &Blob) -> Result<DeadLetter, StorageError> {
+    postcard::from_bytes(&blob.0).map_err(|e| StorageError::CorruptDeadLetter { id, reason: e.to_string() })
 }
 
-pub(crate) fn next_id<S: ReadExt>(store: &S) -> Result<u64, crate::StorageError> {
+pub(crate) fn next_id<S: ReadExt>(store: &S) -> Result<u64, StorageError> {
     Ok(store.last::<DeadLetters>()?.map_or(1, |e| e.0 + 1))
 }
 
-pub(crate) fn count<S: ReadExt>(store: &S) -> Result<u64, crate::StorageError> {
+pub(crate) fn count<S: ReadExt>(store: &S) -> Result<u64, StorageError> {
     let mut n = 0;
     for k in store.iter_all::<DeadLetters>(Direction::Forward)?.keys() {
         k?;
@@ -148,7 +137,51 @@ pub(crate) fn count<S: ReadExt>(store: &S) -> Result<u64, crate::StorageError> {
     Ok(n)
 }
 
-pub(crate) fn put<S: KvWrite>(store: &S, letter: &DeadLetter) -> Result<(), crate::StorageError> {
+pub(crate) fn put<S: KvWrite>(store: &S, letter: &DeadLetter) -> Result<(), StorageError> {
     store.put::<DeadLetters>(&letter.id, &encode(letter), Durability::Synced)?;
     Ok(())
+}
+
+/// The running node's dead-letter bookkeeping: how many there are (a gauge), the next id, and
+/// the one replay allowed at a time.
+pub(crate) struct Book {
+    count: AtomicU64,
+    next_id: Mutex<u64>,
+    replaying: tokio::sync::Mutex<()>,
+}
+
+impl Book {
+    /// The book of the node store `node` as it is on disk.
+    pub(crate) fn open<S: ReadExt>(node: &S) -> Result<Self, StorageError> {
+        Ok(Book {
+            count: AtomicU64::new(count(node)?),
+            next_id: Mutex::new(next_id(node)?),
+            replaying: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Dead letters in the table.
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Keeps `letter` (its id assigned here) in `node`; returns it as stored.
+    pub(crate) fn put<S: KvWrite>(&self, node: &S, letter: DeadLetter) -> Result<DeadLetter, StorageError> {
+        let mut next = self.next_id.lock().unwrap_or_else(|p| p.into_inner());
+        let letter = DeadLetter { id: *next, ..letter };
+        put(node, &letter)?;
+        *next += 1;
+        self.count.fetch_add(1, Ordering::Relaxed);
+        Ok(letter)
+    }
+
+    /// One dead letter left the table (the gauge saturates at zero).
+    pub(crate) fn removed(&self) {
+        let _ = self.count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// Held by a replay: one at a time, so an entry is removed (and counted off) once.
+    pub(crate) async fn replay_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.replaying.lock().await
+    }
 }

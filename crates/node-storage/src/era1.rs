@@ -1,21 +1,23 @@
-//! era1 import and export for a stopped node with the Ethereum model: the data directory's
-//! lock is taken, the chain store opened, and chain-eth's importer run over the bulk path
-//! (engines with [`KvIngest`]: RocksDB and redb; sled has none). An import ends with the
-//! chain store's integrity check.
+//! era1 import and export for a stopped node: the data directory's lock is taken, the chain
+//! store opened, and the model's era1 format ([`NodeModel::Era1`]: Ethereum's) run over the
+//! bulk path (engines with [`KvIngest`](storage_api::KvIngest): RocksDB and redb; sled has
+//! none). An import ends with the chain store's integrity check.
 
 use std::path::{Path, PathBuf};
 
-use chain_eth::Eth;
 use chain_eth::era1::Era1Summary;
-use chain_eth::import::{Era1ImportError, FileImport, export_range, import_file, init_from};
+use chain_eth::import::FileImport;
 use chain_eth::senders::Recovery;
 use chain_store::{BulkOptions, ChainStore, IntegrityReport};
 use storage_api::KvIngest;
 
 use crate::backend::Backend;
-use crate::config::{Config, ModelKind};
+use crate::backend::caps::{IngestVisitor, Loading};
+use crate::config::Config;
 use crate::error::StorageError;
-use crate::stores::{StoreId, Stores};
+use crate::model::{Era1Format, NodeModel};
+use crate::store_id::StoreId;
+use crate::stores::Stores;
 
 /// What an era1 import did.
 #[derive(Debug, Clone)]
@@ -33,22 +35,8 @@ pub struct Era1Import {
 /// Progress of an import or export: (file index, blocks done in it).
 pub type Era1Progress<'a> = &'a mut dyn FnMut(usize, u64);
 
-fn ethereum_only(config: &Config) -> Result<(), StorageError> {
-    if config.model != ModelKind::Ethereum {
-        return Err(StorageError::Unsupported(format!(
-            "era1 holds Ethereum blocks; this node's model is `{}` (set `model = \"ethereum\"` or pass --model ethereum)",
-            config.model
-        )));
-    }
-    Ok(())
-}
-
-fn era1_error(e: Era1ImportError) -> StorageError {
-    match e {
-        Era1ImportError::Chain { source, .. } | Era1ImportError::Read(source) => StorageError::Chain(source),
-        other => StorageError::Era1(other),
-    }
-}
+const IMPORT: &str = "an era1 import";
+const EXPORT: &str = "an era1 export";
 
 /// The era1 files `paths` name: files as given, directories' `*.era1` files sorted by name.
 pub fn era1_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, StorageError> {
@@ -75,14 +63,16 @@ pub fn era1_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, StorageError> {
 
 /// Imports era1 files into the node's chain store (which it initialises from the first
 /// file's first block if empty), resuming after the committed head; memory for sorted runs is
-/// bounded by `memory_budget`, and runs spill into `<data_dir>/import-scratch`.
-pub fn import_era1<B: Backend + KvIngest>(
+/// bounded by `memory_budget`, and runs spill into `<data_dir>/import-scratch`. Refused before
+/// anything is created for a model without era1 files or an engine without ingestion.
+pub fn import_era1<B: Backend, M: NodeModel>(
     config: &Config,
     files: &[PathBuf],
     memory_budget: usize,
     progress: Era1Progress<'_>,
 ) -> Result<Era1Import, StorageError> {
-    ethereum_only(config)?;
+    M::Era1::require(IMPORT)?;
+    B::Loading::require_ingest(IMPORT)?;
     // Durably: a power cut after the import must not lose the directory that holds it.
     storage_api::durable::create_dir_all(&config.data_dir).map_err(|source| StorageError::DataDir {
         action: "creating",
@@ -92,27 +82,47 @@ pub fn import_era1<B: Backend + KvIngest>(
     let _lock = crate::datadir::open_for_writing(&config.data_dir, B::KIND)?;
     // Every store opened (created if missing, so the directory opens as a node); only the
     // chain is written.
-    let Stores { chain, .. } = Stores::<B, Eth>::open(|store, schema| {
+    let Stores { chain, .. } = Stores::<B, M>::open(|store, schema| {
         B::open_store(config, store, schema).map_err(|source| StorageError::Open { store, source })
     })?;
-    let recovery = Recovery::default();
-    if chain.head().is_none()
-        && let Some(first) = files.first()
-    {
-        init_from(&chain, first, recovery).map_err(era1_error)?;
+    let run = Import::<M> { config, files, memory_budget, progress, model: std::marker::PhantomData };
+    B::Loading::ingesting(chain.into_inner(), run, IMPORT)?
+}
+
+/// The import, on the chain store as a bulk-ingest target.
+struct Import<'a, 'p, M> {
+    config: &'a Config,
+    files: &'a [PathBuf],
+    memory_budget: usize,
+    progress: Era1Progress<'p>,
+    model: std::marker::PhantomData<M>,
+}
+
+impl<M: NodeModel> IngestVisitor for Import<'_, '_, M> {
+    type Output = Result<Era1Import, StorageError>;
+
+    fn visit<I: KvIngest>(self, store: I) -> Self::Output {
+        let Import { config, files, memory_budget, progress, .. } = self;
+        let chain = ChainStore::<I, M>::new(store)?;
+        let recovery = Recovery::default();
+        if chain.head().is_none()
+            && let Some(first) = files.first()
+        {
+            M::Era1::init_from(&chain, first, recovery)?;
+        }
+        let scratch = config.data_dir.join("import-scratch");
+        let options = BulkOptions { range_blocks: u64::MAX, memory_budget, ..BulkOptions::new(scratch.clone()) };
+        let mut bulk = chain.bulk_import(options)?;
+        let mut done = Vec::new();
+        for (i, path) in files.iter().enumerate() {
+            let report = M::Era1::import_file(&mut bulk, path, recovery, &mut |n| progress(i, n))?;
+            done.push((path.clone(), report));
+        }
+        let report = bulk.finish()?;
+        let _ = std::fs::remove_dir(&scratch);
+        let check = chain.check()?;
+        Ok(Era1Import { files: done, check, peak_run_bytes: report.peak_run_bytes, spilled_runs: report.spilled_runs })
     }
-    let scratch = config.data_dir.join("import-scratch");
-    let options = BulkOptions { range_blocks: u64::MAX, memory_budget, ..BulkOptions::new(scratch.clone()) };
-    let mut bulk = chain.bulk_import(options)?;
-    let mut done = Vec::new();
-    for (i, path) in files.iter().enumerate() {
-        let report = import_file(&mut bulk, path, recovery, &mut |n| progress(i, n)).map_err(era1_error)?;
-        done.push((path.clone(), report));
-    }
-    let report = bulk.finish()?;
-    let _ = std::fs::remove_dir(&scratch);
-    let check = chain.check()?;
-    Ok(Era1Import { files: done, check, peak_run_bytes: report.peak_run_bytes, spilled_runs: report.spilled_runs })
 }
 
 /// A network name as it goes into era1 file names: letters, digits, `-` and `_` only (no
@@ -122,15 +132,17 @@ fn check_network_name(network: &str) -> Result<(), StorageError> {
         && network.len() <= 64
         && network.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
-        return Err(StorageError::Unsupported(format!(
-            "--network {network:?}: a network name is 1 to 64 letters, digits, `-` or `_` (it goes into file names)"
-        )));
+        return Err(StorageError::InvalidName {
+            what: "network name",
+            name: network.to_owned(),
+            reason: "a network name is 1 to 64 letters, digits, `-` or `_` (it goes into file names)",
+        });
     }
     Ok(())
 }
 
 /// Exports canonical blocks `from..=to` of the node's chain store as era1 files into `dir`.
-pub fn export_era1<B: Backend>(
+pub fn export_era1<B: Backend, M: NodeModel>(
     config: &Config,
     from: u64,
     to: u64,
@@ -138,28 +150,25 @@ pub fn export_era1<B: Backend>(
     network: &str,
     progress: Era1Progress<'_>,
 ) -> Result<Vec<(PathBuf, Era1Summary)>, StorageError> {
-    ethereum_only(config)?;
+    M::Era1::require(EXPORT)?;
     if from > to {
-        return Err(StorageError::Unsupported(format!("--from {from} is after --to {to}")));
+        return Err(StorageError::EmptyRange { what: "blocks", from, to });
     }
     check_network_name(network)?;
     crate::datadir::open_for_reading(&config.data_dir, B::KIND)?;
-    let store = B::open_reader(config, StoreId::Chain, StoreId::Chain.schema::<Eth>())
+    let store = B::open_reader(config, StoreId::Chain, StoreId::Chain.schema::<M>())
         .map_err(|source| StorageError::Open { store: StoreId::Chain, source })?;
-    let chain = ChainStore::<_, Eth>::new(store)?;
+    let chain = ChainStore::<_, M>::new(store)?;
     let head = chain.head().map(|h| h.number);
     if head.is_none_or(|h| to > h) {
-        return Err(StorageError::Unsupported(match head {
-            Some(h) => format!("--to {to} is above the chain's head {h}"),
-            None => "the chain store is empty".into(),
-        }));
+        return Err(StorageError::AboveHead { number: to, head });
     }
     std::fs::create_dir_all(dir).map_err(|source| StorageError::DataDir {
         action: "creating",
         path: dir.to_owned(),
         source,
     })?;
-    export_range(&chain, from, to, dir, network, &mut |n| progress(0, n)).map_err(era1_error)
+    M::Era1::export_range(&chain, from, to, dir, network, &mut |n| progress(0, n))
 }
 
 #[cfg(test)]

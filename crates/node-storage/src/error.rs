@@ -7,40 +7,8 @@ use chain_store::ChainError;
 use dag_store::DagError;
 use storage_api::{BackendErrorKind, FlushError, MaintenanceError, OpenError, ReadError, WriteError};
 
-use crate::config::BackendKind;
-
-/// The configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("config file {}: {reason}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// TOML syntax, an unknown key or a wrongly typed value.
-    #[error("config: {0}")]
-    Parse(String),
-    /// An environment override could not be applied.
-    #[error("config: environment variable {var}: {reason}")]
-    Env {
-        /// The variable.
-        var: String,
-        /// Why.
-        reason: String,
-    },
-    /// A value that parses but is not allowed.
-    #[error("config: `{key}` {reason}")]
-    Invalid {
-        /// The key.
-        key: String,
-        /// Why.
-        reason: String,
-    },
-}
+use crate::config::{BackendKind, ConfigError, ModelKind};
+use crate::store_id::StoreId;
 
 /// A node-storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -111,13 +79,13 @@ pub enum StorageError {
     #[error("this build of node-storage has no {engine} engine (enable the cargo feature `{engine}`)")]
     EngineNotBuilt {
         /// The engine asked for.
-        engine: crate::config::BackendKind,
+        engine: BackendKind,
     },
     /// A store could not be opened.
     #[error("opening the {store} store: {source}")]
     Open {
         /// Which store.
-        store: crate::stores::StoreId,
+        store: StoreId,
         /// Why.
         source: OpenError,
     },
@@ -133,9 +101,10 @@ pub enum StorageError {
     /// The chain store refused or failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
-    /// An era1 file does not read or verify, or cannot be written.
+    /// An era1 file does not read or verify, or cannot be written. Boxed, as
+    /// [`StorageError::History`] is: it carries a path beside a chain error.
     #[error(transparent)]
-    Era1(chain_eth::import::Era1ImportError),
+    Era1(Box<chain_eth::import::Era1ImportError>),
     /// A backup, verification or restore failed.
     #[error(transparent)]
     Backup(#[from] storage_backup::BackupError),
@@ -222,21 +191,104 @@ pub enum StorageError {
         /// What was asked.
         operation: &'static str,
         /// The engine.
-        engine: crate::BackendKind,
+        engine: BackendKind,
     },
-    /// The operation does not apply to this node (its engine lacks what it needs).
-    #[error("not supported: {0}")]
-    Unsupported(String),
+    /// The engine lacks what the operation needs (another than snapshots, see
+    /// [`StorageError::NoSnapshots`]).
+    #[error("{operation} needs {needs}, which the {engine} engine does not have")]
+    Incapable {
+        /// What was asked.
+        operation: &'static str,
+        /// What it needs.
+        needs: Capability,
+        /// The engine.
+        engine: BackendKind,
+    },
+    /// The operation is for another chain model than the node's.
+    #[error("{operation} needs the {needs} model; this node's model is {model}")]
+    WrongModel {
+        /// What was asked.
+        operation: &'static str,
+        /// The model it needs.
+        needs: ModelKind,
+        /// The node's model.
+        model: ModelKind,
+    },
+    /// No history archive is configured, and the operation reads or writes one.
+    #[error("no history archive is configured (set `history.kind`)")]
+    NoArchive,
+    /// A range whose start is after its end.
+    #[error("{what} {from}..={to} is empty: its start is after its end")]
+    EmptyRange {
+        /// What the range is of.
+        what: &'static str,
+        /// Its start.
+        from: u64,
+        /// Its end.
+        to: u64,
+    },
+    /// A height above the chain's head (or a chain with no block).
+    #[error("block {number} is above the chain's head ({})", head.map_or_else(|| "the chain is empty".to_owned(), |h| h.to_string()))]
+    AboveHead {
+        /// The height asked for.
+        number: u64,
+        /// The head, if any.
+        head: Option<u64>,
+    },
+    /// A name that would go into file names and may not.
+    #[error("{what} {name:?}: {reason}")]
+    InvalidName {
+        /// What the name is.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// What a valid one is.
+        reason: &'static str,
+    },
+    /// A recovery from a backup found nothing wrong with the node.
+    #[error("every store opens and passes its integrity check: nothing to recover (force it to restore anyway)")]
+    NothingToRecover,
+    /// A recovery from a backup found no complete backup of the node.
+    #[error("no complete backup at {destination}: nothing to recover from")]
+    NoBackups {
+        /// The backup destination.
+        destination: String,
+    },
+    /// A recovery from a backup found no backup that verified and restored cleanly.
+    #[error("no backup verified and restored cleanly: {}", tried.iter().map(|(id, why)| format!("{id}: {why}")).collect::<Vec<_>>().join("; "))]
+    NoUsableBackup {
+        /// Each backup tried, with why it was passed over.
+        tried: Vec<(String, String)>,
+    },
+    /// The operation changes the node (or asks the running node about itself), and the stores
+    /// were opened read-only (a read-only open, or a replica of a running node).
+    #[error("{operation} is not a read: it cannot run on stores opened read-only")]
+    ReadOnly {
+        /// The operation's name.
+        operation: &'static str,
+    },
+    /// The admin socket could not be set up or used.
+    #[error("admin socket {}: {action}: {source}", path.display())]
+    AdminSocket {
+        /// The socket.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A background thread could not start, or died.
     #[error("internal: {0}")]
     Internal(String),
 }
 
 impl StorageError {
-    /// A short, stable name for metrics (`errors_total{kind=…}`).
-    pub fn kind(&self) -> &'static str {
+    /// What kind of failure this is: metrics label it (`errors_total{kind=…}`), the admin
+    /// protocol carries it, and retries and the circuit breaker decide by it.
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
         match self {
-            StorageError::Config(_) => "config",
+            StorageError::Config(_) => K::Config,
             StorageError::Open { .. }
             | StorageError::OpenLegacy { .. }
             | StorageError::EngineNotBuilt { .. }
@@ -245,42 +297,53 @@ impl StorageError {
             | StorageError::EngineMarker { .. }
             | StorageError::NodeId { .. }
             | StorageError::NoDatabase { .. }
-            | StorageError::DataDir { .. } => "open",
+            | StorageError::DataDir { .. } => K::Open,
             StorageError::Chain(e) => match e {
                 ChainError::Read(_)
                 | ChainError::Write(_)
                 | ChainError::Maintenance(_)
                 | ChainError::Ingest(_)
                 | ChainError::Runs(_)
-                | ChainError::ScratchDir { .. } => "engine",
-                _ => "chain_rejected",
+                | ChainError::ScratchDir { .. } => K::Engine,
+                _ => K::ChainRejected,
             },
             StorageError::Dag(e) => match e {
-                DagError::Read(_) | DagError::Write(_) | DagError::Maintenance(_) => "engine",
-                _ => "dag_rejected",
+                DagError::Read(_) | DagError::Write(_) | DagError::Maintenance(_) => K::Engine,
+                _ => K::DagRejected,
             },
-            StorageError::Read(_) | StorageError::Write(_) | StorageError::Maintenance(_) => "engine",
-            StorageError::Flush(_) => "sync",
-            StorageError::Timeout { .. } => "timeout",
-            StorageError::Unavailable { .. } => "unavailable",
-            StorageError::ShuttingDown => "shutting_down",
-            StorageError::NoSuchDeadLetter(_) | StorageError::CorruptDeadLetter { .. } => "dead_letter",
-            StorageError::Metrics(_) => "metrics",
-            StorageError::History(e) if e.is_unavailable() => "archive_unavailable",
-            StorageError::History(_) | StorageError::ArchiveMismatch { .. } => "archive",
-            StorageError::Backup(_) => "backup",
-            StorageError::Migrate(_) => "migrate",
-            StorageError::Legacy(_) => "legacy",
-            StorageError::Era1(_) => "era1",
-            StorageError::Unsupported(_) | StorageError::NoSnapshots { .. } => "unsupported",
-            StorageError::Internal(_) => "internal",
+            StorageError::Read(_) | StorageError::Write(_) | StorageError::Maintenance(_) => K::Engine,
+            StorageError::Flush(_) => K::Sync,
+            StorageError::Timeout { .. } => K::Timeout,
+            StorageError::Unavailable { .. } => K::Unavailable,
+            StorageError::ShuttingDown => K::ShuttingDown,
+            StorageError::NoSuchDeadLetter(_) | StorageError::CorruptDeadLetter { .. } => K::DeadLetter,
+            StorageError::Metrics(_) => K::Metrics,
+            StorageError::History(e) if e.is_unavailable() => K::ArchiveUnavailable,
+            StorageError::History(_) | StorageError::ArchiveMismatch { .. } => K::Archive,
+            StorageError::Backup(_) => K::Backup,
+            StorageError::Migrate(_) => K::Migrate,
+            StorageError::Legacy(_) => K::Legacy,
+            StorageError::Era1(_) => K::Era1,
+            StorageError::NoSnapshots { .. } | StorageError::Incapable { .. } | StorageError::WrongModel { .. } => {
+                K::Unsupported
+            }
+            StorageError::NoArchive => K::Archive,
+            StorageError::EmptyRange { .. }
+            | StorageError::AboveHead { .. }
+            | StorageError::InvalidName { .. }
+            | StorageError::ReadOnly { .. } => K::Invalid,
+            StorageError::NothingToRecover | StorageError::NoBackups { .. } | StorageError::NoUsableBackup { .. } => {
+                K::Backup
+            }
+            StorageError::AdminSocket { .. } => K::Admin,
+            StorageError::Internal(_) => K::Internal,
         }
     }
 
     /// Whether the engine failed (as opposed to the request being rejected): these count
     /// towards the circuit breaker.
     pub fn is_engine_failure(&self) -> bool {
-        matches!(self.kind(), "engine" | "sync")
+        matches!(self.kind(), ErrorKind::Engine | ErrorKind::Sync)
     }
 
     /// Whether retrying the same write may succeed: engine I/O, busy or unknown errors.
@@ -312,5 +375,115 @@ impl StorageError {
 impl From<storage_history::HistoryError> for StorageError {
     fn from(e: storage_history::HistoryError) -> Self {
         StorageError::History(Box::new(e))
+    }
+}
+
+/// The kinds of [`StorageError`]: what metrics label (`errors_total{kind}`), what the admin
+/// protocol sends, what retries and the circuit breaker decide by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Bad configuration.
+    Config,
+    /// A store or the data directory would not open.
+    Open,
+    /// The engine failed.
+    Engine,
+    /// A sync failed: writes not durable.
+    Sync,
+    /// The chain store refused the input.
+    ChainRejected,
+    /// The DAG store refused the input.
+    DagRejected,
+    /// A request timed out.
+    Timeout,
+    /// The circuit breaker is open.
+    Unavailable,
+    /// The handle is shutting down.
+    ShuttingDown,
+    /// A dead letter is missing or unreadable.
+    DeadLetter,
+    /// Metrics could not be set up.
+    Metrics,
+    /// The history archive could not be reached.
+    ArchiveUnavailable,
+    /// The history archive refused, holds bad data, or is not configured.
+    Archive,
+    /// A backup or restore failed.
+    Backup,
+    /// A migration failed.
+    Migrate,
+    /// A legacy import failed.
+    Legacy,
+    /// An era1 file failed.
+    Era1,
+    /// The engine or model lacks what the operation needs.
+    Unsupported,
+    /// An argument is out of range.
+    Invalid,
+    /// The admin socket failed.
+    Admin,
+    /// A background thread failed.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The kind as metrics label it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::Open => "open",
+            ErrorKind::Engine => "engine",
+            ErrorKind::Sync => "sync",
+            ErrorKind::ChainRejected => "chain_rejected",
+            ErrorKind::DagRejected => "dag_rejected",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::ShuttingDown => "shutting_down",
+            ErrorKind::DeadLetter => "dead_letter",
+            ErrorKind::Metrics => "metrics",
+            ErrorKind::ArchiveUnavailable => "archive_unavailable",
+            ErrorKind::Archive => "archive",
+            ErrorKind::Backup => "backup",
+            ErrorKind::Migrate => "migrate",
+            ErrorKind::Legacy => "legacy",
+            ErrorKind::Era1 => "era1",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Admin => "admin",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A capability an engine may lack (see [`StorageError::Incapable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Read replicas of a running node (RocksDB secondary instances).
+    Replicas,
+    /// A write-ahead log to recover (RocksDB).
+    WriteAheadLog,
+    /// Bulk ingestion of sorted files (RocksDB, redb).
+    BulkIngest,
+    /// Checkpoints for physical backups (RocksDB, redb).
+    Checkpoints,
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Capability::Replicas => {
+                "read replicas of a running node (RocksDB secondary instances; readers elsewhere use the history archive)"
+            }
+            Capability::WriteAheadLog => "a write-ahead log (only RocksDB keeps one)",
+            Capability::BulkIngest => "a bulk-ingest path (RocksDB or redb; copy the node to another engine afterwards)",
+            Capability::Checkpoints => "checkpoints (use a logical backup instead)",
+        })
     }
 }

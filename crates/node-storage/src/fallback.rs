@@ -26,7 +26,7 @@ use storage_backup::{Backups, Progress, Selector};
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::error::StorageError;
-use crate::stores::StoreId;
+use crate::store_id::StoreId;
 
 /// What a store of the damaged node looked like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,9 +133,7 @@ pub async fn recover_from_backup<B: Backend, M: ChainModel, P: Progress + 'stati
 ) -> Result<FallbackReport, StorageError> {
     let (stores, damaged_head, damaged_finalized) = diagnose::<B, M>(config);
     if !force && stores.iter().all(|s| s.damage.is_none()) {
-        return Err(StorageError::Unsupported(
-            "every store opens and passes its integrity check: nothing to recover (`--force` restores anyway)".into(),
-        ));
+        return Err(StorageError::NothingToRecover);
     }
     let backups = Backups::open(&config.backup)?;
     let candidates: Vec<storage_backup::Manifest> = match selector {
@@ -149,13 +147,10 @@ pub async fn recover_from_backup<B: Backend, M: ChainModel, P: Progress + 'stati
     // The node's identity survives damage to its stores (a file of its own in the directory).
     let ours = crate::datadir::read_node_id(&config.data_dir).ok().flatten();
     if candidates.is_empty() {
-        return Err(StorageError::Unsupported(format!(
-            "no complete backup at {}: nothing to recover from",
-            config.backup.destination
-        )));
+        return Err(StorageError::NoBackups { destination: config.backup.destination.clone() });
     }
     let mut skipped = Vec::new();
-    let mode = if dry_run { crate::backup::Mode::Rehearse } else { crate::backup::Mode::Restore };
+    let mode = if dry_run { crate::restore::Mode::Rehearse } else { crate::restore::Mode::Restore };
     for manifest in candidates {
         let id = manifest.id.clone();
         let theirs = manifest.stores.first().and_then(|s| s.node.clone());
@@ -168,7 +163,7 @@ pub async fn recover_from_backup<B: Backend, M: ChainModel, P: Progress + 'stati
             continue;
         }
         let selected = Selector::Id(id.clone());
-        match crate::backup::restore_as::<B, M, P>(config, &selected, mode, progress.clone()).await {
+        match crate::restore::restore_as::<B, M, P>(config, &selected, mode, progress.clone()).await {
             Ok(report) => {
                 let chain = report.manifest.stores.iter().find(|s| s.name == StoreId::Chain.name());
                 let dag = report.manifest.stores.iter().find(|s| s.name == StoreId::Dag.name());
@@ -197,8 +192,5 @@ pub async fn recover_from_backup<B: Backend, M: ChainModel, P: Progress + 'stati
             }
         }
     }
-    Err(StorageError::Unsupported(format!(
-        "no backup verified and restored cleanly: {}",
-        skipped.iter().map(|(id, why)| format!("{id}: {why}")).collect::<Vec<_>>().join("; ")
-    )))
+    Err(StorageError::NoUsableBackup { tried: skipped })
 }

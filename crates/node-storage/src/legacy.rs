@@ -15,7 +15,7 @@ use storage_rocksdb::{FLAT_TABLE, RocksFlat};
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::error::StorageError;
-use crate::stores::StoreId;
+use crate::store_id::StoreId;
 
 /// What [`import_legacy`] did.
 #[derive(Debug, Clone)]

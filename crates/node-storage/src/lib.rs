@@ -39,46 +39,57 @@ mod error;
 mod fallback;
 mod handle;
 mod history;
+mod intake;
 #[cfg(feature = "rocksdb")]
 mod legacy;
 mod maintenance;
 mod migrate;
+pub mod model;
+mod offline;
+pub mod ops;
 mod reader;
 #[cfg(feature = "rocksdb")]
 mod recover;
 mod replica;
 mod request;
+mod restore;
 mod schedule;
 mod shared;
+mod store_id;
 mod stores;
+mod uploader;
 mod writer;
 
 pub use backend::{
-    Backend, BackendVisitor, ReplicaBackend, ReplicaVisitor, ViewVisitor, with_backend, with_replica_backend,
+    Backend, BackendVisitor, ReplicaBackend, ReplicaVisitor, ViewVisitor, caps, with_backend, with_replica_backend,
 };
-pub use backup::{BackupReport, RestoreReport, backup_stopped, restore};
+pub use backup::{BackupReport, backup_stopped};
 pub use breaker::BreakerState;
-pub use check::{ChainCheck, CheckSummary, DagCheck, NodeStats, PruneSummary, StateCheck};
+pub use check::{ChainCheck, CheckSummary, DagCheck, NodeStats, PruneSummary, StateCheck, StoreStats};
 pub use config::{
-    BackendKind, CachesConfig, Config, ENV_PREFIX, EngineConfig, ModelKind, ReplicaConfig, RetentionConfig,
-    StateConfig, WriterConfig,
+    BackendKind, CachesConfig, Config, ConfigError, ENV_PREFIX, EngineConfig, ModelKind, ReplicaConfig,
+    RetentionConfig, StateConfig, WriterConfig,
 };
 pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE, NODE_ID_FILE, read_node_id};
-pub use deadletter::{DeadLetter, DeadLetterPage, DeadLetterSummary, Replayed, node_schema};
+pub use deadletter::{DeadLetter, DeadLetterPage, DeadLetterSummary, Replayed};
 pub use era1::{Era1Import, Era1Progress, era1_files, export_era1, import_era1};
-pub use error::{ConfigError, StorageError};
+pub use error::{Capability, ErrorKind, StorageError};
 pub use fallback::{FallbackReport, StoreDiagnosis, Uncovered, diagnose, recover_from_backup};
-pub use handle::{StorageHandle, StoreStats};
+pub use handle::StorageHandle;
 pub use history::{ArchiveReport, ArchiveStatus, UploadRound};
 #[cfg(feature = "rocksdb")]
 pub use legacy::{LegacyImportReport, import_legacy, write_legacy_fixture};
 pub use migrate::{
     CopyReport, MigrateOptions, MigrateProgress, MigrationReport, StoreMigration, copy_node, migrate_node, plan_node,
 };
+pub use model::{NodeModel, NodeVisitor, ReplicaNodeVisitor, with_node, with_replica_node};
+pub use offline::execute_stopped;
+pub use ops::{Operation, Outcome};
 pub use reader::NodeReader;
 #[cfg(feature = "rocksdb")]
 pub use recover::{StoreRecovery, recover_wal_loss};
 pub use replica::ReplicaHandle;
+pub use restore::{RestoreReport, restore};
 pub use schedule::{ScheduleStatus, ScheduledRun};
 #[cfg(feature = "redb")]
 pub use storage_redb::RedbStore;
@@ -86,7 +97,7 @@ pub use storage_redb::RedbStore;
 pub use storage_rocksdb::{RocksStore, WalLoss};
 #[cfg(feature = "sled")]
 pub use storage_sled::SledStore;
-pub use stores::StoreId;
+pub use store_id::{StoreId, node_schema};
 
 /// The linear chain's vocabulary (chain-store): blocks and the model trait, what writes and
 /// queries return, and the synthetic EVM-style model with its generator.
@@ -97,7 +108,7 @@ pub mod chain {
         ProofError, PruneReport, Receipt, Reorg, StateProof, StateWrite, Transaction, TrieBuildReport, TriePlace,
         TxLocation,
     };
-    pub use chain_store::{evm, generator, trie};
+    pub use chain_store::{generator, synthetic, trie};
 }
 
 /// The Ethereum model (chain-eth, on alloy): its block parts, its generator and the era1 format.

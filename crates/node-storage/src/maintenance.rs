@@ -90,7 +90,7 @@ fn run<B: Backend, M: ChainModel>(target: Target<B, M>, stopped: mpsc::Receiver<
             last_compact = now;
             let started = Instant::now();
             // Here, not through the writer: writes go on while the engine compacts.
-            let result = crate::handle::compact_stores(&shared);
+            let result = compact_stores(&shared);
             let secs = started.elapsed().as_secs_f64();
             shared.metrics.maintenance("compact", secs, result.is_ok());
             match result {
@@ -118,16 +118,22 @@ fn task<B: Backend, M: ChainModel, T>(
     op: impl FnOnce(Reply<T>) -> Op<M>,
 ) -> Option<T> {
     let started = Instant::now();
-    let id = s.request_id();
+    let id = s.intake.request_id();
     let span = tracing::info_span!("maintenance", id = %id, task = name);
     let _g = span.enter();
     let (reply, rx) = Reply::channel();
     let timeout = Duration::from_millis(s.config.writer.request_timeout_ms).max(Duration::from_secs(3600));
     let request = Request::new(op(reply), id, timeout, span.clone());
-    let result = match s.lanes.low.blocking_send(request) {
+    let result = match s.intake.lane(storage_metrics::Lane::Low).blocking_send(request) {
         Ok(()) => rx.blocking_recv().unwrap_or(Err(StorageError::ShuttingDown)),
         Err(_) => Err(StorageError::ShuttingDown),
     };
     s.metrics.maintenance(name, started.elapsed().as_secs_f64(), result.is_ok());
     result.inspect_err(|e| tracing::warn!(error = %e, "maintenance task failed")).ok()
+}
+
+/// Compacts the chain and DAG stores; `false` if the engine cannot compact.
+pub(crate) fn compact_stores<B: Backend, M: ChainModel>(s: &Shared<B, M>) -> Result<bool, StorageError> {
+    use crate::backend::caps::Compaction;
+    Ok(B::Compaction::compact(s.stores.chain.store())? & B::Compaction::compact(s.stores.dag.store())?)
 }

@@ -19,7 +19,7 @@ use crate::backend::Backend;
 use crate::backup::BackupReport;
 use crate::config::Config;
 use crate::error::StorageError;
-use crate::stores::StoreId;
+use crate::store_id::StoreId;
 
 /// What a copy did: per store, every table's verified key count and digest.
 #[derive(Debug, Clone)]
@@ -54,7 +54,10 @@ pub fn copy_node<S: Backend, D: Backend, M: ChainModel>(
         let target = D::open_store(to, store, schema).map_err(open_error)?;
         let tables: Vec<&str> = source.schema().tables().iter().map(|t| t.name).collect();
         let name = store.name();
-        report.entries += target.copy_from(store, &source, &tables, &mut |n| progress(store, n))?;
+        report.entries +=
+            <D::Loading as crate::backend::caps::Loading<D>>::copy_from(&target, store, &source, &tables, &mut |n| {
+                progress(store, n)
+            })?;
         target.flush()?;
         report.stores.push((store, verify_tables(name, &source, &target, &tables)?));
         tracing::info!(store = name, from = %S::KIND, to = %D::KIND, "store copied and verified");

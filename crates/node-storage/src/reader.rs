@@ -5,25 +5,27 @@
 
 use std::path::Path;
 
-use chain_store::evm::Evm;
+use chain_store::synthetic::Synthetic;
 use chain_store::{ChainModel, ChainStore, IntegrityReport as ChainReport};
 use dag_store::{DagStore, IntegrityReport as DagReport};
 use storage_api::{Direction, KvRead, KvStats, OpenError, ReadExt, TableStats};
 
 use crate::backend::{Backend, disk_usage};
+use crate::check::StoreStats;
 use crate::config::Config;
 use crate::deadletter::{self, DeadLetter, DeadLetters};
 use crate::error::StorageError;
-use crate::handle::StoreStats;
 use crate::history::{ArchiveReport, ArchiveStatus, History, Through, UploadRound};
-use crate::stores::{StoreId, Stores};
+use crate::ops::{MAX_DEAD_LETTERS_PER_PAGE, Operation, Outcome};
+use crate::store_id::StoreId;
+use crate::stores::Stores;
 
 /// The chain, DAG and node stores of the node at `config.data_dir`, opened read-only on engine
 /// `B` (RocksDB and redb: nothing on disk changes; sled cannot open without writing, see
 /// [`Backend::Reader`]). Reads are synchronous and uncached; the view is the data as it was when
 /// opened.
 #[derive(Debug)]
-pub struct NodeReader<B: Backend, M: ChainModel = Evm> {
+pub struct NodeReader<B: Backend, M: ChainModel = Synthetic> {
     config: Config,
     stores: Stores<B::Reader, M>,
     history: Option<History>,
@@ -95,9 +97,7 @@ impl<B: Backend, M: ChainModel> NodeReader<B, M> {
     }
 
     fn history(&self) -> Result<&History, StorageError> {
-        self.history.as_ref().ok_or_else(|| {
-            StorageError::Unsupported("no history archive is configured (set `history.kind` in the config)".into())
-        })
+        self.history.as_ref().ok_or(StorageError::NoArchive)
     }
 
     /// The history archive against this node.
@@ -206,6 +206,21 @@ impl<B: Backend, M: ChainModel> NodeReader<B, M> {
         self.stores.engines().into_iter().map(|(id, store)| store_stats::<B, _>(dir, id, store)).collect()
     }
 
+    /// Runs an operation that only reads ([`Access::Read`](crate::ops::Access::Read)); any other is
+    /// [`StorageError::ReadOnly`].
+    pub fn execute(&self, op: Operation) -> Result<Outcome, StorageError> {
+        Ok(match op {
+            Operation::Stats => Outcome::Stats(self.node_stats()?),
+            Operation::Check { state } => Outcome::Check(self.integrity_check(state)?),
+            Operation::DeadLetters { after, limit } => Outcome::DeadLetters(deadletter::page(
+                &self.stores.node,
+                after,
+                (limit as usize).min(MAX_DEAD_LETTERS_PER_PAGE),
+            )?),
+            op => return Err(StorageError::ReadOnly { operation: op.name() }),
+        })
+    }
+
     /// The dead letters, oldest first.
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StorageError> {
         dead_letters(&self.stores.node)
@@ -216,7 +231,7 @@ impl<B: Backend, M: ChainModel> NodeReader<B, M> {
         let mut out = Vec::new();
         let mut after = None;
         loop {
-            let page = deadletter::page(&self.stores.node, after, crate::admin::MAX_DEAD_LETTERS_PER_PAGE)?;
+            let page = deadletter::page(&self.stores.node, after, MAX_DEAD_LETTERS_PER_PAGE)?;
             out.extend(page.letters);
             match page.next_after {
                 Some(a) => after = Some(a),

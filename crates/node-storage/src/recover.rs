@@ -7,7 +7,7 @@ use storage_rocksdb::{RocksStore, WalLoss};
 use crate::backend::{Backend, rocks_config};
 use crate::config::{BackendKind, Config};
 use crate::error::StorageError;
-use crate::stores::StoreId;
+use crate::store_id::StoreId;
 
 /// What [`recover_wal_loss`] did to one store.
 #[derive(Debug, Clone)]
@@ -26,10 +26,11 @@ pub struct StoreRecovery {
 pub fn recover_wal_loss<M: ChainModel>(config: &Config) -> Result<Vec<StoreRecovery>, StorageError> {
     config.validate()?;
     if config.backend != BackendKind::Rocksdb {
-        return Err(StorageError::Unsupported(format!(
-            "only RocksDB stores have a write-ahead log to recover; this node runs on {}",
-            config.backend
-        )));
+        return Err(StorageError::Incapable {
+            operation: "accepting a write-ahead log's loss",
+            needs: crate::error::Capability::WriteAheadLog,
+            engine: config.backend,
+        });
     }
     let _lock = crate::datadir::open_for_writing(&config.data_dir, BackendKind::Rocksdb)?;
     let mut out = Vec::new();

@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chain_store::evm::Evm;
+use chain_store::synthetic::Synthetic;
 use chain_store::{Block, ChainModel, Located, LogFilter, LogMatchOf, Pointers};
 use dag_store::{StoredVertex, VertexHash};
 
@@ -20,7 +20,7 @@ use crate::reader::NodeReader;
 
 /// A read replica of a running node (see the module documentation). Clone it freely; the
 /// catch-up thread stops with the last clone.
-pub struct ReplicaHandle<B: ReplicaBackend, M: ChainModel = Evm> {
+pub struct ReplicaHandle<B: ReplicaBackend, M: ChainModel = Synthetic> {
     inner: Arc<Inner<B, M>>,
     _thread: Arc<CatchUpThread>,
 }

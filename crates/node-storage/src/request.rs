@@ -242,7 +242,7 @@ impl<M: ChainModel> Request<M> {
 
 #[cfg(test)]
 mod tests {
-    use chain_store::evm::{B256, Evm};
+    use chain_store::synthetic::{B256, Synthetic};
     use serde::Serialize;
 
     use super::*;
@@ -261,9 +261,9 @@ mod tests {
             sequence: u64,
         },
         #[allow(dead_code)]
-        InitChain(Box<NewBlock<Evm>>),
+        InitChain(Box<NewBlock<Synthetic>>),
         #[allow(dead_code)]
-        InsertBlock(Box<NewBlock<Evm>>),
+        InsertBlock(Box<NewBlock<Synthetic>>),
         SetHead(B256),
         SetSafe(B256),
         SetFinalized(B256),
@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn dead_letters_written_before_keep_their_encoding() {
         let hash = B256([7; 32]);
-        let cases: Vec<(Before, Op<Evm>)> = vec![
+        let cases: Vec<(Before, Op<Synthetic>)> = vec![
             (
                 Before::FinalizeVertex { hash: VertexHash([3; 32]), sequence: 9 },
                 Op::FinalizeVertex { hash: VertexHash([3; 32]), sequence: 9, reply: Reply::default() },
@@ -292,7 +292,7 @@ mod tests {
         for (before, now) in cases {
             let old = postcard::to_allocvec(&before).unwrap();
             assert_eq!(postcard::to_allocvec(&now).unwrap(), old, "{}", now.name());
-            let back: Op<Evm> = postcard::from_bytes(&old).unwrap();
+            let back: Op<Synthetic> = postcard::from_bytes(&old).unwrap();
             assert_eq!(back.name(), now.name());
         }
     }

@@ -1,78 +1,50 @@
 //! State shared by the handle's clones, the writer thread and the maintenance thread.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use chain_store::{Block, ChainModel};
 use dag_store::{StoredVertex, VertexHash};
 use storage_api::Durability;
-use storage_metrics::{Health, Lane, Metrics, Observe, Observed, Sample, Status};
-use tokio::sync::mpsc;
+use storage_metrics::{Health, Metrics, Observe, Observed, Sample, Status};
 
 use crate::backend::{Backend, disk_usage};
-use crate::breaker::{Breaker, BreakerState};
+use crate::breaker::BreakerState;
 use crate::caches::Caches;
 use crate::config::Config;
-use crate::deadletter::{self, DeadLetter};
+use crate::deadletter::{Book, DeadLetter};
 use crate::error::StorageError;
 use crate::history::{History, Through};
+use crate::intake::{Intake, Receivers};
 use crate::request::Request;
-use crate::stores::{StoreId, Stores};
+use crate::schedule::ScheduleState;
+use crate::store_id::StoreId;
+use crate::stores::Stores;
 
-/// The three lanes' senders.
-pub(crate) struct Lanes<M: ChainModel> {
-    pub(crate) high: mpsc::Sender<Request<M>>,
-    pub(crate) normal: mpsc::Sender<Request<M>>,
-    pub(crate) low: mpsc::Sender<Request<M>>,
-}
-
-impl<M: ChainModel> Lanes<M> {
-    pub(crate) fn get(&self, lane: Lane) -> &mpsc::Sender<Request<M>> {
-        match lane {
-            Lane::High => &self.high,
-            Lane::Normal => &self.normal,
-            Lane::Low => &self.low,
-        }
-    }
-
-    /// (lane, queued, capacity) for each lane.
-    pub(crate) fn depths(&self) -> [(Lane, usize, usize); 3] {
-        [Lane::High, Lane::Normal, Lane::Low].map(|l| {
-            let s = self.get(l);
-            (l, s.max_capacity() - s.capacity(), s.max_capacity())
-        })
-    }
-}
-
+/// What the handle's clones, the writer and the background threads share: the open stores and
+/// what sits beside them, each part with its owner — the write side's admission ([`Intake`]),
+/// the dead letters ([`Book`]), the backup schedule ([`ScheduleState`]), the archive
+/// ([`History`]).
 pub(crate) struct Shared<B: Backend, M: ChainModel> {
     pub(crate) config: Config,
     pub(crate) stores: Stores<B, M>,
     pub(crate) caches: Caches<M>,
     pub(crate) metrics: Metrics,
-    pub(crate) breaker: Breaker,
-    pub(crate) lanes: Lanes<M>,
-    pub(crate) closing: AtomicBool,
-    pub(crate) next_request: AtomicU64,
-    pub(crate) dead_letters: AtomicU64,
-    pub(crate) next_dead_letter: Mutex<u64>,
-    /// Held by a dead-letter replay: one at a time, so an entry is removed (and counted off)
-    /// once.
-    pub(crate) replaying: tokio::sync::Mutex<()>,
-    pub(crate) last_error: Mutex<Option<String>>,
+    /// The lanes and what admits writes to them.
+    pub(crate) intake: Intake<M>,
+    /// The dead letters' count, next id and replay turn.
+    pub(crate) dead_letters: Book,
     /// The history archive, when one is configured.
     pub(crate) history: Option<History>,
     /// The backup schedule's state.
-    pub(crate) schedule: Mutex<crate::schedule::ScheduleState>,
+    pub(crate) schedule: Mutex<ScheduleState>,
     /// The node lock, held while the stores are open (declared last: released after them).
     _lock: crate::datadir::DataDirLock,
 }
 
+/// The shared state and the lanes' receivers (for the writer thread), as opened.
 pub(crate) struct Opened<B: Backend, M: ChainModel> {
     pub(crate) shared: Arc<Shared<B, M>>,
-    pub(crate) high: mpsc::Receiver<Request<M>>,
-    pub(crate) normal: mpsc::Receiver<Request<M>>,
-    pub(crate) low: mpsc::Receiver<Request<M>>,
+    pub(crate) lanes: Receivers<M>,
 }
 
 impl<B: Backend, M: ChainModel> Shared<B, M> {
@@ -89,48 +61,27 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         if let Some((from, to)) = chain.roll_back_pending_import()? {
             tracing::warn!(from, to, "rolled back the uncommitted range of an interrupted bulk import");
         }
-        let dead_letters = deadletter::count(&node)?;
-        let next_dead_letter = deadletter::next_id(&node)?;
+        let dead_letters = Book::open(&node)?;
         let caches = Caches::new(&config.caches)?;
         let history = History::open(&config.history, &config.caches.archive)?;
-        let w = &config.writer;
-        let (high_tx, high) = mpsc::channel(w.high_lane);
-        let (normal_tx, normal) = mpsc::channel(w.normal_lane);
-        let (low_tx, low) = mpsc::channel(w.low_lane);
-        let breaker = Breaker::new(w.breaker_failures, Duration::from_millis(w.breaker_cooldown_ms));
+        let (intake, lanes) = Intake::new(&config.writer);
         let shared = Arc::new(Shared {
             stores: Stores { chain, dag, node },
             caches,
             metrics,
-            breaker,
-            lanes: Lanes { high: high_tx, normal: normal_tx, low: low_tx },
-            closing: AtomicBool::new(false),
-            next_request: AtomicU64::new(1),
-            dead_letters: AtomicU64::new(dead_letters),
-            next_dead_letter: Mutex::new(next_dead_letter),
-            replaying: tokio::sync::Mutex::new(()),
-            last_error: Mutex::new(None),
+            intake,
+            dead_letters,
             history,
             schedule: Mutex::default(),
             config,
             _lock: lock,
         });
-        Ok(Opened { shared, high, normal, low })
+        Ok(Opened { shared, lanes })
     }
 
-    pub(crate) fn request_id(&self) -> String {
-        format!("{:08x}", self.next_request.fetch_add(1, Ordering::Relaxed))
-    }
-
-    pub(crate) fn set_last_error(&self, e: &StorageError) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-    }
-
-    /// The history archive, or `Unsupported` naming the setting.
+    /// The history archive, or [`StorageError::NoArchive`].
     pub(crate) fn history(&self) -> Result<&History, StorageError> {
-        self.history.as_ref().ok_or_else(|| {
-            StorageError::Unsupported("no history archive is configured (set `history.kind` in the config)".into())
-        })
+        self.history.as_ref().ok_or(StorageError::NoArchive)
     }
 
     /// The stores with the archive behind them.
@@ -176,9 +127,8 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
                 return;
             }
         };
-        let mut next = self.next_dead_letter.lock().unwrap_or_else(|p| p.into_inner());
         let letter = DeadLetter {
-            id: *next,
+            id: 0,
             correlation_id: request.id.clone(),
             at_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -188,10 +138,8 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
             attempts: request.attempts + 1,
             payload,
         };
-        match deadletter::put(&self.stores.node, &letter) {
-            Ok(()) => {
-                *next += 1;
-                self.dead_letters.fetch_add(1, Ordering::Relaxed);
+        match self.dead_letters.put(&self.stores.node, letter) {
+            Ok(letter) => {
                 self.metrics.count(storage_metrics::Event::DeadLettered, 1);
                 tracing::warn!(id = %request.id, dead_letter = letter.id, op = letter.op, reason = %letter.reason, "write dead-lettered");
             }
@@ -207,10 +155,10 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
     }
 
     pub(crate) fn health_now(&self) -> Health {
-        let breaker = self.breaker.state();
+        let breaker = self.intake.breaker().state();
         let poisoned = self.poisoned();
-        let closing = self.closing.load(Ordering::Relaxed);
-        let depths = self.lanes.depths();
+        let closing = self.intake.is_closing();
+        let depths = self.intake.depths();
         let filling = depths.iter().any(|(_, d, cap)| *d * 5 >= *cap * 4);
         let status = if breaker == BreakerState::Open || poisoned || closing {
             Status::Failing
@@ -232,9 +180,8 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
                 "breaker": breaker,
                 "poisoned": poisoned,
                 "shutting_down": closing,
-                "last_error": self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
-                    .or_else(|| self.breaker.last_error()),
-                "dead_letters": self.dead_letters.load(Ordering::Relaxed),
+                "last_error": self.intake.last_error(),
+                "dead_letters": self.dead_letters.count(),
                 "chain_head": head,
                 "archive_error": self.history.as_ref().and_then(History::last_error),
             }),
@@ -298,17 +245,17 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         for (id, store) in self.stores.engines() {
             self.store_samples(id, store, out);
         }
-        for (lane, depth, _) in self.lanes.depths() {
+        for (lane, depth, _) in self.intake.depths() {
             out.push(Sample::new(Observed::LaneDepth, depth as f64).label("lane", lane.as_str()));
         }
-        let breaker = match self.breaker.state() {
+        let breaker = match self.intake.breaker().state() {
             BreakerState::Closed => 0.0,
             BreakerState::HalfOpen => 1.0,
             BreakerState::Open => 2.0,
         };
         out.push(Sample::new(Observed::BreakerState, breaker));
         out.push(Sample::new(Observed::Poisoned, f64::from(u8::from(self.poisoned()))));
-        out.push(Sample::new(Observed::DeadLetters, self.dead_letters.load(Ordering::Relaxed) as f64));
+        out.push(Sample::new(Observed::DeadLetters, self.dead_letters.count() as f64));
         if let Some(head) = self.stores.chain.head() {
             out.push(Sample::new(Observed::ChainHead, head.number as f64));
         }

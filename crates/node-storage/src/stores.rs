@@ -1,114 +1,15 @@
-//! The node's stores as types: [`StoreId`] names one (its schema, migration steps and place
-//! under the data directory), [`Stores`] holds the three open ones. Adding a store is done here
-//! and in the code that gives it meaning; every loop over the stores goes through
-//! [`StoreId::ALL`] or [`Stores::engines`].
+//! The three open stores of a node, as one typed set: [`Stores`] opens them in
+//! [`StoreId::ALL`] order and lists their engine handles.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-
-use chain_store::{ChainModel, ChainStore, chain_schema};
-use dag_store::{DagStore, dag_schema};
-use storage_api::migration::MigrationStep;
+use chain_store::{ChainModel, ChainStore};
+use dag_store::DagStore;
 use storage_api::{KvReader, Schema};
 
-#[cfg(doc)]
-use crate::backend::Backend;
-use crate::config::BackendKind;
-use crate::deadletter::node_schema;
 use crate::error::StorageError;
+use crate::store_id::StoreId;
 
-/// One of the node's stores: a database of its own under the data directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreId {
-    /// The linear chain (chain-store).
-    Chain,
-    /// The DAG (dag-store).
-    Dag,
-    /// The node's own records (the dead-letter table).
-    Node,
-}
-
-impl StoreId {
-    /// Every store, in the order the node opens, backs up and migrates them.
-    pub const ALL: [StoreId; 3] = [StoreId::Chain, StoreId::Dag, StoreId::Node];
-
-    /// The store's name: its file or directory name under the data directory, its label in
-    /// metrics and its name in backup manifests.
-    pub const fn name(self) -> &'static str {
-        match self {
-            StoreId::Chain => "chain",
-            StoreId::Dag => "dag",
-            StoreId::Node => "node",
-        }
-    }
-
-    /// The store named `name` (as [`StoreId::name`] writes it).
-    pub fn from_name(name: &str) -> Option<StoreId> {
-        StoreId::ALL.into_iter().find(|s| s.name() == name)
-    }
-
-    /// The schema this build uses for the store, with chain model `M`.
-    pub fn schema<M: ChainModel>(self) -> Schema {
-        match self {
-            StoreId::Chain => chain_schema::<M>(),
-            StoreId::Dag => dag_schema(),
-            StoreId::Node => node_schema(),
-        }
-    }
-
-    /// The store's schema migration steps for chain model `M`, oldest first.
-    pub fn migration_steps<M: ChainModel>(self) -> Vec<Box<dyn MigrationStep>> {
-        match self {
-            StoreId::Chain => chain_store::migrate::steps::<M>(),
-            StoreId::Dag => {
-                dag_store::migrate::STEPS.iter().map(|s| Box::new(StaticStep(*s)) as Box<dyn MigrationStep>).collect()
-            }
-            // Version 1 is the only one there has been.
-            StoreId::Node => Vec::new(),
-        }
-    }
-
-    /// Where the store of engine `kind` lives under `data_dir`.
-    pub fn path(self, kind: BackendKind, data_dir: &Path) -> PathBuf {
-        kind.store_path(data_dir, self.name())
-    }
-}
-
-impl fmt::Display for StoreId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A `'static` step behind a box, beside the chain's generic ones.
-struct StaticStep(&'static dyn MigrationStep);
-
-impl MigrationStep for StaticStep {
-    fn source_version(&self) -> u32 {
-        self.0.source_version()
-    }
-    fn description(&self) -> &'static str {
-        self.0.description()
-    }
-    fn table(&self) -> &'static str {
-        self.0.table()
-    }
-    fn transform(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        out: &mut dyn storage_api::RawBatch,
-    ) -> Result<bool, storage_api::migration::EntryError> {
-        self.0.transform(key, value, out)
-    }
-    fn verify(&self, key: &[u8], value: &[u8]) -> Result<(), storage_api::migration::EntryError> {
-        self.0.verify(key, value)
-    }
-}
-
-/// The three open stores of a node, each on the engine handle `S` (a [`Backend`] store, or its
-/// read-only [`Backend::Reader`]), with chain model `M`.
+/// The three open stores of a node, each on the engine handle `S` (a [`Backend`](crate::Backend) store, or
+/// its read-only [`Backend::Reader`](crate::Backend::Reader)), with chain model `M`.
 #[derive(Debug)]
 pub(crate) struct Stores<S, M: ChainModel> {
     pub(crate) chain: ChainStore<S, M>,
@@ -139,20 +40,4 @@ pub(crate) fn open_each<B, M: ChainModel>(
     mut open: impl FnMut(StoreId, Schema) -> Result<B, StorageError>,
 ) -> Result<Vec<(StoreId, B)>, StorageError> {
     StoreId::ALL.into_iter().map(|id| Ok((id, open(id, id.schema::<M>())?))).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip_and_are_distinct() {
-        for id in StoreId::ALL {
-            assert_eq!(StoreId::from_name(id.name()), Some(id));
-        }
-        assert_eq!(StoreId::from_name("chains"), None);
-        let paths: std::collections::BTreeSet<_> =
-            StoreId::ALL.iter().map(|id| id.path(BackendKind::Redb, Path::new("/d"))).collect();
-        assert_eq!(paths.len(), 3);
-    }
 }

@@ -15,15 +15,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::Backend;
 use crate::error::StorageError;
+use crate::intake::Receivers;
 use crate::request::{Op, Pending, Reply, Request};
 use crate::shared::{Opened, Shared};
-use crate::stores::StoreId;
+use crate::store_id::StoreId;
 
 pub(crate) fn spawn<B: Backend, M: ChainModel>(
     opened: Opened<B, M>,
     stop: oneshot::Receiver<()>,
 ) -> Result<std::thread::JoinHandle<()>, StorageError> {
-    let Opened { shared, high, normal, low } = opened;
+    let Opened { shared, lanes: Receivers { high, normal, low } } = opened;
     std::thread::Builder::new()
         .name("node-storage-writer".into())
         .spawn(move || {
@@ -343,14 +344,11 @@ impl<B: Backend, M: ChainModel> Writer<B, M> {
         let s = &*self.shared;
         let _span = r.span.enter();
         match r.op.reply().error() {
-            None => s.breaker.success(),
+            None => s.intake.breaker().success(),
             Some(e) => {
-                s.metrics.error(e.kind());
-                if e.is_engine_failure() {
-                    s.set_last_error(e);
-                    if s.breaker.failure(&e.to_string()) {
-                        s.metrics.error("breaker_opened");
-                    }
+                s.metrics.error(e.kind().as_str());
+                if e.is_engine_failure() && s.intake.engine_failed(e) {
+                    s.metrics.error("breaker_opened");
                 }
                 if r.op.dead_letters() && r.replay_of.is_none() && e.is_retryable_later() {
                     s.dead_letter(&r, e);

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use dag_store::{Vertex, VertexBuilder};
 use node_storage::admin::{AdminClient, AdminError};
 use node_storage::backups::{BackupKind, Backups, Credentials, Progress, Selector};
-use node_storage::{Backend, Config, RedbStore, RocksStore, SledStore, StorageHandle};
+use node_storage::{Backend, Config, ErrorKind, RedbStore, RocksStore, SledStore, StorageHandle};
 
 fn config(root: &std::path::Path) -> Config {
     let mut c = Config { data_dir: root.join("data"), ..Config::default() };
@@ -45,7 +45,7 @@ struct Load {
 }
 
 impl Load {
-    fn start<B: Backend>(h: StorageHandle<B, Evm>) -> Load {
+    fn start<B: Backend>(h: StorageHandle<B, Synthetic>) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let blocks = Arc::new(AtomicU64::new(0));
         let (s, n) = (stop.clone(), blocks.clone());
@@ -115,7 +115,7 @@ fn every_operation_runs_through_the_socket_while_the_node_writes() {
     let mut cfg = config(dir.path());
     cfg.backup.schedule_interval_secs = 1;
     rt().block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         let server = h.serve_admin().unwrap();
         let mode = std::fs::metadata(server.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "owner-only socket");
@@ -189,9 +189,14 @@ fn every_operation_runs_through_the_socket_while_the_node_writes() {
             assert!(listed.iter().any(|b| &b.id == id && b.manifest.is_some()), "{id} complete");
             let mut restored = cfg.clone();
             restored.data_dir = dir.path().join(format!("restored-{id}"));
-            node_storage::restore::<RocksStore, Evm, ()>(&restored, &Selector::Id(id.clone()), false, Arc::new(()))
-                .await
-                .unwrap();
+            node_storage::restore::<RocksStore, Synthetic, ()>(
+                &restored,
+                &Selector::Id(id.clone()),
+                false,
+                Arc::new(()),
+            )
+            .await
+            .unwrap();
         }
     });
 }
@@ -201,7 +206,7 @@ fn consistent_checks_under_load<B: Backend>() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     rt().block_on(async {
-        let h = StorageHandle::<B, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<B, Synthetic>::open(cfg.clone()).unwrap();
         let _server = h.serve_admin().unwrap();
         let load = Load::start(h.clone());
         load.wait_for(20).await;
@@ -228,14 +233,14 @@ fn a_running_sled_node_refuses_what_would_stop_its_writes() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     rt().block_on(async {
-        let h = StorageHandle::<SledStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<SledStore, Synthetic>::open(cfg.clone()).unwrap();
         let _server = h.serve_admin().unwrap();
         let load = Load::start(h.clone());
         load.wait_for(20).await;
         let before = load.blocks.load(Ordering::SeqCst);
         let err = client(&cfg).await.check(false).await.unwrap_err();
         assert!(
-            matches!(&err, AdminError::Node { kind, message } if kind == "unsupported" && message.contains("snapshots")),
+            matches!(&err, AdminError::Node { kind, message } if *kind == ErrorKind::Unsupported && message.contains("snapshots")),
             "{err}"
         );
         let err = client(&cfg).await.backup(BackupKind::Logical, Arc::new(())).await.unwrap_err();
@@ -255,7 +260,7 @@ fn impatient(root: &std::path::Path) -> Config {
 }
 
 /// `n` small blocks on the generator's chain, genesis first.
-fn blocks(n: usize) -> Vec<chain_store::NewBlock<Evm>> {
+fn blocks(n: usize) -> Vec<chain_store::NewBlock<Synthetic>> {
     let mut g = ChainGenerator::new(GenConfig {
         txs_per_block: 5,
         accounts: 50,
@@ -267,9 +272,9 @@ fn blocks(n: usize) -> Vec<chain_store::NewBlock<Evm>> {
 
 /// A node holding the chain's first 50 blocks and `vertices` vertices of 1 KiB (about that
 /// many KiB of data to compact or back up), written with the default timeouts, then closed.
-fn filled(cfg: &Config, chain: &[chain_store::NewBlock<Evm>], vertices: u64) {
+fn filled(cfg: &Config, chain: &[chain_store::NewBlock<Synthetic>], vertices: u64) {
     rt().block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         h.init_chain(chain[0].clone()).await.unwrap();
         for r in h.insert_blocks(chain[1..50].to_vec()).await {
             r.unwrap();
@@ -299,8 +304,8 @@ fn filled(cfg: &Config, chain: &[chain_store::NewBlock<Evm>], vertices: u64) {
 /// Inserts `more` one by one while `busy` runs; every insert must succeed within the writer's
 /// timeout. Returns how long `busy` took.
 async fn inserts_during<F: std::future::Future>(
-    h: &StorageHandle<RocksStore, Evm>,
-    more: &[chain_store::NewBlock<Evm>],
+    h: &StorageHandle<RocksStore, Synthetic>,
+    more: &[chain_store::NewBlock<Synthetic>],
     busy: F,
 ) -> (F::Output, Duration) {
     let started = std::time::Instant::now();
@@ -323,7 +328,7 @@ fn writes_go_on_during_a_compaction() {
     let all = blocks(200);
     filled(&cfg, &all, 150_000);
     rt().block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         let ((compacted, took), ()) = (inserts_during(&h, &all[50..], h.compact()).await, ());
         assert!(compacted.unwrap());
         assert!(took > Duration::from_millis(800), "the compaction took only {took:?}: too short to show anything");
@@ -361,7 +366,7 @@ fn writes_go_on_while_a_prune_waits_for_a_hung_archive() {
     cfg.history.upload = false;
     let all = blocks(120);
     rt().block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         h.init_chain(all[0].clone()).await.unwrap();
         for chunk in all[1..60].chunks(5) {
             for r in h.insert_blocks(chunk.to_vec()).await {
@@ -387,7 +392,7 @@ fn a_client_that_stops_reading_holds_nothing_up() {
     let all = blocks(200);
     filled(&cfg, &all, 60_000);
     rt().block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         let server = h.serve_admin().unwrap();
         // A raw client with the smallest receive buffer, which sends its request and never reads.
         let stalled = std::os::unix::net::UnixStream::connect(server.path()).unwrap();
@@ -433,7 +438,7 @@ fn dead_letters_are_listed_in_pages_and_replayed_once() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     rt().block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         let _server = h.serve_admin().unwrap();
         // 30 orphans of one missing parent, each with a 64 KiB payload.
         let parent = vertex(7_000_000);
@@ -520,7 +525,7 @@ fn strangers_are_refused_and_no_secret_is_told() {
         Some(Credentials { access_key_id: "admin-test-key".into(), secret_access_key: secret.into() });
     let logs = Logs::install();
     rt().block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         let server = h.serve_admin().unwrap();
         let path = server.path().to_owned();
 
@@ -579,7 +584,7 @@ fn strangers_are_refused_and_no_secret_is_told() {
         let mut other = cfg.clone();
         other.data_dir = dir.path().join("other");
         other.admin.socket = Some(cfg.admin_socket());
-        let h2 = StorageHandle::<RocksStore, Evm>::open(other).unwrap();
+        let h2 = StorageHandle::<RocksStore, Synthetic>::open(other).unwrap();
         let busy = h2.serve_admin().unwrap_err().to_string();
         assert!(busy.contains("another process listens"), "{busy}");
         h2.shutdown().await;
@@ -599,7 +604,7 @@ fn on_path(program: &str) -> bool {
 
 /// Opens the node again once the previous handle's last clone (the endpoint's task, ending
 /// after its abort) has let go of the data directory.
-async fn reopen(cfg: &Config) -> StorageHandle<RocksStore, Evm> {
+async fn reopen(cfg: &Config) -> StorageHandle<RocksStore, Synthetic> {
     for _ in 0..100 {
         match StorageHandle::open(cfg.clone()) {
             Ok(h) => return h,

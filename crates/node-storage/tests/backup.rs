@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use dag_store::generator::DagGenerator;
 use node_storage::{Backend, BackendKind, Config, RedbStore, RocksStore, SledStore, StorageHandle, StoreId, restore};
 use storage_backup::testkit::S3Server;
@@ -28,7 +28,7 @@ fn config(data: &Path, backend: BackendKind, backup: BackupConfig) -> Config {
 
 /// Adds a new chain of `blocks` blocks (if `blocks` > 0; the node must have no chain yet) and
 /// `vertices` vertices from generator `seed`.
-async fn populate<B: Backend>(h: &StorageHandle<B, Evm>, seed: u64, blocks: usize, vertices: usize) {
+async fn populate<B: Backend>(h: &StorageHandle<B, Synthetic>, seed: u64, blocks: usize, vertices: usize) {
     if blocks > 0 {
         let mut g = ChainGenerator::new(GenConfig { txs_per_block: 10, ..GenConfig::default() });
         h.init_chain(g.next_blocks().remove(0)).await.unwrap();
@@ -50,7 +50,7 @@ async fn populate<B: Backend>(h: &StorageHandle<B, Evm>, seed: u64, blocks: usiz
 fn digests<B: Backend>(config: &Config) -> BTreeMap<(String, String), (u64, String)> {
     let mut out = BTreeMap::new();
     for id in StoreId::ALL {
-        let store = B::open_store(config, id, id.schema::<Evm>()).unwrap();
+        let store = B::open_store(config, id, id.schema::<Synthetic>()).unwrap();
         for t in store.schema().tables() {
             out.insert((id.to_string(), t.name.to_owned()), TableDigest::of_table(&store, t.name).unwrap());
         }
@@ -65,7 +65,7 @@ fn round_trip<B: Backend>(kind: BackupKind, backup: BackupConfig) {
     let data = dir.path().join("data");
     let c = config(&data, B::KIND, backup.clone());
     let report = rt.block_on(async {
-        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<B, Synthetic>::open(c.clone()).unwrap();
         populate(&h, 1, 300, 3_000).await;
         let r = h.backup(kind, Arc::new(())).await.unwrap();
         h.shutdown().await;
@@ -76,13 +76,13 @@ fn round_trip<B: Backend>(kind: BackupKind, backup: BackupConfig) {
     let at_backup = digests::<B>(&c);
     assert!(at_backup.values().any(|(n, _)| *n > 1000), "the node holds data");
     rt.block_on(async {
-        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<B, Synthetic>::open(c.clone()).unwrap();
         populate(&h, 2, 0, 500).await;
         h.shutdown().await;
     });
     assert_ne!(digests::<B>(&c), at_backup);
     let restored =
-        rt.block_on(restore::<B, Evm, ()>(&c, &Selector::Id(report.manifest.id.clone()), false, Arc::new(())));
+        rt.block_on(restore::<B, Synthetic, ()>(&c, &Selector::Id(report.manifest.id.clone()), false, Arc::new(())));
     let restored = restored.unwrap();
     assert_eq!(digests::<B>(&c), at_backup, "{kind} restore is not byte for byte");
     // The previous data is kept aside, untouched.
@@ -121,24 +121,30 @@ fn logical_round_trip_sled_with_the_node_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let c = config(&dir.path().join("data"), BackendKind::Sled, BackupConfig::local(dest.path()));
     rt.block_on(async {
-        let h = StorageHandle::<SledStore, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<SledStore, Synthetic>::open(c.clone()).unwrap();
         populate(&h, 1, 300, 3_000).await;
         let err = h.backup(BackupKind::Logical, Arc::new(())).await.unwrap_err();
         assert!(matches!(err, node_storage::StorageError::NoSnapshots { .. }), "{err}");
         h.shutdown().await;
     });
-    let report =
-        rt.block_on(node_storage::backup_stopped::<SledStore, Evm, ()>(&c, BackupKind::Logical, Arc::new(()))).unwrap();
+    let report = rt
+        .block_on(node_storage::backup_stopped::<SledStore, Synthetic, ()>(&c, BackupKind::Logical, Arc::new(())))
+        .unwrap();
     assert_eq!(report.manifest.stores[0].head, Some(300), "the marks are recorded");
     let at_backup = digests::<SledStore>(&c);
     rt.block_on(async {
-        let h = StorageHandle::<SledStore, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<SledStore, Synthetic>::open(c.clone()).unwrap();
         populate(&h, 2, 0, 500).await;
         h.shutdown().await;
     });
     assert_ne!(digests::<SledStore>(&c), at_backup);
-    rt.block_on(restore::<SledStore, Evm, ()>(&c, &Selector::Id(report.manifest.id.clone()), false, Arc::new(())))
-        .unwrap();
+    rt.block_on(restore::<SledStore, Synthetic, ()>(
+        &c,
+        &Selector::Id(report.manifest.id.clone()),
+        false,
+        Arc::new(()),
+    ))
+    .unwrap();
     assert_eq!(digests::<SledStore>(&c), at_backup, "restored byte for byte");
 }
 
@@ -155,7 +161,7 @@ fn unchanged_database_backs_up_by_reference() {
     let dir = tempfile::tempdir().unwrap();
     let c = config(&dir.path().join("data"), BackendKind::Rocksdb, BackupConfig::local(dir.path().join("dest")));
     rt.block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(c.clone()).unwrap();
         populate(&h, 3, 300, 3_000).await;
         h.compact().await.unwrap();
         let first = h.backup(BackupKind::Physical, Arc::new(())).await.unwrap();
@@ -175,7 +181,7 @@ fn logical_backup_moves_data_between_engines() {
     let dest = BackupConfig::local(dir.path().join("dest"));
     let rocks = config(&dir.path().join("rocks"), BackendKind::Rocksdb, dest.clone());
     let id = rt.block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(rocks.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(rocks.clone()).unwrap();
         populate(&h, 4, 200, 2_000).await;
         let r = h.backup(BackupKind::Logical, Arc::new(())).await.unwrap();
         h.shutdown().await;
@@ -187,26 +193,27 @@ fn logical_backup_moves_data_between_engines() {
         let selector = Selector::Id(id.clone());
         match kind {
             BackendKind::Redb => {
-                rt.block_on(restore::<RedbStore, Evm, ()>(&target, &selector, false, Arc::new(()))).unwrap();
+                rt.block_on(restore::<RedbStore, Synthetic, ()>(&target, &selector, false, Arc::new(()))).unwrap();
                 assert_eq!(digests::<RedbStore>(&target), source);
             }
             _ => {
-                rt.block_on(restore::<SledStore, Evm, ()>(&target, &selector, false, Arc::new(()))).unwrap();
+                rt.block_on(restore::<SledStore, Synthetic, ()>(&target, &selector, false, Arc::new(()))).unwrap();
                 assert_eq!(digests::<SledStore>(&target), source);
             }
         }
     }
     // A physical RocksDB backup cannot go into redb: a clear error, nothing changed.
     let physical = rt.block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(rocks.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(rocks.clone()).unwrap();
         let r = h.backup(BackupKind::Physical, Arc::new(())).await.unwrap();
         h.shutdown().await;
         r.manifest.id
     });
     let target = config(&dir.path().join("redb"), BackendKind::Redb, dest);
     let before = digests::<RedbStore>(&target);
-    let err =
-        rt.block_on(restore::<RedbStore, Evm, ()>(&target, &Selector::Id(physical), false, Arc::new(()))).unwrap_err();
+    let err = rt
+        .block_on(restore::<RedbStore, Synthetic, ()>(&target, &Selector::Id(physical), false, Arc::new(())))
+        .unwrap_err();
     assert!(
         err.to_string().contains("physical rocksdb backup") && err.to_string().contains("--backend rocksdb"),
         "{err}"
@@ -221,7 +228,7 @@ fn failed_or_dry_run_restores_leave_the_live_data_untouched() {
     let dest = dir.path().join("dest");
     let c = config(&dir.path().join("data"), BackendKind::Rocksdb, BackupConfig::local(&dest));
     let id = rt.block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(c.clone()).unwrap();
         populate(&h, 5, 100, 1_000).await;
         h.compact().await.unwrap(); // SSTs, so the backup has shared objects to corrupt
         let r = h.backup(BackupKind::Physical, Arc::new(())).await.unwrap();
@@ -237,15 +244,16 @@ fn failed_or_dry_run_restores_leave_the_live_data_untouched() {
     let files = || storage_api::testkit::caps::dir_fingerprint(&c.data_dir);
     let untouched = files();
     // Dry run: downloads and verifies, changes nothing.
-    let dry = rt.block_on(restore::<RocksStore, Evm, ()>(&c, &Selector::Latest, true, Arc::new(()))).unwrap();
+    let dry = rt.block_on(restore::<RocksStore, Synthetic, ()>(&c, &Selector::Latest, true, Arc::new(()))).unwrap();
     assert!(dry.dry_run && dry.previous.is_none());
     assert_eq!(files(), untouched, "a dry run changed live files");
     assert_eq!(digests::<RocksStore>(&c), live);
     assert_eq!(entries(), before, "no staging left behind");
     // While the node runs, restore refuses.
-    let h = rt.block_on(async { StorageHandle::<RocksStore, Evm>::open(c.clone()).unwrap() });
+    let h = rt.block_on(async { StorageHandle::<RocksStore, Synthetic>::open(c.clone()).unwrap() });
     let running = files();
-    let err = rt.block_on(restore::<RocksStore, Evm, ()>(&c, &Selector::Latest, false, Arc::new(()))).unwrap_err();
+    let err =
+        rt.block_on(restore::<RocksStore, Synthetic, ()>(&c, &Selector::Latest, false, Arc::new(()))).unwrap_err();
     assert!(matches!(err, node_storage::StorageError::InUse { .. }), "{err}");
     assert!(err.to_string().contains("in use"), "{err}");
     assert_eq!(files(), running, "a refused restore changed live files");
@@ -266,7 +274,8 @@ fn failed_or_dry_run_restores_leave_the_live_data_untouched() {
     bytes[last] ^= 0x55;
     std::fs::write(dest.join(&object), bytes).unwrap();
     let untouched = files();
-    let err = rt.block_on(restore::<RocksStore, Evm, ()>(&c, &Selector::Id(id), false, Arc::new(()))).unwrap_err();
+    let err =
+        rt.block_on(restore::<RocksStore, Synthetic, ()>(&c, &Selector::Id(id), false, Arc::new(()))).unwrap_err();
     assert!(err.to_string().contains("BLAKE3"), "{err}");
     assert_eq!(files(), untouched, "a rejected restore changed live files");
     assert_eq!(digests::<RocksStore>(&c), live);
@@ -279,7 +288,7 @@ fn sled_cannot_take_physical_backups() {
     let dir = tempfile::tempdir().unwrap();
     let c = config(&dir.path().join("data"), BackendKind::Sled, BackupConfig::local(dir.path().join("dest")));
     rt.block_on(async {
-        let h = StorageHandle::<SledStore, Evm>::open(c).unwrap();
+        let h = StorageHandle::<SledStore, Synthetic>::open(c).unwrap();
         let err = h.backup(BackupKind::Physical, Arc::new(())).await.unwrap_err();
         assert!(err.to_string().contains("use a logical backup"), "{err}");
         h.shutdown().await;
@@ -297,7 +306,7 @@ fn scheduled_backups_run_and_show_in_metrics() {
     backup.retention.keep_weekly = 0;
     let c = config(&dir.path().join("data"), BackendKind::Rocksdb, backup.clone());
     rt.block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(c).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(c).unwrap();
         populate(&h, 7, 50, 500).await;
         let task = h.spawn_backup_schedule().expect("scheduled");
         let backups = Backups::open(&backup).unwrap();
@@ -351,7 +360,7 @@ fn a_damaged_node_falls_back_to_its_latest_backup_that_verifies() {
     let cfg = config(&data, BackendKind::Rocksdb, dest);
     let rt = rt();
     let (older, newer) = rt.block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         let mut g = ChainGenerator::new(GenConfig { txs_per_block: 5, fork_probability: 0.0, ..GenConfig::default() });
         let genesis = g.child(None);
         h.init_chain(genesis.clone()).await.unwrap();
@@ -384,10 +393,10 @@ fn a_damaged_node_falls_back_to_its_latest_backup_that_verifies() {
         .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("MANIFEST-"))
         .unwrap();
     std::fs::write(&manifest, b"not a manifest").unwrap();
-    assert!(StorageHandle::<RocksStore, Evm>::open(cfg.clone()).is_err(), "the damaged node does not open");
+    assert!(StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).is_err(), "the damaged node does not open");
 
     rt.block_on(async {
-        let dry = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&cfg, None, true, false, Arc::new(()))
+        let dry = node_storage::recover_from_backup::<RocksStore, Synthetic, ()>(&cfg, None, true, false, Arc::new(()))
             .await
             .unwrap();
         assert!(dry.dry_run && dry.damaged_kept_at.is_none());
@@ -398,22 +407,24 @@ fn a_damaged_node_falls_back_to_its_latest_backup_that_verifies() {
         assert_eq!(dry.uncovered.chain_blocks(), Some((31, 60)), "{:?}", dry.uncovered);
         assert_eq!(std::fs::read(&manifest).unwrap(), b"not a manifest", "a dry run changes nothing");
 
-        let done = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&cfg, None, false, false, Arc::new(()))
-            .await
-            .unwrap();
+        let done =
+            node_storage::recover_from_backup::<RocksStore, Synthetic, ()>(&cfg, None, false, false, Arc::new(()))
+                .await
+                .unwrap();
         let kept = done.damaged_kept_at.expect("the damaged data is kept");
         let kept_manifest = RocksStore::store_path(&kept, StoreId::Dag).join(manifest.file_name().unwrap());
         assert_eq!(std::fs::read(kept_manifest).unwrap(), b"not a manifest", "kept as it was");
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         assert_eq!(h.pointers().head.map(|b| b.number), Some(30));
         let (chain, dag) = h.check().await.unwrap();
         assert!(chain.is_ok() && dag.is_ok());
         h.shutdown().await;
         drop(h);
-        let sound = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&cfg, None, true, false, Arc::new(()))
-            .await
-            .unwrap_err()
-            .to_string();
+        let sound =
+            node_storage::recover_from_backup::<RocksStore, Synthetic, ()>(&cfg, None, true, false, Arc::new(()))
+                .await
+                .unwrap_err()
+                .to_string();
         assert!(sound.contains("nothing to recover"), "{sound}");
     });
 }
@@ -432,7 +443,7 @@ fn damage_dag(data: &Path) {
 /// A node of `blocks` blocks at `data`, backed up to `dest` (a physical backup); its id.
 fn node_with_backup(rt: &tokio::runtime::Runtime, cfg: &Config, seed: u64, blocks: usize) -> String {
     rt.block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         populate(&h, seed, blocks, 200).await;
         let id = h.backup(BackupKind::Physical, Arc::new(())).await.unwrap().manifest.id;
         h.shutdown().await;
@@ -459,14 +470,14 @@ fn recovery_never_restores_another_nodes_backup() {
     assert!(ida.is_some() && ida != idb, "each node has its own identity");
     damage_dag(&a.data_dir);
     rt.block_on(async {
-        let done = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&a, None, false, false, Arc::new(()))
+        let done = node_storage::recover_from_backup::<RocksStore, Synthetic, ()>(&a, None, false, false, Arc::new(()))
             .await
             .unwrap();
         assert_eq!(done.backup, own);
         assert_eq!(done.skipped.len(), 1, "{:?}", done.skipped);
         assert_eq!(done.skipped[0].0, other);
         assert!(done.skipped[0].1.contains("another node"), "{}", done.skipped[0].1);
-        let h = StorageHandle::<RocksStore, Evm>::open(a.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(a.clone()).unwrap();
         assert_eq!(h.pointers().head.map(|b| b.number), Some(40));
         h.shutdown().await;
     });
@@ -484,27 +495,28 @@ fn a_dry_run_chooses_the_backup_the_real_run_uses() {
     // The chain loses a canonical-index entry (what the check finds), then a newer backup
     // faithfully copies the damage.
     {
-        let chain = RocksStore::open_store(&cfg, StoreId::Chain, StoreId::Chain.schema::<Evm>()).unwrap();
+        let chain = RocksStore::open_store(&cfg, StoreId::Chain, StoreId::Chain.schema::<Synthetic>()).unwrap();
         let mut batch = storage_api::KvWrite::batch(&chain);
-        batch.delete::<chain_store::schema::Canonical<Evm>>(&7).unwrap();
+        batch.delete::<chain_store::schema::Canonical<Synthetic>>(&7).unwrap();
         storage_api::KvWrite::write(&chain, batch, storage_api::Durability::Synced).unwrap();
     }
     let bad = rt.block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(cfg.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(cfg.clone()).unwrap();
         let id = h.backup(BackupKind::Physical, Arc::new(())).await.unwrap().manifest.id;
         h.shutdown().await;
         id
     });
     damage_dag(&cfg.data_dir);
     rt.block_on(async {
-        let dry = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&cfg, None, true, false, Arc::new(()))
+        let dry = node_storage::recover_from_backup::<RocksStore, Synthetic, ()>(&cfg, None, true, false, Arc::new(()))
             .await
             .unwrap();
         assert_eq!(dry.backup, good, "the dry run passes over the backup that fails its check: {:?}", dry.skipped);
         assert_eq!(dry.skipped.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), vec![bad.clone()]);
-        let real = node_storage::recover_from_backup::<RocksStore, Evm, ()>(&cfg, None, false, false, Arc::new(()))
-            .await
-            .unwrap();
+        let real =
+            node_storage::recover_from_backup::<RocksStore, Synthetic, ()>(&cfg, None, false, false, Arc::new(()))
+                .await
+                .unwrap();
         assert_eq!(real.backup, dry.backup);
     });
 }

@@ -2,19 +2,19 @@
 //! real RocksDB wrapped in a thin layer that fails or delays writes on demand (one process-
 //! wide switch, so these tests live in their own binary and run one at a time).
 
-use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use chain_store::evm::Evm;
+use chain_store::synthetic::Synthetic;
 use dag_store::{Vertex, VertexBuilder};
-use node_storage::{Backend, BackendKind, BreakerState, Config, RocksStore, StorageError, StorageHandle, StoreId};
-use storage_api::{
-    BackendError, BackendErrorKind, CheckpointError, Direction, Durability, FlushError, KvFlush, KvRead, KvReader,
-    KvStats, KvWrite, MaintenanceError, OpenError, RawRange, ReadError, Schema, TableStats, WriteError,
+use node_storage::{
+    Backend, BackendKind, BreakerState, Config, RocksStore, StorageError, StorageHandle, StoreId, caps,
 };
-use storage_backup::{BackupError, LogicalWriter, StoreRecord};
+use storage_api::{
+    BackendError, BackendErrorKind, Direction, Durability, FlushError, KvFlush, KvRead, KvReader, KvStats, KvWrite,
+    MaintenanceError, OpenError, RawRange, ReadError, Schema, TableStats, WriteError,
+};
 use storage_metrics::Sample;
 
 /// Writes to fail from now on (u32::MAX: all).
@@ -107,38 +107,18 @@ impl Backend for Faulty {
     fn open_reader(config: &Config, name: StoreId, schema: Schema) -> Result<Self::Reader, OpenError> {
         RocksStore::open_reader(config, name, schema)
     }
-    fn compact_all(&self) -> Result<bool, MaintenanceError> {
-        self.0.compact_all()
-    }
     fn engine_samples(&self, store: StoreId, out: &mut Vec<Sample>) {
         self.0.engine_samples(store, out)
     }
-    const SNAPSHOTS: bool = true;
-    fn identity(staging: &Path, name: StoreId) -> Option<String> {
-        RocksStore::identity(staging, name)
-    }
-    fn checkpoint_into(&self, staging: &Path, name: StoreId) -> Result<bool, CheckpointError> {
-        self.0.checkpoint_into(staging, name)
-    }
-    fn copy_from<S: KvRead + ?Sized>(
-        &self,
-        store: StoreId,
-        source: &S,
-        tables: &[&str],
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<u64, storage_migrate::MigrateError> {
-        self.0.copy_from(store, source, tables, progress)
-    }
-    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
-        self.0.dump(record, writer)
-    }
-    fn with_view<V: node_storage::ViewVisitor>(&self, visitor: V) -> V::Output {
-        self.0.with_view(visitor)
-    }
-    const LOAD_CHUNK: storage_backup::ChunkLoader<Self> = storage_backup::load_chunk_in_batches;
+    // The wrapper implements none of the optional capabilities: the facade refuses what needs
+    // them, and loads through batches.
+    type Views = caps::Absent;
+    type Compaction = caps::Absent;
+    type Loading = caps::Batched;
+    type Physical = caps::Absent;
 }
 
-type Handle = StorageHandle<Faulty, Evm>;
+type Handle = StorageHandle<Faulty, Synthetic>;
 
 fn vertex(i: u64) -> Vertex {
     VertexBuilder::new("a").id(format!("v{i}")).timestamp(i).build()

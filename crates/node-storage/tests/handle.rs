@@ -7,13 +7,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use chain_store::{BlockHeader, NewBlock};
 use dag_store::{DagError, Inserted, Vertex, VertexBuilder};
 use node_storage::{Backend, Config, RedbStore, RocksStore, SledStore, StorageError, StorageHandle};
 
-type Handle = StorageHandle<RocksStore, Evm>;
+type Handle = StorageHandle<RocksStore, Synthetic>;
 
 fn config(dir: &std::path::Path) -> Config {
     let mut c = Config { data_dir: dir.to_owned(), ..Config::default() };
@@ -99,7 +99,7 @@ fn engine_config<B: Backend>(dir: &std::path::Path) -> Config {
 fn write_until_killed<B: Backend>(dir: &std::path::Path) {
     let rt = rt();
     rt.block_on(async {
-        let h = StorageHandle::<B, Evm>::open(engine_config::<B>(dir)).unwrap();
+        let h = StorageHandle::<B, Synthetic>::open(engine_config::<B>(dir)).unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for w in 0..32u64 {
             let h = h.clone();
@@ -147,7 +147,7 @@ fn acknowledged_writes_survive_sigkill<B: Backend>(acks: usize) {
     assert_eq!(acked.len(), acks, "{}: the child stopped early", B::KIND);
     let rt = rt();
     rt.block_on(async {
-        let h = StorageHandle::<B, Evm>::open(engine_config::<B>(dir.path()))
+        let h = StorageHandle::<B, Synthetic>::open(engine_config::<B>(dir.path()))
             .unwrap_or_else(|e| panic!("{}: reopen after SIGKILL: {e}", B::KIND));
         let tips: std::collections::HashSet<String> = h.tips().await.unwrap().iter().map(|t| t.to_string()).collect();
         let lost: Vec<&String> = acked.iter().filter(|a| !tips.contains(*a)).collect();
@@ -189,7 +189,7 @@ fn reorgs_and_pruning_never_leave_stale_cache_entries() {
         let mut g = small_chain();
         let genesis = g.child(None);
         h.init_chain(genesis.clone()).await.unwrap();
-        let mut a: Vec<NewBlock<Evm>> = vec![genesis];
+        let mut a: Vec<NewBlock<Synthetic>> = vec![genesis];
         for _ in 0..6 {
             let b = g.child(Some(&a.last().unwrap().block.header));
             h.insert_block(b.clone()).await.unwrap();
@@ -204,7 +204,7 @@ fn reorgs_and_pruning_never_leave_stale_cache_entries() {
             h.state(*k).await.unwrap();
         }
         // Branch B from A2, longer; then make it canonical.
-        let mut b: Vec<NewBlock<Evm>> = a[..3].to_vec();
+        let mut b: Vec<NewBlock<Synthetic>> = a[..3].to_vec();
         for _ in 0..5 {
             let blk = g.child(Some(&b.last().unwrap().block.header));
             h.insert_block(blk.clone()).await.unwrap();

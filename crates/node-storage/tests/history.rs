@@ -7,15 +7,15 @@
 use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
-use chain_store::evm::{Address, Evm};
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::{Address, Synthetic};
 use chain_store::{LogFilter, NewBlock, Receipt, Transaction};
 use dag_store::{Vertex, VertexBuilder};
 use node_storage::history_tier::{HistoryConfig, TierKind};
 use node_storage::{Config, RocksStore, StorageError, StorageHandle};
 use storage_history::testkit::{Emulator, Proxy, config_at};
 
-type Handle = StorageHandle<RocksStore, Evm>;
+type Handle = StorageHandle<RocksStore, Synthetic>;
 
 const BLOCKS: usize = 20_000;
 const VERTICES: u64 = 2_000;
@@ -32,7 +32,7 @@ fn node_config(dir: &std::path::Path, history: HistoryConfig) -> Config {
     c
 }
 
-fn chain(n: usize, seed: u64) -> Vec<NewBlock<Evm>> {
+fn chain(n: usize, seed: u64) -> Vec<NewBlock<Synthetic>> {
     let mut g = ChainGenerator::new(GenConfig {
         txs_per_block: 3,
         accounts: 500,
@@ -63,7 +63,7 @@ fn dag(n: u64) -> Vec<Vertex> {
 }
 
 /// Stores `blocks` and `vertices`, finalizing everything but the last 5 blocks.
-async fn fill(h: &Handle, blocks: &[NewBlock<Evm>], vertices: &[Vertex]) {
+async fn fill(h: &Handle, blocks: &[NewBlock<Synthetic>], vertices: &[Vertex]) {
     h.init_chain(blocks[0].clone()).await.unwrap();
     for chunk in blocks[1..].chunks(1_000) {
         for r in h.insert_blocks(chunk.to_vec()).await {
@@ -104,7 +104,7 @@ async fn uploaded(h: &Handle, chain_unit: u64, dag_unit: u64) -> node_storage::A
 }
 
 /// Every block, transaction, receipt, log and vertex, through the node.
-async fn serves_everything(h: &Handle, blocks: &[NewBlock<Evm>], vertices: &[Vertex]) {
+async fn serves_everything(h: &Handle, blocks: &[NewBlock<Synthetic>], vertices: &[Vertex]) {
     let mut tasks = tokio::task::JoinSet::new();
     // Many readers at once, as RPC traffic would be (the archive answers them concurrently).
     for chunk in blocks.chunks(blocks.len().div_ceil(64)) {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use chain_store::evm::Evm;
+use chain_store::synthetic::Synthetic;
 use dag_store::legacy::{self, LegacyError, LegacyRecord};
 use dag_store::{Status, VertexHash};
 use node_storage::{
@@ -43,7 +43,7 @@ fn import<B: Backend>() {
     let c = config(dir.path(), B::KIND);
 
     let mut phases = Vec::new();
-    let dry = import_legacy::<B, Evm>(&c, &source, true, &mut |p, _| phases.push(p)).unwrap();
+    let dry = import_legacy::<B, Synthetic>(&c, &source, true, &mut |p, _| phases.push(p)).unwrap();
     assert!(dry.dry_run);
     assert_eq!(
         (dry.counts.vertices, dry.counts.metas, dry.counts.finalized),
@@ -52,14 +52,14 @@ fn import<B: Backend>() {
     assert!(["validate", "import", "verify"].iter().all(|p| phases.contains(p)), "{phases:?}");
     untouched::<B>(&c);
 
-    let report = import_legacy::<B, Evm>(&c, &source, false, &mut |_, _| {}).unwrap();
+    let report = import_legacy::<B, Synthetic>(&c, &source, false, &mut |_, _| {}).unwrap();
     assert_eq!(report.counts, dry.counts);
     assert!(report.target.exists());
     // The node opens on it and every legacy record is there as it was.
     let expected = legacy::fixture(VERTICES, FINALIZED, 5);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<B, Synthetic>::open(c.clone()).unwrap();
         for record in &expected {
             if let LegacyRecord::Vertex(v, signature) = record {
                 let got = h.vertex(v.hash).await.unwrap().unwrap();
@@ -73,7 +73,7 @@ fn import<B: Backend>() {
         h.shutdown().await;
     });
     // Checked with the node stopped (sled has no snapshots for a live check).
-    let (_, dag) = node_storage::NodeReader::<B, Evm>::open(c.clone()).unwrap().check().unwrap();
+    let (_, dag) = node_storage::NodeReader::<B, Synthetic>::open(c.clone()).unwrap().check().unwrap();
     assert!(dag.is_ok(), "{dag:?}");
     // Metadata (arrival times included) came across unchanged.
     let meta = expected.iter().find_map(|r| match r {
@@ -86,7 +86,7 @@ fn import<B: Backend>() {
     assert_eq!(got, m);
     drop(store);
     // A second import into the same node is refused.
-    let err = import_legacy::<B, Evm>(&c, &source, false, &mut |_, _| {}).unwrap_err();
+    let err = import_legacy::<B, Synthetic>(&c, &source, false, &mut |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
 }
 
@@ -122,7 +122,7 @@ fn damaged_vertices_are_reported_with_their_keys_and_nothing_is_committed() {
     assert_eq!(damaged.len(), 3);
     let c = config(dir.path(), BackendKind::Rocksdb);
     for dry_run in [true, false] {
-        let err = import_legacy::<RocksStore, Evm>(&c, &source, dry_run, &mut |_, _| {}).unwrap_err();
+        let err = import_legacy::<RocksStore, Synthetic>(&c, &source, dry_run, &mut |_, _| {}).unwrap_err();
         let text = err.to_string();
         let (problems, total) = corrupt_error(err);
         assert_eq!(total, 3);
@@ -156,7 +156,7 @@ fn undecodable_records_are_all_reported() {
     drop(db);
     let c = config(dir.path(), BackendKind::Rocksdb);
     let (problems, total) =
-        corrupt_error(import_legacy::<RocksStore, Evm>(&c, &source, true, &mut |_, _| {}).unwrap_err());
+        corrupt_error(import_legacy::<RocksStore, Synthetic>(&c, &source, true, &mut |_, _| {}).unwrap_err());
     assert_eq!(total, bad.len() as u64, "{problems:#?}");
     for (key, _) in &bad {
         assert!(
@@ -208,7 +208,7 @@ fn records_that_disagree_fail_verification_and_nothing_is_committed() {
         let entries: Vec<_> = records.iter().filter(|r| !drop_if(r)).chain(extra.iter()).map(legacy::encode).collect();
         db.write(&entries).unwrap();
         drop(db);
-        let err = import_legacy::<RocksStore, Evm>(&c, &source, false, &mut |_, _| {}).unwrap_err();
+        let err = import_legacy::<RocksStore, Synthetic>(&c, &source, false, &mut |_, _| {}).unwrap_err();
         assert!(
             matches!(err, StorageError::Legacy(LegacyError::Mismatch(_) | LegacyError::Corrupt { .. })),
             "{what}: {err}"

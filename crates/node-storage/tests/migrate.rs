@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use dag_store::dag_schema;
 use dag_store::generator::DagGenerator;
 use node_storage::{Backend, BackendKind, Config, RedbStore, RocksStore, SledStore, StorageHandle, copy_node};
@@ -21,7 +21,7 @@ fn config(dir: &Path, backend: BackendKind) -> Config {
 fn populate<B: Backend>(c: &Config) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<B, Synthetic>::open(c.clone()).unwrap();
         let mut g = ChainGenerator::new(GenConfig { txs_per_block: 5, ..GenConfig::default() });
         h.init_chain(g.next_blocks().remove(0)).await.unwrap();
         let blocks: Vec<_> = (0..100).flat_map(|_| g.next_blocks()).collect();
@@ -41,7 +41,7 @@ fn pair<S: Backend, D: Backend>() {
     let to = config(&dir.path().join("to"), D::KIND);
     populate::<S>(&from);
     let mut last = 0;
-    let report = copy_node::<S, D, Evm>(&from, &to, &mut |_, n| last = last.max(n)).unwrap();
+    let report = copy_node::<S, D, Synthetic>(&from, &to, &mut |_, n| last = last.max(n)).unwrap();
     assert!(report.entries > 3_000, "{}", report.entries);
     assert!(last > 0);
     let chain = &report.stores[0].1;
@@ -49,15 +49,15 @@ fn pair<S: Backend, D: Backend>() {
     // The copy opens as a node on the target engine.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let h = StorageHandle::<D, Evm>::open(to.clone()).unwrap();
+        let h = StorageHandle::<D, Synthetic>::open(to.clone()).unwrap();
         assert_eq!(h.pointers().head.map(|b| b.number), Some(100));
         h.shutdown().await;
     });
     // Checked stopped (sled has no snapshots for a live check).
-    let (c, d) = node_storage::NodeReader::<D, Evm>::open(to.clone()).unwrap().check().unwrap();
+    let (c, d) = node_storage::NodeReader::<D, Synthetic>::open(to.clone()).unwrap().check().unwrap();
     assert!(c.is_ok() && d.is_ok());
     // Copying again into the same target is refused.
-    let err = copy_node::<S, D, Evm>(&from, &to, &mut |_, _| {}).unwrap_err();
+    let err = copy_node::<S, D, Synthetic>(&from, &to, &mut |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
 }
 

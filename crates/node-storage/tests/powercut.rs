@@ -16,8 +16,8 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig, SplitMix};
+use chain_store::synthetic::Synthetic;
 use chain_store::{BlockHeader, NewBlock};
 use dag_store::{Vertex, VertexBuilder, VertexHash};
 use fault_fs::Cut;
@@ -74,7 +74,7 @@ fn powercut_child() {
 
 fn write_until_cut<B: Backend>(dir: &Path, cycle: u64) {
     rt().block_on(async {
-        let h = StorageHandle::<B, Evm>::open(config::<B>(dir)).expect("open");
+        let h = StorageHandle::<B, Synthetic>::open(config::<B>(dir)).expect("open");
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         // The chain: regenerate what is stored (the generator is deterministic), go on.
         {
@@ -82,7 +82,7 @@ fn write_until_cut<B: Backend>(dir: &Path, cycle: u64) {
             tokio::spawn(async move {
                 let mut g = chain();
                 let head = h.pointers().head;
-                let mut last: NewBlock<Evm> = g.child(None);
+                let mut last: NewBlock<Synthetic> = g.child(None);
                 match head {
                     None => {
                         h.init_chain(last.clone()).await.expect("init");
@@ -191,7 +191,7 @@ struct Totals {
 /// Reopens after a cut and checks everything acknowledged is there, with no holes.
 fn verify<B: Backend>(dir: &Path, cycle: u64, acks: &Acks, totals: &mut Totals) {
     rt().block_on(async {
-        let h = StorageHandle::<B, Evm>::open(config::<B>(dir))
+        let h = StorageHandle::<B, Synthetic>::open(config::<B>(dir))
             .unwrap_or_else(|e| panic!("{} cycle {cycle}: the open after a power cut failed: {e}", B::KIND));
         let (chain, dag) = h.check().await.unwrap();
         assert!(chain.is_ok(), "{} cycle {cycle}: chain check: {chain:?}", B::KIND);

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use dag_store::generator::DagGenerator;
 use fault_fs::Cut;
 use node_storage::{Backend, Config, RedbStore, RocksStore, StorageHandle, restore};
@@ -46,7 +46,7 @@ fn backup_child() {
 
 fn back_up_until_cut<B: Backend>(data: &Path, dest: &Path) {
     rt().block_on(async {
-        let h = StorageHandle::<B, Evm>::open(config::<B>(data, dest)).expect("open");
+        let h = StorageHandle::<B, Synthetic>::open(config::<B>(data, dest)).expect("open");
         if h.pointers().head.is_none() {
             let mut g = ChainGenerator::new(GenConfig { txs_per_block: 10, ..GenConfig::default() });
             h.init_chain(g.next_blocks().remove(0)).await.expect("init");
@@ -88,7 +88,7 @@ fn cuts_during_backups<B: Backend>() {
         rt().block_on(async {
             let c = config::<B>(&data, &dest);
             // The node reopens, clean.
-            let h = StorageHandle::<B, Evm>::open(c.clone())
+            let h = StorageHandle::<B, Synthetic>::open(c.clone())
                 .unwrap_or_else(|e| panic!("{} cycle {cycle}: reopen after the cut: {e}", B::KIND));
             let (chain, dag) = h.check().await.unwrap();
             assert!(chain.is_ok() && dag.is_ok(), "{} cycle {cycle}: {chain:?} {dag:?}", B::KIND);
@@ -117,10 +117,10 @@ fn cuts_during_backups<B: Backend>() {
             if let Some(newest) = complete.last() {
                 let target = tempfile::tempdir().unwrap();
                 let rc = config::<B>(&target.path().join("restored"), &dest);
-                restore::<B, Evm, ()>(&rc, &Selector::Id(newest.id.clone()), false, Arc::new(()))
+                restore::<B, Synthetic, ()>(&rc, &Selector::Id(newest.id.clone()), false, Arc::new(()))
                     .await
                     .unwrap_or_else(|e| panic!("{} cycle {cycle}: restoring {}: {e}", B::KIND, newest.id));
-                let h = StorageHandle::<B, Evm>::open(rc).unwrap();
+                let h = StorageHandle::<B, Synthetic>::open(rc).unwrap();
                 let (chain, dag) = h.check().await.unwrap();
                 assert!(chain.is_ok() && dag.is_ok(), "{} cycle {cycle}: restored {}: {chain:?}", B::KIND, newest.id);
                 h.shutdown().await;

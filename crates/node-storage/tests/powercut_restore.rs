@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use fault_fs::Cut;
 use node_storage::backups::{BackupKind, Selector};
 use node_storage::{Config, ModelKind, NodeReader, RocksStore, StorageHandle, restore};
@@ -29,7 +29,7 @@ fn config(data: &Path, dest: &Path) -> Config {
 
 /// The chain head of the stopped node at `data`, after checking it clean.
 fn head_after_check(c: &Config) -> u64 {
-    let reader = NodeReader::<RocksStore, Evm>::open(c.clone()).unwrap_or_else(|e| panic!("reopen: {e}"));
+    let reader = NodeReader::<RocksStore, Synthetic>::open(c.clone()).unwrap_or_else(|e| panic!("reopen: {e}"));
     let (chain, dag) = reader.check().unwrap();
     assert!(chain.is_ok() && dag.is_ok(), "{chain:?} {dag:?}");
     reader.node_stats().unwrap().chain_head.expect("a chain")
@@ -47,9 +47,14 @@ fn restore_child() {
     };
     rt().block_on(async {
         println!("READY");
-        restore::<RocksStore, Evm, ()>(&config(data.as_ref(), dest.as_ref()), &Selector::Id(id), false, Arc::new(()))
-            .await
-            .expect("restore");
+        restore::<RocksStore, Synthetic, ()>(
+            &config(data.as_ref(), dest.as_ref()),
+            &Selector::Id(id),
+            false,
+            Arc::new(()),
+        )
+        .await
+        .expect("restore");
         println!("RESTORED");
         tokio::time::sleep(Duration::from_secs(600)).await;
     });
@@ -67,7 +72,7 @@ fn power_cuts_during_a_restore() {
     let mut g = ChainGenerator::new(GenConfig { txs_per_block: 10, fork_probability: 0.0, ..GenConfig::default() });
     let blocks = g.generate(151);
     let id = rt().block_on(async {
-        let h = StorageHandle::<RocksStore, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<RocksStore, Synthetic>::open(c.clone()).unwrap();
         h.init_chain(blocks[0].clone()).await.unwrap();
         for r in h.insert_blocks(blocks[1..=100].to_vec()).await {
             r.unwrap();
@@ -141,7 +146,8 @@ fn an_era1_import_into_a_fresh_directory_survives_a_power_cut() {
     let data = fs.path().join("fresh").join("node");
     let mut c = config(&data, &fs.path().join("backups"));
     c.model = ModelKind::Ethereum;
-    let report = node_storage::import_era1::<RocksStore>(&c, &files, 64 << 20, &mut |_, _| {}).unwrap();
+    let report =
+        node_storage::import_era1::<RocksStore, node_storage::eth::Eth>(&c, &files, 64 << 20, &mut |_, _| {}).unwrap();
     assert!(report.check.is_ok());
     fs.power_on(Cut { tear: true, seed: 7 }).unwrap();
     let reader =

@@ -8,8 +8,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use dag_store::VertexBuilder;
 use node_storage::{Config, RocksStore, StorageHandle};
 
@@ -52,7 +52,7 @@ fn every_dashboard_query_returns_data() {
     c.metrics.slo.window_s = 1;
     c.engine.write_buffer_bytes = 1 << 20;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let h: StorageHandle<RocksStore, Evm> = StorageHandle::open(c).unwrap();
+    let h: StorageHandle<RocksStore, Synthetic> = StorageHandle::open(c).unwrap();
     let metrics_addr = h.serve_metrics().unwrap();
 
     // Load: blocks, vertices, reads (cached and not), and one rejected write (an error and a

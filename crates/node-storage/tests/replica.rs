@@ -5,16 +5,16 @@
 use std::time::{Duration, Instant};
 
 use chain_store::Transaction;
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use dag_store::VertexBuilder;
 use node_storage::{
     BackendKind, Config, ReplicaBackend, ReplicaHandle, ReplicaVisitor, RocksStore, StorageError, StorageHandle,
     with_replica_backend,
 };
 
-type Handle = StorageHandle<RocksStore, Evm>;
-type Replica = ReplicaHandle<RocksStore, Evm>;
+type Handle = StorageHandle<RocksStore, Synthetic>;
+type Replica = ReplicaHandle<RocksStore, Synthetic>;
 
 fn config(dir: &std::path::Path) -> Config {
     let mut c = Config { data_dir: dir.to_owned(), ..Config::default() };
@@ -108,7 +108,7 @@ fn engines_without_replicas_say_so() {
     let mut c = config(std::path::Path::new("/nonexistent"));
     c.backend = BackendKind::Redb;
     let e = with_replica_backend(&c, Probe).unwrap_err();
-    assert!(matches!(e, StorageError::Unsupported(_)), "{e}");
+    assert!(matches!(e, StorageError::Incapable { .. }), "{e}");
     assert!(e.to_string().contains("RocksDB"), "{e}");
     c.backend = BackendKind::Rocksdb;
     with_replica_backend(&c, Probe).unwrap();

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use chain_store::evm::Evm;
+use chain_store::synthetic::Synthetic;
 use dag_store::generator::DagGenerator;
 use dag_store::migrate::fixture::downgrade_to_v1;
 use dag_store::{StoredVertex, VertexHash, dag_schema};
@@ -37,7 +37,7 @@ fn rt() -> tokio::runtime::Runtime {
 /// A node with a DAG of `VERTICES` vertices, the first 500 finalized; returns them as stored.
 fn populate<B: Backend>(c: &Config) -> Vec<StoredVertex> {
     rt().block_on(async {
-        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<B, Synthetic>::open(c.clone()).unwrap();
         let vertices = DagGenerator::new(11).generate(VERTICES);
         for r in h.insert_vertices(vertices.clone()).await {
             r.unwrap();
@@ -92,7 +92,7 @@ fn options(dry_run: bool, backup: Option<BackupKind>) -> MigrateOptions {
 }
 
 fn open_error<B: Backend>(c: &Config) -> StorageError {
-    match StorageHandle::<B, Evm>::open(c.clone()) {
+    match StorageHandle::<B, Synthetic>::open(c.clone()) {
         Ok(_) => panic!("the node must refuse to open"),
         Err(e) => e,
     }
@@ -125,14 +125,14 @@ fn round_trip<B: Backend>() {
     );
     assert!(err.to_string().contains("nodestore migrate"), "{err}");
 
-    let plans = plan_node::<B, Evm>(&c).unwrap();
+    let plans = plan_node::<B, Synthetic>(&c).unwrap();
     let dag_plan = &plans.iter().find(|(n, _)| *n == node_storage::StoreId::Dag).unwrap().1;
     assert_eq!((dag_plan.stored, dag_plan.target, dag_plan.steps.len()), (1, 2, 1));
     assert!(plans.iter().filter(|(n, _)| *n != node_storage::StoreId::Dag).all(|(_, p)| p.is_current()));
 
     // Dry run: every vertex transformed and verified in memory, nothing written.
     let rt = rt();
-    let dry = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(true, None), quiet(), Arc::new(()))).unwrap();
+    let dry = rt.block_on(migrate_node::<B, Synthetic, ()>(&c, options(true, None), quiet(), Arc::new(()))).unwrap();
     let step = &dry.stores.iter().find(|s| s.store == node_storage::StoreId::Dag).unwrap().steps[0];
     assert_eq!((step.scanned, step.changed, step.verified), (VERTICES as u64, VERTICES as u64, VERTICES as u64));
     assert!(dry.backup.is_none());
@@ -140,7 +140,7 @@ fn round_trip<B: Backend>() {
     assert_eq!(value_bytes(&open_dag::<B>(&c)), v1_vertex_bytes, "a dry run writes nothing");
 
     // The real run.
-    let done = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
+    let done = rt.block_on(migrate_node::<B, Synthetic, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
     let step = &done.stores.iter().find(|s| s.store == node_storage::StoreId::Dag).unwrap().steps[0];
     assert_eq!(
         (step.scanned, step.changed, step.verified, step.resumed_after),
@@ -154,17 +154,17 @@ fn round_trip<B: Backend>() {
     assert_eq!(value_bytes(&dag), v2_vertex_bytes);
     drop(dag);
     rt.block_on(async {
-        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<B, Synthetic>::open(c.clone()).unwrap();
         for s in &stored {
             assert_eq!(*h.vertex(s.vertex.hash).await.unwrap().unwrap(), *s);
         }
         assert_eq!(h.last_finalized_vertex().await.unwrap().unwrap().0, 499);
         h.shutdown().await;
     });
-    let (_, dag) = node_storage::NodeReader::<B, Evm>::open(c.clone()).unwrap().check().unwrap();
+    let (_, dag) = node_storage::NodeReader::<B, Synthetic>::open(c.clone()).unwrap().check().unwrap();
     assert!(dag.is_ok(), "{dag:?}");
     // Nothing left to do.
-    let again = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
+    let again = rt.block_on(migrate_node::<B, Synthetic, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
     assert!(again.was_current());
 }
 
@@ -200,7 +200,7 @@ fn a_backup_is_taken_first_and_records_the_old_version() {
     populate::<RocksStore>(&c);
     downgrade_to_v1(&open_dag::<RocksStore>(&c)).unwrap();
     let report = rt()
-        .block_on(migrate_node::<RocksStore, Evm, ()>(
+        .block_on(migrate_node::<RocksStore, Synthetic, ()>(
             &c,
             options(false, Some(BackupKind::Physical)),
             quiet(),
@@ -221,7 +221,7 @@ fn an_unknown_source_version_is_refused_and_nothing_changes() {
     let before = digests(&open_dag::<RocksStore>(&c));
     set_dag_version::<RocksStore>(&c, 0);
     let err = rt()
-        .block_on(migrate_node::<RocksStore, Evm, ()>(
+        .block_on(migrate_node::<RocksStore, Synthetic, ()>(
             &c,
             options(false, Some(BackupKind::Physical)),
             quiet(),
@@ -251,8 +251,9 @@ fn a_newer_database_is_refused_by_the_node_and_by_migrate() {
         matches!(err, StorageError::Open { source: OpenError::NewerSchema { found: 3, supported: 2, .. }, .. }),
         "{err}"
     );
-    let err =
-        rt().block_on(migrate_node::<RocksStore, Evm, ()>(&c, options(true, None), quiet(), Arc::new(()))).unwrap_err();
+    let err = rt()
+        .block_on(migrate_node::<RocksStore, Synthetic, ()>(&c, options(true, None), quiet(), Arc::new(())))
+        .unwrap_err();
     assert!(err.to_string().contains("version 3"), "{err}");
 }
 
@@ -274,14 +275,14 @@ fn a_corrupt_v1_vertex_stops_the_migration_before_the_version_bump() {
     let victim_hex: String = victim.0.iter().map(|b| format!("{b:02x}")).collect();
     for dry_run in [true, false] {
         let err = rt()
-            .block_on(migrate_node::<RocksStore, Evm, ()>(&c, options(dry_run, None), quiet(), Arc::new(())))
+            .block_on(migrate_node::<RocksStore, Synthetic, ()>(&c, options(dry_run, None), quiet(), Arc::new(())))
             .unwrap_err();
         assert!(matches!(&err, StorageError::Migrate(MigrateError::Entry { key, .. }) if *key == victim_hex), "{err}");
         assert!(err.to_string().contains("was not raised"), "{err}");
         assert_eq!(open_dag::<RocksStore>(&c).stored_schema_version(), 1);
     }
     // The batches before the bad entry were committed and the run stopped there.
-    let plan = plan_node::<RocksStore, Evm>(&c).unwrap();
+    let plan = plan_node::<RocksStore, Synthetic>(&c).unwrap();
     let progress =
         plan.iter().find(|(n, _)| *n == node_storage::StoreId::Dag).unwrap().1.steps[0].resume.clone().unwrap();
     assert!(progress.scanned > 0 && progress.scanned < VERTICES as u64, "{progress:?}");
@@ -292,10 +293,12 @@ fn a_corrupt_v1_vertex_stops_the_migration_before_the_version_bump() {
 
 /// A chain of 60 blocks with side blocks and a reorg; returns the canonical blocks as read
 /// back, with their receipts.
-fn populate_chain<B: Backend>(c: &Config) -> Vec<(chain_store::Block<Evm>, Vec<chain_store::evm::EvmReceipt>)> {
+fn populate_chain<B: Backend>(
+    c: &Config,
+) -> Vec<(chain_store::Block<Synthetic>, Vec<chain_store::synthetic::SyntheticReceipt>)> {
     use chain_store::generator::{ChainGenerator, GenConfig};
     rt().block_on(async {
-        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<B, Synthetic>::open(c.clone()).unwrap();
         let mut g = ChainGenerator::new(GenConfig {
             txs_per_block: 7,
             fork_probability: 0.2,
@@ -340,11 +343,11 @@ fn chain_v1_to_v3<B: Backend>() {
         let store = B::open_store_with(
             &c,
             node_storage::StoreId::Chain,
-            chain_schema::<Evm>(),
+            chain_schema::<Synthetic>(),
             storage_api::VersionPolicy::AllowOlder,
         )
         .unwrap();
-        let (_, blocks) = chain_downgrade(ChainStore::<B, Evm>::new(store).unwrap()).unwrap();
+        let (_, blocks) = chain_downgrade(ChainStore::<B, Synthetic>::new(store).unwrap()).unwrap();
         assert!(blocks >= canonical.len() as u64);
     }
     let err = open_error::<B>(&c);
@@ -358,18 +361,19 @@ fn chain_v1_to_v3<B: Backend>() {
         ),
         "{err}"
     );
-    let plans = plan_node::<B, Evm>(&c).unwrap();
+    let plans = plan_node::<B, Synthetic>(&c).unwrap();
     let chain_plan = &plans.iter().find(|(n, _)| *n == node_storage::StoreId::Chain).unwrap().1;
     assert_eq!((chain_plan.stored, chain_plan.target, chain_plan.steps.len()), (1, 3, 2));
     let rt = rt();
-    let report = rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
+    let report =
+        rt.block_on(migrate_node::<B, Synthetic, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
     let steps = &report.stores.iter().find(|s| s.store == node_storage::StoreId::Chain).unwrap().steps;
     assert_eq!(steps.len(), 2, "{steps:?}");
     // Every entry of each walked table is verified afterwards (for receipts: the new rows).
     assert!(steps.iter().all(|s| s.changed > 0 && s.verified >= s.changed), "{steps:?}");
     // Everything reads as before, per transaction, and the integrity check is clean.
     rt.block_on(async {
-        let h = StorageHandle::<B, Evm>::open(c.clone()).unwrap();
+        let h = StorageHandle::<B, Synthetic>::open(c.clone()).unwrap();
         for (block, receipts) in &canonical {
             assert_eq!(&*h.block_by_number(block.number()).await.unwrap().unwrap(), block);
             assert_eq!(&*h.receipts(block.hash()).await.unwrap().unwrap(), receipts);
@@ -381,10 +385,10 @@ fn chain_v1_to_v3<B: Backend>() {
         }
         h.shutdown().await;
     });
-    let (chain, dag) = node_storage::NodeReader::<B, Evm>::open(c.clone()).unwrap().check().unwrap();
+    let (chain, dag) = node_storage::NodeReader::<B, Synthetic>::open(c.clone()).unwrap().check().unwrap();
     assert!(chain.is_ok() && dag.is_ok(), "{chain}");
     // A rerun finds nothing to do.
-    assert!(plan_node::<B, Evm>(&c).unwrap().iter().all(|(_, p)| p.is_current()));
+    assert!(plan_node::<B, Synthetic>(&c).unwrap().iter().all(|(_, p)| p.is_current()));
 }
 
 #[test]
@@ -417,8 +421,10 @@ fn migrate_child() {
         }
     });
     let done = match kind {
-        BackendKind::Redb => rt().block_on(migrate_node::<RedbStore, Evm, ()>(&c, opts, shown, Arc::new(()))).map(drop),
-        _ => rt().block_on(migrate_node::<RocksStore, Evm, ()>(&c, opts, shown, Arc::new(()))).map(drop),
+        BackendKind::Redb => {
+            rt().block_on(migrate_node::<RedbStore, Synthetic, ()>(&c, opts, shown, Arc::new(()))).map(drop)
+        }
+        _ => rt().block_on(migrate_node::<RocksStore, Synthetic, ()>(&c, opts, shown, Arc::new(()))).map(drop),
     };
     done.expect("migrate");
     println!("MIGRATED");
@@ -463,7 +469,7 @@ fn power_cuts_during_a_migration<B: Backend>() {
                     B::KIND
                 );
                 cuts_mid_migration += 1;
-                let plans = plan_node::<B, Evm>(&c).unwrap();
+                let plans = plan_node::<B, Synthetic>(&c).unwrap();
                 let dag = &plans.iter().find(|(n, _)| *n == node_storage::StoreId::Dag).unwrap().1;
                 let kept = dag.steps.first().and_then(|s| s.resume.as_ref()).map_or(0, |r| r.scanned);
                 // Progress is reported after its batch is synced: it must survive the cut.
@@ -482,9 +488,9 @@ fn power_cuts_during_a_migration<B: Backend>() {
         }
     }
     let rt = rt();
-    rt.block_on(migrate_node::<B, Evm, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
+    rt.block_on(migrate_node::<B, Synthetic, ()>(&c, options(false, None), quiet(), Arc::new(()))).unwrap();
     assert_eq!(digests(&open_dag::<B>(&c)), before, "{}", B::KIND);
-    let (chain, dag) = node_storage::NodeReader::<B, Evm>::open(c.clone()).unwrap().check().unwrap();
+    let (chain, dag) = node_storage::NodeReader::<B, Synthetic>::open(c.clone()).unwrap().check().unwrap();
     assert!(chain.is_ok() && dag.is_ok(), "{dag:?}");
     println!(
         "{}: {cuts_mid_migration} power cuts mid-migration ({resumed} left progress to resume from), then \

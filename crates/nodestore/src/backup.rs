@@ -1,59 +1,13 @@
-//! `nodestore backup create|list|verify|restore|prune`.
+//! `nodestore backup list|verify|prune` (the destination alone), `backup restore` and
+//! `recover --from-backup` (the stopped node).
 
-use std::sync::{Arc, Mutex};
-
-use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
-use node_storage::backups::{BackupKind, Backups, Manifest, Progress, Selector, parse_time};
-use node_storage::{Backend, Config, StorageHandle, restore};
+use node_storage::backups::{Backups, Selector, parse_time};
+use node_storage::{Backend, Config, NodeModel, restore as restore_node};
 use serde_json::json;
 
 use crate::output::{bytes, json, table};
-use crate::{BackupCmd, KindArg};
-
-/// Progress bars, one per phase (hidden with `--json`).
-pub(crate) struct Bars {
-    quiet: bool,
-    bar: Mutex<Option<ProgressBar>>,
-}
-
-impl Bars {
-    pub(crate) fn new(quiet: bool) -> Arc<Self> {
-        Arc::new(Bars { quiet, bar: Mutex::new(None) })
-    }
-
-    pub(crate) fn finish(&self) {
-        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            b.finish();
-        }
-    }
-}
-
-impl Progress for Bars {
-    fn phase(&self, name: &str, total: u64) {
-        let mut slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(b) = slot.take() {
-            b.finish();
-        }
-        if self.quiet {
-            return;
-        }
-        let b = ProgressBar::new(total);
-        b.set_style(
-            ProgressStyle::with_template("{msg:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        b.set_message(name.to_owned());
-        *slot = Some(b);
-    }
-
-    fn advance(&self, n: u64) {
-        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            b.inc(n);
-        }
-    }
-}
+use crate::progress::Bars;
+use crate::render::summary;
 
 fn selector(id: Option<String>, at: Option<String>) -> anyhow::Result<Selector> {
     Ok(match (id, at) {
@@ -64,184 +18,137 @@ fn selector(id: Option<String>, at: Option<String>) -> anyhow::Result<Selector> 
     })
 }
 
-pub(crate) fn summary(m: &Manifest) -> serde_json::Value {
-    let chain = m.stores.iter().find(|s| s.name == node_storage::StoreId::Chain.name());
-    json!({
-        "id": m.id, "created_at": m.created_at, "kind": m.kind.to_string(),
-        "backend": m.stores.first().map(|s| s.backend.clone()),
-        "chain_head": chain.and_then(|c| c.head), "chain_finalized": chain.and_then(|c| c.finalized),
-        "files": m.totals.files, "raw_bytes": m.totals.raw_bytes, "stored_bytes": m.totals.stored_bytes,
-        "uploaded_bytes": m.totals.uploaded_bytes, "reused_files": m.totals.reused_files,
-        "compression_ratio": (m.totals.ratio() * 100.0).round() / 100.0,
-    })
-}
-
-/// Commands that run without the store open (list, verify, restore, prune).
-pub(crate) async fn offline<B: Backend, M: node_storage::chain::ChainModel>(
-    config: &Config,
-    cmd: BackupCmd,
-    as_json: bool,
-) -> anyhow::Result<()> {
-    if let BackupCmd::Schedule = cmd {
-        crate::render::schedule(None, &config.backup, as_json);
+/// `backup list`: the backups at the destination, oldest first.
+pub(crate) async fn list(config: &Config, as_json: bool) -> anyhow::Result<()> {
+    let backups = Backups::open(&config.backup)?;
+    let all = backups.list().await?;
+    if as_json {
+        let rows: Vec<_> = all
+            .iter()
+            .map(|b| match &b.manifest {
+                Some(m) => summary(m),
+                None => json!({ "id": b.id, "complete": false }),
+            })
+            .collect();
+        json(&json!(rows));
         return Ok(());
     }
-    let backups = Backups::open(&config.backup)?;
-    match cmd {
-        BackupCmd::Create { .. } => unreachable!("create runs with the store open"),
-        BackupCmd::Schedule => unreachable!("answered before the destination is opened"),
-        BackupCmd::List => {
-            let all = backups.list().await?;
-            if as_json {
-                let rows: Vec<_> = all
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|b| match &b.manifest {
+            Some(m) => vec![
+                m.id.clone(),
+                m.created_at.clone(),
+                m.kind.to_string(),
+                m.stores
                     .iter()
-                    .map(|b| match &b.manifest {
-                        Some(m) => summary(m),
-                        None => json!({ "id": b.id, "complete": false }),
-                    })
-                    .collect();
-                json(&json!(rows));
-                return Ok(());
+                    .find(|s| s.name == node_storage::StoreId::Chain.name())
+                    .and_then(|c| c.head)
+                    .map_or("-".into(), |h| h.to_string()),
+                m.totals.files.to_string(),
+                bytes(m.totals.raw_bytes),
+                bytes(m.totals.stored_bytes),
+            ],
+            None => {
+                vec![b.id.clone(), "(incomplete)".into(), "-".into(), "-".into(), "-".into(), "-".into(), "-".into()]
             }
-            let rows: Vec<Vec<String>> = all
-                .iter()
-                .map(|b| match &b.manifest {
-                    Some(m) => vec![
-                        m.id.clone(),
-                        m.created_at.clone(),
-                        m.kind.to_string(),
-                        m.stores
-                            .iter()
-                            .find(|s| s.name == node_storage::StoreId::Chain.name())
-                            .and_then(|c| c.head)
-                            .map_or("-".into(), |h| h.to_string()),
-                        m.totals.files.to_string(),
-                        bytes(m.totals.raw_bytes),
-                        bytes(m.totals.stored_bytes),
-                    ],
-                    None => vec![
-                        b.id.clone(),
-                        "(incomplete)".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                    ],
-                })
-                .collect();
-            table(&["id", "created", "kind", "head", "files", "raw", "stored"], &rows);
-            println!("{} backup(s) at {}", all.len(), backups.destination().describe());
-        }
-        BackupCmd::Verify { id, at } => {
-            let m = backups.select(&selector(id, at)?).await?;
-            let bars = Bars::new(as_json);
-            let scratch = std::env::temp_dir().join(format!("nodestore-verify-{}", m.id));
-            let r = backups.verify(&m, &scratch, bars.clone()).await;
-            let _ = std::fs::remove_dir_all(&scratch);
-            bars.finish();
-            r?;
-            if as_json {
-                json(&json!({ "verified": summary(&m) }));
-            } else {
-                println!(
-                    "backup {} verified: {} files, {} checked against the manifest",
-                    m.id,
-                    m.totals.files,
-                    bytes(m.totals.raw_bytes)
-                );
-            }
-        }
-        BackupCmd::Restore { id, at, dry_run } => {
-            let bars = Bars::new(as_json);
-            let report = restore::<B, M, _>(config, &selector(id, at)?, dry_run, bars.clone()).await;
-            bars.finish();
-            let report = report?;
-            let m = &report.manifest;
-            if as_json {
-                json(&json!({ "restored": summary(m), "dry_run": report.dry_run,
-                    "previous": report.previous.as_ref().map(|p| p.display().to_string()) }));
-            } else if report.dry_run {
-                println!(
-                    "dry run: backup {} ({}, {}) verified; restoring it would replace {}",
-                    m.id,
-                    m.created_at,
-                    bytes(m.totals.raw_bytes),
-                    config.data_dir.display()
-                );
-            } else {
-                println!("restored backup {} ({}) into {}", m.id, m.created_at, config.data_dir.display());
-                if let Some(p) = &report.previous {
-                    println!("the previous data was kept at {} (delete it once satisfied)", p.display());
-                }
-            }
-        }
-        BackupCmd::Prune { dry_run } => {
-            let r = backups.prune(dry_run).await?;
-            if as_json {
-                json(&json!({ "dry_run": r.dry_run, "kept": r.kept, "deleted": r.deleted, "incomplete": r.incomplete,
-                    "objects": r.objects.len(), "freed_bytes": r.freed_bytes }));
-            } else {
-                let verb = if dry_run { "would delete" } else { "deleted" };
-                for id in &r.deleted {
-                    println!("{verb} backup {id}");
-                }
-                for id in &r.incomplete {
-                    println!("{verb} interrupted backup {id}");
-                }
-                println!(
-                    "kept {} backup(s); {verb} {} backup(s), {} interrupted, {} unreferenced object(s) ({})",
-                    r.kept.len(),
-                    r.deleted.len(),
-                    r.incomplete.len(),
-                    r.objects.len(),
-                    bytes(r.freed_bytes)
-                );
-            }
-        }
-    }
+        })
+        .collect();
+    table(&["id", "created", "kind", "head", "files", "raw", "stored"], &rows);
+    println!("{} backup(s) at {}", all.len(), backups.destination().describe());
     Ok(())
 }
 
-/// `backup create`, with the store open.
-/// The backup kind an argument names.
-pub(crate) fn kind(arg: KindArg) -> BackupKind {
-    match arg {
-        KindArg::Physical => BackupKind::Physical,
-        KindArg::Logical => BackupKind::Logical,
-    }
-}
-
-pub(crate) async fn create<B: Backend, M: node_storage::chain::ChainModel>(
-    h: &StorageHandle<B, M>,
-    kind: KindArg,
-    as_json: bool,
-) -> anyhow::Result<()> {
-    let bars = Bars::new(as_json);
-    let r = h.backup(self::kind(kind), bars.clone()).await;
-    bars.finish();
-    let r = r.context("backup failed (nothing was listed as complete)")?;
-    crate::render::backup_created(&r, as_json);
-    Ok(())
-}
-
-/// `nodestore backup create` on a stopped node whose engine has no snapshots (sled): the
-/// stores are opened for the backup alone, so nothing writes meanwhile.
-pub(crate) async fn create_stopped<B: Backend, M: node_storage::chain::ChainModel>(
+/// `backup verify`: download a backup and check every byte against its manifest.
+pub(crate) async fn verify(
     config: &Config,
-    kind: KindArg,
+    id: Option<String>,
+    at: Option<String>,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let bars = Bars::new(as_json);
-    let r = node_storage::backup_stopped::<B, M, Bars>(config, self::kind(kind), bars.clone()).await;
+    let backups = Backups::open(&config.backup)?;
+    let m = backups.select(&selector(id, at)?).await?;
+    let bars = Bars::bytes(as_json);
+    let scratch = std::env::temp_dir().join(format!("nodestore-verify-{}", m.id));
+    let r = backups.verify(&m, &scratch, bars.clone()).await;
+    let _ = std::fs::remove_dir_all(&scratch);
     bars.finish();
-    let r = r.context("backup failed (nothing was listed as complete)")?;
-    crate::render::backup_created(&r, as_json);
+    r?;
+    if as_json {
+        json(&json!({ "verified": summary(&m) }));
+    } else {
+        println!(
+            "backup {} verified: {} files, {} checked against the manifest",
+            m.id,
+            m.totals.files,
+            bytes(m.totals.raw_bytes)
+        );
+    }
+    Ok(())
+}
+
+/// `backup restore`: replace the stopped node's data directory with a verified backup.
+pub(crate) async fn restore<B: Backend, M: NodeModel>(
+    config: &Config,
+    id: Option<String>,
+    at: Option<String>,
+    dry_run: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let bars = Bars::bytes(as_json);
+    let report = restore_node::<B, M, _>(config, &selector(id, at)?, dry_run, bars.clone()).await;
+    bars.finish();
+    let report = report?;
+    let m = &report.manifest;
+    if as_json {
+        json(&json!({ "restored": summary(m), "dry_run": report.dry_run,
+                "previous": report.previous.as_ref().map(|p| p.display().to_string()) }));
+    } else if report.dry_run {
+        println!(
+            "dry run: backup {} ({}, {}) verified; restoring it would replace {}",
+            m.id,
+            m.created_at,
+            bytes(m.totals.raw_bytes),
+            config.data_dir.display()
+        );
+    } else {
+        println!("restored backup {} ({}) into {}", m.id, m.created_at, config.data_dir.display());
+        if let Some(p) = &report.previous {
+            println!("the previous data was kept at {} (delete it once satisfied)", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// `backup prune`: apply the retention policy and delete unreferenced objects.
+pub(crate) async fn prune(config: &Config, dry_run: bool, as_json: bool) -> anyhow::Result<()> {
+    let backups = Backups::open(&config.backup)?;
+    let r = backups.prune(dry_run).await?;
+    if as_json {
+        json(&json!({ "dry_run": r.dry_run, "kept": r.kept, "deleted": r.deleted, "incomplete": r.incomplete,
+                "objects": r.objects.len(), "freed_bytes": r.freed_bytes }));
+    } else {
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        for id in &r.deleted {
+            println!("{verb} backup {id}");
+        }
+        for id in &r.incomplete {
+            println!("{verb} interrupted backup {id}");
+        }
+        println!(
+            "kept {} backup(s); {verb} {} backup(s), {} interrupted, {} unreferenced object(s) ({})",
+            r.kept.len(),
+            r.deleted.len(),
+            r.incomplete.len(),
+            r.objects.len(),
+            bytes(r.freed_bytes)
+        );
+    }
     Ok(())
 }
 
 /// `nodestore recover --from-backup`.
-pub(crate) async fn recover<B: Backend, M: node_storage::chain::ChainModel>(
+pub(crate) async fn recover<B: Backend, M: NodeModel>(
     config: &Config,
     id: Option<String>,
     at: Option<String>,
@@ -253,7 +160,7 @@ pub(crate) async fn recover<B: Backend, M: node_storage::chain::ChainModel>(
         (None, None) => None,
         (id, at) => Some(selector(id, at)?),
     };
-    let bars = Bars::new(as_json);
+    let bars = Bars::bytes(as_json);
     let r =
         node_storage::recover_from_backup::<B, M, Bars>(config, selector.as_ref(), dry_run, force, bars.clone()).await;
     bars.finish();

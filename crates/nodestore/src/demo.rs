@@ -2,32 +2,31 @@
 
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use node_storage::Backend;
+use anyhow::Context;
 use node_storage::chain::{AddressQuery, BlockHeader, LogFilter, Transaction};
 use node_storage::dag::generator::DagGenerator;
+use node_storage::model::DemoChain;
+use node_storage::{Backend, Config, NodeModel, StorageHandle};
 use serde_json::json;
 
-use crate::commands::Handle;
-use crate::model::{CliModel, DemoChain};
 use crate::output::{hex, table};
+use crate::progress::bar;
 
-fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(len);
-    b.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    b.set_message(what.to_owned());
-    b
+/// Opens (creating) the node, runs the tour on it, and shuts it down.
+pub(crate) async fn run<B: Backend, M: NodeModel>(
+    config: Config,
+    blocks: Option<u64>,
+    vertices: u64,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let h: StorageHandle<B, M> = StorageHandle::open(config).context("opening the store")?;
+    let result = tour(&h, blocks, vertices, as_json).await;
+    h.shutdown().await;
+    result
 }
 
-pub(crate) async fn run<B: Backend, M: CliModel>(
-    h: &Handle<B, M>,
+async fn tour<B: Backend, M: NodeModel>(
+    h: &StorageHandle<B, M>,
     blocks: Option<u64>,
     vertices: u64,
     as_json: bool,
@@ -49,7 +48,7 @@ pub(crate) async fn run<B: Backend, M: CliModel>(
     );
     let genesis = g.next().remove(0);
     h.init_chain(genesis.clone()).await?;
-    let pb = bar(blocks, "blocks", as_json);
+    let pb = bar(as_json, blocks, "blocks", "");
     let t = Instant::now();
     // The last headers of the main chain (the reorg forks off one of them).
     let mut recent: std::collections::VecDeque<M::Header> = std::collections::VecDeque::new();
@@ -96,7 +95,7 @@ pub(crate) async fn run<B: Backend, M: CliModel>(
     h.set_finalized(finalized.hash()).await?;
     // ---- DAG
     let mut dg = DagGenerator::new(7);
-    let pb = bar(vertices, "vertices", as_json);
+    let pb = bar(as_json, vertices, "vertices", "");
     let t = Instant::now();
     let mut all = Vec::new();
     let mut left = vertices;
@@ -130,14 +129,14 @@ pub(crate) async fn run<B: Backend, M: CliModel>(
         None => None,
     };
     let account = g.account();
-    let history = h.address_history(account, AddressQuery::newest_first(5)).await?;
+    let history = h.address_transactions(account, AddressQuery::newest_first(5)).await?;
     let (marker, _) = g.marker();
     let logs = h.logs(LogFilter::range(0, blocks.min(200)).addresses([marker]), 100_000).await?;
-    let balance = h.state(M::state_key(account)).await?;
+    let balance = h.state(M::account_key(account)).await?;
     report["queries"] = json!({
-        "block_by_height": { "number": mid.number(), "hash": crate::model::block_hash(&mid), "txs": mid.transactions.len() },
+        "block_by_height": { "number": mid.number(), "hash": hex(mid.hash().as_ref()), "txs": mid.transactions.len() },
         "tx_lookup": located.map(|(t, at)| json!({ "tx": hex(t.hash().as_ref()), "block": at.number, "index": at.index })),
-        "address_history": { "address": hex(account.as_ref()), "latest": history.items.iter().map(|i| i.number).collect::<Vec<_>>() },
+        "address_transactions": { "address": hex(account.as_ref()), "latest": history.items.iter().map(|i| i.number).collect::<Vec<_>>() },
         "log_filter": { "contract": hex(marker.as_ref()), "blocks": blocks.min(200), "matches": logs.len() },
         "state": { "account": hex(account.as_ref()), "value": balance.as_ref().map(M::value_json) },
         "dag_tips": tips.iter().take(3).map(ToString::to_string).collect::<Vec<_>>(),

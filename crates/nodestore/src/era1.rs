@@ -2,38 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
-use node_storage::{Backend, BackendKind, Config, RedbStore, RocksStore, era1_files, export_era1, import_era1};
+use indicatif::ProgressBar;
+use node_storage::{Backend, Config, NodeModel, era1_files, export_era1, import_era1};
 use serde_json::json;
 
 use crate::output::{bytes, json, table};
+use crate::progress::bar;
 
-fn bar(quiet: bool, total: u64, what: &str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(total);
-    b.set_style(
-        ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} blocks {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    b.set_message(what.to_owned());
-    b
-}
-
-/// Imports era1 files through the bulk path (RocksDB and redb; sled has none).
-pub(crate) fn import(config: &Config, paths: &[PathBuf], memory_mib: usize, as_json: bool) -> anyhow::Result<()> {
-    match config.backend {
-        BackendKind::Rocksdb => import_with::<RocksStore>(config, paths, memory_mib, as_json),
-        BackendKind::Redb => import_with::<RedbStore>(config, paths, memory_mib, as_json),
-        BackendKind::Sled => anyhow::bail!(
-            "the sled engine has no bulk-ingest path; import era1 into a rocksdb or redb node (then `nodestore migrate copy` if needed)"
-        ),
-    }
-}
-
-fn import_with<B: Backend + node_storage::KvIngest>(
+/// Imports era1 files through the bulk path (RocksDB and redb; sled has none, and only the
+/// Ethereum model has era1 files: both refused before anything is opened).
+pub(crate) fn import<B: Backend, M: NodeModel>(
     config: &Config,
     paths: &[PathBuf],
     memory_mib: usize,
@@ -57,13 +35,13 @@ fn import_with<B: Backend + node_storage::KvIngest>(
             if let Some((_, b)) = current.take() {
                 b.finish();
             }
-            current = Some((i, bar(as_json, 8192, &names[i])));
+            current = Some((i, bar(as_json, 8192, &names[i], " blocks")));
         }
         if let Some((_, b)) = &current {
             b.set_position(n);
         }
     };
-    let result = import_era1::<B>(config, &files, memory_mib << 20, &mut progress);
+    let result = import_era1::<B, M>(config, &files, memory_mib << 20, &mut progress);
     if let Some((_, b)) = current.take() {
         b.finish();
     }
@@ -110,7 +88,7 @@ fn import_with<B: Backend + node_storage::KvIngest>(
 }
 
 /// Exports canonical blocks as era1 files.
-pub(crate) fn export<B: Backend>(
+pub(crate) fn export<B: Backend, M: NodeModel>(
     config: &Config,
     from: u64,
     to: u64,
@@ -118,8 +96,8 @@ pub(crate) fn export<B: Backend>(
     network: &str,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let b = bar(as_json, to.saturating_sub(from) + 1, "exporting");
-    let files = export_era1::<B>(config, from, to, dir, network, &mut |_, n| b.set_position(n));
+    let b = bar(as_json, to.saturating_sub(from).saturating_add(1), "exporting", " blocks");
+    let files = export_era1::<B, M>(config, from, to, dir, network, &mut |_, n| b.set_position(n));
     b.finish();
     let files = files?;
     if as_json {

@@ -1,520 +1,91 @@
 //! `nodestore`: run, inspect and maintain a node-storage database.
 //!
 //! Every command takes `--config` (TOML), `--data-dir` (overrides the config) and `--json`;
-//! errors are one line on stderr with a non-zero exit code.
+//! errors are one line on stderr with a non-zero exit code. The command line is read in
+//! [`cli`], routed in [`route`] (one decision: admin endpoint, replica, read-only, or the stores
+//! opened here), and each result printed by one renderer.
 
 mod archive;
 mod backup;
-mod commands;
+mod cli;
 mod demo;
 mod era1;
-mod inspect;
-mod live;
 mod migrate;
-mod model;
 mod output;
+mod progress;
+mod query;
+mod recover;
 mod render;
+mod route;
+mod serve;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use node_storage::chain::evm::Evm;
-use node_storage::eth::Eth;
-use node_storage::{Backend, BackendKind, BackendVisitor, Config, ModelKind, with_backend};
+use clap::Parser;
+use node_storage::{Capability, ModelKind, OpenError, StorageError};
 
-/// Run, inspect and maintain a node-storage database.
-#[derive(Debug, Parser)]
-#[command(name = "nodestore", version, about)]
-pub(crate) struct Cli {
-    /// Configuration file (TOML); `NODE_STORAGE_*` variables override it.
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Data directory (overrides the config; default ./nodestore-data).
-    #[arg(long, global = true, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Engine (overrides the config).
-    #[arg(long, global = true, value_enum)]
-    backend: Option<Engine>,
-    /// Chain model (overrides the config): the synthetic EVM-style model, or Ethereum.
-    #[arg(long, global = true, value_enum)]
-    model: Option<ModelArg>,
-    /// Machine-readable JSON output.
-    #[arg(long, global = true)]
-    json: bool,
-    /// Read a running node without stopping it: open its stores as a read replica (RocksDB
-    /// secondary instances). For stats, get, logs, history, check, dead-letter list and archive
-    /// status|verify.
-    #[arg(long, global = true)]
-    replica: bool,
-    #[command(subcommand)]
-    command: Cmd,
-}
+use crate::cli::{Cli, Cmd};
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum ModelArg {
-    Evm,
-    Ethereum,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Engine {
-    Rocksdb,
-    Redb,
-    Sled,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum Cmd {
-    /// Create a database, ingest a synthetic chain and DAG, reorg, query, print stats.
-    Demo {
-        /// Main-chain blocks to ingest (default: 5,000 of 20 transactions; 500 mainnet-shaped
-        /// blocks with `--model ethereum`).
-        #[arg(long)]
-        blocks: Option<u64>,
-        /// DAG vertices to ingest.
-        #[arg(long, default_value_t = 50_000)]
-        vertices: u64,
-    },
-    /// Per-table keys and bytes, cache and engine figures.
-    Stats,
-    /// Read one object.
-    Get {
-        #[command(subcommand)]
-        what: GetCmd,
-    },
-    /// Logs matching a filter (eth_getLogs semantics).
-    Logs {
-        /// First block.
-        #[arg(long)]
-        from: u64,
-        /// Last block.
-        #[arg(long)]
-        to: u64,
-        /// Emitting contract (hex); repeatable.
-        #[arg(long)]
-        address: Vec<String>,
-        /// Topic 0 alternatives (hex); repeatable.
-        #[arg(long)]
-        topic0: Vec<String>,
-        /// Most logs to return.
-        #[arg(long, default_value_t = 1_000)]
-        limit: usize,
-    },
-    /// An address's transactions, newest first.
-    History {
-        /// The address (hex).
-        address: String,
-        /// Most entries.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-    },
-    /// Read-only integrity check of the chain and DAG stores.
-    Check {
-        /// Also recompute the state root from the flat state and compare it with the stored
-        /// state trie (a full scan of the state).
-        #[arg(long)]
-        state: bool,
-    },
-    /// Rebuild derived data from what it derives from (the node must be stopped).
-    Repair {
-        #[command(subcommand)]
-        what: RepairCmd,
-    },
-    /// Compact every table.
-    Compact,
-    /// Prune old chain bodies and/or DAG vertices.
-    Prune {
-        /// Keep the last N blocks' bodies, receipts and change sets.
-        #[arg(long)]
-        chain_keep: Option<u64>,
-        /// Prune DAG vertices below this height (all must be finalized).
-        #[arg(long)]
-        dag_below: Option<u64>,
-    },
-    /// Writes that failed for good.
-    DeadLetter {
-        #[command(subcommand)]
-        what: DeadLetterCmd,
-    },
-    /// Backups: create, list, verify, restore, prune (destination from `[backup]` in the config).
-    Backup {
-        /// Destination URL, overriding `backup.destination` (file://, s3://, gs://, az:// or a path).
-        #[arg(long, global = true, value_name = "URL")]
-        destination: Option<String>,
-        #[command(subcommand)]
-        what: BackupCmd,
-    },
-    /// Schema migrations (without a subcommand: bring every store to this build's schema
-    /// version), copies to another engine, and the legacy import. The node must be stopped.
-    Migrate {
-        /// Transform and verify every entry in memory and report; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Do not take a backup (to `[backup]`'s destination) before migrating.
-        #[arg(long)]
-        no_backup: bool,
-        /// The kind of the backup taken first.
-        #[arg(long, value_enum, default_value = "physical")]
-        backup_kind: KindArg,
-        /// Backup destination URL, overriding `backup.destination`.
-        #[arg(long, value_name = "URL")]
-        backup_destination: Option<String>,
-        /// Entries per synced batch (each records the progress a crashed run resumes from).
-        #[arg(long, default_value_t = 1_000)]
-        batch: usize,
-        #[command(subcommand)]
-        what: Option<MigrateCmd>,
-    },
-    /// Recover a node whose stores refuse to open or fail their check (stop it first).
-    /// `--accept-wal-loss`: a store whose write-ahead log is damaged or missing keeps a copy of
-    /// its logs aside and is recovered up to the damage, losing the writes after it; then every
-    /// store is checked. `--from-backup`: the node is replaced by its latest backup that
-    /// verifies and restores cleanly; the damaged data directory is kept beside it, and what the
-    /// backup does not cover is reported (`--dry-run` first).
-    Recover {
-        /// Accept losing the writes a damaged write-ahead log held.
-        #[arg(long, conflicts_with = "from_backup")]
-        accept_wal_loss: bool,
-        /// Replace the damaged node with a backup (destination from `[backup]`).
-        #[arg(long)]
-        from_backup: bool,
-        /// With `--from-backup`: this backup instead of the latest that verifies.
-        #[arg(long, requires = "from_backup", value_name = "ID")]
-        backup_id: Option<String>,
-        /// With `--from-backup`: the latest backup at or before this time.
-        #[arg(long, requires = "from_backup", conflicts_with = "backup_id")]
-        at: Option<String>,
-        /// With `--from-backup`: diagnose, download and verify the backup, report; change nothing.
-        #[arg(long, requires = "from_backup")]
-        dry_run: bool,
-        /// With `--from-backup`: restore although every store opens and passes its check.
-        #[arg(long, requires = "from_backup")]
-        force: bool,
-        /// Backup destination URL, overriding `backup.destination`.
-        #[arg(long, value_name = "URL")]
-        backup_destination: Option<String>,
-    },
-    /// Import history (the node must be stopped; `--model ethereum`).
-    Import {
-        #[command(subcommand)]
-        what: ImportCmd,
-    },
-    /// Export history (read-only; `--model ethereum`).
-    Export {
-        #[command(subcommand)]
-        what: ExportCmd,
-    },
-    /// The history archive (`[history]` in the config): status, upload, verify.
-    Archive {
-        #[command(subcommand)]
-        what: ArchiveCmd,
-    },
-    /// Run the store with maintenance, scheduled backups, history uploads and /metrics until
-    /// Ctrl-C.
-    Serve,
-    /// Print the effective configuration.
-    Config,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum ArchiveCmd {
-    /// How far the archive goes against this node: watermarks, finalized heights, lag, pruning.
-    Status,
-    /// Upload every finalized unit the archive lacks (stopped node; a running node uploads by
-    /// itself).
-    Upload,
-    /// Read the whole archive back and check it: sizes, BLAKE3, decompression, indexes, every
-    /// block's roots and hash, parent links, every vertex's hash, and agreement with this node.
-    Verify,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum ImportCmd {
-    /// era1 archives (files, or directories of `*.era1`), in block order, through the bulk
-    /// path: each file's blocks, accumulator and index are verified before it is committed; an
-    /// interrupted import resumes when run again; ends with the integrity check. An empty
-    /// chain store starts at the first file's first block.
-    Era1 {
-        /// Files or directories.
-        #[arg(required = true, value_name = "FILE|DIR")]
-        paths: Vec<PathBuf>,
-        /// Memory for the sorted runs of the hash-keyed indexes, MiB (past it they spill to
-        /// `<data_dir>/import-scratch`).
-        #[arg(long, default_value_t = 256)]
-        memory_mib: usize,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum ExportCmd {
-    /// Canonical blocks `--from..=--to` as era1 files (one per 8,192-block epoch) in DIR.
-    Era1 {
-        /// First block.
-        #[arg(long)]
-        from: u64,
-        /// Last block.
-        #[arg(long)]
-        to: u64,
-        /// Network name for the file names (`<network>-<epoch>-<root>.era1`).
-        #[arg(long, default_value = "mainnet")]
-        network: String,
-        /// Output directory (created if missing).
-        dir: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum GetCmd {
-    /// A block by height or hash.
-    Block {
-        /// Height, or block hash (hex).
-        id: String,
-    },
-    /// A transaction by hash.
-    Tx {
-        /// Transaction hash (hex).
-        hash: String,
-    },
-    /// A receipt by transaction hash.
-    Receipt {
-        /// Transaction hash (hex).
-        hash: String,
-    },
-    /// A DAG vertex by hash.
-    Vertex {
-        /// Vertex hash (hex).
-        hash: String,
-    },
-    /// An account's balance in the demo model's state.
-    State {
-        /// Account address (hex).
-        address: String,
-    },
-    /// A Merkle proof of an account (or one storage slot) against the head's state root,
-    /// verified before it is printed.
-    Proof {
-        /// Account address (hex).
-        address: String,
-        /// A storage slot of the account (hex, 32 bytes) instead of the account itself.
-        #[arg(long)]
-        slot: Option<String>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum RepairCmd {
-    /// Rebuild the state trie from the flat state (also builds it for a database written
-    /// before it existed).
-    StateTrie {
-        /// Compute the root and compare it with the stored trie; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum DeadLetterCmd {
-    /// List dead letters.
-    List,
-    /// Replay dead letters (all, or the given ids).
-    Replay {
-        /// Ids to replay.
-        ids: Vec<u64>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum BackupCmd {
-    /// Back up the database now: through the running node's admin endpoint when it has one
-    /// (`[admin] enabled`), else by opening the stopped node's stores.
-    Create {
-        /// Physical (engine files, incremental) or logical (portable table dump).
-        #[arg(long, value_enum, default_value = "physical")]
-        kind: KindArg,
-    },
-    /// The running node's backup schedule: interval, next and last run.
-    Schedule,
-    /// List backups at the destination, oldest first.
-    List,
-    /// Download a backup and check every byte against its manifest.
-    Verify {
-        /// Backup id (default: the latest).
-        id: Option<String>,
-        /// The latest backup at or before this time (e.g. 2026-11-22T10:00:00Z).
-        #[arg(long)]
-        at: Option<String>,
-    },
-    /// Replace the data directory with a verified backup (stop the node first).
-    Restore {
-        /// Backup id (default: the latest).
-        id: Option<String>,
-        /// The latest backup at or before this time (e.g. 2026-11-22T10:00:00Z).
-        #[arg(long)]
-        at: Option<String>,
-        /// Download and verify only; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Apply the retention policy and delete unreferenced objects.
-    Prune {
-        /// Report what would be deleted; delete nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum MigrateCmd {
-    /// Copy every table to a new node on another engine, then verify each table entry by
-    /// entry (key counts and BLAKE3 digests). The node must be stopped.
-    Copy {
-        /// The target engine.
-        #[arg(long, value_enum)]
-        to_backend: Engine,
-        /// The target data directory (must not hold stores yet).
-        #[arg(long, value_name = "DIR")]
-        to_path: PathBuf,
-    },
-    /// Import a legacy flat RocksDB database (docs/LEGACY_FORMAT.md) as this node's DAG store,
-    /// which must not exist yet. Built and verified beside it, moved into place only when every
-    /// record checks out.
-    ImportLegacy {
-        /// The legacy database directory (opened read-only).
-        #[arg(long, value_name = "DIR")]
-        from: PathBuf,
-        /// Import into a scratch store, verify, report, and remove it.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Write a synthetic legacy flat database, for tests and import rehearsals.
-    LegacyFixture {
-        /// Where (must not exist).
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Vertices.
-        #[arg(long, default_value_t = 10_000)]
-        vertices: usize,
-        /// The first N vertices are finalized, in order.
-        #[arg(long, default_value_t = 0)]
-        finalized: usize,
-        /// Vertex records to damage (their content then no longer hashes to their key).
-        #[arg(long, default_value_t = 0)]
-        corrupt: usize,
-        /// Generator seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub(crate) enum KindArg {
-    Physical,
-    Logical,
-}
-
-struct Run {
-    cli: Cli,
-    config: Config,
-}
-
-impl BackendVisitor for Run {
-    type Output = anyhow::Result<()>;
-    fn visit<B: Backend>(self) -> anyhow::Result<()> {
-        match self.config.model {
-            ModelKind::Evm => self.run::<B, Evm>(),
-            ModelKind::Ethereum => self.run::<B, Eth>(),
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let migrate_cmd = cli.migrate_command();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NODESTORE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if matches!(cli.command, Cmd::Serve) { "info" } else { "warn" })
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let result = (|| {
+        let config = cli.config()?;
+        let plan = route::Plan::of(cli.command)?;
+        route::run(plan, config, cli.replica, cli.json)
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = one_line(&e);
+            if needs_migration(&e) {
+                msg.push_str(&format!(
+                    "; to upgrade: stop the node, run `{migrate_cmd} --dry-run`, then `{migrate_cmd}` (it takes a \
+                     backup first; docs/OPERATIONS.md, \"Schema migrations\")"
+                ));
+            }
+            if let Some(hint) = hint(&e) {
+                msg.push_str("; ");
+                msg.push_str(hint);
+            }
+            eprintln!("nodestore: error: {msg}");
+            ExitCode::FAILURE
         }
     }
 }
 
-/// A read-only command on a replica of the running node.
-struct ReplicaRun {
-    cli: Cli,
-    config: Config,
-}
-
-impl node_storage::ReplicaVisitor for ReplicaRun {
-    type Output = anyhow::Result<()>;
-    fn visit<B: node_storage::ReplicaBackend>(self) -> anyhow::Result<()> {
-        match self.config.model {
-            ModelKind::Evm => inspect::run_replica::<B, Evm>(self.cli.command, self.config, self.cli.json),
-            ModelKind::Ethereum => inspect::run_replica::<B, Eth>(self.cli.command, self.config, self.cli.json),
-        }
-    }
-}
-
-impl Run {
-    fn run<B: Backend, M: model::CliModel>(self) -> anyhow::Result<()> {
-        if let Cmd::Migrate { what: Some(MigrateCmd::Copy { to_backend, to_path }), .. } = &self.cli.command {
-            let mut to = self.config.clone();
-            to.backend = kind(*to_backend);
-            to.data_dir = to_path.clone();
-            let visitor = migrate::CopyTo::<B, M> {
-                from: self.config.clone(),
-                to: to.clone(),
-                as_json: self.cli.json,
-                source: std::marker::PhantomData,
-            };
-            return with_backend(&to, visitor)?;
-        }
-        if let Cmd::Migrate { what: Some(MigrateCmd::ImportLegacy { from, dry_run }), .. } = &self.cli.command {
-            return migrate::import_legacy::<B, M>(&self.config, from, *dry_run, self.cli.json);
-        }
-        if let Cmd::Import { what: ImportCmd::Era1 { paths, memory_mib } } = &self.cli.command {
-            return era1::import(&self.config, paths, *memory_mib, self.cli.json);
-        }
-        if let Cmd::Export { what: ExportCmd::Era1 { from, to, network, dir } } = &self.cli.command {
-            return era1::export::<B>(&self.config, *from, *to, dir, network, self.cli.json);
-        }
-        if let Cmd::Recover { accept_wal_loss, from_backup: false, .. } = &self.cli.command {
-            return inspect::recover::<B, M>(self.config, *accept_wal_loss, self.cli.json);
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        rt.block_on(commands::run::<B, M>(self.cli, self.config))
-    }
-}
-
-fn kind(engine: Engine) -> BackendKind {
-    match engine {
-        Engine::Rocksdb => BackendKind::Rocksdb,
-        Engine::Redb => BackendKind::Redb,
-        Engine::Sled => BackendKind::Sled,
-    }
-}
-
-/// The exact `nodestore … migrate` command for the database these arguments name.
-fn migrate_command(cli: &Cli) -> String {
-    let mut cmd = String::from("nodestore");
-    if let Some(c) = &cli.config {
-        cmd.push_str(&format!(" --config {}", c.display()));
-    }
-    if let Some(d) = &cli.data_dir {
-        cmd.push_str(&format!(" --data-dir {}", d.display()));
-    }
-    if let Some(b) = cli.backend {
-        cmd.push_str(&format!(" --backend {}", kind(b)));
-    }
-    if let Some(m) = cli.model {
-        cmd.push_str(match m {
-            ModelArg::Evm => " --model evm",
-            ModelArg::Ethereum => " --model ethereum",
-        });
-    }
-    cmd.push_str(" migrate");
-    cmd
+/// The storage error behind `e`, if there is one.
+fn storage_error(e: &anyhow::Error) -> Option<&StorageError> {
+    e.chain().find_map(|cause| cause.downcast_ref::<StorageError>())
 }
 
 /// Whether `e` is a store refusing to open because its schema is older than this build's (the
 /// error names `nodestore migrate`; the CLI adds the exact commands for this data directory).
 fn needs_migration(e: &anyhow::Error) -> bool {
-    use node_storage::OpenError;
     e.chain().any(|cause| {
         matches!(
-            cause.downcast_ref::<node_storage::StorageError>(),
-            Some(node_storage::StorageError::Open { source: OpenError::OlderSchema { .. }, .. })
+            cause.downcast_ref::<StorageError>(),
+            Some(StorageError::Open { source: OpenError::OlderSchema { .. }, .. })
         ) || matches!(cause.downcast_ref::<OpenError>(), Some(OpenError::OlderSchema { .. }))
     })
+}
+
+/// What to do about a typed refusal, in the command line's words.
+fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    match storage_error(e)? {
+        StorageError::WrongModel { needs: ModelKind::Ethereum, .. } => {
+            Some("pass --model ethereum (or set `model = \"ethereum\"`)")
+        }
+        StorageError::Incapable { needs: Capability::BulkIngest, .. } => {
+            Some("import into a rocksdb or redb node, then `nodestore migrate copy` if needed")
+        }
+        StorageError::EmptyRange { .. } => Some("--from must not be after --to"),
+        _ => None,
+    }
 }
 
 /// The error and its causes on one line, each cause once: many errors already include their
@@ -532,80 +103,6 @@ fn one_line(e: &anyhow::Error) -> String {
         msg.push_str(&text);
     }
     msg
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let migrate_cmd = migrate_command(&cli);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("NODESTORE_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if matches!(cli.command, Cmd::Serve) { "info" } else { "warn" })
-    });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let result = (|| {
-        let mut config = Config::load(cli.config.as_deref())?;
-        if let Some(d) = &cli.data_dir {
-            config.data_dir = d.clone();
-        }
-        if let Some(b) = cli.backend {
-            config.backend = kind(b);
-        }
-        if let Some(m) = cli.model {
-            config.model = match m {
-                ModelArg::Evm => ModelKind::Evm,
-                ModelArg::Ethereum => ModelKind::Ethereum,
-            };
-        }
-        if let Cmd::Backup { destination: Some(d), .. }
-        | Cmd::Migrate { backup_destination: Some(d), .. }
-        | Cmd::Recover { backup_destination: Some(d), .. } = &cli.command
-        {
-            config.backup.destination = d.clone();
-        }
-        if let Cmd::Migrate {
-            what: Some(MigrateCmd::LegacyFixture { out, vertices, finalized, corrupt, seed }), ..
-        } = &cli.command
-        {
-            return migrate::legacy_fixture(out, *vertices, *finalized, *corrupt, *seed, cli.json);
-        }
-        if !cli.replica && live::routable(&cli.command) && live::try_run(&cli.command, &config, cli.json)? {
-            return Ok(());
-        }
-        if cli.replica {
-            anyhow::ensure!(
-                inspect::is_read_only(&cli.command)
-                    && !matches!(cli.command, Cmd::Archive { what: ArchiveCmd::Upload }),
-                "--replica reads a running node: it works with stats, get, logs, history, check, dead-letter list and \
-                 archive status|verify"
-            );
-            anyhow::ensure!(config.data_dir.exists(), "no database at {}", config.data_dir.display());
-            return node_storage::with_replica_backend(&config.clone(), ReplicaRun { cli, config })?;
-        }
-        let needs_data = match &cli.command {
-            Cmd::Demo { .. } | Cmd::Config => false,
-            Cmd::Backup { what, .. } => matches!(what, BackupCmd::Create { .. }),
-            Cmd::Migrate { what: Some(MigrateCmd::ImportLegacy { .. }), .. } => false,
-            Cmd::Import { .. } => false,
-            _ => true,
-        };
-        if needs_data && !config.data_dir.exists() {
-            anyhow::bail!("no database at {} (run `nodestore demo` or pass --data-dir)", config.data_dir.display());
-        }
-        with_backend(&config.clone(), Run { cli, config })?
-    })();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let mut msg = one_line(&e);
-            if needs_migration(&e) {
-                msg.push_str(&format!(
-                    "; to upgrade: stop the node, run `{migrate_cmd} --dry-run`, then `{migrate_cmd}` (it takes a \
-                     backup first; docs/OPERATIONS.md, \"Schema migrations\")"
-                ));
-            }
-            eprintln!("nodestore: error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,37 +1,48 @@
 //! `nodestore migrate`: schema migrations, `copy` to another engine, and the legacy import.
 
 use std::marker::PhantomData;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use node_storage::StepReport;
 use node_storage::{
-    Backend, BackendVisitor, Config, MigrateOptions, MigrateProgress, StoreId, copy_node, migrate_node,
+    Backend, BackendKind, BackendVisitor, Config, MigrateOptions, MigrateProgress, NodeModel, StoreId, copy_node,
+    migrate_node, with_backend,
 };
 use serde_json::json;
 
-use crate::backup::Bars;
 use crate::output::{json, table};
+use crate::progress::{Bars, spinner};
 
-/// Copies from engine `S` (the configured one) to the engine `to` names, for model `M`.
-pub(crate) struct CopyTo<S, M> {
-    pub(crate) from: Config,
-    pub(crate) to: Config,
-    pub(crate) as_json: bool,
-    pub(crate) source: PhantomData<(S, M)>,
+/// `migrate copy --to-backend E --to-path DIR`: the stopped node (engine `S`, model `M`)
+/// copied to a new node on engine `to`, table by table, and verified.
+pub(crate) fn copy<S: Backend, M: NodeModel>(
+    from: Config,
+    to: BackendKind,
+    to_path: PathBuf,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let mut target = from.clone();
+    target.backend = to;
+    target.data_dir = to_path;
+    let visitor = CopyTo::<S, M> { from, to: target.clone(), as_json, source: PhantomData };
+    with_backend(&target, visitor)?
 }
 
-impl<S: Backend, M: node_storage::chain::ChainModel> BackendVisitor for CopyTo<S, M> {
+/// Copies from engine `S` (the configured one) to the engine `to` names, for model `M`.
+struct CopyTo<S, M> {
+    from: Config,
+    to: Config,
+    as_json: bool,
+    source: PhantomData<(S, M)>,
+}
+
+impl<S: Backend, M: NodeModel> BackendVisitor for CopyTo<S, M> {
     type Output = anyhow::Result<()>;
 
     fn visit<D: Backend>(self) -> anyhow::Result<()> {
-        let bar = if self.as_json { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} copying {msg}: {pos} entries {per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
+        let bar = spinner(self.as_json, "{spinner} copying {msg}: {pos} entries {per_sec}");
         let report = copy_node::<S, D, M>(&self.from, &self.to, &mut |store, n| {
             bar.set_message(store.name());
             bar.set_position(n);
@@ -72,14 +83,8 @@ impl<S: Backend, M: node_storage::chain::ChainModel> BackendVisitor for CopyTo<S
     }
 }
 
-fn spinner(quiet: bool, template: &str) -> ProgressBar {
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
-    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()));
-    bar
-}
-
 /// `nodestore migrate [--dry-run] [--no-backup]`: every store to this build's schema version.
-pub(crate) async fn schema<B: Backend, M: node_storage::chain::ChainModel>(
+pub(crate) async fn schema<B: Backend, M: NodeModel>(
     config: &Config,
     options: MigrateOptions,
     as_json: bool,
@@ -90,7 +95,7 @@ pub(crate) async fn schema<B: Backend, M: node_storage::chain::ChainModel>(
         b.set_message(format!("{store} v{from}→v{} {phase}", from + 1));
         b.set_position(n);
     });
-    let bars = Bars::new(as_json);
+    let bars = Bars::bytes(as_json);
     let result = migrate_node::<B, M, _>(config, options, progress, bars.clone()).await;
     bars.finish();
     bar.finish_and_clear();
@@ -149,7 +154,7 @@ pub(crate) async fn schema<B: Backend, M: node_storage::chain::ChainModel>(
 }
 
 /// `nodestore migrate import-legacy --from DIR [--dry-run]`.
-pub(crate) fn import_legacy<B: Backend, M: node_storage::chain::ChainModel>(
+pub(crate) fn import_legacy<B: Backend, M: NodeModel>(
     config: &Config,
     from: &Path,
     dry_run: bool,

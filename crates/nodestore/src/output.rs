@@ -21,6 +21,19 @@ pub(crate) fn parse_hex<const N: usize>(s: &str, what: &str) -> anyhow::Result<[
     Ok(out)
 }
 
+/// Parses `0x`-prefixed (or bare) hex into an `Id` of the model.
+pub(crate) fn parse_id<T: node_storage::chain::Id>(s: &str, what: &str) -> anyhow::Result<T> {
+    let t = s.strip_prefix("0x").unwrap_or(s);
+    let width = T::default().as_ref().len();
+    anyhow::ensure!(t.len() == 2 * width, "{what} `{s}`: expected {} hex digits, got {}", 2 * width, t.len());
+    let bytes: Vec<u8> = (0..t.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&t[i..i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("{what} `{s}`: not hex"))?;
+    T::try_from(&bytes).map_err(|_| anyhow::anyhow!("{what} `{s}`: {} bytes is the wrong length", bytes.len()))
+}
+
 /// Prints rows as a table with aligned columns (numbers right-aligned).
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();

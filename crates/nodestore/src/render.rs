@@ -1,13 +1,59 @@
-//! Output of the commands that run either on the stores the CLI opens or inside the running
-//! node (through its admin endpoint): one renderer per result type, so both print the same.
+//! Output of the operations, which run either inside the running node (through its admin
+//! endpoint) or on the stores the CLI opens: one renderer per [`Outcome`], so both print the
+//! same.
 
-use node_storage::backups::rfc3339;
-use node_storage::{BackupReport, CheckSummary, DeadLetterSummary, NodeStats, PruneSummary, Replayed, ScheduleStatus};
+use node_storage::backups::{BackupConfig, Manifest, rfc3339};
+use node_storage::{
+    BackupReport, CheckSummary, DeadLetterSummary, NodeStats, Outcome, PruneSummary, Replayed, ScheduleStatus, StoreId,
+};
 use serde_json::json;
 
 use crate::output::{bytes, json, table};
 
-pub(crate) fn stats(s: &NodeStats, as_json: bool) -> anyhow::Result<()> {
+/// Prints `outcome`; an error if it reports a failure (a check that found problems).
+/// `backup`: the configured schedule, shown when no node is running.
+pub(crate) fn outcome(outcome: &Outcome, backup: &BackupConfig, as_json: bool) -> anyhow::Result<()> {
+    match outcome {
+        Outcome::Stats(s) => stats(s, as_json),
+        Outcome::Check(c) => check(c, as_json),
+        Outcome::Compacted(done) => {
+            compact(*done, as_json);
+            Ok(())
+        }
+        Outcome::Pruned(p) => {
+            prune(p, as_json);
+            Ok(())
+        }
+        Outcome::DeadLetters(page) => {
+            dead_letters(&page.letters, as_json);
+            Ok(())
+        }
+        Outcome::Replayed(r) => replayed(r, as_json),
+        Outcome::BackedUp(r) => {
+            backup_created(r, as_json);
+            Ok(())
+        }
+        Outcome::Schedule(s) => {
+            schedule(s.as_ref(), backup, as_json);
+            Ok(())
+        }
+    }
+}
+
+/// A backup's manifest in brief, as JSON.
+pub(crate) fn summary(m: &Manifest) -> serde_json::Value {
+    let chain = m.stores.iter().find(|s| s.name == StoreId::Chain.name());
+    json!({
+        "id": m.id, "created_at": m.created_at, "kind": m.kind.to_string(),
+        "backend": m.stores.first().map(|s| s.backend.clone()),
+        "chain_head": chain.and_then(|c| c.head), "chain_finalized": chain.and_then(|c| c.finalized),
+        "files": m.totals.files, "raw_bytes": m.totals.raw_bytes, "stored_bytes": m.totals.stored_bytes,
+        "uploaded_bytes": m.totals.uploaded_bytes, "reused_files": m.totals.reused_files,
+        "compression_ratio": (m.totals.ratio() * 100.0).round() / 100.0,
+    })
+}
+
+fn stats(s: &NodeStats, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         json(&serde_json::to_value(s)?);
         return Ok(());
@@ -28,7 +74,7 @@ pub(crate) fn stats(s: &NodeStats, as_json: bool) -> anyhow::Result<()> {
 }
 
 /// Prints the check; an error if it found problems (the exit code says so).
-pub(crate) fn check(c: &CheckSummary, as_json: bool) -> anyhow::Result<()> {
+fn check(c: &CheckSummary, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         json(&serde_json::to_value(c)?);
     } else {
@@ -57,7 +103,7 @@ pub(crate) fn check(c: &CheckSummary, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn compact(done: bool, as_json: bool) {
+fn compact(done: bool, as_json: bool) {
     if as_json {
         json(&json!({ "compacted": done }));
     } else if done {
@@ -67,7 +113,7 @@ pub(crate) fn compact(done: bool, as_json: bool) {
     }
 }
 
-pub(crate) fn prune(p: &PruneSummary, as_json: bool) {
+fn prune(p: &PruneSummary, as_json: bool) {
     if as_json {
         let mut out = json!({});
         if let Some(r) = &p.chain {
@@ -95,7 +141,7 @@ pub(crate) fn prune(p: &PruneSummary, as_json: bool) {
     }
 }
 
-pub(crate) fn dead_letters(letters: &[DeadLetterSummary], as_json: bool) {
+fn dead_letters(letters: &[DeadLetterSummary], as_json: bool) {
     if as_json {
         json(&json!(letters));
         return;
@@ -109,7 +155,7 @@ pub(crate) fn dead_letters(letters: &[DeadLetterSummary], as_json: bool) {
     table(&["id", "op", "attempts", "request", "reason"], &rows);
 }
 
-pub(crate) fn replayed(r: &[Replayed], as_json: bool) -> anyhow::Result<()> {
+fn replayed(r: &[Replayed], as_json: bool) -> anyhow::Result<()> {
     if as_json {
         json(&serde_json::to_value(r)?);
     } else {
@@ -122,10 +168,10 @@ pub(crate) fn replayed(r: &[Replayed], as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn backup_created(r: &BackupReport, as_json: bool) {
+fn backup_created(r: &BackupReport, as_json: bool) {
     let m = &r.manifest;
     if as_json {
-        let mut s = crate::backup::summary(m);
+        let mut s = summary(m);
         s["checkpoint_ms"] = json!(r.checkpoint_ms);
         s["elapsed_ms"] = json!(r.elapsed_ms);
         json(&s);
@@ -147,7 +193,7 @@ pub(crate) fn backup_created(r: &BackupReport, as_json: bool) {
 }
 
 /// The schedule of the running node (`None`: no node is running; `config` is what it would do).
-pub(crate) fn schedule(status: Option<&ScheduleStatus>, config: &node_storage::backups::BackupConfig, as_json: bool) {
+fn schedule(status: Option<&ScheduleStatus>, config: &BackupConfig, as_json: bool) {
     if as_json {
         json(&match status {
             Some(s) => json!({ "node_running": true, "schedule": s }),

@@ -14,8 +14,10 @@
 //! back on restart. [`Collector`] gives the sorted runs for keys that do not arrive in order.
 
 mod collector;
+mod typed;
 
 pub use collector::{Collector, CollectorError, Lent, Merged};
+pub use typed::{TableRuns, TypedIngest};
 
 use crate::error::{BackendError, WriteError};
 use crate::store::KvStore;
@@ -44,6 +46,9 @@ pub enum IngestError {
     /// The engine failed while building or ingesting files.
     #[error("ingest: {0}")]
     Backend(#[from] BackendError),
+    /// A sorted run (see [`Collector`]) could not be written or read back.
+    #[error(transparent)]
+    Runs(#[from] CollectorError),
     /// A scratch file of the ingest could not be written.
     #[error("ingest scratch file {path}: {source}")]
     Scratch {

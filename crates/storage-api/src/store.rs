@@ -93,6 +93,10 @@ pub trait KvCompact {
     /// Compacts the keys of `table` in `range`.
     fn compact_raw(&self, table: &str, range: &RawRange) -> Result<(), MaintenanceError>;
 
+    /// Compacts the whole store — every table — in the fewest passes the engine needs
+    /// (RocksDB: each column family once; redb: its one file once, however many tables).
+    fn compact_all(&self) -> Result<(), MaintenanceError>;
+
     /// Compacts the keys of table `T` in `range`.
     fn compact<T: Table>(&self, range: impl RangeBounds<T::Key>) -> Result<(), MaintenanceError> {
         self.compact_raw(T::NAME, &RawRange::from_bounds(&range))

@@ -12,25 +12,7 @@ use tar::EntryType;
 
 use crate::config::Compression;
 use crate::error::{BackupError, IntegrityError};
-use crate::manifest::FileRecord;
-
-/// Checks a stored path: relative, `/`-separated, no empty, `.` or `..` components.
-pub fn check_path(path: &str) -> Result<(), String> {
-    if path.is_empty() || path.len() > 4096 {
-        return Err("empty or over-long path".into());
-    }
-    if path.starts_with('/') || path.contains('\\') || path.contains('\0') {
-        return Err("absolute path or forbidden character".into());
-    }
-    for part in path.split('/') {
-        match part {
-            "" | "." => return Err("empty or `.` path component".into()),
-            ".." => return Err("`..` path component".into()),
-            _ => {}
-        }
-    }
-    Ok(())
-}
+use crate::manifest::{FileRecord, check_path};
 
 /// A compressing writer.
 pub(crate) enum Encoder<W: Write> {

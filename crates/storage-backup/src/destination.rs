@@ -632,7 +632,7 @@ impl Multipart {
         match upload.complete().await {
             Ok(done) => Ok(done),
             Err(e) => {
-                let _ = upload.abort().await;
+                abort_upload(upload).await;
                 Err(e)
             }
         }
@@ -640,22 +640,37 @@ impl Multipart {
 
     async fn abort(&mut self) {
         self.parts.shutdown().await;
-        if let Some(mut upload) = self.upload.take() {
-            let _ = upload.abort().await;
+        if let Some(upload) = self.upload.take() {
+            abort_upload(upload).await;
         }
     }
 }
+
+/// Aborts `upload`, retrying a refused or failed abort a few times: a part the server was
+/// still receiving when the client gave up can race the abort (S3's own guidance is to abort
+/// again until it succeeds). A last failure is left to the bucket's lifecycle rule.
+async fn abort_upload(mut upload: Box<dyn object_store::MultipartUpload>) {
+    let mut wait = std::time::Duration::from_millis(100);
+    for _ in 0..ABORT_ATTEMPTS {
+        if upload.abort().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
+}
+
+/// How often an abort is tried before the unfinished upload is left behind.
+const ABORT_ATTEMPTS: usize = 5;
 
 impl Drop for Multipart {
     fn drop(&mut self) {
         // Dropped unfinished (the caller gave up): the parts in flight stop with the JoinSet,
         // and the upload is aborted on the runtime that drove it.
-        if let Some(mut upload) = self.upload.take()
+        if let Some(upload) = self.upload.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            runtime.spawn(async move {
-                let _ = upload.abort().await;
-            });
+            runtime.spawn(abort_upload(upload));
         }
     }
 }

@@ -29,7 +29,6 @@ pub mod testkit;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use archive::check_path;
 pub use catalog::{BackupInfo, Selector};
 pub use config::{BackupConfig, BackupKind, Compression, Credentials, RetentionPolicy};
 pub use destination::{Destination, Listed, ObjectVersion};
@@ -37,6 +36,7 @@ pub use error::{BackupError, DestinationError, IntegrityError};
 pub use logical::{
     CHUNK_BYTES, ChunkLoader, LogicalWriter, TableDigest, load_chunk_in_batches, load_chunk_ingested, verify_store,
 };
+pub use manifest::check_path;
 pub use manifest::{
     ArchiveRecord, Completion, FileRecord, Location, MANIFEST_FORMAT, MAX_MANIFEST_BYTES, MAX_MARKER_BYTES, Manifest,
     StoreRecord, TableRecord, Totals, manifest_key, marker_key, object_key, valid_id,

@@ -232,15 +232,15 @@ impl Manifest {
             return Err(bad(format!("names backup `{}`", manifest.id)));
         }
         for f in &manifest.files {
-            crate::archive::check_path(&f.path).map_err(|reason| bad(format!("file `{}`: {reason}", f.path)))?;
+            check_path(&f.path).map_err(|reason| bad(format!("file `{}`: {reason}", f.path)))?;
             if let Location::Object { key, .. } = &f.location
-                && (!key.starts_with("objects/") || crate::archive::check_path(key).is_err())
+                && (!key.starts_with("objects/") || check_path(key).is_err())
             {
                 return Err(bad(format!("file `{}` points outside objects/: `{key}`", f.path)));
             }
         }
         if let Some(a) = &manifest.archive
-            && (!a.key.starts_with(&format!("backups/{id}/")) || crate::archive::check_path(&a.key).is_err())
+            && (!a.key.starts_with(&format!("backups/{id}/")) || check_path(&a.key).is_err())
         {
             return Err(bad(format!("the archive points outside the backup: `{}`", a.key)));
         }
@@ -274,4 +274,22 @@ impl Manifest {
         keys.extend(self.archive.iter().map(|a| a.key.clone()));
         keys
     }
+}
+
+/// Checks a stored path: relative, `/`-separated, no empty, `.` or `..` components.
+pub fn check_path(path: &str) -> Result<(), String> {
+    if path.is_empty() || path.len() > 4096 {
+        return Err("empty or over-long path".into());
+    }
+    if path.starts_with('/') || path.contains('\\') || path.contains('\0') {
+        return Err("absolute path or forbidden character".into());
+    }
+    for part in path.split('/') {
+        match part {
+            "" | "." => return Err("empty or `.` path component".into()),
+            ".." => return Err("`..` path component".into()),
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -276,7 +276,7 @@ fn decompress_checked(
 
 /// Creates the new file `rel` (a checked relative path) under `dir`, with its parents.
 fn create_in(dir: &Path, rel: &str) -> Result<std::fs::File, BackupError> {
-    archive::check_path(rel).map_err(|reason| BackupError::Invalid(format!("`{rel}`: {reason}")))?;
+    crate::manifest::check_path(rel).map_err(|reason| BackupError::Invalid(format!("`{rel}`: {reason}")))?;
     let path = dir.join(rel);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(BackupError::io("creating", parent))?;

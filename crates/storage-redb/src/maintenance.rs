@@ -32,6 +32,11 @@ impl KvCompact for RedbStore {
         if self.table(table).is_none() {
             return Err(MaintenanceError::UnknownTable(table.to_owned()));
         }
+        self.compact_all()
+    }
+
+    /// The one file, once (every table lives in it).
+    fn compact_all(&self) -> Result<(), MaintenanceError> {
         let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
         db.compact().map_err(map_err)?;
         Ok(())

@@ -68,6 +68,15 @@ impl RocksStore {
 }
 
 impl KvCompact for RocksStore {
+    /// Each column family, one after the other.
+    fn compact_all(&self) -> Result<(), MaintenanceError> {
+        use storage_api::KvReader;
+        for table in self.schema().physical_tables() {
+            self.compact_raw(table, &RawRange::all())?;
+        }
+        Ok(())
+    }
+
     fn compact_raw(&self, table: &str, range: &RawRange) -> Result<(), MaintenanceError> {
         let cf = self.stat_cf(table)?;
         let mut opts = CompactOptions::default();

@@ -36,25 +36,7 @@ use crate::error::ChainError;
 use crate::model::ChainModel;
 use storage_api::KvReader;
 
-/// Where a state entry sits in the model's commitment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TriePlace<K> {
-    /// A leaf of the state trie at this hashed path (and the owner of a storage trie at the same
-    /// path, if the model has storage tries: its root goes into this leaf).
-    Top {
-        /// The leaf's path: a 32-byte hash of the key.
-        path: [u8; 32],
-    },
-    /// A leaf of the storage trie of `account`.
-    Storage {
-        /// The key of the account whose storage trie this is.
-        account: K,
-        /// The account's path in the state trie (its storage trie's owner).
-        owner: [u8; 32],
-        /// The leaf's path in the storage trie.
-        path: [u8; 32],
-    },
-}
+pub use crate::model::TriePlace;
 
 /// Keccak-256, the trie's path hash.
 pub fn keccak(bytes: &[u8]) -> [u8; 32] {

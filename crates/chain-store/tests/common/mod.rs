@@ -3,8 +3,8 @@
 
 use std::ops::Deref;
 
-use chain_store::evm::Evm;
 use chain_store::generator::{ChainGenerator, GenConfig};
+use chain_store::synthetic::Synthetic;
 use chain_store::{ChainStore, NewBlock, chain_schema};
 use engine_test::{Memory, TestEngine};
 use storage_api::mem::MemStore;
@@ -13,13 +13,13 @@ use tempfile::TempDir;
 
 /// A chain store and the directory it lives in.
 pub(crate) struct Fx<S: KvStore> {
-    pub(crate) chain: ChainStore<S, Evm>,
+    pub(crate) chain: ChainStore<S, Synthetic>,
     pub(crate) dir: TempDir,
 }
 
 impl<S: KvStore> Deref for Fx<S> {
-    type Target = ChainStore<S, Evm>;
-    fn deref(&self) -> &ChainStore<S, Evm> {
+    type Target = ChainStore<S, Synthetic>;
+    fn deref(&self) -> &ChainStore<S, Synthetic> {
         &self.chain
     }
 }
@@ -31,7 +31,7 @@ fn dir() -> TempDir {
 /// A fresh chain store on engine `E` (test-sized settings, buffered inserts).
 pub(crate) fn fixture<E: TestEngine>() -> Fx<E::Store> {
     let d = dir();
-    let chain = ChainStore::new(E::open(d.path(), chain_schema::<Evm>()).unwrap()).unwrap();
+    let chain = ChainStore::new(E::open(d.path(), chain_schema::<Synthetic>()).unwrap()).unwrap();
     Fx { chain: chain.with_insert_durability(Durability::Buffered), dir: d }
 }
 
@@ -56,7 +56,11 @@ pub(crate) fn generator(txs: usize, seed: u64) -> ChainGenerator {
 
 /// Initialises the store with the generator's genesis and inserts `n` more blocks; returns
 /// every block inserted, genesis first.
-pub(crate) fn build<S: KvStore>(chain: &ChainStore<S, Evm>, g: &mut ChainGenerator, n: usize) -> Vec<NewBlock<Evm>> {
+pub(crate) fn build<S: KvStore>(
+    chain: &ChainStore<S, Synthetic>,
+    g: &mut ChainGenerator,
+    n: usize,
+) -> Vec<NewBlock<Synthetic>> {
     let genesis = g.next_blocks().remove(0);
     chain.init(&genesis).unwrap();
     let mut all = vec![genesis];
@@ -71,7 +75,9 @@ pub(crate) fn build<S: KvStore>(chain: &ChainStore<S, Evm>, g: &mut ChainGenerat
 /// The synthetic model's state root computed from the state alone, without the store: one trie
 /// over Keccak-256 of the encoded key, each value an RLP string.
 pub(crate) fn independent_root<'a>(
-    state: impl IntoIterator<Item = (&'a (chain_store::evm::Address, chain_store::evm::B256), &'a chain_store::evm::B256)>,
+    state: impl IntoIterator<
+        Item = (&'a (chain_store::synthetic::Address, chain_store::synthetic::B256), &'a chain_store::synthetic::B256),
+    >,
 ) -> [u8; 32] {
     let mut leaves: Vec<([u8; 32], Vec<u8>)> = state
         .into_iter()

@@ -4,14 +4,18 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use storage_backup::{BackupKind, Progress};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::{AdminRequest, Envelope, Frame, MAX_ANSWER_BYTES, PROTOCOL_VERSION, effective_uid};
+use super::{Envelope, FailureKind, Frame, MAX_ANSWER_BYTES, PROTOCOL_VERSION, effective_uid};
+use crate::backup::BackupReport;
+use crate::check::{CheckSummary, NodeStats, PruneSummary};
 use crate::config::Config;
-use crate::{BackupReport, CheckSummary, DeadLetterPage, NodeStats, PruneSummary, Replayed, ScheduleStatus};
+use crate::deadletter::{DeadLetterPage, Replayed};
+use crate::error::ErrorKind;
+use crate::ops::{Operation, Outcome};
+use crate::schedule::ScheduleStatus;
 
 /// Why the admin endpoint could not be used, or what the node answered instead of a result.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +77,7 @@ pub enum AdminError {
     #[error("the running node: {message}")]
     Node {
         /// The error's kind (as in metrics).
-        kind: String,
+        kind: ErrorKind,
         /// The error.
         message: String,
     },
@@ -139,53 +143,74 @@ impl AdminClient {
 
     /// Figures of every store.
     pub async fn stats(self) -> Result<NodeStats, AdminError> {
-        self.call(AdminRequest::Stats, None).await
+        match self.execute(Operation::Stats, None).await? {
+            Outcome::Stats(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Integrity checks on snapshots (`state`: also the state trie).
     pub async fn check(self, state: bool) -> Result<CheckSummary, AdminError> {
-        self.call(AdminRequest::Check { state }, None).await
+        match self.execute(Operation::Check { state }, None).await? {
+            Outcome::Check(c) => Ok(c),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Compacts every table; `false` if the engine cannot.
     pub async fn compact(self) -> Result<bool, AdminError> {
-        self.call(AdminRequest::Compact, None).await
+        match self.execute(Operation::Compact, None).await? {
+            Outcome::Compacted(done) => Ok(done),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Prunes the chain and/or the DAG.
     pub async fn prune(self, chain_keep: Option<u64>, dag_below: Option<u64>) -> Result<PruneSummary, AdminError> {
-        self.call(AdminRequest::Prune { chain_keep, dag_below }, None).await
+        match self.execute(Operation::Prune { chain_keep, dag_below }, None).await? {
+            Outcome::Pruned(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Up to `limit` dead letters with ids above `after`, oldest first, without payloads (the
     /// node sends at most [`super::MAX_DEAD_LETTERS_PER_PAGE`]).
     pub async fn dead_letter_page(self, after: Option<u64>, limit: u32) -> Result<DeadLetterPage, AdminError> {
-        self.call(AdminRequest::DeadLetters { after, limit }, None).await
+        match self.execute(Operation::DeadLetters { after, limit }, None).await? {
+            Outcome::DeadLetters(page) => Ok(page),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Replays dead letters (`None`: all).
     pub async fn replay_dead_letters(self, ids: Option<Vec<u64>>) -> Result<Vec<Replayed>, AdminError> {
-        self.call(AdminRequest::ReplayDeadLetters { ids }, None).await
+        match self.execute(Operation::ReplayDeadLetters { ids }, None).await? {
+            Outcome::Replayed(r) => Ok(r),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Takes a backup now; the node's progress is reported to `progress`.
     pub async fn backup(self, kind: BackupKind, progress: Arc<dyn Progress>) -> Result<BackupReport, AdminError> {
-        self.call(AdminRequest::Backup { kind }, Some(progress)).await
+        match self.execute(Operation::Backup { kind }, Some(progress)).await? {
+            Outcome::BackedUp(r) => Ok(r),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// The backup schedule.
     pub async fn schedule_status(self) -> Result<ScheduleStatus, AdminError> {
-        self.call(AdminRequest::ScheduleStatus, None).await
+        match self.execute(Operation::ScheduleStatus, None).await? {
+            Outcome::Schedule(Some(s)) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
     }
 
-    async fn call<T: DeserializeOwned>(
-        self,
-        request: AdminRequest,
-        progress: Option<Arc<dyn Progress>>,
-    ) -> Result<T, AdminError> {
+    /// Runs `op` in the node; its progress (of a backup) goes to `progress`.
+    pub async fn execute(self, op: Operation, progress: Option<Arc<dyn Progress>>) -> Result<Outcome, AdminError> {
         let AdminClient { path, stream } = self;
         let io = |action, source| AdminError::Io { action, path: path.clone(), source };
-        let mut line = serde_json::to_vec(&Envelope { version: PROTOCOL_VERSION, request })
+        let mut line = serde_json::to_vec(&Envelope { version: PROTOCOL_VERSION, request: op })
             .map_err(|e| AdminError::Protocol(e.to_string()))?;
         line.push(b'\n');
         let (read, mut write) = stream.into_split();
@@ -219,18 +244,21 @@ impl AdminClient {
                         p.advance(bytes);
                     }
                 }
-                Frame::Done { result } => {
-                    return serde_json::from_value(result)
-                        .map_err(|e| AdminError::Protocol(format!("unexpected result: {e}")));
-                }
+                Frame::Done { result } => return Ok(result),
                 Frame::Failed { kind, message } => {
-                    return Err(match kind.as_str() {
-                        "refused" | "busy" => AdminError::Refused(message),
-                        "protocol" => AdminError::Protocol(message),
-                        _ => AdminError::Node { kind, message },
+                    return Err(match kind {
+                        FailureKind::Refused | FailureKind::Busy => AdminError::Refused(message),
+                        FailureKind::Protocol => AdminError::Protocol(message),
+                        FailureKind::Storage(kind) => AdminError::Node { kind, message },
                     });
                 }
             }
         }
     }
+}
+
+/// The answer to a request of another outcome than its own (a node speaking the protocol
+/// wrongly).
+fn unexpected(outcome: &Outcome) -> AdminError {
+    AdminError::Protocol(format!("the node answered with an outcome of another operation: {outcome:?}"))
 }

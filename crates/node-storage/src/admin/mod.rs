@@ -10,26 +10,27 @@
 //! user is refused.
 //!
 //! **Protocol.** One request per connection, newline-delimited JSON: the client writes one
-//! [`Envelope`] line; the node answers with zero or more progress [`Frame`]s and then exactly one
-//! `done` (the operation's result as JSON) or `failed` (the error's kind and message) frame.
-//! Results are the same types the CLI renders when it opens the store itself ([`NodeStats`],
-//! [`CheckSummary`], …), so its output is the same either way.
+//! [`Envelope`] line holding an [`Operation`]; the node answers with zero or more progress
+//! [`Frame`]s and then exactly one `done` (the operation's [`Outcome`]) or `failed` (a
+//! [`FailureKind`] and the message) frame. The operation and outcome are the same types the
+//! CLI runs and renders when it opens the stores itself (see [`crate::ops`]), so its output is
+//! the same either way.
 
 mod client;
 mod server;
 
 use serde::{Deserialize, Serialize};
-use storage_backup::BackupKind;
 
 pub use client::{AdminClient, AdminError};
 pub use server::AdminServer;
+pub(crate) use server::listen;
 
-#[cfg(doc)]
-use crate::{CheckSummary, NodeStats};
+use crate::error::ErrorKind;
+pub use crate::ops::MAX_DEAD_LETTERS_PER_PAGE;
+use crate::ops::{Operation, Outcome};
 
-/// The protocol version this build speaks (2: dead letters listed in pages, without their
-/// payloads).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// The protocol version this build speaks (3: typed outcomes and failure kinds).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The longest request line the node reads.
 pub(crate) const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -38,75 +39,14 @@ pub(crate) const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// more is refused, not buffered).
 pub(crate) const MAX_ANSWER_BYTES: usize = 16 << 20;
 
-/// Most dead letters per page of [`AdminRequest::DeadLetters`].
-pub const MAX_DEAD_LETTERS_PER_PAGE: usize = 1_000;
-
-/// What a client asks of the running node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
-pub enum AdminRequest {
-    /// Figures of every store ([`NodeStats`]).
-    Stats,
-    /// Integrity checks on snapshots ([`CheckSummary`]); `state`: also the state trie.
-    Check {
-        /// Also recompute the state root and compare it with the stored trie.
-        state: bool,
-    },
-    /// Compact every table (`bool`: whether the engine can).
-    Compact,
-    /// Prune the chain and/or the DAG ([`PruneSummary`](crate::PruneSummary)).
-    Prune {
-        /// Keep the last N blocks' bodies, receipts and change sets.
-        chain_keep: Option<u64>,
-        /// Prune DAG vertices below this height.
-        dag_below: Option<u64>,
-    },
-    /// A page of the dead letters, without their payloads
-    /// ([`DeadLetterPage`](crate::DeadLetterPage)).
-    DeadLetters {
-        /// Ids above this one (`None`: from the first).
-        after: Option<u64>,
-        /// At most this many (capped at [`MAX_DEAD_LETTERS_PER_PAGE`]).
-        limit: u32,
-    },
-    /// Replay dead letters (`None`: all) ([`Replayed`](crate::Replayed)).
-    ReplayDeadLetters {
-        /// Which ones.
-        ids: Option<Vec<u64>>,
-    },
-    /// Take a backup now, with progress ([`BackupReport`](crate::BackupReport)).
-    Backup {
-        /// Physical or logical.
-        kind: BackupKind,
-    },
-    /// The backup schedule ([`ScheduleStatus`](crate::ScheduleStatus)).
-    ScheduleStatus,
-}
-
-impl AdminRequest {
-    /// The operation's name, for logs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            AdminRequest::Stats => "stats",
-            AdminRequest::Check { .. } => "check",
-            AdminRequest::Compact => "compact",
-            AdminRequest::Prune { .. } => "prune",
-            AdminRequest::DeadLetters { .. } => "dead_letters",
-            AdminRequest::ReplayDeadLetters { .. } => "replay_dead_letters",
-            AdminRequest::Backup { .. } => "backup",
-            AdminRequest::ScheduleStatus => "schedule_status",
-        }
-    }
-}
-
 /// The request line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     /// [`PROTOCOL_VERSION`] of the client.
     pub version: u32,
-    /// The request.
-    pub request: AdminRequest,
+    /// The operation.
+    pub request: Operation,
 }
 
 /// One line of the node's answer.
@@ -127,16 +67,32 @@ pub enum Frame {
     },
     /// The operation's result.
     Done {
-        /// As JSON: the request's result type.
-        result: serde_json::Value,
+        /// The outcome.
+        result: Outcome,
     },
     /// The operation failed, or the request was refused.
     Failed {
-        /// The error's kind (`refused`, `protocol`, or a storage error's kind).
-        kind: String,
+        /// Why, by kind.
+        kind: FailureKind,
         /// The error, one line.
         message: String,
     },
+}
+
+/// Why the node answered `failed`: the endpoint refused the connection or the request, or the
+/// operation ran and failed (with its [`ErrorKind`], as metrics label it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The connection's user is not the node's.
+    Refused,
+    /// The node serves as many connections as it takes; retry.
+    Busy,
+    /// The request was malformed, late, or of another protocol version.
+    Protocol,
+    /// The operation ran and failed.
+    #[serde(untagged)]
+    Storage(ErrorKind),
 }
 
 /// This process's effective user.

@@ -5,16 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chain_store::ChainModel;
 use storage_backup::Progress;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, watch};
 
-use super::{AdminRequest, Envelope, Frame, MAX_REQUEST_BYTES, PROTOCOL_VERSION, effective_uid};
-use crate::backend::Backend;
-use crate::error::StorageError;
-use crate::handle::StorageHandle;
+use super::{Envelope, FailureKind, Frame, MAX_REQUEST_BYTES, PROTOCOL_VERSION, effective_uid};
+use crate::error::{ErrorKind, StorageError};
+use crate::ops::Operate;
 
 /// Connections served at once; more are refused as busy.
 const MAX_CONNECTIONS: usize = 8;
@@ -47,92 +45,86 @@ impl Drop for AdminServer {
     }
 }
 
-impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
-    /// Listens on the admin socket (`[admin]`; see [`crate::admin`]) on the current tokio
-    /// runtime until the returned server is dropped or the handle shuts down. A socket left by
-    /// a node that died is replaced; one another process still listens on is an error.
-    pub fn serve_admin(&self) -> Result<AdminServer, StorageError> {
-        let path = self.config().admin_socket();
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| StorageError::Internal("the admin endpoint needs a tokio runtime".into()))?;
-        let io = |action: &str, e: std::io::Error| {
-            StorageError::Unsupported(format!("admin socket {}: {action}: {e}", path.display()))
+/// Listens on the admin socket at `path` on the current tokio runtime, running each request's
+/// operation on `node` (see `StorageHandle::serve_admin`).
+pub(crate) fn listen<O: Operate>(node: O, path: PathBuf) -> Result<AdminServer, StorageError> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| StorageError::Internal("the admin endpoint needs a tokio runtime".into()))?;
+    let io =
+        |action: &'static str, source: std::io::Error| StorageError::AdminSocket { path: path.clone(), action, source };
+    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+        if !meta.file_type().is_socket() {
+            return Err(io("exists and is not a socket", std::io::ErrorKind::AlreadyExists.into()));
+        }
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(io("another process listens on it", std::io::ErrorKind::AddrInUse.into()));
+        }
+        std::fs::remove_file(&path).map_err(|e| io("removing the stale socket", e))?;
+    }
+    // Bound inside a private directory (0700) and made owner-only there, where nobody else
+    // can swap the socket for a symbolic link before the `chmod`; then renamed into place.
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let private = parent.join(format!(".admin-{}-{}", std::process::id(), storage_backup::now_ms()));
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(&private).map_err(|e| io("creating its directory", e))?;
+    }
+    let staged = private.join("admin.sock");
+    let bound = (|| {
+        let listener = {
+            let _guard = runtime.enter();
+            UnixListener::bind(&staged).map_err(|e| io("binding", e))?
         };
-        if let Ok(meta) = std::fs::symlink_metadata(&path) {
-            if !meta.file_type().is_socket() {
-                return Err(io("exists and is not a socket", std::io::ErrorKind::AlreadyExists.into()));
-            }
-            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
-                return Err(io("another process listens on it", std::io::ErrorKind::AddrInUse.into()));
-            }
-            std::fs::remove_file(&path).map_err(|e| io("removing the stale socket", e))?;
-        }
-        // Bound inside a private directory (0700) and made owner-only there, where nobody else
-        // can swap the socket for a symbolic link before the `chmod`; then renamed into place.
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let private = parent.join(format!(".admin-{}-{}", std::process::id(), storage_backup::now_ms()));
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new().mode(0o700).create(&private).map_err(|e| io("creating its directory", e))?;
-        }
-        let staged = private.join("admin.sock");
-        let bound = (|| {
-            let listener = {
-                let _guard = runtime.enter();
-                UnixListener::bind(&staged).map_err(|e| io("binding", e))?
-            };
-            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| io("restricting to the owner", e))?;
-            std::fs::rename(&staged, &path).map_err(|e| io("moving into place", e))?;
-            Ok::<_, StorageError>(listener)
-        })();
-        let _ = std::fs::remove_dir_all(&private);
-        let listener = bound?;
-        tracing::info!(socket = %path.display(), "admin endpoint listening");
-        let handle = self.clone();
-        let task = runtime.spawn(async move {
-            let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-            let mut tick = tokio::time::interval(Duration::from_millis(200));
-            // Owned here: when the server stops (this task is aborted), its connections go too.
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                while connections.try_join_next().is_some() {}
-                let stream = tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => stream,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "admin endpoint: accept failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    },
-                    _ = tick.tick() => {
-                        if handle.shared().closing.load(std::sync::atomic::Ordering::SeqCst) {
-                            return;
-                        }
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io("restricting to the owner", e))?;
+        std::fs::rename(&staged, &path).map_err(|e| io("moving into place", e))?;
+        Ok::<_, StorageError>(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&private);
+    let listener = bound?;
+    tracing::info!(socket = %path.display(), "admin endpoint listening");
+    let task = runtime.spawn(async move {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        // Owned here: when the server stops (this task is aborted), its connections go too.
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            while connections.try_join_next().is_some() {}
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin endpoint: accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
-                };
-                let handle = handle.clone();
-                let slot = slots.clone().try_acquire_owned();
-                connections.spawn(async move {
-                    let mut stream = stream;
-                    match slot {
-                        Ok(_slot) => serve(&handle, &mut stream).await,
-                        Err(_) => {
-                            let busy = format!("the node serves {MAX_CONNECTIONS} admin connections at once; retry");
-                            let _ = send(&mut stream, &Frame::Failed { kind: "busy".into(), message: busy }).await;
-                        }
+                },
+                _ = tick.tick() => {
+                    if node.is_closing() {
+                        return;
                     }
-                });
-            }
-        });
-        Ok(AdminServer { path, task })
-    }
+                    continue;
+                }
+            };
+            let node = node.clone();
+            let slot = slots.clone().try_acquire_owned();
+            connections.spawn(async move {
+                let mut stream = stream;
+                match slot {
+                    Ok(_slot) => serve(&node, &mut stream).await,
+                    Err(_) => {
+                        let busy = format!("the node serves {MAX_CONNECTIONS} admin connections at once; retry");
+                        let _ = send(&mut stream, &Frame::Failed { kind: FailureKind::Busy, message: busy }).await;
+                    }
+                }
+            });
+        }
+    });
+    Ok(AdminServer { path, task })
 }
 
 /// One connection: the peer check, the request, the answer.
-async fn serve<B: Backend, M: ChainModel>(handle: &StorageHandle<B, M>, stream: &mut UnixStream) {
+async fn serve<O: Operate>(node: &O, stream: &mut UnixStream) {
     let me = effective_uid();
     let peer = match stream.peer_cred() {
         Ok(c) => c,
@@ -145,19 +137,19 @@ async fn serve<B: Backend, M: ChainModel>(handle: &StorageHandle<B, M>, stream: 
         tracing::warn!(uid = peer.uid(), pid = ?peer.pid(), "admin endpoint: refused a connection from another user");
         let message =
             format!("the node runs as uid {me} and admits only that user (this connection is uid {})", peer.uid());
-        let _ = send(stream, &Frame::Failed { kind: "refused".into(), message }).await;
+        let _ = send(stream, &Frame::Failed { kind: FailureKind::Refused, message }).await;
         return;
     }
     let envelope = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(stream)).await {
         Ok(Ok(Some(e))) => e,
         Ok(Ok(None)) => return, // connected and left (a liveness probe)
         Ok(Err(message)) => {
-            let _ = send(stream, &Frame::Failed { kind: "protocol".into(), message }).await;
+            let _ = send(stream, &Frame::Failed { kind: FailureKind::Protocol, message }).await;
             return;
         }
         Err(_) => {
             let message = format!("no request within {} s", REQUEST_TIMEOUT.as_secs());
-            let _ = send(stream, &Frame::Failed { kind: "protocol".into(), message }).await;
+            let _ = send(stream, &Frame::Failed { kind: FailureKind::Protocol, message }).await;
             return;
         }
     };
@@ -167,9 +159,9 @@ async fn serve<B: Backend, M: ChainModel>(handle: &StorageHandle<B, M>, stream: 
     // a stalled or departed client never holds it (or what it holds) up.
     let (progress_tx, mut progress) = watch::channel(Progressed::default());
     let (done_tx, mut done) = tokio::sync::oneshot::channel();
-    let worker = handle.clone();
+    let worker = node.clone();
     tokio::spawn(async move {
-        let result = run(&worker, envelope.request, progress_tx).await;
+        let result = worker.execute(envelope.request, Arc::new(Forward(progress_tx))).await;
         if let Err(e) = &result {
             tracing::warn!(op, error = %e, "admin request failed");
         }
@@ -204,10 +196,11 @@ async fn serve<B: Backend, M: ChainModel>(handle: &StorageHandle<B, M>, stream: 
     }
     let last = match result {
         Ok(Ok(result)) => Frame::Done { result },
-        Ok(Err(e)) => Frame::Failed { kind: e.kind().to_owned(), message: e.to_string() },
-        Err(_) => {
-            Frame::Failed { kind: "internal".into(), message: "the operation's task ended without a result".into() }
-        }
+        Ok(Err(e)) => Frame::Failed { kind: FailureKind::Storage(e.kind()), message: e.to_string() },
+        Err(_) => Frame::Failed {
+            kind: FailureKind::Storage(ErrorKind::Internal),
+            message: "the operation's task ended without a result".into(),
+        },
     };
     send_or_give_up(stream, &last).await;
 }
@@ -240,29 +233,6 @@ impl Progressed {
             out.push(Frame::Advance { bytes: now.done - done });
         }
         out
-    }
-}
-
-/// Runs one request; its result as JSON.
-async fn run<B: Backend, M: ChainModel>(
-    h: &StorageHandle<B, M>,
-    request: AdminRequest,
-    progress: watch::Sender<Progressed>,
-) -> Result<serde_json::Value, StorageError> {
-    fn json<T: serde::Serialize>(v: T) -> Result<serde_json::Value, StorageError> {
-        serde_json::to_value(v).map_err(|e| StorageError::Internal(format!("encoding the admin result: {e}")))
-    }
-    match request {
-        AdminRequest::Stats => json(h.node_stats().await?),
-        AdminRequest::Check { state } => json(h.integrity_check(state).await?),
-        AdminRequest::Compact => json(h.compact().await?),
-        AdminRequest::Prune { chain_keep, dag_below } => json(h.prune(chain_keep, dag_below).await?),
-        AdminRequest::DeadLetters { after, limit } => {
-            json(h.dead_letter_page(after, (limit as usize).min(super::MAX_DEAD_LETTERS_PER_PAGE)).await?)
-        }
-        AdminRequest::ReplayDeadLetters { ids } => json(h.replay_dead_letters(ids).await?),
-        AdminRequest::Backup { kind } => json(h.backup(kind, Arc::new(Forward(progress))).await?),
-        AdminRequest::ScheduleStatus => json(h.schedule_status()),
     }
 }
 

@@ -2,63 +2,25 @@
 
 use std::path::Path;
 
-use storage_api::{
-    CheckpointError, KvCheckpoint, KvCompact, KvOpen, KvOpenReadOnly, KvRead, KvReader, KvSnapshots, MaintenanceError,
-    OpenError, RawRange, Schema, VersionPolicy,
-};
-use storage_backup::{BackupError, ChunkLoader, LogicalWriter, StoreRecord};
+use storage_api::{CheckpointError, KvCheckpoint, KvOpen, KvOpenReadOnly, OpenError, Schema, VersionPolicy};
 use storage_metrics::Sample;
-use storage_migrate::MigrateError;
 use storage_redb::{RedbConfig, RedbReader, RedbStore};
 
-use super::{Backend, table_names};
+use super::{Backend, caps};
 use crate::config::{BackendKind, Config};
-use crate::stores::StoreId;
+use crate::error::StorageError;
+use crate::store_id::StoreId;
 
 impl Backend for RedbStore {
     const KIND: BackendKind = BackendKind::Redb;
-    const SNAPSHOTS: bool = true;
+    type Views = caps::Present;
+    type Compaction = caps::Present;
+    type Loading = caps::Ingested;
+    type Physical = RedbCheckpoints;
 
     /// None: redb counts cache hits only with its `cache_metrics` feature, which is off (it
     /// costs on every page access); the store's size is reported from the disk.
     fn engine_samples(&self, _store: StoreId, _out: &mut Vec<Sample>) {}
-
-    /// None: a redb file carries no database identity.
-    fn identity(_staging: &Path, _store: StoreId) -> Option<String> {
-        None
-    }
-
-    fn checkpoint_into(&self, staging: &Path, store: StoreId) -> Result<bool, CheckpointError> {
-        // redb checkpoints into a directory, under the source file's name.
-        let dir = staging.join(format!(".checkpoint-{store}"));
-        self.checkpoint(&dir)?;
-        let target = Self::store_path(staging, store);
-        let file = target.file_name().map(|f| dir.join(f)).unwrap_or_default();
-        let io = |source| CheckpointError::Io { path: target.clone(), source };
-        std::fs::rename(&file, &target).map_err(io)?;
-        std::fs::remove_dir(&dir).map_err(|source| CheckpointError::Io { path: dir.clone(), source })?;
-        Ok(true)
-    }
-
-    fn copy_from<S: KvRead + ?Sized>(
-        &self,
-        store: StoreId,
-        source: &S,
-        tables: &[&str],
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<u64, MigrateError> {
-        storage_migrate::ingest_tables(store.name(), source, self, tables, progress)
-    }
-
-    const LOAD_CHUNK: ChunkLoader<Self> = storage_backup::load_chunk_ingested;
-
-    fn with_view<V: super::ViewVisitor>(&self, visitor: V) -> V::Output {
-        visitor.visit(&storage_api::SnapshotView::new(self))
-    }
-
-    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
-        writer.dump_store(record, &self.snapshot(), &table_names(self))
-    }
 
     fn open_store_with(
         config: &Config,
@@ -74,12 +36,32 @@ impl Backend for RedbStore {
     fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<RedbReader, OpenError> {
         RedbStore::open_read_only(&redb_config(config, store), schema, VersionPolicy::Exact)
     }
+}
 
-    fn compact_all(&self) -> Result<bool, MaintenanceError> {
-        for t in self.schema().tables() {
-            self.compact_raw(t.name, &RawRange::all())?;
-        }
-        Ok(true)
+/// redb's checkpoints (a copy of its file from one read transaction), for physical backups.
+#[derive(Debug)]
+pub struct RedbCheckpoints;
+
+impl caps::Physical<RedbStore> for RedbCheckpoints {
+    fn checkpoint_into(store: &RedbStore, staging: &Path, id: StoreId) -> Result<(), StorageError> {
+        let failed = |e| storage_backup::BackupError::store(id.name(), e);
+        // redb checkpoints into a directory, under the source file's name.
+        let dir = staging.join(format!(".checkpoint-{id}"));
+        store.checkpoint(&dir).map_err(failed)?;
+        let target = RedbStore::store_path(staging, id);
+        let file = target.file_name().map(|f| dir.join(f)).unwrap_or_default();
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| failed(CheckpointError::Io { path, source })
+        };
+        std::fs::rename(&file, &target).map_err(io(&target))?;
+        std::fs::remove_dir(&dir).map_err(io(&dir))?;
+        Ok(())
+    }
+
+    /// None: a redb file carries no database identity.
+    fn identity(_staging: &Path, _id: StoreId) -> Option<String> {
+        None
     }
 }
 

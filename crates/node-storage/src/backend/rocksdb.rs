@@ -2,53 +2,21 @@
 
 use std::path::Path;
 
-use storage_api::{
-    CheckpointError, KvCompact, KvOpenReadOnly, KvRead, KvReader, KvSnapshots, MaintenanceError, OpenError, RawRange,
-    Schema, VersionPolicy,
-};
-use storage_backup::{BackupError, ChunkLoader, LogicalWriter, StoreRecord};
+use storage_api::{KvOpenReadOnly, OpenError, Schema, VersionPolicy};
 use storage_metrics::{Observed, Sample};
-use storage_migrate::MigrateError;
 use storage_rocksdb::{RocksConfig, RocksReader, RocksStore};
 
-use super::{Backend, table_names};
+use super::{Backend, caps};
 use crate::config::{BackendKind, Config};
-use crate::stores::StoreId;
+use crate::error::StorageError;
+use crate::store_id::StoreId;
 
 impl Backend for RocksStore {
     const KIND: BackendKind = BackendKind::Rocksdb;
-    const SNAPSHOTS: bool = true;
-
-    fn checkpoint_into(&self, staging: &Path, store: StoreId) -> Result<bool, CheckpointError> {
-        // No memtable flush: WAL copies instead, so the time does not grow with unflushed data.
-        self.checkpoint_without_flush(&Self::store_path(staging, store))?;
-        Ok(true)
-    }
-
-    fn identity(staging: &Path, store: StoreId) -> Option<String> {
-        let text = std::fs::read_to_string(Self::store_path(staging, store).join("IDENTITY")).ok()?;
-        Some(text.trim().to_owned())
-    }
-
-    fn copy_from<S: KvRead + ?Sized>(
-        &self,
-        store: StoreId,
-        source: &S,
-        tables: &[&str],
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<u64, MigrateError> {
-        storage_migrate::ingest_tables(store.name(), source, self, tables, progress)
-    }
-
-    const LOAD_CHUNK: ChunkLoader<Self> = storage_backup::load_chunk_ingested;
-
-    fn with_view<V: super::ViewVisitor>(&self, visitor: V) -> V::Output {
-        visitor.visit(&storage_api::SnapshotView::new(self))
-    }
-
-    fn dump(&self, record: StoreRecord, writer: &mut LogicalWriter<'_>) -> Result<(), BackupError> {
-        writer.dump_store(record, &self.snapshot(), &table_names(self))
-    }
+    type Views = caps::Present;
+    type Compaction = caps::Present;
+    type Loading = caps::Ingested;
+    type Physical = RocksCheckpoints;
 
     fn open_store_with(
         config: &Config,
@@ -63,13 +31,6 @@ impl Backend for RocksStore {
 
     fn open_reader(config: &Config, store: StoreId, schema: Schema) -> Result<RocksReader, OpenError> {
         RocksStore::open_read_only(&rocks_config(config, store), schema, VersionPolicy::Exact)
-    }
-
-    fn compact_all(&self) -> Result<bool, MaintenanceError> {
-        for t in self.schema().tables() {
-            self.compact_raw(t.name, &RawRange::all())?;
-        }
-        Ok(true)
     }
 
     fn engine_samples(&self, store: StoreId, out: &mut Vec<Sample>) {
@@ -98,6 +59,24 @@ impl Backend for RocksStore {
                     .label("level", "l2"),
             );
         }
+    }
+}
+
+/// RocksDB's checkpoints (hard links of its table files), for physical backups.
+#[derive(Debug)]
+pub struct RocksCheckpoints;
+
+impl caps::Physical<RocksStore> for RocksCheckpoints {
+    fn checkpoint_into(store: &RocksStore, staging: &Path, id: StoreId) -> Result<(), StorageError> {
+        // No memtable flush: WAL copies instead, so the time does not grow with unflushed data.
+        store
+            .checkpoint_without_flush(&RocksStore::store_path(staging, id))
+            .map_err(|e| storage_backup::BackupError::store(id.name(), e).into())
+    }
+
+    fn identity(staging: &Path, id: StoreId) -> Option<String> {
+        let text = std::fs::read_to_string(RocksStore::store_path(staging, id).join("IDENTITY")).ok()?;
+        Some(text.trim().to_owned())
     }
 }
 

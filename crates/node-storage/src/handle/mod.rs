@@ -1,18 +1,20 @@
 //! [`StorageHandle`]: the async API a node embeds. Opening, shutdown and health here; the
-//! writes (one enqueue path, typed answers) in `write`, the reads in `read`, checks, figures and
-//! dead letters in `admin`.
+//! writes (one enqueue path, typed answers) in `write`, the reads in `read`, operator
+//! operations (checks, figures, pruning, dead letters, [`StorageHandle::execute`]) in
+//! `operations`, backups in `backup`, the backup schedule in `schedule`, the admin endpoint in
+//! `serve`. Every `impl StorageHandle` is under this module.
 
-mod admin;
+mod backup;
+mod operations;
 mod read;
+mod schedule;
+mod serve;
 mod write;
 
-pub(crate) use write::compact_stores;
-
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chain_store::evm::Evm;
+use chain_store::synthetic::Synthetic;
 use chain_store::{
     AddressPage, AddressQuery, Block, ChainModel, IntegrityReport as ChainReport, Located, LogFilter, LogMatchOf,
     NewBlock, Pointers, PruneReport as ChainPruneReport, Reorg, TxLocation,
@@ -24,12 +26,12 @@ use tracing::Instrument;
 
 use crate::backend::Backend;
 use crate::breaker::BreakerState;
+use crate::check::StoreStats;
 use crate::config::Config;
 use crate::deadletter::{self, DeadLetter, DeadLetterPage, DeadLetters, Replayed};
 use crate::error::StorageError;
 use crate::request::{Op, Reply, Request};
 use crate::shared::Shared;
-use crate::stores::StoreId;
 use crate::{maintenance, writer};
 
 /// The storage of one node: chain and DAG stores behind caches, a writer thread with priority
@@ -38,7 +40,7 @@ use crate::{maintenance, writer};
 ///
 /// Reads run on the caller's task when the cache answers and on the blocking pool otherwise;
 /// they never queue behind writes. Writes resolve once durable.
-pub struct StorageHandle<B: Backend, M: ChainModel = Evm> {
+pub struct StorageHandle<B: Backend, M: ChainModel = Synthetic> {
     shared: Arc<Shared<B, M>>,
     threads: Arc<Threads>,
 }
@@ -63,7 +65,7 @@ struct Threads {
     stop_writer: Mutex<Option<oneshot::Sender<()>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     maintenance: Mutex<Option<maintenance::Scheduler>>,
-    uploader: Mutex<Option<crate::history::Uploader>>,
+    uploader: Mutex<Option<crate::uploader::Uploader>>,
     server: Mutex<Option<MetricsServer>>,
     closing: Arc<dyn Fn() + Send + Sync>,
 }
@@ -101,17 +103,6 @@ struct Sent {
     span: tracing::Span,
 }
 
-/// Sizes and figures of one store (see [`StorageHandle::stats`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StoreStats {
-    /// Which store.
-    pub store: StoreId,
-    /// Bytes on disk.
-    pub disk_bytes: u64,
-    /// Per-table approximate keys and bytes.
-    pub tables: Vec<(String, u64, u64)>,
-}
-
 impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// Opens (creating if needed) the stores under `config.data_dir` on engine `B`, and
     /// starts the writer and the maintenance scheduler. Does not need a runtime; the async
@@ -130,13 +121,13 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
             maintenance: Mutex::new(None),
             uploader: Mutex::new(None),
             server: Mutex::new(None),
-            closing: Arc::new(move || closing_shared.closing.store(true, Ordering::SeqCst)),
+            closing: Arc::new(move || closing_shared.intake.close()),
         });
         let handle = StorageHandle { shared, threads };
         let scheduler = maintenance::Scheduler::start(handle.clone_for_maintenance())?;
         *handle.threads.maintenance.lock().unwrap_or_else(|p| p.into_inner()) = Some(scheduler);
         if handle.shared.history.is_some() {
-            let uploader = crate::history::Uploader::start(Arc::downgrade(&handle.shared))?;
+            let uploader = crate::uploader::Uploader::start(Arc::downgrade(&handle.shared))?;
             *handle.threads.uploader.lock().unwrap_or_else(|p| p.into_inner()) = Some(uploader);
         }
         tracing::info!(backend = %B::KIND, data_dir = %handle.shared.config.data_dir.display(), "node-storage open");
@@ -174,7 +165,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
 
     /// The circuit breaker's state.
     pub fn breaker(&self) -> BreakerState {
-        self.shared.breaker.state()
+        self.shared.intake.breaker().state()
     }
 
     /// Stops maintenance, drains every lane (queued writes still commit), syncs, and stops

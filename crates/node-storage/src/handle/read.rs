@@ -10,14 +10,14 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     ) -> Result<T, StorageError> {
         let shared = self.shared.clone();
         let started = Instant::now();
-        let id = shared.request_id();
+        let id = shared.intake.request_id();
         let span = tracing::debug_span!("storage_read", id = %id, op);
         let r = tokio::task::spawn_blocking(move || span.in_scope(|| f(&shared)))
             .await
             .map_err(|e| StorageError::Internal(format!("read task failed: {e}")))?;
         self.shared.metrics.read(op, started);
         if let Err(e) = &r {
-            self.shared.metrics.error(e.kind());
+            self.shared.metrics.error(e.kind().as_str());
         }
         r
     }
@@ -153,12 +153,12 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     }
 
     /// An address's transactions, paginated.
-    pub async fn address_history(
+    pub async fn address_transactions(
         &self,
         address: M::Address,
         query: AddressQuery,
     ) -> Result<AddressPage<M::Hash>, StorageError> {
-        self.read("address_history", move |s| Ok(s.stores.chain.address_history(&address, &query)?)).await
+        self.read("address_transactions", move |s| Ok(s.stores.chain.address_transactions(&address, &query)?)).await
     }
 
     /// The chain's pointers (first, head, safe, finalized, pruning boundary).

@@ -3,9 +3,9 @@
 use super::*;
 
 impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
-    /// The state shared with the writer and maintenance threads.
-    pub(crate) fn shared(&self) -> &Arc<Shared<B, M>> {
-        &self.shared
+    /// Whether the handle is shutting down (background tasks end then).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.shared.intake.is_closing()
     }
 
     /// Submits one write and waits for its typed answer.
@@ -41,7 +41,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
             }
         }
         if let Some((_, first)) = admitted.first() {
-            let lane = self.shared.lanes.get(first.op.lane());
+            let lane = self.shared.intake.lane(first.op.lane());
             let timeout = Duration::from_millis(self.shared.config.writer.request_timeout_ms);
             let mut requests = admitted.into_iter().peekable();
             while requests.peek().is_some() {
@@ -80,14 +80,14 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// timeout.
     fn admit(&self, op: Op<M>, attempts: u32, replay_of: Option<u64>) -> Result<(Request<M>, Sent), StorageError> {
         let s = &*self.shared;
-        if s.closing.load(Ordering::SeqCst) {
+        if s.intake.is_closing() {
             return Err(StorageError::ShuttingDown);
         }
-        if let Err(e) = s.breaker.admit() {
+        if let Err(e) = s.intake.breaker().admit() {
             s.metrics.count(Event::Rejected, 1);
             return Err(e);
         }
-        let id = s.request_id();
+        let id = s.intake.request_id();
         let span = tracing::info_span!("storage_write", id = %id, op = op.name());
         let timeout = Duration::from_millis(s.config.writer.request_timeout_ms);
         let request = Request { attempts, replay_of, ..Request::new(op, id.clone(), timeout, span.clone()) };
@@ -99,7 +99,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// waiting at most the request timeout for room.
     pub(super) async fn enqueue(&self, op: Op<M>, attempts: u32, replay_of: Option<u64>) -> Result<Sent, StorageError> {
         let (request, sent) = self.admit(op, attempts, replay_of)?;
-        let lane = self.shared.lanes.get(request.op.lane());
+        let lane = self.shared.intake.lane(request.op.lane());
         match tokio::time::timeout(sent.timeout, lane.send(request)).instrument(sent.span.clone()).await {
             Ok(Ok(())) => Ok(sent),
             Ok(Err(_)) => Err(StorageError::ShuttingDown),
@@ -207,15 +207,11 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         }
     }
 
-    /// Compacts the chain and DAG stores; `false` if the engine cannot compact. Low lane.
+    /// Compacts the chain and DAG stores on the blocking pool; `false` if the engine cannot
+    /// compact.
     pub async fn compact(&self) -> Result<bool, StorageError> {
-        // On the blocking pool, never the writer thread: writes go on meanwhile (RocksDB
-        // compacts beside them; redb's whole-file compaction holds its write lock throughout).
-        self.read("compact", |s| compact_stores(s)).await
+        // Never on the writer thread: writes go on meanwhile (RocksDB compacts beside them;
+        // redb's whole-file compaction holds its write lock throughout).
+        self.read("compact", |s| crate::maintenance::compact_stores(s)).await
     }
-}
-
-/// Compacts the chain and DAG stores; `false` if the engine cannot compact.
-pub(crate) fn compact_stores<B: Backend, M: ChainModel>(s: &Shared<B, M>) -> Result<bool, StorageError> {
-    Ok(s.stores.chain.store().compact_all()? & s.stores.dag.store().compact_all()?)
 }

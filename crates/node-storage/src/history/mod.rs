@@ -20,11 +20,12 @@ use storage_metrics::{Observed, Sample};
 
 pub(crate) use read::Through;
 pub use upload::UploadRound;
-pub(crate) use upload::{Uploader, chain_prune_limit, check_archive, dag_prune_range, upload_round};
+pub(crate) use upload::{chain_prune_limit, check_archive, dag_prune_range, follow, upload_round};
 pub use verify::ArchiveReport;
 pub(crate) use verify::verify_archive;
 
-use crate::error::{ConfigError, StorageError};
+use crate::config::ConfigError;
+use crate::error::StorageError;
 
 /// A watermark as this node knows it: `None` until read from the archive (pruning waits until
 /// then), `Some(None)` for an empty archive.

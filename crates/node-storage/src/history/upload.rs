@@ -1,11 +1,7 @@
 //! Uploading finalized history in order: one unit of blocks and one of vertices per round,
 //! each starting exactly at the archive's watermark (so a crash or an outage resumes without a
-//! gap or a duplicate), from a background thread of the running node or from
+//! gap or a duplicate), from the running node's background uploader (`crate::uploader`) or from
 //! `nodestore archive upload` on a stopped one.
-
-use std::sync::Weak;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
 
 use chain_store::{ChainModel, ChainStore, SECTION_SIZE};
 use dag_store::DagStore;
@@ -13,9 +9,7 @@ use storage_api::KvReader;
 use storage_history::{BitSection, ChainItem, DagItem, HistoryTier, Kind, Mark, Uploaded};
 
 use super::{History, Verified};
-use crate::backend::Backend;
 use crate::error::StorageError;
-use crate::shared::Shared;
 
 /// What one round uploaded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -334,61 +328,4 @@ fn dag_unit<S: KvReader>(history: &History, dag: &DagStore<S>) -> Result<Option<
     history.set_mark(Kind::Dag, up.mark.clone());
     tracing::info!(from = unit.start(), to = unit.end(), bytes = up.bytes, "archived vertices");
     Ok(Some(Done::of(*unit.start(), up)))
-}
-
-/// The running node's uploader: rounds back to back while there is work, then every
-/// `upload_interval_ms`; after a failure it backs off exponentially up to `max_backoff_ms`.
-/// A node that does not upload (`upload = false`) still follows the watermarks, which bound
-/// its pruning.
-pub(crate) struct Uploader {
-    stop: mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Uploader {
-    pub(crate) fn start<B: Backend, M: ChainModel>(shared: Weak<Shared<B, M>>) -> Result<Self, StorageError> {
-        let (stop, stopped) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("node-storage-history".into())
-            .spawn(move || run(shared, stopped))
-            .map_err(|e| StorageError::Internal(format!("starting the history uploader: {e}")))?;
-        Ok(Uploader { stop, thread })
-    }
-
-    pub(crate) fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.thread.join();
-    }
-}
-
-fn run<B: Backend, M: ChainModel>(shared: Weak<Shared<B, M>>, stopped: mpsc::Receiver<()>) {
-    let mut delay = Duration::ZERO;
-    let mut failures = 0u32;
-    loop {
-        match stopped.recv_timeout(delay) {
-            Err(RecvTimeoutError::Timeout) => {}
-            _ => return,
-        }
-        let Some(s) = shared.upgrade() else { return };
-        let Some(history) = &s.history else { return };
-        let interval = Duration::from_millis(history.config.upload_interval_ms);
-        let result = if history.config.upload {
-            upload_round(history, &s.stores.chain, &s.stores.dag)
-        } else {
-            follow(history, &s.stores.chain, &s.stores.dag).map(|_| UploadRound::default())
-        };
-        delay = match result {
-            Ok(round) => {
-                failures = 0;
-                if round.progressed() { Duration::ZERO } else { interval }
-            }
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                history.upload_failed(&e);
-                tracing::warn!(error = %e, failures, "history upload failed; retrying");
-                let max = Duration::from_millis(history.config.max_backoff_ms);
-                interval.saturating_mul(1 << failures.min(16)).min(max)
-            }
-        };
-    }
 }

@@ -116,6 +116,10 @@ where
     let keys: Vec<u32> = s.iter_all::<Items>(Direction::Forward).unwrap().keys().map(|k| k.unwrap()).collect();
     assert_eq!(keys, (3900..4000).collect::<Vec<_>>());
     assert_eq!(s.get::<Items>(&3999).unwrap(), Some(value(3999, 256)));
+    // The whole store at once keeps the same data.
+    s.compact_all().unwrap();
+    let again: Vec<u32> = s.iter_all::<Items>(Direction::Forward).unwrap().keys().map(|k| k.unwrap()).collect();
+    assert_eq!(again, keys);
 }
 
 /// Statistics count keys and bytes per table.

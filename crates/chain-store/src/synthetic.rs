@@ -69,8 +69,8 @@ impl B256 {
 
 /// A block header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EvmHeader {
-    /// The block's hash: [`EvmHeader::compute_hash`].
+pub struct SyntheticHeader {
+    /// The block's hash: [`SyntheticHeader::compute_hash`].
     pub hash: B256,
     /// The parent's hash.
     pub parent_hash: B256,
@@ -93,7 +93,7 @@ pub struct EvmHeader {
     pub extra: Vec<u8>,
 }
 
-impl EvmHeader {
+impl SyntheticHeader {
     /// The hash of every field except `hash`.
     pub fn compute_hash(&self) -> B256 {
         self.hash_with_tx_root(&self.tx_root)
@@ -117,7 +117,7 @@ impl EvmHeader {
 }
 
 /// The commitment to a block's transactions: a hash over their hashes, in order.
-pub fn tx_root(transactions: &[EvmTx]) -> B256 {
+pub fn tx_root(transactions: &[SyntheticTx]) -> B256 {
     let mut h = blake3::Hasher::new_derive_key("node-storage evm tx root v1");
     h.update(&(transactions.len() as u64).to_be_bytes());
     for tx in transactions {
@@ -130,8 +130,8 @@ pub fn tx_root(transactions: &[EvmTx]) -> B256 {
 /// rather than as arrays of single bytes, which decode several times faster; chain schema 1
 /// stored the arrays ([`EvmTxV1`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EvmTx {
-    /// The hash: [`EvmTx::compute_hash`].
+pub struct SyntheticTx {
+    /// The hash: [`SyntheticTx::compute_hash`].
     #[serde(with = "as_bytes")]
     pub hash: B256,
     /// The sender.
@@ -171,9 +171,9 @@ pub struct EvmTxV1 {
     pub input: Vec<u8>,
 }
 
-impl From<EvmTxV1> for EvmTx {
+impl From<EvmTxV1> for SyntheticTx {
     fn from(v: EvmTxV1) -> Self {
-        EvmTx {
+        SyntheticTx {
             hash: v.hash,
             from: v.from,
             to: v.to,
@@ -185,8 +185,8 @@ impl From<EvmTxV1> for EvmTx {
     }
 }
 
-impl From<EvmTx> for EvmTxV1 {
-    fn from(v: EvmTx) -> Self {
+impl From<SyntheticTx> for EvmTxV1 {
+    fn from(v: SyntheticTx) -> Self {
         EvmTxV1 {
             hash: v.hash,
             from: v.from,
@@ -234,7 +234,7 @@ mod as_bytes_opt {
     }
 }
 
-impl EvmTx {
+impl SyntheticTx {
     /// The hash of every field except `hash`.
     pub fn compute_hash(&self) -> B256 {
         let mut h = blake3::Hasher::new_derive_key("node-storage evm tx v1");
@@ -254,18 +254,18 @@ impl EvmTx {
 
 /// A receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EvmReceipt {
+pub struct SyntheticReceipt {
     /// Whether the transaction succeeded.
     pub success: bool,
     /// Gas used by this transaction.
     pub gas_used: u64,
     /// Emitted logs.
-    pub logs: Vec<EvmLog>,
+    pub logs: Vec<SyntheticLog>,
 }
 
 /// A log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EvmLog {
+pub struct SyntheticLog {
     /// The emitting contract.
     pub address: Address,
     /// Up to four indexed topics.
@@ -281,16 +281,16 @@ pub type StorageKey = (Address, B256);
 
 /// The EVM-style model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Evm;
+pub struct Synthetic;
 
-impl ChainModel for Evm {
+impl ChainModel for Synthetic {
     const SCHEMA_NAME: &'static str = crate::schema::SCHEMA_NAME;
     type Hash = B256;
     type Address = Address;
-    type Header = EvmHeader;
-    type Tx = EvmTx;
-    type Receipt = EvmReceipt;
-    type Log = EvmLog;
+    type Header = SyntheticHeader;
+    type Tx = SyntheticTx;
+    type Receipt = SyntheticReceipt;
+    type Log = SyntheticLog;
     type BodyExtra = ();
     type StateKey = StorageKey;
     type StateValue = B256;
@@ -298,7 +298,7 @@ impl ChainModel for Evm {
     /// Each transaction's hash against its content, and the block hash against the header's
     /// content with the transactions actually given (so a body that does not match its header
     /// yields another hash).
-    fn verify_body(header: &EvmHeader, transactions: &[EvmTx], _extra: &()) -> Result<(), Mismatch> {
+    fn verify_body(header: &SyntheticHeader, transactions: &[SyntheticTx], _extra: &()) -> Result<(), Mismatch> {
         for (i, tx) in transactions.iter().enumerate() {
             let computed = tx.compute_hash();
             if computed != tx.hash {
@@ -321,7 +321,7 @@ impl ChainModel for Evm {
     }
 
     /// The synthetic header makes no commitment to the receipts.
-    fn verify_receipts(_header: &EvmHeader, _receipts: &[EvmReceipt]) -> Result<(), Mismatch> {
+    fn verify_receipts(_header: &SyntheticHeader, _receipts: &[SyntheticReceipt]) -> Result<(), Mismatch> {
         Ok(())
     }
 
@@ -330,7 +330,7 @@ impl ChainModel for Evm {
     }
 
     /// The synthetic header carries no bloom.
-    fn header_bloom(_header: &EvmHeader) -> Option<crate::Bloom> {
+    fn header_bloom(_header: &SyntheticHeader) -> Option<crate::Bloom> {
         None
     }
 
@@ -348,18 +348,18 @@ impl ChainModel for Evm {
 
     /// The synthetic header's `state_root` is opaque data (the generator fills it with a
     /// placeholder), so nothing is checked against it.
-    fn header_state_root(_header: &EvmHeader) -> Option<[u8; 32]> {
+    fn header_state_root(_header: &SyntheticHeader) -> Option<[u8; 32]> {
         None
     }
 
     /// Schema 1 stored transactions with their hash and addresses as byte arrays.
-    fn decode_v1_transactions(payload: &[u8]) -> Result<Vec<EvmTx>, storage_api::codec::CodecError> {
+    fn decode_v1_transactions(payload: &[u8]) -> Result<Vec<SyntheticTx>, storage_api::codec::CodecError> {
         let v1: Vec<EvmTxV1> = storage_api::codec::postcard_decode(payload)?;
-        Ok(v1.into_iter().map(EvmTx::from).collect())
+        Ok(v1.into_iter().map(SyntheticTx::from).collect())
     }
 }
 
-impl BlockHeader<Evm> for EvmHeader {
+impl BlockHeader<Synthetic> for SyntheticHeader {
     fn hash(&self) -> B256 {
         self.hash
     }
@@ -371,7 +371,7 @@ impl BlockHeader<Evm> for EvmHeader {
     }
 }
 
-impl Transaction<Evm> for EvmTx {
+impl Transaction<Synthetic> for SyntheticTx {
     fn hash(&self) -> B256 {
         self.hash
     }
@@ -383,13 +383,13 @@ impl Transaction<Evm> for EvmTx {
     }
 }
 
-impl Receipt<Evm> for EvmReceipt {
-    fn logs(&self) -> &[EvmLog] {
+impl Receipt<Synthetic> for SyntheticReceipt {
+    fn logs(&self) -> &[SyntheticLog] {
         &self.logs
     }
 }
 
-impl Log<Evm> for EvmLog {
+impl Log<Synthetic> for SyntheticLog {
     fn address(&self) -> Address {
         self.address
     }

@@ -1,4 +1,4 @@
-//! Address history: the canonical transactions that sent to or from an address.
+//! An address's transactions: the canonical transactions that sent to or from an address, in pages.
 
 use std::ops::Bound;
 
@@ -9,7 +9,7 @@ use crate::error::ChainError;
 use crate::model::ChainModel;
 use crate::schema::{AddressIndex, Fixed};
 
-/// The order of an address-history query.
+/// The order of a query of an address's transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
     /// Highest block first (and, within a block, the last transaction first).
@@ -18,7 +18,7 @@ pub enum Order {
     OldestFirst,
 }
 
-/// Where a page of address history ended; pass it back to get the next page.
+/// Where a page of an address's transactions ended; pass it back to get the next page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AddressCursor {
     /// The height of the last transaction returned.
@@ -27,7 +27,7 @@ pub struct AddressCursor {
     pub index: u32,
 }
 
-/// An address-history query.
+/// A query of an address's transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddressQuery {
     /// The order.
@@ -75,7 +75,7 @@ pub struct AddressTx<H> {
     pub tx_hash: H,
 }
 
-/// A page of address history.
+/// A page of an address's transactions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressPage<H> {
     /// The transactions, in the query's order.
@@ -87,7 +87,7 @@ pub struct AddressPage<H> {
 impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The canonical transactions sent from or to `address`, one page at a time. A
     /// transaction from an address to itself appears once.
-    pub fn address_history(
+    pub fn address_transactions(
         &self,
         address: &M::Address,
         query: &AddressQuery,

@@ -1,11 +1,36 @@
-//! Checks, figures and dead letters.
+//! Operator operations on the running node: checks, figures, pruning, the archive, the state
+//! trie, dead letters — and [`StorageHandle::execute`], which runs an [`Operation`] (the admin
+//! endpoint's way in).
 
 use super::*;
+use crate::backend::caps;
 use crate::check::{ChainCheckOn, CheckSummary, DagCheckOn, NodeStats, PruneSummary};
 use crate::history::{ArchiveReport, ArchiveStatus, UploadRound};
+use crate::ops::{MAX_DEAD_LETTERS_PER_PAGE, Operation, Outcome};
 use storage_api::ReadExt;
+use storage_backup::Progress;
 
 impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
+    /// Runs `op` on the running node; a backup reports its progress to `progress`.
+    pub async fn execute<P: Progress + 'static>(
+        &self,
+        op: Operation,
+        progress: Arc<P>,
+    ) -> Result<Outcome, StorageError> {
+        Ok(match op {
+            Operation::Stats => Outcome::Stats(self.node_stats().await?),
+            Operation::Check { state } => Outcome::Check(self.integrity_check(state).await?),
+            Operation::Compact => Outcome::Compacted(self.compact().await?),
+            Operation::Prune { chain_keep, dag_below } => Outcome::Pruned(self.prune(chain_keep, dag_below).await?),
+            Operation::DeadLetters { after, limit } => Outcome::DeadLetters(
+                self.dead_letter_page(after, (limit as usize).min(MAX_DEAD_LETTERS_PER_PAGE)).await?,
+            ),
+            Operation::ReplayDeadLetters { ids } => Outcome::Replayed(self.replay_dead_letters(ids).await?),
+            Operation::Backup { kind } => Outcome::BackedUp(self.backup(kind, progress).await?),
+            Operation::ScheduleStatus => Outcome::Schedule(Some(self.schedule_status())),
+        })
+    }
+
     /// Integrity checks of the chain and DAG stores (read-only, full scans), each on a
     /// snapshot of its store, side by side. An engine without snapshots (sled) answers
     /// [`StorageError::NoSnapshots`]: check its stopped node instead ([`crate::NodeReader`]).
@@ -25,13 +50,14 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         &self,
         state: bool,
     ) -> Result<(ChainReport, DagReport, Option<chain_store::TrieBuildReport>), StorageError> {
-        if !B::SNAPSHOTS {
-            return Err(StorageError::NoSnapshots { operation: "an integrity check", engine: B::KIND });
-        }
+        const WHAT: &str = "an integrity check";
+        <B::Views as caps::Views<B>>::require(WHAT)?;
         let chain = self.read("check_chain", move |s| {
-            s.stores.chain.store().with_view(ChainCheckOn::<M> { state, model: std::marker::PhantomData })
+            let visitor = ChainCheckOn::<M> { state, model: std::marker::PhantomData };
+            <B::Views as caps::Views<B>>::with_view(s.stores.chain.store(), visitor, WHAT)?
         });
-        let dag = self.read("check_dag", |s| s.stores.dag.store().with_view(DagCheckOn));
+        let dag = self
+            .read("check_dag", |s| <B::Views as caps::Views<B>>::with_view(s.stores.dag.store(), DagCheckOn, WHAT)?);
         let (chain, dag) = tokio::join!(chain, dag);
         let (chain, trie) = chain?;
         Ok((chain, dag?, trie))
@@ -139,14 +165,14 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     /// removes it, a failure keeps it with the new reason. One replay at a time; the letters
     /// are read one by one.
     pub async fn replay_dead_letters(&self, ids: Option<Vec<u64>>) -> Result<Vec<Replayed>, StorageError> {
-        let _one = self.shared.replaying.lock().await;
+        let _one = self.shared.dead_letters.replay_turn().await;
         let wanted: Vec<u64> = match &ids {
             Some(ids) => ids.clone(),
             None => {
                 let mut all = Vec::new();
                 let mut after = None;
                 loop {
-                    let page = self.dead_letter_page(after, crate::admin::MAX_DEAD_LETTERS_PER_PAGE).await?;
+                    let page = self.dead_letter_page(after, MAX_DEAD_LETTERS_PER_PAGE).await?;
                     all.extend(page.letters.iter().map(|l| l.id));
                     match page.next_after {
                         Some(a) => after = Some(a),
@@ -196,9 +222,7 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
                 }
                 s.stores.node.write(batch, storage_api::Durability::Synced)?;
                 if update.is_none() && existed {
-                    let _ = s
-                        .dead_letters
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+                    s.dead_letters.removed();
                 }
                 Ok(())
             })
