@@ -75,6 +75,30 @@ fn generator() -> (ChainGenerator, chain_store::NewBlock<Synthetic>) {
     (g, genesis)
 }
 
+/// `blocks` synthetic blocks through live `insert_blocks` (batches of 64, buffered, one flush
+/// at the end) into `<root>/<name>`, keeping the state trie or not; generated in chunks of
+/// 1,000 outside the timing. Returns the store and the seconds.
+fn live_synthetic(root: &Path, name: &str, blocks: usize, trie: bool) -> (ChainStore<RocksStore, Synthetic>, f64) {
+    let live = ChainStore::<_, Synthetic>::new(open(&root.join(name), chain_schema::<Synthetic>()))
+        .expect("chain")
+        .with_insert_durability(Durability::Buffered)
+        .with_state_trie(trie);
+    let (mut g, genesis) = generator();
+    live.init(&genesis).expect("init");
+    let mut elapsed = Duration::ZERO;
+    for _ in 0..blocks / 1_000 {
+        let chunk = g.generate(1_000);
+        let started = Instant::now();
+        for batch in chunk.chunks(64) {
+            live.insert_blocks(batch).expect("insert");
+        }
+        elapsed += started.elapsed();
+    }
+    let started = Instant::now();
+    live.store().flush().expect("flush");
+    (live, (elapsed + started.elapsed()).as_secs_f64())
+}
+
 /// `blocks` synthetic blocks through the bulk path into `<root>/bulk`, generated in chunks of
 /// 1,000 outside the timing. Returns the store, the seconds and the import's report.
 fn bulk_synthetic(
@@ -152,24 +176,11 @@ fn main() {
     let raw_secs = (raw + started.elapsed()).as_secs_f64();
     drop(raw_store);
 
-    // Live path.
-    let live = ChainStore::<_, Synthetic>::new(open(&root.join("live"), chain_schema::<Synthetic>()))
-        .expect("chain")
-        .with_insert_durability(Durability::Buffered);
-    let (mut g, genesis) = generator();
-    live.init(&genesis).expect("init");
-    let mut elapsed = Duration::ZERO;
-    for _ in 0..blocks / 1_000 {
-        let chunk = g.generate(1_000);
-        let started = Instant::now();
-        for batch in chunk.chunks(64) {
-            live.insert_blocks(batch).expect("insert");
-        }
-        elapsed += started.elapsed();
-    }
-    let started = Instant::now();
-    live.store().flush().expect("flush");
-    let live_secs = (elapsed + started.elapsed()).as_secs_f64();
+    // Live path, with the state trie (the default) and without it (`[state] trie = "off"`).
+    let (live, live_secs) = live_synthetic(root, "live", blocks, true);
+    let (no_trie, no_trie_secs) = live_synthetic(root, "live-no-trie", blocks, false);
+    assert_eq!(no_trie.head(), live.head());
+    drop(no_trie);
 
     // Bulk path.
     let (bulk_chain, bulk_secs, report) = bulk_synthetic(root, blocks, BUDGET);
@@ -198,6 +209,12 @@ fn main() {
         "| live `insert_blocks`, batches of 64, buffered, one flush | {:.0} | 1.00× | {:.2}× |",
         rate(live_secs),
         raw_secs / live_secs
+    );
+    println!(
+        "| live `insert_blocks`, as above, `[state] trie = \"off\"` | {:.0} | {:.2}× | {:.2}× |",
+        rate(no_trie_secs),
+        live_secs / no_trie_secs,
+        raw_secs / no_trie_secs
     );
     println!(
         "| bulk import, 8,192-block ranges, SST ingest | {:.0} | {:.2}× | {:.2}× |",

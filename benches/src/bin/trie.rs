@@ -1,7 +1,8 @@
 //! State-commitment benchmarks on RocksDB (`cargo xtask bench --only-trie [--quick]`): the
 //! from-scratch root of a large state, the incremental root of blocks of 500 state changes
 //! (block inserts on a store maintaining the trie against the same inserts on one without it,
-//! interleaved, and the bytes each writes), and proof generation.
+//! interleaved, and the bytes each writes), and proof generation at the head and at past
+//! heights.
 //!
 //! Sizes: 1,000,000 keys and 200 blocks (`--quick`: 100,000 keys, 30 blocks).
 
@@ -9,7 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use chain_store::generator::{ChainGenerator, GenConfig};
-use chain_store::schema::{ChainMeta, MetaKey, State, Stored};
+use chain_store::schema::{State, Stored};
 use chain_store::synthetic::{Address, B256, Synthetic};
 use chain_store::{ChainStore, NewBlock, chain_schema};
 use node_storage_benches::Rng;
@@ -20,11 +21,11 @@ use storage_rocksdb::{RocksConfig, RocksStore};
 
 const CHANGES: usize = 500;
 
-fn open(dir: &Path) -> ChainStore<RocksStore, Synthetic> {
+fn open(dir: &Path, trie: bool) -> ChainStore<RocksStore, Synthetic> {
     let mut config = RocksConfig::at(dir);
     config.statistics = true;
     let store = RocksStore::open(&config, chain_schema::<Synthetic>()).expect("open");
-    ChainStore::new(store).expect("chain").with_insert_durability(Durability::Buffered)
+    ChainStore::new(store).expect("chain").with_insert_durability(Durability::Buffered).with_state_trie(trie)
 }
 
 fn key(i: u64) -> (Address, B256) {
@@ -63,9 +64,10 @@ fn main() {
     let mut genesis = g.next_blocks().remove(0);
     genesis.state.clear();
 
-    // Two stores with the same state: one keeps the trie, the other has none.
-    let with = open(&work.path().join("trie"));
-    let without = open(&work.path().join("plain"));
+    // Two stores with the same state: one keeps the trie, the other has none
+    // (`[state] trie = "off"`).
+    let with = open(&work.path().join("trie"), true);
+    let without = open(&work.path().join("plain"), false);
     for chain in [&with, &without] {
         chain.init(&genesis).expect("init");
         fill(chain, keys);
@@ -83,10 +85,6 @@ fn main() {
         rebuild.as_secs_f64(),
         built.nodes
     );
-    let mut batch = without.store().batch();
-    batch.delete::<ChainMeta<Synthetic>>(&(MetaKey::StateTrie as u8)).expect("delete");
-    without.store().write(batch, Durability::Synced).expect("write");
-    without.reload().expect("reload");
     assert!(!without.pointers().state_trie);
 
     // Blocks of 500 changes: 450 existing keys updated, 50 new keys.
@@ -159,4 +157,26 @@ fn main() {
     }
     let p = Summary::of(&mut times);
     println!("state proof at the head (warm): p50 {} p99 {}", micros(p.p50), micros(p.p99));
+
+    // Proofs at past heights: the state as of the block is rebuilt in memory from the
+    // change sets of the blocks after it (each of CHANGES keys), then proven.
+    let head = with.head().expect("head").number;
+    for back in [1u64, 8, 64].into_iter().filter(|b| *b < blocks as u64) {
+        let mut times = Vec::new();
+        for (n, &i) in picks.iter().take(11).enumerate() {
+            let t = Instant::now();
+            let proof = with.state_proof_at(&key(i), head - back).expect("proof");
+            if n > 0 {
+                times.push(t.elapsed().as_nanos() as u64);
+            }
+            assert!(proof.verify().is_ok());
+        }
+        let p = Summary::of(&mut times);
+        println!(
+            "state proof {back} block(s) back (up to {} changed keys put back): p50 {} p99 {}",
+            back as usize * CHANGES,
+            micros(p.p50),
+            micros(p.p99)
+        );
+    }
 }

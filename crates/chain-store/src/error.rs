@@ -234,9 +234,9 @@ pub enum ChainError {
         /// Both roots.
         roots: Box<Roots>,
     },
-    /// The store has no state trie yet (a database written before it existed).
+    /// The store keeps no state trie (switched off, or a database written before it existed).
     #[error(
-        "this database has no state trie yet: build it with `nodestore repair state-trie` (or `nodestore migrate`)"
+        "this database keeps no state trie (switched off, or written before it existed): with `[state] trie = \"on\"`, build it with `nodestore repair state-trie` (or `nodestore migrate`)"
     )]
     NoStateTrie,
     /// The stored state trie contradicts itself: the database is damaged.

@@ -48,7 +48,9 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         applier.ptrs.bloom_sections = at.number / SECTION_SIZE;
         applier.touch(MetaKey::BloomSections);
         put_block(&mut applier, first, &entries)?;
-        applier.start_trie();
+        if self.build_state_trie {
+            applier.start_trie();
+        }
         let mut changes = change_set::<M>(&first.state);
         let claimed = self.claimed_root(&first.block.header);
         applier.apply(at, &entries, Some(bloom), changes.as_mut(), claimed)?;
@@ -80,7 +82,9 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         let mut applier = Applier::<S, M>::new(&self.store, ptrs);
         applier.batch.put::<Headers<M>>(&Fixed(at.hash), &Stored(header.clone()))?;
         applier.ptrs.bloom_sections = at.number / SECTION_SIZE;
-        applier.start_trie();
+        if self.build_state_trie {
+            applier.start_trie();
+        }
         // Without a header bloom none is known for it (filters cannot reach it anyway).
         applier.apply(at, &[], M::header_bloom(header), None, None)?;
         applier.ptrs.first = Some(at);

@@ -71,6 +71,8 @@ pub struct ChainStore<S, M: ChainModel> {
     durability: Durability,
     /// Whether blocks' state writes are checked against their headers' state roots.
     check_state_roots: bool,
+    /// Whether a store this handle initialises builds (and then maintains) the state trie.
+    build_state_trie: bool,
     writer: Mutex<()>,
     /// The chain pointers, mirrored from the meta table: loaded on open, replaced after each
     /// successful write.
@@ -117,6 +119,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
             store,
             durability: Durability::Synced,
             check_state_roots: false,
+            build_state_trie: true,
             writer: Mutex::new(()),
             pointers: RwLock::new(pointers),
             pending: Mutex::new(pending),
@@ -147,6 +150,16 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// writes only where it has them, and the generators' headers carry placeholder roots.
     pub fn with_state_root_check(mut self, check: bool) -> Self {
         self.check_state_roots = check;
+        self
+    }
+
+    /// Whether [`ChainStore::init`] and [`ChainStore::init_checkpoint`] start the state trie
+    /// (default true). Without it the store keeps no trie: inserts, reorgs and bulk imports
+    /// do no trie work, and there are no state roots or proofs ([`ChainError::NoStateTrie`]).
+    /// It acts only on a store's initialisation: an existing store keeps what it has until
+    /// [`ChainStore::drop_state_trie`] or [`ChainStore::rebuild_state_trie`] changes it.
+    pub fn with_state_trie(mut self, build: bool) -> Self {
+        self.build_state_trie = build;
         self
     }
 

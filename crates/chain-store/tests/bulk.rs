@@ -3,7 +3,9 @@
 
 mod common;
 
-use chain_store::schema::{Bodies, ChainMeta, StateChanges, StateRoots, Transactions, TxIndex};
+use chain_store::schema::{
+    Bodies, ChainMeta, State, StateChanges, StateRoots, Transactions, TrieLeaves, TrieNodes, TrieRoots, TxIndex,
+};
 use chain_store::synthetic::Synthetic;
 use chain_store::{BulkOptions, ChainError, ChainStore, SECTION_SIZE, chain_schema};
 use common::{Fx, build, fixture, generator};
@@ -268,7 +270,74 @@ fn a_failed_commit_is_not_retried_into_success<S: KvIngest>(fx: Fx<S>) {
     assert_eq!(dump(&fx.chain), dump(&reference.chain));
 }
 
-engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [same_tables_as_inserts, interrupted_range_rolls_back, bad_blocks_are_refused, pipelined_pushes_match_pushes, rollback_touches_only_the_imports_blocks, a_failed_commit_is_not_retried_into_success]);
+/// Entries of table `name`.
+fn entries<S: KvStore>(store: &S, name: &'static str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut c = store.cursor(name, RawRange::all(), Direction::Forward).unwrap();
+    let mut out = Vec::new();
+    while let Some(e) = storage_api::iter::RawCursor::next_entry(&mut c) {
+        let (k, v) = e.unwrap();
+        out.push((k.to_vec(), v.to_vec()));
+    }
+    out
+}
+
+/// Entries of the trie's tables and of the per-block state roots.
+fn trie_entries<S: KvStore>(store: &S) -> usize {
+    [TrieLeaves::<Synthetic>::NAME, TrieNodes::<Synthetic>::NAME, TrieRoots::<Synthetic>::NAME]
+        .into_iter()
+        .map(|t| entries(store, t).len())
+        .sum()
+}
+
+/// A store kept without the state trie (`with_state_trie(false)`): neither inserts, a bulk
+/// import nor a reorg writes a trie entry or a state root, and the flat state is the one a
+/// store with the trie holds. A rebuild then gives the same root as the store that kept it all
+/// along, inserts keep it from there, and dropping it leaves the trie tables empty again.
+fn a_store_without_the_trie_writes_none<S: KvIngest>(fx: Fx<S>) {
+    let Fx { chain, dir } = fx;
+    let chain = chain.with_state_trie(false);
+    let reference = common::memory();
+    let blocks = build(&reference, &mut generator(3, 21), 600);
+    chain.init(&blocks[0]).unwrap();
+    chain.insert_blocks(&blocks[1..200]).unwrap();
+    let mut import = chain.bulk_import(options(dir.path(), 150, 1 << 16)).unwrap();
+    for b in &blocks[200..500] {
+        import.push(b).unwrap();
+    }
+    import.finish().unwrap();
+    chain.insert_blocks(&blocks[500..]).unwrap();
+    assert_eq!(chain.head(), reference.head());
+    assert!(!chain.pointers().state_trie);
+    assert!(!chain.has_state_trie().unwrap());
+    assert_eq!(trie_entries(chain.store()), 0, "no trie entries");
+    assert!(entries(chain.store(), StateRoots::<Synthetic>::NAME).is_empty(), "no state roots");
+    assert!(matches!(chain.state_root(), Err(ChainError::NoStateTrie)));
+    assert_eq!(entries(chain.store(), State::<Synthetic>::NAME), entries(reference.store(), State::<Synthetic>::NAME));
+    let report = chain.check().unwrap();
+    assert!(report.is_ok(), "{report}");
+
+    // Switched on later: built from the flat state, then kept by every insert.
+    let built = chain.rebuild_state_trie(false, &|_| {}).unwrap();
+    assert_eq!(built.stored_root, None);
+    assert_eq!(chain.state_root().unwrap(), reference.state_root().unwrap());
+    let mut g = generator(3, 21);
+    g.next_blocks();
+    let more = g.generate(610);
+    reference.insert_blocks(&more[600..]).unwrap();
+    chain.insert_blocks(&more[600..]).unwrap();
+    assert_eq!(chain.state_root().unwrap(), reference.state_root().unwrap(), "kept after the rebuild");
+    assert!(chain.check_state_trie(&|_| {}).unwrap().matches());
+
+    // Switched off again: the tables go, and inserts leave them empty.
+    assert!(chain.drop_state_trie().unwrap());
+    assert!(!chain.drop_state_trie().unwrap(), "nothing left to drop");
+    assert_eq!(trie_entries(chain.store()), 0);
+    let more = g.generate(5);
+    chain.insert_blocks(&more).unwrap();
+    assert_eq!(trie_entries(chain.store()), 0, "inserts after the drop keep no trie");
+}
+
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [same_tables_as_inserts, a_store_without_the_trie_writes_none, interrupted_range_rolls_back, bad_blocks_are_refused, pipelined_pushes_match_pushes, rollback_touches_only_the_imports_blocks, a_failed_commit_is_not_retried_into_success]);
 
 /// Blocks of the SIGKILL test: a deterministic chain, genesis first.
 fn kill_chain() -> Vec<chain_store::NewBlock<Synthetic>> {

@@ -111,7 +111,70 @@ fn roots_proofs_and_rebuild<S: KvStore>(fx: common::Fx<S>) {
     assert_eq!(report.keys, state.len() as u64);
 }
 
-engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [roots_proofs_and_rebuild]);
+/// Proofs at past heights: for blocks behind the head (1, 10, 64 and all the way back), each
+/// proof verifies against the root computed here from the state as it was after that block,
+/// and proves the value the key held then (deleted keys included); the head's own root and
+/// the stored trie are untouched. Pruned and future heights are refused.
+fn proofs_at_past_heights<S: KvStore>(fx: common::Fx<S>) {
+    let chain: &ChainStore<S, Synthetic> = &fx;
+    let mut g = ChainGenerator::new(GenConfig {
+        txs_per_block: 20,
+        accounts: 400,
+        contracts: 10,
+        logs_per_tx: 0.0,
+        input_bytes: 0,
+        fork_probability: 0.0,
+        seed: 17,
+        ..GenConfig::default()
+    });
+    let blocks = g.next_blocks();
+    chain.init(&blocks[0]).unwrap();
+    let mut state = State::new();
+    apply(&mut state, &blocks[0]);
+    let mut after = vec![state.clone()];
+    for n in 1..=80u64 {
+        let mut b = g.next_blocks().remove(0);
+        if n % 7 == 0 {
+            // Some deletions, so past proofs show values the head no longer has.
+            let gone: Vec<_> = state.keys().take(5).copied().collect();
+            b.state.retain(|(k, _)| !gone.contains(k));
+            b.state.extend(gone.into_iter().map(|k| (k, None)));
+            b.state.sort_by_key(|x| x.0);
+        }
+        chain.insert_block(&b).unwrap();
+        apply(&mut state, &b);
+        after.push(state.clone());
+    }
+    let head = chain.head().unwrap().number;
+    let head_root = chain.state_root().unwrap();
+    let every_key: Vec<_> =
+        after.iter().flat_map(|s| s.keys().copied()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    for back in [0, 1, 10, 64, head] {
+        let n = head - back;
+        let then = &after[n as usize];
+        let want = common::independent_root(then);
+        for key in every_key.iter().step_by(53) {
+            let proof = chain.state_proof_at(key, n).unwrap();
+            assert_eq!(proof.root, want, "root after block {n}");
+            assert_eq!(proof.value, then.get(key).copied(), "value of {key:?} after block {n}");
+            proof.verify().unwrap_or_else(|e| panic!("block {n}: {e}"));
+        }
+    }
+    assert_eq!(chain.state_root().unwrap(), head_root, "proving the past changes nothing");
+    assert!(chain.check_state_trie(&|_| {}).unwrap().matches());
+    let key = every_key[0];
+    assert!(matches!(chain.state_proof_at(&key, head + 1), Err(chain_store::ChainError::AboveHead { .. })));
+    chain.set_finalized(&chain.head().unwrap().hash).unwrap();
+    chain.prune(20).unwrap();
+    let below = chain.pointers().pruned_below;
+    assert!(below > 0);
+    assert!(matches!(chain.state_proof_at(&key, below - 1), Err(chain_store::ChainError::Pruned { .. })));
+    let proof = chain.state_proof_at(&key, below).unwrap();
+    assert_eq!(proof.root, common::independent_root(&after[below as usize]));
+    proof.verify().unwrap();
+}
+
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [roots_proofs_and_rebuild, proofs_at_past_heights]);
 
 fn fixture<E: engine_test::TestEngine>() -> common::Fx<E::Store> {
     common::fixture::<E>()

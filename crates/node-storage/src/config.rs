@@ -186,8 +186,32 @@ impl Config {
 pub struct StateConfig {
     /// Refuse a block whose state writes give another state root than its header claims (for
     /// models whose headers carry one: `ethereum`). Default false: turn it on for a node whose
-    /// executor writes every block's state; leave it off for imported history.
+    /// executor writes every block's state; leave it off for imported history. Needs the trie.
     pub check_roots: bool,
+    /// Whether the chain store keeps the state trie (state roots, state proofs). Default `on`.
+    /// `off` for a node that needs neither (a history-only node, an era1 importer, a DAG
+    /// node's chain side): inserts and imports then do no trie work. Switching to `off` drops
+    /// a built trie when the node opens; switching back to `on` builds it again with
+    /// `nodestore repair state-trie` (on a running node) or `nodestore migrate`.
+    pub trie: TrieSwitch,
+}
+
+/// `[state] trie`: whether the chain store keeps the state trie.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrieSwitch {
+    /// Kept with every state write (the default).
+    #[default]
+    On,
+    /// Not kept: no trie work on any write path, no state roots or proofs.
+    Off,
+}
+
+impl TrieSwitch {
+    /// Whether the trie is kept.
+    pub fn is_on(self) -> bool {
+        self == TrieSwitch::On
+    }
 }
 
 /// Read replicas: a read-only handle following a running node on the same machine.
@@ -416,6 +440,12 @@ impl Config {
         within("writer.breaker_cooldown_ms", w.breaker_cooldown_ms, 1, DAY_MS)?;
         within("engine.cache_bytes", self.engine.cache_bytes, 1 << 20, 1 << 40)?;
         within("engine.write_buffer_bytes", self.engine.write_buffer_bytes, 1 << 20, 16 << 30)?;
+        if self.state.check_roots && !self.state.trie.is_on() {
+            return invalid(
+                "state.check_roots",
+                "needs the state trie: set `state.trie = \"on\"`, or turn the check off".into(),
+            );
+        }
         if self.retention.chain_keep_blocks == Some(0) {
             return invalid(
                 "retention.chain_keep_blocks",

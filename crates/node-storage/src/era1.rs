@@ -103,7 +103,7 @@ impl<M: NodeModel> IngestVisitor for Import<'_, '_, M> {
 
     fn visit<I: KvIngest>(self, store: I) -> Self::Output {
         let Import { config, files, memory_budget, progress, .. } = self;
-        let chain = ChainStore::<I, M>::new(store)?;
+        let chain = crate::stores::trie_as_configured(ChainStore::<I, M>::new(store)?, &config.state)?;
         let recovery = Recovery::default();
         if chain.head().is_none()
             && let Some(first) = files.first()

@@ -68,7 +68,7 @@ pub use breaker::BreakerState;
 pub use check::{ChainCheck, CheckSummary, DagCheck, NodeStats, PruneSummary, StateCheck, StoreStats};
 pub use config::{
     BackendKind, CachesConfig, Config, ConfigError, ENV_PREFIX, EngineConfig, ModelKind, ReplicaConfig,
-    RetentionConfig, StateConfig, WriterConfig,
+    RetentionConfig, StateConfig, TrieSwitch, WriterConfig,
 };
 pub use datadir::{DataDirLock, ENGINE_FILE, LOCK_FILE, NODE_ID_FILE, read_node_id};
 pub use deadletter::{DeadLetter, DeadLetterPage, DeadLetterSummary, Replayed};

@@ -199,8 +199,9 @@ pub async fn migrate_node<B: Backend, M: ChainModel, P: Progress + 'static>(
     Ok(report)
 }
 
-/// Builds the state trie of a chain store that has none (a database from before it), then
-/// checks the stored trie against a recomputation; `None` when it had one already.
+/// Builds the state trie of a chain store that has none (a database from before it, or one
+/// kept with `[state] trie = "off"` before), then checks the stored trie against a
+/// recomputation; `None` when it had one already, or when the config switches the trie off.
 async fn build_state_trie<B: Backend, M: ChainModel>(
     config: &Config,
     dry_run: bool,
@@ -212,6 +213,13 @@ async fn build_state_trie<B: Backend, M: ChainModel>(
         let store = B::open_store(&c, StoreId::Chain, StoreId::Chain.schema::<M>())
             .map_err(|source| StorageError::Open { store: StoreId::Chain, source })?;
         let chain = chain_store::ChainStore::<_, M>::new(store)?;
+        if !c.state.trie.is_on() {
+            // `[state] trie = "off"`: nothing to build, and a built trie goes.
+            if !dry_run {
+                crate::stores::trie_as_configured(chain, &c.state)?;
+            }
+            return Ok(None);
+        }
         if chain.has_state_trie()? {
             return Ok(None);
         }

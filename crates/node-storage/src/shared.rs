@@ -61,6 +61,7 @@ impl<B: Backend, M: ChainModel> Shared<B, M> {
         if let Some((from, to)) = chain.roll_back_pending_import()? {
             tracing::warn!(from, to, "rolled back the uncommitted range of an interrupted bulk import");
         }
+        let chain = crate::stores::trie_as_configured(chain, &config.state)?;
         let dead_letters = Book::open(&node)?;
         let caches = Caches::new(&config.caches)?;
         let history = History::open(&config.history, &config.caches.archive)?;

@@ -3,8 +3,9 @@
 
 use chain_store::{ChainModel, ChainStore};
 use dag_store::DagStore;
-use storage_api::{KvReader, Schema};
+use storage_api::{KvReader, KvStore, Schema};
 
+use crate::config::StateConfig;
 use crate::error::StorageError;
 use crate::store_id::StoreId;
 
@@ -40,4 +41,31 @@ pub(crate) fn open_each<B, M: ChainModel>(
     mut open: impl FnMut(StoreId, Schema) -> Result<B, StorageError>,
 ) -> Result<Vec<(StoreId, B)>, StorageError> {
     StoreId::ALL.into_iter().map(|id| Ok((id, open(id, id.schema::<M>())?))).collect()
+}
+
+/// Applies `[state] trie` to a chain store opened for writing — the one place the switch is
+/// honoured, by the live node, the era1 import and migrations. `off`: a store initialised now
+/// starts without a trie, and a built trie is dropped (its tables deleted, one synced batch),
+/// so no write path does trie work. `on`: a store initialised now starts one; a store without
+/// one (switched off before, or written before the trie existed) is left to
+/// `repair state-trie` or `migrate` to build, and said so.
+pub(crate) fn trie_as_configured<S: KvStore, M: ChainModel>(
+    chain: ChainStore<S, M>,
+    state: &StateConfig,
+) -> Result<ChainStore<S, M>, StorageError> {
+    let on = state.trie.is_on();
+    let chain = chain.with_state_trie(on);
+    if !on {
+        if chain.has_state_trie()? {
+            chain.drop_state_trie()?;
+            tracing::warn!(
+                "state trie dropped ([state] trie = \"off\"); switching it on again rebuilds it with `nodestore repair state-trie`"
+            );
+        }
+    } else if chain.head().is_some() && !chain.has_state_trie()? {
+        tracing::warn!(
+            "[state] trie = \"on\", and the chain store has no state trie: build it with `nodestore repair state-trie` (running node) or `nodestore migrate`; until then there are no state roots or proofs"
+        );
+    }
+    Ok(chain)
 }

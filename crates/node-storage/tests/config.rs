@@ -47,3 +47,19 @@ fn unknown_keys_and_bad_values_are_clear_errors() {
     let e = Config::load(Some(std::path::Path::new("/nonexistent/node.toml"))).unwrap_err().to_string();
     assert!(e.starts_with("config file /nonexistent/node.toml:"), "{e}");
 }
+
+/// `[state] trie`: `on` by default, `off` from TOML or the environment, anything else refused
+/// by name; a root check without the trie is refused.
+#[test]
+fn the_state_trie_switch_reads_and_checks() {
+    use node_storage::TrieSwitch;
+    assert_eq!(Config::default().state.trie, TrieSwitch::On);
+    assert_eq!(Config::from_toml("[state]\ntrie = \"off\"\n").unwrap().state.trie, TrieSwitch::Off);
+    let c = Config::from_toml_and_env("", env(&[("NODE_STORAGE_STATE__TRIE", "off")])).unwrap();
+    assert_eq!(c.state.trie, TrieSwitch::Off);
+    assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    let e = Config::from_toml("[state]\ntrie = \"maybe\"\n").unwrap_err().to_string();
+    assert!(e.contains("unknown variant `maybe`"), "{e}");
+    let e = Config::from_toml("[state]\ntrie = \"off\"\ncheck_roots = true\n").unwrap_err().to_string();
+    assert!(e.contains("state.check_roots"), "{e}");
+}

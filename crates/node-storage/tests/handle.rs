@@ -332,3 +332,65 @@ fn state_root_proofs_check_and_repair() {
         h.shutdown().await;
     });
 }
+
+/// `[state] trie = "off"`: the node keeps no trie (no root, no proof; the repair refused
+/// while it is off); switched on, `repair state-trie` builds it and inserts keep it; switched
+/// off again, the next open drops it.
+#[test]
+fn the_state_trie_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = ChainGenerator::new(GenConfig {
+        txs_per_block: 6,
+        accounts: 200,
+        fork_probability: 0.0,
+        seed: 32,
+        ..GenConfig::default()
+    });
+    let blocks = g.generate(40);
+    let with = |trie: node_storage::TrieSwitch| {
+        let mut c = config(dir.path());
+        c.state.trie = trie;
+        c
+    };
+    rt().block_on(async {
+        let off = with(node_storage::TrieSwitch::Off);
+        let h = Handle::open(off.clone()).unwrap();
+        h.init_chain(blocks[0].clone()).await.unwrap();
+        for r in h.insert_blocks(blocks[1..20].to_vec()).await {
+            r.unwrap();
+        }
+        let err = h.state_root().await.unwrap_err();
+        assert!(matches!(err, StorageError::Chain(chain_store::ChainError::NoStateTrie)), "{err}");
+        let err = h.repair_state_trie(false).await.unwrap_err();
+        assert!(matches!(&err, StorageError::Config(node_storage::ConfigError::Invalid { key, .. }) if key == "state.trie"), "{err}");
+        h.shutdown().await;
+        drop(h);
+
+        // On: the node opens without a trie until the repair builds it; inserts then keep it.
+        let h = Handle::open(with(node_storage::TrieSwitch::On)).unwrap();
+        assert!(h.state_root().await.is_err(), "not built by opening");
+        let built = h.repair_state_trie(false).await.unwrap();
+        assert!(built.written && built.stored_root.is_none(), "{built:?}");
+        for r in h.insert_blocks(blocks[20..].to_vec()).await {
+            r.unwrap();
+        }
+        let check = h.check_state_trie().await.unwrap();
+        assert!(check.matches(), "{check:?}");
+        let key = blocks[35].state[0].0;
+        h.state_proof(key).await.unwrap().verify().unwrap();
+        h.shutdown().await;
+        drop(h);
+
+        // Off again: dropped at open.
+        let h = Handle::open(off).unwrap();
+        assert!(matches!(h.state_root().await, Err(StorageError::Chain(chain_store::ChainError::NoStateTrie))));
+        h.shutdown().await;
+        drop(h);
+
+        // A root check needs the trie.
+        let mut both = with(node_storage::TrieSwitch::Off);
+        both.state.check_roots = true;
+        let Err(err) = Handle::open(both) else { panic!("a root check without the trie opened") };
+        assert!(matches!(&err, StorageError::Config(node_storage::ConfigError::Invalid { key, .. }) if key == "state.check_roots"), "{err}");
+    });
+}

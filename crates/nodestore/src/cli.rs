@@ -298,14 +298,17 @@ pub(crate) enum GetCmd {
         /// Account address (hex).
         address: String,
     },
-    /// A Merkle proof of an account (or one storage slot) against the head's state root,
-    /// verified before it is printed.
+    /// A Merkle proof of an account (or one storage slot) against the state root of the head
+    /// (or of an earlier canonical block not yet pruned), verified before it is printed.
     Proof {
         /// Account address (hex).
         address: String,
         /// A storage slot of the account (hex, 32 bytes) instead of the account itself.
         #[arg(long)]
         slot: Option<String>,
+        /// Prove the value after this canonical block instead of the head.
+        #[arg(long)]
+        at: Option<u64>,
     },
 }
 

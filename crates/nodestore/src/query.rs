@@ -111,17 +111,20 @@ pub(crate) fn get<B: Backend, M: NodeModel>(r: &NodeReader<B, M>, what: GetCmd, 
                     "timestamp_ms": v.vertex.timestamp_ms, "parents": v.vertex.parents.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "payload_bytes": v.vertex.payload.len() })
         }
-        GetCmd::Proof { address, slot } => {
+        GetCmd::Proof { address, slot, at } => {
             let a = parse_id::<M::Address>(&address, "address")?;
             let key = match &slot {
                 Some(s) => M::slot_key(a, parse_hex::<32>(s, "slot")?),
                 None => M::account_key(a),
             };
-            let proof = r.chain().state_proof(&key)?;
+            let proof = match at {
+                Some(n) => r.chain().state_proof_at(&key, n)?,
+                None => r.chain().state_proof(&key)?,
+            };
             proof.verify().context("the proof the store produced does not verify")?;
             let nodes = |n: &[Vec<u8>]| n.iter().map(|n| hex(n)).collect::<Vec<_>>();
             json!({
-                "address": hex(a.as_ref()), "slot": slot, "root": hex(&proof.root),
+                "address": hex(a.as_ref()), "slot": slot, "at": at, "root": hex(&proof.root),
                 "value": proof.value.as_ref().map(M::value_json),
                 "account": proof.account.as_ref().map(|(_, v)| v.as_ref().map(M::value_json)),
                 "storage_root": hex(&proof.storage_root),

@@ -149,13 +149,33 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
         Ok(computed.report(stored_root, !dry_run))
     }
 
-    fn write_tries(&self, tries: &[Built], roots: &BTreeMap<[u8; 32], [u8; 32]>) -> Result<(), ChainError> {
+    /// Stops maintaining the state trie and deletes its tables (one synced batch): inserts,
+    /// reorgs and bulk imports then do no trie work. Returns whether there was a trie. The
+    /// per-block state roots already recorded stay; [`ChainStore::rebuild_state_trie`] builds
+    /// the trie again from the flat state.
+    pub fn drop_state_trie(&self) -> Result<bool, ChainError> {
+        let _writer = self.write_lock()?;
+        let had = self.has_state_trie()?;
+        let mut ptrs = self.pointers();
+        ptrs.state_trie = false;
+        self.clear_tries()?;
+        self.set_ptrs(ptrs);
+        Ok(had)
+    }
+
+    /// Deletes the trie tables and the mark that says the trie is built, synced.
+    fn clear_tries(&self) -> Result<(), ChainError> {
         let mut batch = self.store.batch();
         batch.delete::<ChainMeta<M>>(&(MetaKey::StateTrie as u8))?;
         batch.delete_range::<TrieLeaves<M>>(..)?;
         batch.delete_range::<TrieNodes<M>>(..)?;
         batch.delete_range::<TrieRoots<M>>(..)?;
         self.store.write(batch, Durability::Synced)?;
+        Ok(())
+    }
+
+    fn write_tries(&self, tries: &[Built], roots: &BTreeMap<[u8; 32], [u8; 32]>) -> Result<(), ChainError> {
+        self.clear_tries()?;
         let mut batch = self.store.batch();
         let mut queued = 0;
         let flush = |batch: &mut _, queued: &mut usize, force: bool| -> Result<(), ChainError> {

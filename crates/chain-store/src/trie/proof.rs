@@ -1,11 +1,13 @@
-//! Merkle proofs of state entries at the head (`eth_getProof`-style), verified with
-//! alloy-trie's `verify_proof`.
+//! Merkle proofs of state entries at the head or at a retained canonical height
+//! (`eth_getProof`-style), verified with alloy-trie's `verify_proof`.
+
+use std::collections::HashMap;
 
 use alloy_primitives::{B256, Bytes};
 use alloy_trie::Nibbles;
 use alloy_trie::proof::verify_proof;
 use serde::{Deserialize, Serialize};
-use storage_api::KvReader;
+use storage_api::{KvReader, ReadExt, Table};
 
 use super::node::namespace;
 use super::overlay::{Overlay, is_built};
@@ -13,7 +15,8 @@ use super::walk::walk;
 use super::{EMPTY_ROOT, TriePlace};
 use crate::ChainStore;
 use crate::error::ChainError;
-use crate::model::ChainModel;
+use crate::model::{BlockRef, ChainModel, hex};
+use crate::schema::{StateChanges, Stored, block_key};
 
 /// A proof that a state key holds a value (or none) under a state root.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,49 +98,122 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
             return Err(ChainError::NoStateTrie);
         }
         let view = Overlay::<S, M>::new(&self.store);
-        let prove = |ns: &[u8], path: [u8; 32]| -> Result<(B256, Vec<Vec<u8>>), ChainError> {
-            let target = Nibbles::unpack(path);
-            let walked = walk(&view, ns, &[target], Some(target))?;
-            let nodes = walked.proof.map(|p| p.matching_nodes_sorted(&target)).unwrap_or_default();
-            Ok((walked.root, nodes.into_iter().map(|(_, n)| n.to_vec()).collect()))
+        prove(&view, key, &mut |k| self.state(k))
+    }
+
+    /// A proof of `key`'s value after canonical block `number` against that block's state
+    /// root (`eth_getProof` for a recent block): the state as of the block is the head's with
+    /// the values blocks `number + 1..=head` replaced put back (from their change sets), and
+    /// its trie is the stored one under those values, in memory. Memory and time grow with the
+    /// keys those blocks changed, not with the state. The root is compared with the one
+    /// recorded for the block, where one is. Refused below the pruning boundary (the change
+    /// sets are gone) and above the head.
+    pub fn state_proof_at(&self, key: &M::StateKey, number: u64) -> Result<StateProof<M>, ChainError> {
+        if !is_built::<S, M>(&self.store)? {
+            return Err(ChainError::NoStateTrie);
+        }
+        let ptrs = self.pointers();
+        let head = ptrs.head.ok_or(ChainError::NotInitialized)?;
+        if number > head.number {
+            return Err(ChainError::AboveHead { number, head: head.number });
+        }
+        if number < ptrs.pruned_below {
+            return Err(ChainError::Pruned { what: "the state", number, pruned_below: ptrs.pruned_below });
+        }
+        let canonical = |n: u64| -> Result<BlockRef<M::Hash>, ChainError> {
+            let hash = self.canonical_hash(n)?.ok_or_else(|| ChainError::Missing {
+                table: crate::schema::Canonical::<M>::NAME,
+                block: "(the canonical hash)".into(),
+                number: n,
+            })?;
+            Ok(BlockRef { number: n, hash })
         };
-        let value = self.state(key)?;
-        match M::trie_place(key) {
-            TriePlace::Top { path } => {
-                let (root, state_nodes) = prove(&namespace(None), path)?;
-                Ok(StateProof {
-                    key: key.clone(),
-                    value,
-                    root: root.0,
-                    account: None,
-                    storage_root: view.storage_root(&path)?,
-                    state_nodes,
-                    storage_nodes: Vec::new(),
-                })
+        // Newest block first, so each key ends at the value before the oldest block that
+        // changed it.
+        let mut past: HashMap<M::StateKey, Option<M::StateValue>> = HashMap::new();
+        for n in (number + 1..=head.number).rev() {
+            let at = canonical(n)?;
+            let Some(Stored(changes)) = self.store.get::<StateChanges<M>>(&block_key::<M>(&at))? else { continue };
+            let previous = changes.previous.ok_or_else(|| ChainError::Missing {
+                table: "state_changes (previous values)",
+                block: hex(at.hash.as_ref()),
+                number: n,
+            })?;
+            for ((key, _), old) in changes.writes.into_iter().zip(previous) {
+                past.insert(key, old);
             }
-            TriePlace::Storage { account, owner, path } => {
-                let (root, state_nodes) = prove(&namespace(None), owner)?;
-                let (storage_root, storage_nodes) = prove(&namespace(Some(&owner)), path)?;
-                let recorded = view.storage_root(&owner)?;
-                if recorded != storage_root.0 {
-                    return Err(ChainError::StateTrieDamaged(format!(
-                        "the storage trie of {} has root {} but its account records {}",
-                        crate::model::hex(&owner),
-                        crate::model::hex(storage_root.as_slice()),
-                        crate::model::hex(&recorded)
-                    )));
-                }
-                let account_value = self.state(&account)?;
-                Ok(StateProof {
-                    key: key.clone(),
-                    value,
-                    root: root.0,
-                    account: Some((account, account_value)),
-                    storage_root: storage_root.0,
-                    state_nodes,
-                    storage_nodes,
-                })
+        }
+        let mut view = Overlay::<S, M>::new(&self.store);
+        let mut value_at = |k: &M::StateKey| match past.get(k) {
+            Some(v) => Ok(v.clone()),
+            None => self.state(k),
+        };
+        if !past.is_empty() {
+            let writes: Vec<_> = past.iter().map(|(k, v)| (k, v.as_ref())).collect();
+            let root = super::update::<S, M>(&mut view, &writes, &mut value_at)?;
+            if let Some(recorded) = self.state_root_of(&canonical(number)?)?
+                && recorded != root
+            {
+                return Err(ChainError::StateTrieDamaged(format!(
+                    "the state of block {number} rebuilt from its successors' change sets has root {} but {} was recorded for it",
+                    hex(&root),
+                    hex(&recorded)
+                )));
             }
+        }
+        prove(&view, key, &mut value_at)
+    }
+}
+
+/// The proof of `key` in the tries `view` holds, with `value_of` giving the state's values
+/// (the head's, or a past block's).
+fn prove<S: KvReader, M: ChainModel>(
+    view: &Overlay<'_, S, M>,
+    key: &M::StateKey,
+    value_of: &mut super::CurrentValue<'_, M>,
+) -> Result<StateProof<M>, ChainError> {
+    let prove_path = |ns: &[u8], path: [u8; 32]| -> Result<(B256, Vec<Vec<u8>>), ChainError> {
+        let target = Nibbles::unpack(path);
+        let walked = walk(view, ns, &[target], Some(target))?;
+        let nodes = walked.proof.map(|p| p.matching_nodes_sorted(&target)).unwrap_or_default();
+        Ok((walked.root, nodes.into_iter().map(|(_, n)| n.to_vec()).collect()))
+    };
+    let value = value_of(key)?;
+    match M::trie_place(key) {
+        TriePlace::Top { path } => {
+            let (root, state_nodes) = prove_path(&namespace(None), path)?;
+            Ok(StateProof {
+                key: key.clone(),
+                value,
+                root: root.0,
+                account: None,
+                storage_root: view.storage_root(&path)?,
+                state_nodes,
+                storage_nodes: Vec::new(),
+            })
+        }
+        TriePlace::Storage { account, owner, path } => {
+            let (root, state_nodes) = prove_path(&namespace(None), owner)?;
+            let (storage_root, storage_nodes) = prove_path(&namespace(Some(&owner)), path)?;
+            let recorded = view.storage_root(&owner)?;
+            if recorded != storage_root.0 {
+                return Err(ChainError::StateTrieDamaged(format!(
+                    "the storage trie of {} has root {} but its account records {}",
+                    hex(&owner),
+                    hex(storage_root.as_slice()),
+                    hex(&recorded)
+                )));
+            }
+            let account_value = value_of(&account)?;
+            Ok(StateProof {
+                key: key.clone(),
+                value,
+                root: root.0,
+                account: Some((account, account_value)),
+                storage_root: storage_root.0,
+                state_nodes,
+                storage_nodes,
+            })
         }
     }
 }

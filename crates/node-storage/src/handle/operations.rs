@@ -140,8 +140,16 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
     }
 
     /// Rebuilds the state trie from the flat state (`dry_run`: compute and compare only);
-    /// block writes wait meanwhile.
+    /// block writes wait meanwhile. Refused while `[state] trie = "off"` (the trie built would
+    /// be dropped at the next open, and kept by every write until then).
     pub async fn repair_state_trie(&self, dry_run: bool) -> Result<chain_store::TrieBuildReport, StorageError> {
+        if !dry_run && !self.shared.config.state.trie.is_on() {
+            return Err(crate::ConfigError::Invalid {
+                key: "state.trie".into(),
+                reason: "is \"off\": switch it on to build the state trie".into(),
+            }
+            .into());
+        }
         self.read("repair_state_trie", move |s| Ok(s.stores.chain.rebuild_state_trie(dry_run, &|_| {})?)).await
     }
 

@@ -118,6 +118,16 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         self.read("state_proof", move |s| Ok(s.stores.chain.state_proof(&key)?)).await
     }
 
+    /// A proof of `key`'s value after canonical block `number` (not pruned) against that
+    /// block's state root (see [`chain_store::ChainStore::state_proof_at`]).
+    pub async fn state_proof_at(
+        &self,
+        key: M::StateKey,
+        number: u64,
+    ) -> Result<chain_store::StateProof<M>, StorageError> {
+        self.read("state_proof_at", move |s| Ok(s.stores.chain.state_proof_at(&key, number)?)).await
+    }
+
     /// A state value at the head (cached, with the configured TTL).
     pub async fn state(&self, key: M::StateKey) -> Result<Option<M::StateValue>, StorageError> {
         let started = Instant::now();

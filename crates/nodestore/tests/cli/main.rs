@@ -660,6 +660,12 @@ fn the_ethereum_model_runs_the_demo_and_the_reads() {
     assert!(proof["value"]["nonce"].is_number() || proof["value"].is_object(), "{proof}");
     assert!(!proof["state_proof"].as_array().unwrap().is_empty());
     let root = proof["root"].as_str().unwrap().to_owned();
+    // The same account as of block 5: the state root then, not the head's.
+    let out = eth(&["--json", "get", "proof", &sender, "--at", "5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let past = json(&out.stdout);
+    assert_eq!((past["verified"].as_bool(), past["at"].as_u64()), (Some(true), Some(5)), "{past}");
+    assert_ne!(past["root"], root.as_str(), "block 5's state is not the head's");
     let checked = json(&eth(&["--json", "check", "--state"]).stdout);
     assert_eq!(checked["state"]["ok"], true, "{checked}");
     assert_eq!(checked["state"]["root"], root.as_str());
