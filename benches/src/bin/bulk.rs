@@ -10,7 +10,8 @@
 //!   peak resident set).
 //!
 //! `cargo xtask bench --only-bulk [--quick]`; prints Markdown. `--profile-bulk` runs the
-//! synthetic bulk import alone (for `perf record`).
+//! synthetic bulk import alone, `--profile-live` the live path with the state trie alone (for
+//! `perf record`).
 
 use std::io::Write;
 use std::path::Path;
@@ -146,6 +147,13 @@ fn main() {
         let (chain, secs, _) = bulk_synthetic(root, blocks, BUDGET);
         drop(chain);
         println!("bulk: {:.0} blocks/s", blocks as f64 / secs);
+        return;
+    }
+    // `--profile-live`: the live path with the state trie alone.
+    if std::env::args().any(|a| a == "--profile-live") {
+        let (chain, secs) = live_synthetic(root, "live", blocks, true);
+        drop(chain);
+        println!("live with the trie: {:.0} blocks/s", blocks as f64 / secs);
         return;
     }
 

@@ -259,12 +259,15 @@ pub fn chain_schema<M: ChainModel>() -> Schema {
 pub struct TrieNode(pub BranchNodeCompact);
 
 impl TrieNode {
-    /// The value format written by this build.
-    pub const FORMAT_VERSION: u8 = 1;
+    /// The value format written by this build: 2, where a hash bit without a tree bit is a
+    /// leaf child's hash. Format 1 (branch children hashed only) reads as well; a build that
+    /// knows only 1 refuses a 2 rather than misread a leaf's hash as a subtree's.
+    pub const FORMAT_VERSION: u8 = 2;
 }
 
-/// Format 1: version, state mask, tree mask, hash mask (u16 little-endian each), a root flag
-/// (0/1) and the root hash if set, then the child hashes (as many as the hash mask has bits).
+/// Formats 1 and 2: version, state mask, tree mask, hash mask (u16 little-endian each), a root
+/// flag (0/1) and the root hash if set, then the child hashes (as many as the hash mask has
+/// bits).
 impl ValueCodec for TrieNode {
     fn encode_value(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let n = &self.0;
@@ -287,7 +290,7 @@ impl ValueCodec for TrieNode {
 
     fn decode_value(bytes: &[u8]) -> Result<Self, CodecError> {
         let payload = match split_version(bytes)? {
-            (Self::FORMAT_VERSION, p) => p,
+            (1 | Self::FORMAT_VERSION, p) => p,
             (v, _) => return Err(CodecError::UnknownVersion { found: v, supported: Self::FORMAT_VERSION }),
         };
         let corrupt = |what: &str| CodecError::Corrupt(format!("trie node: {what}"));
@@ -309,5 +312,31 @@ impl ValueCodec for TrieNode {
         }
         let hashes = rest.chunks_exact(32).map(B256::from_slice).collect();
         Ok(TrieNode(BranchNodeCompact::new(state, tree, hash, hashes, root)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_trie::{BranchNodeCompact, TrieMask};
+    use storage_api::codec::{CodecError, ValueCodec};
+
+    use super::TrieNode;
+
+    /// A node with one branch child and one leaf child, both hashed.
+    fn node() -> TrieNode {
+        let hashes = vec![alloy_primitives::B256::repeat_byte(1), alloy_primitives::B256::repeat_byte(2)];
+        TrieNode(BranchNodeCompact::new(TrieMask::new(0b11), TrieMask::new(0b01), TrieMask::new(0b11), hashes, None))
+    }
+
+    #[test]
+    fn trie_nodes_of_both_formats_read_and_a_newer_one_is_refused() {
+        let mut bytes = Vec::new();
+        node().encode_value(&mut bytes).unwrap();
+        assert_eq!(bytes[0], TrieNode::FORMAT_VERSION);
+        assert_eq!(TrieNode::decode_value(&bytes).unwrap(), node());
+        bytes[0] = 1;
+        assert_eq!(TrieNode::decode_value(&bytes).unwrap(), node(), "format 1 has the same layout");
+        bytes[0] = TrieNode::FORMAT_VERSION + 1;
+        assert!(matches!(TrieNode::decode_value(&bytes), Err(CodecError::UnknownVersion { .. })));
     }
 }

@@ -174,7 +174,76 @@ fn proofs_at_past_heights<S: KvStore>(fx: common::Fx<S>) {
     proof.verify().unwrap();
 }
 
-engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [roots_proofs_and_rebuild, proofs_at_past_heights]);
+/// Blocks of random writes that first grow the state, then delete most of it, mixing updates
+/// and new keys in: branch nodes collapse, leaves move up a level (their stored hashes then no
+/// longer hold) and slots fill again. The root after every block, in single inserts and in
+/// batches, against the one computed here; then the rebuild.
+fn growth_and_collapse<S: KvStore>(fx: common::Fx<S>) {
+    let chain: &ChainStore<S, Synthetic> = &fx;
+    let mut g = ChainGenerator::new(GenConfig {
+        txs_per_block: 2,
+        accounts: 50,
+        contracts: 2,
+        logs_per_tx: 0.0,
+        input_bytes: 0,
+        fork_probability: 0.0,
+        seed: 41,
+        ..GenConfig::default()
+    });
+    let blocks = g.next_blocks();
+    chain.init(&blocks[0]).unwrap();
+    let mut state = State::new();
+    apply(&mut state, &blocks[0]);
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut pending = Vec::new();
+    for n in 1..=90u64 {
+        let mut b = g.next_blocks().remove(0);
+        let mut writes = BTreeMap::new();
+        let keys: Vec<_> = state.keys().copied().collect();
+        let (new, deletes) = match n {
+            1..=30 => (60, 5),
+            31..=70 => (3, keys.len() / 6),
+            _ => (20, 2),
+        };
+        for _ in 0..new {
+            let mut a = [0u8; 20];
+            a[..8].copy_from_slice(&next().to_be_bytes());
+            writes.insert((Address(a), B256([n as u8; 32])), Some(B256([1; 32])));
+        }
+        for _ in 0..deletes.min(keys.len()) {
+            writes.insert(keys[next() as usize % keys.len()], None);
+        }
+        for _ in 0..8.min(keys.len()) {
+            let k = keys[next() as usize % keys.len()];
+            writes.entry(k).or_insert(Some(B256([n as u8; 32])));
+        }
+        b.state = writes.into_iter().collect();
+        apply(&mut state, &b);
+        if n % 3 == 0 {
+            // Three blocks in one batch: later ones see the earlier ones' trie writes.
+            pending.push(b);
+            chain.insert_blocks(&pending).unwrap();
+            pending.clear();
+            assert_eq!(chain.state_root().unwrap(), common::independent_root(&state), "after block {n}");
+        } else if n > 45 {
+            pending.push(b);
+        } else {
+            chain.insert_block(&b).unwrap();
+            assert_eq!(chain.state_root().unwrap(), common::independent_root(&state), "after block {n}");
+        }
+    }
+    assert!(state.len() < 600, "the state shrank ({} keys)", state.len());
+    let rebuilt = chain.check_state_trie(&|_| {}).unwrap();
+    assert!(rebuilt.matches(), "{rebuilt:?}");
+}
+
+engine_test::on_every_engine!(fixture => [memory, rocksdb, redb]: [roots_proofs_and_rebuild, proofs_at_past_heights, growth_and_collapse]);
 
 fn fixture<E: engine_test::TestEngine>() -> common::Fx<E::Store> {
     common::fixture::<E>()

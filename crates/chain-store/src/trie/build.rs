@@ -8,6 +8,7 @@ use serde::Serialize;
 use storage_api::{Blob, Direction, Durability, KvReader, KvStore, ReadExt};
 
 use super::node::{self, TrieNode};
+use super::walk::with_leaf_hashes;
 use super::{EMPTY_ROOT, TriePlace};
 use crate::ChainStore;
 use crate::error::ChainError;
@@ -58,6 +59,18 @@ fn build(ns: Vec<u8>, mut leaves: Vec<Leaf>) -> Built {
     let root = hb.root().0;
     let (_, nodes) = hb.split();
     Built { ns, leaves, nodes, root }
+}
+
+/// The single leaf of sorted `leaves` under `child` (its path and value), `None` if there are
+/// none or several.
+fn leaf_under<'l>(leaves: &'l [Leaf], child: &Nibbles) -> Option<(Nibbles, &'l [u8])> {
+    let mut low = [0u8; 32];
+    let packed = child.pack();
+    low[..packed.len()].copy_from_slice(&packed);
+    let at = leaves.partition_point(|(k, _)| *k < low);
+    let under = |i: usize| leaves.get(i).map(|(k, _)| Nibbles::unpack(k)).filter(|k| k.starts_with(child));
+    let first = under(at)?;
+    under(at + 1).is_none().then(|| (first, leaves[at].1.as_slice()))
 }
 
 /// Entries per write batch of a rebuild.
@@ -195,7 +208,9 @@ impl<S: KvStore, M: ChainModel> ChainStore<S, M> {
             let mut sorted: Vec<_> = t.nodes.iter().collect();
             sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (path, n) in sorted {
-                batch.put::<TrieNodes<M>>(&node::node_key(&t.ns, path), &TrieNode(n.clone()))?;
+                // With its leaf children's hashes, as the incremental walk writes nodes.
+                let n = with_leaf_hashes(path, n, |child| leaf_under(&t.leaves, child));
+                batch.put::<TrieNodes<M>>(&node::node_key(&t.ns, path), &TrieNode(n))?;
                 queued += 1;
                 flush(&mut batch, &mut queued, false)?;
             }

@@ -112,7 +112,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
             return Err(ChainError::NoStateTrie);
         }
         let view = Overlay::<S, M>::new(&self.store);
-        Ok(walk::walk(&view, &node::namespace(None), &[], None)?.root.0)
+        Ok(walk::walk(&view, &node::namespace(None), &[], &[], None)?.root.0)
     }
 
     /// The state root recorded after the block at `at` applied its state writes, if it made

@@ -10,7 +10,7 @@ use storage_api::iter::prefix_end;
 use storage_api::{Blob, Direction, KvReader, KvWrite, ReadExt, WriteBatch};
 
 use super::node::{self, TrieNode};
-use super::walk::{Leaves, TrieRead, walk};
+use super::walk::{Known, Leaves, TrieRead, walk};
 use super::{Changes, EMPTY_ROOT};
 use crate::error::ChainError;
 use crate::model::ChainModel;
@@ -39,13 +39,25 @@ impl<'s, S: KvReader, M: ChainModel> Overlay<'s, S, M> {
     /// Writes the leaves `changes` of trie `ns` and updates its branch nodes; returns its root.
     pub(crate) fn apply(&mut self, ns: &[u8], changes: Changes) -> Result<[u8; 32], ChainError> {
         let mut changed = Vec::with_capacity(changes.len());
+        let mut known = Vec::with_capacity(changes.len());
         for (path, leaf) in changes {
             let mut packed = [0u8; 32];
             path.pack_to(&mut packed);
-            self.leaves.insert(node::leaf_key(ns, &packed), leaf);
+            let key = node::leaf_key(ns, &packed);
+            let stored = match self.leaves.get(&key) {
+                Some(v) => v.is_some(),
+                None => self.store.get::<TrieLeaves<M>>(&key)?.is_some(),
+            };
+            known.push(match (&leaf, stored) {
+                (Some(v), true) => Known::Replaced(v.clone()),
+                (Some(v), false) => Known::New(v.clone()),
+                (None, true) => Known::Deleted,
+                (None, false) => Known::Nothing,
+            });
+            self.leaves.insert(key, leaf);
             changed.push(path);
         }
-        let walked = walk(self, ns, &changed, None)?;
+        let walked = walk(self, ns, &changed, &known, None)?;
         for prefix in &walked.rebuilt {
             for p in self.node_paths(ns, prefix)? {
                 self.nodes.insert(node::node_key(ns, &p), None);

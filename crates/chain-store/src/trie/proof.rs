@@ -11,7 +11,7 @@ use storage_api::{KvReader, ReadExt, Table};
 
 use super::node::namespace;
 use super::overlay::{Overlay, is_built};
-use super::walk::walk;
+use super::walk::{Known, walk};
 use super::{EMPTY_ROOT, TriePlace};
 use crate::ChainStore;
 use crate::error::ChainError;
@@ -174,7 +174,7 @@ fn prove<S: KvReader, M: ChainModel>(
 ) -> Result<StateProof<M>, ChainError> {
     let prove_path = |ns: &[u8], path: [u8; 32]| -> Result<(B256, Vec<Vec<u8>>), ChainError> {
         let target = Nibbles::unpack(path);
-        let walked = walk(view, ns, &[target], Some(target))?;
+        let walked = walk(view, ns, &[target], &[Known::Nothing], Some(target))?;
         let nodes = walked.proof.map(|p| p.matching_nodes_sorted(&target)).unwrap_or_default();
         Ok((walked.root, nodes.into_iter().map(|(_, n)| n.to_vec()).collect()))
     };
