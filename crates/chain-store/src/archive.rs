@@ -54,12 +54,8 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         if number > head.number {
             return Err(ChainError::AboveHead { number, head: head.number });
         }
-        let hash = self.canonical_hash(number)?.ok_or_else(|| ChainError::Missing {
-            table: crate::schema::Canonical::<M>::NAME,
-            block: "(the canonical hash)".into(),
-            number,
-        })?;
-        let at = BlockRef { number, hash };
+        let at = self.canonical_ref(number)?;
+        let hash = at.hash;
         let key = block_key::<M>(&at).to_key_bytes();
         let raw = |table: &'static str, key: &[u8]| self.store.get_raw_with(table, key, <[u8]>::to_vec);
         let header = raw(Headers::<M>::NAME, Fixed(hash).to_key_bytes().as_slice())?

@@ -43,6 +43,16 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         Ok(self.store.get::<Canonical<M>>(&number)?.map(|s| s.0))
     }
 
+    /// The canonical block at `number`, which must be there (at or below the head).
+    pub(crate) fn canonical_ref(&self, number: u64) -> Result<BlockRef<M::Hash>, ChainError> {
+        let hash = self.canonical_hash(number)?.ok_or_else(|| ChainError::Missing {
+            table: Canonical::<M>::NAME,
+            block: "(the canonical hash)".into(),
+            number,
+        })?;
+        Ok(BlockRef { number, hash })
+    }
+
     /// Whether block `hash` is on the canonical chain.
     pub fn is_canonical(&self, hash: &M::Hash) -> Result<bool, ChainError> {
         let (Some(head), Some(header)) = (self.head(), self.header(hash)?) else { return Ok(false) };

@@ -5,7 +5,7 @@ use storage_api::{Direction, KvReader, ReadExt};
 use crate::ChainStore;
 use crate::error::ChainError;
 use crate::model::{BlockRef, ChainModel};
-use crate::schema::{Canonical, State, StateChanges};
+use crate::schema::{Canonical, ChangeSet, State, StateChanges};
 
 impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The value of `key` at the head.
@@ -38,15 +38,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         }
         let mut out: Vec<Option<Option<M::StateValue>>> = vec![None; keys.len()];
         let mut open = keys.len();
-        for entry in self.store.iter::<Canonical<M>>(number + 1..=head.number, Direction::Forward)? {
-            if open == 0 {
-                break;
-            }
-            let (h, hash) = entry?;
-            let Some(changes) = self.change_set(&BlockRef { number: h, hash: hash.0 })? else { continue };
-            let Some(previous) = changes.previous else {
-                return Err(self.missing::<StateChanges<M>>(h, &hash.0));
-            };
+        self.replaced_after(number, head.number, |changes, previous| {
             for (i, key) in keys.iter().enumerate() {
                 if out[i].is_none()
                     && let Ok(pos) = changes.writes.binary_search_by(|(k, _)| k.cmp(key))
@@ -55,10 +47,33 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
                     open -= 1;
                 }
             }
-        }
+            open > 0
+        })?;
         let unresolved: Vec<M::StateKey> =
             keys.iter().zip(&out).filter(|(_, o)| o.is_none()).map(|(k, _)| k.clone()).collect();
         let mut at_head = self.state_many(&unresolved)?.into_iter();
         Ok(out.into_iter().map(|o| o.unwrap_or_else(|| at_head.next().flatten())).collect())
+    }
+
+    /// Hands `f` the change set of each canonical block `number + 1..=head` that wrote state,
+    /// oldest first, with the values its writes replaced, until `f` returns false. The first
+    /// block to write a key replaced the value the key held after block `number`.
+    pub(crate) fn replaced_after(
+        &self,
+        number: u64,
+        head: u64,
+        mut f: impl FnMut(&ChangeSet<M>, &[Option<M::StateValue>]) -> bool,
+    ) -> Result<(), ChainError> {
+        for entry in self.store.iter::<Canonical<M>>(number + 1..=head, Direction::Forward)? {
+            let (h, hash) = entry?;
+            let Some(changes) = self.change_set(&BlockRef { number: h, hash: hash.0 })? else { continue };
+            let Some(previous) = &changes.previous else {
+                return Err(self.missing::<StateChanges<M>>(h, &hash.0));
+            };
+            if !f(&changes, previous) {
+                break;
+            }
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use alloy_primitives::{B256, Bytes};
 use alloy_trie::Nibbles;
 use alloy_trie::proof::verify_proof;
 use serde::{Deserialize, Serialize};
-use storage_api::{KvReader, ReadExt, Table};
+use storage_api::KvReader;
 
 use super::node::namespace;
 use super::overlay::{Overlay, is_built};
@@ -15,8 +15,7 @@ use super::walk::{Known, walk};
 use super::{EMPTY_ROOT, TriePlace};
 use crate::ChainStore;
 use crate::error::ChainError;
-use crate::model::{BlockRef, ChainModel, hex};
-use crate::schema::{StateChanges, Stored, block_key};
+use crate::model::{ChainModel, hex};
 
 /// A proof that a state key holds a value (or none) under a state root.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,29 +119,15 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         if number < ptrs.pruned_below {
             return Err(ChainError::Pruned { what: "the state", number, pruned_below: ptrs.pruned_below });
         }
-        let canonical = |n: u64| -> Result<BlockRef<M::Hash>, ChainError> {
-            let hash = self.canonical_hash(n)?.ok_or_else(|| ChainError::Missing {
-                table: crate::schema::Canonical::<M>::NAME,
-                block: "(the canonical hash)".into(),
-                number: n,
-            })?;
-            Ok(BlockRef { number: n, hash })
-        };
-        // Newest block first, so each key ends at the value before the oldest block that
-        // changed it.
+        // The value each key held after block `number`: the one the first later block to write
+        // it replaced.
         let mut past: HashMap<M::StateKey, Option<M::StateValue>> = HashMap::new();
-        for n in (number + 1..=head.number).rev() {
-            let at = canonical(n)?;
-            let Some(Stored(changes)) = self.store.get::<StateChanges<M>>(&block_key::<M>(&at))? else { continue };
-            let previous = changes.previous.ok_or_else(|| ChainError::Missing {
-                table: "state_changes (previous values)",
-                block: hex(at.hash.as_ref()),
-                number: n,
-            })?;
-            for ((key, _), old) in changes.writes.into_iter().zip(previous) {
-                past.insert(key, old);
+        self.replaced_after(number, head.number, |changes, previous| {
+            for ((key, _), old) in changes.writes.iter().zip(previous) {
+                past.entry(key.clone()).or_insert_with(|| old.clone());
             }
-        }
+            true
+        })?;
         let mut view = Overlay::<S, M>::new(&self.store);
         let mut value_at = |k: &M::StateKey| match past.get(k) {
             Some(v) => Ok(v.clone()),
@@ -151,7 +136,7 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         if !past.is_empty() {
             let writes: Vec<_> = past.iter().map(|(k, v)| (k, v.as_ref())).collect();
             let root = super::update::<S, M>(&mut view, &writes, &mut value_at)?;
-            if let Some(recorded) = self.state_root_of(&canonical(number)?)?
+            if let Some(recorded) = self.state_root_of(&self.canonical_ref(number)?)?
                 && recorded != root
             {
                 return Err(ChainError::StateTrieDamaged(format!(
