@@ -43,21 +43,25 @@ fn an_abandoned_multipart_upload_is_aborted() {
     config.part_size_bytes = 5 << 20;
     config.multipart_threshold_bytes = 5 << 20;
     config.parallel_uploads = 1;
-    let unfinished = || {
+    // s3s-fs keeps an upload as `.upload-<id>.json` and its parts as `.upload_id-<id>…`.
+    let files = |prefix: &str| {
         std::fs::read_dir(server.root())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".upload-"))
+            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
             .count()
     };
+    let unfinished = || files(".upload-");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let dest = storage_backup::Destination::open(&config).unwrap();
         let payload = bytes::Bytes::from(vec![7u8; 200 << 20]);
         let uploader = dest.clone();
         let upload = tokio::spawn(async move { uploader.put_object("big/object", payload).await });
-        // Abandoned once the server has an upload under way.
-        while unfinished() == 0 {
+        // Abandoned once the server receives a part: the client then knows the upload's id.
+        // (Given up before the server's reply to the upload's creation, the client cannot name
+        // the upload to abort it; that orphan is the bucket lifecycle rule's.)
+        while files(".upload_id-") == 0 {
             assert!(!upload.is_finished(), "the upload finished before it could be abandoned");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
