@@ -259,7 +259,7 @@ fn main() {
     let eth_chain = |name: &str| {
         let chain = ChainStore::<_, chain_eth::Eth>::new(open(&root.join(name), chain_schema::<chain_eth::Eth>()))
             .expect("chain");
-        chain_eth::import::init_from(&chain, &paths[0], Recovery::default()).expect("init");
+        chain_eth::import::init_from(&chain, &paths[0], Recovery::default(), &Default::default()).expect("init");
         chain
     };
     let eth_options = |name: &str| BulkOptions { range_blocks: u64::MAX, ..BulkOptions::new(root.join(name)) };
@@ -309,7 +309,8 @@ fn main() {
     let started = Instant::now();
     let mut pipelined_blocks = 0;
     for path in &paths {
-        let r = chain_eth::import::import_file(&mut bulk, path, Recovery::default(), &mut |_| {}).expect("import");
+        let r = chain_eth::import::import_file(&mut bulk, path, Recovery::default(), &Default::default(), &mut |_| {})
+            .expect("import");
         pipelined_blocks += r.imported;
     }
     bulk.finish().expect("finish");

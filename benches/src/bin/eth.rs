@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use alloy_consensus::ReceiptEnvelope;
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use chain_eth::generator::{EthGenerator, MAINNET_LONDON};
+use chain_eth::inclusion::{Item, prove_in};
 use chain_eth::senders::{Recovery, recover_all};
 use chain_eth::{Eth, EthBody, EthHeader, EthReceipt, EthTx};
 use chain_store::{Block, ChainStore, NewBlock, chain_schema};
@@ -42,6 +43,13 @@ fn decode(w: &Wire) -> (EthHeader, Vec<EthTx>, Vec<EthReceipt>) {
         .map(|r| EthReceipt::from_envelope(ReceiptEnvelope::decode_2718(&mut r.as_slice()).unwrap()))
         .collect();
     (header, txs, receipts)
+}
+
+/// The p50 and p99 of `times`.
+fn percentiles(times: &mut [Duration]) -> (Duration, Duration) {
+    times.sort_unstable();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    (at(0.50), at(0.99))
 }
 
 fn main() {
@@ -144,6 +152,58 @@ fn main() {
         share(recover_t),
         share(store_t),
     ));
+
+    // ---- inclusion proofs, warm, on the store just written
+    eprintln!("[eth] inclusion proofs");
+    let sample: Vec<_> = txs
+        .iter()
+        .step_by((txs.len() / if quick { 200 } else { 2_000 }).max(1))
+        .map(chain_store::Transaction::hash)
+        .collect();
+    let mut proof_rows = Vec::new();
+    for item in [Item::Transaction, Item::Receipt] {
+        for h in &sample {
+            prove_in(&store, h, item).unwrap().unwrap();
+        }
+        let (mut prove_t, mut verify_t, mut nodes, mut proof_bytes) = (Vec::new(), Vec::new(), 0, 0);
+        for h in &sample {
+            let t = Instant::now();
+            let proof = prove_in(&store, h, item).unwrap().unwrap();
+            prove_t.push(t.elapsed());
+            let t = Instant::now();
+            proof.verify().unwrap();
+            verify_t.push(t.elapsed());
+            nodes += proof.nodes.len();
+            proof_bytes += proof.nodes.iter().map(|n| n.len()).sum::<usize>();
+        }
+        proof_rows.push((
+            item,
+            percentiles(&mut prove_t),
+            percentiles(&mut verify_t),
+            nodes / sample.len(),
+            proof_bytes / sample.len(),
+        ));
+    }
+    out.push_str(&format!(
+        "**Inclusion proofs** ({} transactions drawn across the {blocks} blocks above, {} transactions a block; warm: \
+         each read once before the timed pass; `chain_eth::inclusion::prove_in` reads the block (and its \
+         receipts), rebuilds the trie with alloy-trie's proof retainer and checks its root against the header; \
+         verify: `InclusionProof::verify`, the header hashed and the path walked):\n\n\
+         | proof of | prove p50 | prove p99 | verify p50 | verify p99 | nodes | node bytes |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        sample.len(),
+        MAINNET_LONDON.txs_per_block,
+    ));
+    for (item, (p50, p99), (v50, v99), nodes, bytes) in &proof_rows {
+        out.push_str(&format!(
+            "| {item} | {:.0} µs | {:.0} µs | {:.1} µs | {:.1} µs | {nodes} | {bytes} B |\n",
+            p50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6,
+            v50.as_secs_f64() * 1e6,
+            v99.as_secs_f64() * 1e6,
+        ));
+    }
+    out.push('\n');
+
     let header = format!(
         "Measured on {} cores. Command: `cargo xtask bench --only-eth`{}.\n\n",
         cores,

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use alloy_consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
 use alloy_primitives::{B256, U256};
-use sha2::{Digest, Sha256};
 
+use crate::accumulator::accumulator_root;
 use crate::{EthBody, EthHeader, EthReceipt, EthTx};
 
 /// Entry types.
@@ -41,7 +41,7 @@ pub mod types {
 }
 
 /// Blocks per era1 file at most (the accumulator's list limit), and an epoch's length.
-pub const MAX_BLOCKS: usize = 8192;
+pub const MAX_BLOCKS: usize = crate::accumulator::EPOCH_BLOCKS;
 
 /// The most bytes one block's entries may hold decompressed, together (a bound against
 /// decompression bombs, and on the memory of the blocks an import holds in flight). A
@@ -117,6 +117,24 @@ pub enum Era1Error {
         /// Previous plus difficulty.
         expected: U256,
     },
+    /// The file is refused by the published accumulator of its network (a self-consistent
+    /// file of another history, or part of an epoch only).
+    #[error("{path}: {source}")]
+    Published {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        source: crate::accumulator::AccumulatorError,
+    },
+    /// The file's conventional name (`<network>-<epoch>-<root prefix>.era1`) does not match
+    /// its contents, or names another network than the import's.
+    #[error("{path}: {reason}")]
+    Name {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
     /// A block cannot be written (the store lacks what era1 needs).
     #[error("era1 export of block {number}: {reason}")]
     Export {
@@ -163,53 +181,6 @@ pub struct Era1Summary {
     pub accumulator: B256,
     /// The file's size in bytes.
     pub bytes: u64,
-}
-
-/// SSZ `hash_tree_root` of a header record: `sha256(block_hash ‖ le256(total_difficulty))`.
-pub fn header_record_root(hash: B256, total_difficulty: U256) -> B256 {
-    let mut h = Sha256::new();
-    h.update(hash);
-    h.update(total_difficulty.to_le_bytes::<32>());
-    B256::from_slice(&h.finalize())
-}
-
-fn sha_pair(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(a);
-    h.update(b);
-    h.finalize().into()
-}
-
-/// The accumulator root of `records` (block hash, total difficulty): the SSZ
-/// `hash_tree_root` of a `List[HeaderRecord, 8192]`.
-pub fn accumulator_root(records: &[(B256, U256)]) -> B256 {
-    let depth = MAX_BLOCKS.trailing_zeros() as usize;
-    let mut layer: Vec<[u8; 32]> = records.iter().map(|(h, td)| header_record_root(*h, *td).0).collect();
-    let mut zero = [0u8; 32];
-    for _ in 0..depth {
-        if layer.len() % 2 == 1 {
-            layer.push(zero);
-        }
-        layer = layer.chunks_exact(2).map(|p| sha_pair(&p[0], &p[1])).collect();
-        zero = sha_pair(&zero, &zero);
-    }
-    let root = layer.first().copied().unwrap_or(zero);
-    let mut length = [0u8; 32];
-    length[..8].copy_from_slice(&(records.len() as u64).to_le_bytes());
-    B256::from(sha_pair(&root, &length))
-}
-
-/// The epoch accumulator root a Portal-network header proof leads to: `proof` is the
-/// block's total difficulty, the 13 siblings up the epoch's tree and the list's length, for
-/// the block at `index` (its number modulo 8,192). The total difficulty is `proof[0]`.
-pub fn epoch_root_from_proof(hash: B256, index: usize, proof: &[B256; 15]) -> B256 {
-    let mut gindex = (2 * MAX_BLOCKS + index) * 2;
-    let mut node: [u8; 32] = hash.0;
-    for sibling in proof {
-        node = if gindex.is_multiple_of(2) { sha_pair(&node, &sibling.0) } else { sha_pair(&sibling.0, &node) };
-        gindex /= 2;
-    }
-    B256::from(node)
 }
 
 /// An e2store entry: its type and data.
@@ -568,4 +539,48 @@ impl Era1Writer {
 /// The conventional file name: `<network>-<epoch, 5 digits>-<first 8 hex digits of the root>.era1`.
 pub fn file_name(network: &str, start: u64, root: B256) -> String {
     format!("{network}-{:05}-{}.era1", start / MAX_BLOCKS as u64, &alloy_primitives::hex::encode(root)[..8])
+}
+
+/// What a conventional file name ([`file_name`]) says: the network, the epoch and the root's
+/// first four bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName {
+    /// The network.
+    pub network: String,
+    /// The epoch (the first block divided by 8,192).
+    pub epoch: u64,
+    /// The first four bytes of the accumulator root.
+    pub root_prefix: [u8; 4],
+}
+
+impl FileName {
+    /// Parses the last component of `path`; `None` if it does not follow the convention.
+    pub fn parse(path: &Path) -> Option<FileName> {
+        let name = path.file_name()?.to_str()?.strip_suffix(".era1")?;
+        let mut parts = name.rsplitn(3, '-');
+        let (hex, epoch, network) = (parts.next()?, parts.next()?, parts.next()?);
+        if network.is_empty() || epoch.len() < 5 || !epoch.bytes().all(|b| b.is_ascii_digit()) || hex.len() != 8 {
+            return None;
+        }
+        let mut root_prefix = [0u8; 4];
+        alloy_primitives::hex::decode_to_slice(hex, &mut root_prefix).ok()?;
+        Some(FileName { network: network.to_owned(), epoch: epoch.parse().ok()?, root_prefix })
+    }
+
+    /// Checks the name against the file's verified contents.
+    pub fn check(&self, path: &Path, summary: &Era1Summary) -> Result<(), Era1Error> {
+        let epoch = summary.start / MAX_BLOCKS as u64;
+        let reason = if self.epoch != epoch {
+            format!("the name says epoch {}, the file's first block {} is in epoch {epoch}", self.epoch, summary.start)
+        } else if summary.accumulator[..4] != self.root_prefix {
+            format!(
+                "the name says an accumulator root starting {}, the file's is {}",
+                alloy_primitives::hex::encode(self.root_prefix),
+                summary.accumulator
+            )
+        } else {
+            return Ok(());
+        };
+        Err(Era1Error::Name { path: path.to_owned(), reason })
+    }
 }

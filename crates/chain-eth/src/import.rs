@@ -3,7 +3,10 @@
 //! core, and the file's range is committed only after the file's accumulator and block index
 //! verified — a bad file leaves nothing of itself behind. Blocks at or below the committed
 //! head are skipped (but still count towards the accumulator), so an interrupted import
-//! resumes by running it again. Export reads blocks back and writes era1 files.
+//! resumes by running it again. A file of mainnet (by its conventional name, or every file
+//! when the import says so) must also be a whole epoch whose root is mainnet's published one
+//! ([`Era1Checks`], [`crate::accumulator`]): a self-consistent file of another history is
+//! refused. Export reads blocks back and writes era1 files.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +15,8 @@ use chain_store::{Block, BulkImport, ChainError, ChainStore, CheckedBlock, NewBl
 use storage_api::{KvIngest, KvReader};
 
 use crate::Eth;
-use crate::era1::{Era1Block, Era1Error, Era1Reader, Era1Summary, Era1Writer, MAX_BLOCKS, file_name};
+use crate::accumulator::Accumulator;
+use crate::era1::{Era1Block, Era1Error, Era1Reader, Era1Summary, Era1Writer, FileName, MAX_BLOCKS, file_name};
 use crate::senders::{Recovery, RecoveryError, recover_all};
 
 /// An era1 import or export failed.
@@ -48,11 +52,79 @@ pub enum Era1ImportError {
     Read(ChainError),
 }
 
+/// What an import checks each file against, beyond its own blocks (always checked).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Era1Checks {
+    /// The network every file is of; `None`: each file's conventional name says it
+    /// (`mainnet-00000-5ec1ffb8.era1`), and a file without one belongs to no known network. A
+    /// file named for another network than this one is refused.
+    pub network: Option<String>,
+    /// Do not check mainnet's files against the published accumulator (for part of an epoch,
+    /// such as an export of a range): each is then checked against its own blocks only.
+    pub skip_published: bool,
+}
+
+/// The network whose published accumulator this crate holds.
+pub const MAINNET: &str = "mainnet";
+
+/// What a file's accumulator was verified against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Mainnet's published pre-merge accumulator: the file is this epoch of mainnet's history.
+    Published {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// The file's own blocks only (a self-consistent file of some history).
+    OwnBlocks,
+}
+
+impl std::fmt::Display for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verified::Published { epoch } => {
+                write!(f, "verified against mainnet's published accumulator (epoch {epoch})")
+            }
+            Verified::OwnBlocks => f.write_str("verified against its own blocks only"),
+        }
+    }
+}
+
+impl Era1Checks {
+    /// Checks the verified file at `path` (its `summary`) against its name and, for mainnet,
+    /// the published accumulator.
+    pub fn check(&self, path: &Path, summary: &Era1Summary) -> Result<Verified, Era1Error> {
+        let name = FileName::parse(path);
+        if let Some(name) = &name {
+            name.check(path, summary)?;
+        }
+        let network = match (&self.network, &name) {
+            (Some(ours), Some(name)) if *ours != name.network => {
+                return Err(Era1Error::Name {
+                    path: path.to_owned(),
+                    reason: format!("the file is named for network {}, the import is of {ours}", name.network),
+                });
+            }
+            (Some(ours), _) => Some(ours.as_str()),
+            (None, name) => name.as_ref().map(|n| n.network.as_str()),
+        };
+        if network != Some(MAINNET) || self.skip_published {
+            return Ok(Verified::OwnBlocks);
+        }
+        let epoch = Accumulator::mainnet()
+            .check_epoch(summary.start, summary.count, summary.accumulator)
+            .map_err(|source| Era1Error::Published { path: path.to_owned(), source })?;
+        Ok(Verified::Published { epoch })
+    }
+}
+
 /// What one file's import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileImport {
     /// The verified file.
     pub summary: Era1Summary,
+    /// What its accumulator was verified against.
+    pub verified: Verified,
     /// Blocks stored.
     pub imported: u64,
     /// Blocks skipped (already at or below the head).
@@ -95,11 +167,12 @@ fn unrecovered(block: Era1Block) -> NewBlock<Eth> {
 /// Initialises an empty chain store with the first block of `path` (genesis or a trusted
 /// starting point), so an import can start there. Returns that block's number. The whole file
 /// is read and verified first (its blocks' hashes and roots, total difficulties, index and
-/// accumulator): a damaged or forged file leaves the store as empty as it was.
+/// accumulator, and `checks`): a damaged or forged file leaves the store as empty as it was.
 pub fn init_from<S: storage_api::KvStore>(
     chain: &ChainStore<S, Eth>,
     path: &Path,
     recovery: Recovery,
+    checks: &Era1Checks,
 ) -> Result<u64, Era1ImportError> {
     let mut reader = Era1Reader::open(path)?;
     let first = reader
@@ -114,7 +187,8 @@ pub fn init_from<S: storage_api::KvStore>(
     while let Some(block) = reader.next_block()? {
         CheckedBlock::check_contents(&unrecovered(block)).map_err(chain_err)?;
     }
-    reader.finish()?;
+    let summary = reader.finish()?;
+    checks.check(path, &summary)?;
     let number = first.block().block.number();
     chain.init(first.block()).map_err(chain_err)?;
     Ok(number)
@@ -134,11 +208,13 @@ impl From<ChainError> for Step {
 
 /// Imports one era1 file (see the module docs); `progress` gets the blocks read so far.
 /// Blocks are read in order; their senders are recovered and their hashes and roots checked
-/// on the import's worker threads while the blocks before them are stored.
+/// on the import's worker threads while the blocks before them are stored. The file is
+/// committed only once it verified, `checks` included.
 pub fn import_file<S: KvIngest>(
     bulk: &mut BulkImport<'_, S, Eth>,
     path: &Path,
     recovery: Recovery,
+    checks: &Era1Checks,
     progress: &mut dyn FnMut(u64),
 ) -> Result<FileImport, Era1ImportError> {
     let chain_err = |source| Era1ImportError::Chain { path: path.to_owned(), source };
@@ -162,16 +238,19 @@ pub fn import_file<S: KvIngest>(
         },
     );
     let result = match pushed {
-        Ok(_) => reader.finish().map_err(Era1ImportError::from),
+        Ok(_) => reader
+            .finish()
+            .and_then(|summary| Ok((summary, checks.check(path, &summary)?)))
+            .map_err(Era1ImportError::from),
         Err(Step::Chain(e)) => Err(chain_err(e)),
         Err(Step::File(e)) => Err(e),
     };
     let skipped = skipped.into_inner();
     match result {
-        Ok(summary) => {
+        Ok((summary, verified)) => {
             progress(imported + skipped);
             bulk.commit().map_err(chain_err)?;
-            Ok(FileImport { summary, imported, skipped })
+            Ok(FileImport { summary, verified, imported, skipped })
         }
         Err(e) => {
             bulk.discard().map_err(chain_err)?;

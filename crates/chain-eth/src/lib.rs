@@ -13,11 +13,16 @@
 //! * [`portal`] decodes blocks in the Portal network's formats (the mainnet test data);
 //!   [`generator`] makes mainnet-shaped synthetic blocks with real signatures.
 //! * [`era1`] reads and writes era1 archives (accumulator and index checked); [`import`]
-//!   moves them in and out of a chain store through its bulk path.
+//!   moves them in and out of a chain store through its bulk path, checking mainnet's files
+//!   against the published pre-merge [`accumulator`].
+//! * [`inclusion`] proves a block's transactions and receipts (Merkle-Patricia proofs against
+//!   the header's roots) and verifies such proofs without a store.
 
+pub mod accumulator;
 pub mod era1;
 pub mod generator;
 pub mod import;
+pub mod inclusion;
 pub mod portal;
 pub mod senders;
 mod types;

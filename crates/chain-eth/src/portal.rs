@@ -68,7 +68,7 @@ pub fn header_with_proof(bytes: &[u8]) -> Result<EthHeader, PortalError> {
 
 /// The header of a `BlockHeaderWithProof` and its pre-merge accumulator proof: the block's
 /// total difficulty, 13 siblings and the epoch's length (see
-/// [`crate::era1::epoch_root_from_proof`]).
+/// [`crate::accumulator::epoch_root_from_proof`]).
 pub fn header_and_proof(bytes: &[u8]) -> Result<(EthHeader, [alloy_primitives::B256; 15]), PortalError> {
     let fields = container(bytes, 2, "header with proof")?;
     let header = EthHeader::decode(fields[0]).map_err(|e| err("header", e))?;

@@ -8,8 +8,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::{B256, U256};
+use chain_eth::accumulator;
 use chain_eth::era1::{self, Era1Block, Era1Error, Era1Reader, Era1Writer, MAX_BLOCKS};
-use chain_eth::import::{Era1ImportError, export_range, import_file, init_from};
+use chain_eth::import::{Era1Checks, Era1ImportError, export_range, import_file, init_from};
 use chain_eth::senders::Recovery;
 use chain_eth::{Eth, EthBody, portal};
 use chain_store::{BulkOptions, ChainStore, chain_schema};
@@ -35,7 +36,7 @@ fn blocks() -> Vec<(Era1Block, B256)> {
             let (transactions, ommers) = portal::body_legacy(&data(&format!("{n}-body"))).unwrap();
             let receipts = portal::receipts(&data(&format!("{n}-receipts"))).unwrap();
             let td = U256::from_le_bytes(proof[0].0);
-            let root = era1::epoch_root_from_proof(header.hash, (n % MAX_BLOCKS as u64) as usize, &proof);
+            let root = accumulator::epoch_root_from_proof(header.hash, (n % MAX_BLOCKS as u64) as usize, &proof);
             let extra = EthBody { ommers, withdrawals: None, total_difficulty: Some(td) };
             (Era1Block { header, transactions, extra, receipts }, root)
         })
@@ -65,7 +66,7 @@ fn proofs_give_total_difficulties_and_one_epoch_root() {
     // A wrong total difficulty leads elsewhere.
     let (header, mut proof) = portal::header_and_proof(&data("15040708-header_with_proof")).unwrap();
     proof[0].0[0] ^= 1;
-    assert_ne!(era1::epoch_root_from_proof(header.hash, 15_040_708 % 8192, &proof), root);
+    assert_ne!(accumulator::epoch_root_from_proof(header.hash, 15_040_708 % 8192, &proof), root);
 }
 
 #[test]
@@ -81,20 +82,21 @@ fn written_file_reads_back_and_verifies() {
     let expected: Vec<Era1Block> = blocks().into_iter().map(|(b, _)| b).collect();
     assert_eq!(read, expected);
     let records: Vec<(B256, U256)> = expected.iter().map(|b| (b.header.hash, b.total_difficulty())).collect();
-    assert_eq!(summary.accumulator, era1::accumulator_root(&records));
-    assert_ne!(summary.accumulator, era1::accumulator_root(&records[..2]));
+    assert_eq!(summary.accumulator, accumulator::accumulator_root(&records));
+    assert_ne!(summary.accumulator, accumulator::accumulator_root(&records[..2]));
 }
 
 fn roundtrip<S: KvIngest>(chain: ChainStore<S, Eth>, dir: &Path) {
     let fixture = write_fixture(dir);
-    assert_eq!(init_from(&chain, &fixture, Recovery::default()).unwrap(), NUMBERS[0]);
+    assert_eq!(init_from(&chain, &fixture, Recovery::default(), &Era1Checks::default()).unwrap(), NUMBERS[0]);
     let mut bulk =
         chain.bulk_import(BulkOptions { range_blocks: u64::MAX, ..BulkOptions::new(dir.join("scratch")) }).unwrap();
     let mut seen = 0;
-    let report = import_file(&mut bulk, &fixture, Recovery::default(), &mut |n| seen = n).unwrap();
+    let report =
+        import_file(&mut bulk, &fixture, Recovery::default(), &Era1Checks::default(), &mut |n| seen = n).unwrap();
     assert_eq!((report.imported, report.skipped, seen), (2, 1, 3));
     // Importing again stores nothing new.
-    let again = import_file(&mut bulk, &fixture, Recovery::default(), &mut |_| {}).unwrap();
+    let again = import_file(&mut bulk, &fixture, Recovery::default(), &Era1Checks::default(), &mut |_| {}).unwrap();
     assert_eq!((again.imported, again.skipped), (0, 3));
     bulk.finish().unwrap();
     assert_eq!(chain.head().unwrap().number, NUMBERS[2]);
@@ -158,7 +160,7 @@ fn damaged<S: KvStore + KvIngest>(
     std::fs::write(&bad, &bytes).unwrap();
     let mut bulk =
         chain.bulk_import(BulkOptions { range_blocks: u64::MAX, ..BulkOptions::new(dir.join("scratch")) }).unwrap();
-    let err = import_file(&mut bulk, &bad, Recovery::default(), &mut |_| {}).unwrap_err();
+    let err = import_file(&mut bulk, &bad, Recovery::default(), &Era1Checks::default(), &mut |_| {}).unwrap_err();
     bulk.finish().unwrap();
     assert_eq!(chain.head().unwrap().number, NUMBERS[0], "nothing of a bad file is stored ({err})");
     assert_eq!(chain.pending_import(), None);
@@ -170,7 +172,7 @@ fn damaged<S: KvStore + KvIngest>(
 fn damaged_files_are_refused_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let chain = ChainStore::<MemStore, Eth>::new(MemStore::new(chain_schema::<Eth>())).unwrap();
-    init_from(&chain, &write_fixture(dir.path()), Recovery::default()).unwrap();
+    init_from(&chain, &write_fixture(dir.path()), Recovery::default(), &Era1Checks::default()).unwrap();
     std::fs::remove_file(dir.path().join("fixture.era1")).unwrap();
     // The accumulator (checked after every block verified).
     let err = damaged(&chain, dir.path(), |b| {
@@ -214,7 +216,7 @@ fn damaged_files_are_refused_and_store_nothing() {
     // The intact file still imports.
     let fixture = write_fixture(dir.path());
     let mut bulk = chain.bulk_import(BulkOptions::new(dir.path().join("scratch"))).unwrap();
-    import_file(&mut bulk, &fixture, Recovery::default(), &mut |_| {}).unwrap();
+    import_file(&mut bulk, &fixture, Recovery::default(), &Era1Checks::default(), &mut |_| {}).unwrap();
     bulk.finish().unwrap();
     assert_eq!(chain.head().unwrap().number, NUMBERS[2]);
 }
@@ -264,7 +266,7 @@ fn hostile_numbers_and_sizes_are_refused_without_a_panic() {
     let err = read_all(&path).unwrap_err();
     assert!(matches!(err, Era1Error::Decode { what: "header", .. }), "{err}");
     let chain = ChainStore::<MemStore, Eth>::new(MemStore::new(chain_schema::<Eth>())).unwrap();
-    let err = init_from(&chain, &path, Recovery::default()).unwrap_err();
+    let err = init_from(&chain, &path, Recovery::default(), &Era1Checks::default()).unwrap_err();
     assert!(matches!(err, Era1ImportError::File(Era1Error::Decode { .. })), "{err}");
     assert_eq!(chain.head(), None);
 
@@ -310,7 +312,7 @@ fn a_refused_first_file_leaves_a_fresh_store_empty() {
     let bad = dir.path().join("bad.era1");
     std::fs::write(&bad, &bytes).unwrap();
     let chain = ChainStore::<MemStore, Eth>::new(MemStore::new(chain_schema::<Eth>())).unwrap();
-    let err = init_from(&chain, &bad, Recovery::default()).unwrap_err();
+    let err = init_from(&chain, &bad, Recovery::default(), &Era1Checks::default()).unwrap_err();
     assert!(matches!(err, Era1ImportError::File(Era1Error::Accumulator { .. })), "{err}");
     assert_eq!(chain.head(), None, "nothing of a refused file is stored");
 }
@@ -342,9 +344,15 @@ fn roots_are_checked_before_signatures_are_recovered() {
     let chain = ChainStore::<MemStore, Eth>::new(MemStore::new(chain_schema::<Eth>())).unwrap();
     let mut first = all[..1].to_vec();
     first[0].extra.total_difficulty = all[0].extra.total_difficulty;
-    init_from(&chain, &write_blocks(&dir.path().join("first.era1"), &first), Recovery::default()).unwrap();
+    init_from(
+        &chain,
+        &write_blocks(&dir.path().join("first.era1"), &first),
+        Recovery::default(),
+        &Era1Checks::default(),
+    )
+    .unwrap();
     let mut bulk = chain.bulk_import(BulkOptions::new(dir.path().join("scratch"))).unwrap();
-    let err = import_file(&mut bulk, &path, Recovery::default(), &mut |_| {}).unwrap_err();
+    let err = import_file(&mut bulk, &path, Recovery::default(), &Era1Checks::default(), &mut |_| {}).unwrap_err();
     assert!(
         matches!(&err, Era1ImportError::Chain { source: chain_store::ChainError::BodyMismatch { .. }, .. }),
         "{err}"

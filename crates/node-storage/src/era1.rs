@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use chain_eth::era1::Era1Summary;
-use chain_eth::import::FileImport;
+use chain_eth::import::{Era1Checks, FileImport};
 use chain_eth::senders::Recovery;
 use chain_store::{BulkOptions, ChainStore, IntegrityReport};
 use storage_api::KvIngest;
@@ -62,12 +62,14 @@ pub fn era1_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, StorageError> {
 }
 
 /// Imports era1 files into the node's chain store (which it initialises from the first
-/// file's first block if empty), resuming after the committed head; memory for sorted runs is
-/// bounded by `memory_budget`, and runs spill into `<data_dir>/import-scratch`. Refused before
+/// file's first block if empty), resuming after the committed head; each file is verified with
+/// `checks` (mainnet's against the published accumulator) before it is committed; memory for
+/// sorted runs is bounded by `memory_budget`, and runs spill into `<data_dir>/import-scratch`. Refused before
 /// anything is created for a model without era1 files or an engine without ingestion.
 pub fn import_era1<B: Backend, M: NodeModel>(
     config: &Config,
     files: &[PathBuf],
+    checks: &Era1Checks,
     memory_budget: usize,
     progress: Era1Progress<'_>,
 ) -> Result<Era1Import, StorageError> {
@@ -85,7 +87,7 @@ pub fn import_era1<B: Backend, M: NodeModel>(
     let Stores { chain, .. } = Stores::<B, M>::open(|store, schema| {
         B::open_store(config, store, schema).map_err(|source| StorageError::Open { store, source })
     })?;
-    let run = Import::<M> { config, files, memory_budget, progress, model: std::marker::PhantomData };
+    let run = Import::<M> { config, files, checks, memory_budget, progress, model: std::marker::PhantomData };
     B::Loading::ingesting(chain.into_inner(), run, IMPORT)?
 }
 
@@ -93,6 +95,7 @@ pub fn import_era1<B: Backend, M: NodeModel>(
 struct Import<'a, 'p, M> {
     config: &'a Config,
     files: &'a [PathBuf],
+    checks: &'a Era1Checks,
     memory_budget: usize,
     progress: Era1Progress<'p>,
     model: std::marker::PhantomData<M>,
@@ -102,20 +105,20 @@ impl<M: NodeModel> IngestVisitor for Import<'_, '_, M> {
     type Output = Result<Era1Import, StorageError>;
 
     fn visit<I: KvIngest>(self, store: I) -> Self::Output {
-        let Import { config, files, memory_budget, progress, .. } = self;
+        let Import { config, files, checks, memory_budget, progress, .. } = self;
         let chain = crate::stores::trie_as_configured(ChainStore::<I, M>::new(store)?, &config.state)?;
         let recovery = Recovery::default();
         if chain.head().is_none()
             && let Some(first) = files.first()
         {
-            M::Era1::init_from(&chain, first, recovery)?;
+            M::Era1::init_from(&chain, first, recovery, checks)?;
         }
         let scratch = config.data_dir.join("import-scratch");
         let options = BulkOptions { range_blocks: u64::MAX, memory_budget, ..BulkOptions::new(scratch.clone()) };
         let mut bulk = chain.bulk_import(options)?;
         let mut done = Vec::new();
         for (i, path) in files.iter().enumerate() {
-            let report = M::Era1::import_file(&mut bulk, path, recovery, &mut |n| progress(i, n))?;
+            let report = M::Era1::import_file(&mut bulk, path, recovery, checks, &mut |n| progress(i, n))?;
             done.push((path.clone(), report));
         }
         let report = bulk.finish()?;

@@ -65,6 +65,8 @@ pub use backend::{
 };
 pub use backup::{BackupReport, backup_stopped};
 pub use breaker::BreakerState;
+pub use chain_eth::import::{Era1Checks, Verified};
+pub use chain_eth::inclusion::Item;
 pub use check::{ChainCheck, CheckSummary, DagCheck, NodeStats, PruneSummary, StateCheck, StoreStats};
 pub use config::{
     BackendKind, CachesConfig, Config, ConfigError, ENV_PREFIX, EngineConfig, ModelKind, ReplicaConfig,
@@ -82,7 +84,7 @@ pub use legacy::{LegacyImportReport, import_legacy, write_legacy_fixture};
 pub use migrate::{
     CopyReport, MigrateOptions, MigrateProgress, MigrationReport, StoreMigration, copy_node, migrate_node, plan_node,
 };
-pub use model::{NodeModel, NodeVisitor, ReplicaNodeVisitor, with_node, with_replica_node};
+pub use model::{InclusionProofs, NodeModel, NodeVisitor, ReplicaNodeVisitor, with_node, with_replica_node};
 pub use offline::execute_stopped;
 pub use ops::{Operation, Outcome};
 pub use reader::NodeReader;

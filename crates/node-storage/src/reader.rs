@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
+use chain_eth::inclusion::Item;
 use chain_store::synthetic::Synthetic;
-use chain_store::{ChainModel, ChainStore, IntegrityReport as ChainReport};
+use chain_store::{ChainError, ChainModel, ChainStore, IntegrityReport as ChainReport};
 use dag_store::{DagStore, IntegrityReport as DagReport};
 use storage_api::{Direction, KvRead, KvStats, OpenError, ReadExt, TableStats};
 
@@ -16,6 +17,7 @@ use crate::config::Config;
 use crate::deadletter::{self, DeadLetter, DeadLetters};
 use crate::error::StorageError;
 use crate::history::{ArchiveReport, ArchiveStatus, History, Through, UploadRound};
+use crate::model::{InclusionProofs, NodeModel, ProvenItem};
 use crate::ops::{MAX_DEAD_LETTERS_PER_PAGE, Operation, Outcome};
 use crate::store_id::StoreId;
 use crate::stores::Stores;
@@ -29,6 +31,37 @@ pub struct NodeReader<B: Backend, M: ChainModel = Synthetic> {
     config: Config,
     stores: Stores<B::Reader, M>,
     history: Option<History>,
+}
+
+impl<B: Backend, M: NodeModel> NodeReader<B, M> {
+    /// The proof that a canonical transaction (`Item::Transaction`) or its receipt
+    /// (`Item::Receipt`) is in its block's trie, from the archive if the block is pruned
+    /// locally (the archived block checked against the local chain first), verified before it
+    /// is returned; `Ok(None)` for a transaction the chain does not hold. Ethereum only
+    /// (another model is [`StorageError::WrongModel`]).
+    pub fn inclusion_proof(
+        &self,
+        tx_hash: &M::Hash,
+        item: Item,
+    ) -> Result<Option<<M::Inclusion as InclusionProofs<M>>::Proof>, StorageError> {
+        let Some(at) = self.stores.chain.tx_location(tx_hash)? else { return Ok(None) };
+        let through = self.through();
+        let missing = || {
+            StorageError::Chain(ChainError::BadRecord {
+                number: at.number,
+                reason: "the transaction index names a block the store does not hold".into(),
+            })
+        };
+        let block = through.block(&at.block)?.ok_or_else(missing)?;
+        let proof = match item {
+            Item::Transaction => M::Inclusion::prove(&block, ProvenItem::Transaction, at.index)?,
+            Item::Receipt => {
+                let receipts = through.receipts(&at.block)?.ok_or_else(missing)?;
+                M::Inclusion::prove(&block, ProvenItem::Receipt(&receipts), at.index)?
+            }
+        };
+        Ok(Some(proof))
+    }
 }
 
 impl<B: Backend, M: ChainModel> NodeReader<B, M> {

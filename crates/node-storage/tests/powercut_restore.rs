@@ -146,8 +146,14 @@ fn an_era1_import_into_a_fresh_directory_survives_a_power_cut() {
     let data = fs.path().join("fresh").join("node");
     let mut c = config(&data, &fs.path().join("backups"));
     c.model = ModelKind::Ethereum;
-    let report =
-        node_storage::import_era1::<RocksStore, node_storage::eth::Eth>(&c, &files, 64 << 20, &mut |_, _| {}).unwrap();
+    let report = node_storage::import_era1::<RocksStore, node_storage::eth::Eth>(
+        &c,
+        &files,
+        &Default::default(),
+        64 << 20,
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert!(report.check.is_ok());
     fs.power_on(Cut { tear: true, seed: 7 }).unwrap();
     let reader =

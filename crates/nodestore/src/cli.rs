@@ -107,6 +107,9 @@ pub(crate) enum Cmd {
         /// Most logs to return.
         #[arg(long, default_value_t = 1_000)]
         limit: usize,
+        /// Add to each log the verified inclusion proof of its receipt (Ethereum model).
+        #[arg(long)]
+        proof: bool,
     },
     /// An address's transactions, newest first.
     History {
@@ -239,13 +242,24 @@ pub(crate) enum ArchiveCmd {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImportCmd {
     /// era1 archives (files, or directories of `*.era1`), in block order, through the bulk
-    /// path: each file's blocks, accumulator and index are verified before it is committed; an
-    /// interrupted import resumes when run again; ends with the integrity check. An empty
-    /// chain store starts at the first file's first block.
+    /// path: each file's blocks, accumulator and index are verified before it is committed, and
+    /// a mainnet file's accumulator against mainnet's published one; an interrupted import
+    /// resumes when run again; ends with the integrity check. An empty chain store starts at
+    /// the first file's first block.
     Era1 {
         /// Files or directories.
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
+        /// The network of every file (default: each file's conventional name,
+        /// `<network>-<epoch>-<root prefix>.era1`, says it). Files of `mainnet` are checked
+        /// against its published pre-merge accumulator; a file named for another network is
+        /// refused.
+        #[arg(long)]
+        network: Option<String>,
+        /// Check mainnet files against their own blocks only, not the published accumulator
+        /// (for part of an epoch, such as an export of a range).
+        #[arg(long)]
+        skip_published_check: bool,
         /// Memory for the sorted runs of the hash-keyed indexes, MiB (past it they spill to
         /// `<data_dir>/import-scratch`).
         #[arg(long, default_value_t = 256)]
@@ -282,11 +296,19 @@ pub(crate) enum GetCmd {
     Tx {
         /// Transaction hash (hex).
         hash: String,
+        /// Add the Merkle-Patricia proof of the transaction in its block's transactions trie
+        /// (with the header's RLP), verified before it is printed (Ethereum model).
+        #[arg(long)]
+        proof: bool,
     },
     /// A receipt by transaction hash.
     Receipt {
         /// Transaction hash (hex).
         hash: String,
+        /// Add the Merkle-Patricia proof of the receipt in its block's receipts trie (with the
+        /// header's RLP), verified before it is printed (Ethereum model).
+        #[arg(long)]
+        proof: bool,
     },
     /// A DAG vertex by hash.
     Vertex {

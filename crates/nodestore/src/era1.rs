@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
-use node_storage::{Backend, Config, NodeModel, era1_files, export_era1, import_era1};
+use node_storage::{Backend, Config, Era1Checks, NodeModel, Verified, era1_files, export_era1, import_era1};
 use serde_json::json;
 
 use crate::output::{bytes, json, table};
@@ -14,6 +14,7 @@ use crate::progress::bar;
 pub(crate) fn import<B: Backend, M: NodeModel>(
     config: &Config,
     paths: &[PathBuf],
+    checks: &Era1Checks,
     memory_mib: usize,
     as_json: bool,
 ) -> anyhow::Result<()> {
@@ -41,7 +42,7 @@ pub(crate) fn import<B: Backend, M: NodeModel>(
             b.set_position(n);
         }
     };
-    let result = import_era1::<B, M>(config, &files, memory_mib << 20, &mut progress);
+    let result = import_era1::<B, M>(config, &files, checks, memory_mib << 20, &mut progress);
     if let Some((_, b)) = current.take() {
         b.finish();
     }
@@ -54,6 +55,11 @@ pub(crate) fn import<B: Backend, M: NodeModel>(
             "files": report.files.iter().map(|(p, f)| json!({
                 "file": p.display().to_string(), "start": f.summary.start, "blocks": f.summary.count,
                 "imported": f.imported, "skipped": f.skipped, "accumulator": f.summary.accumulator.to_string(),
+                "verified": match f.verified {
+                    Verified::Published { .. } => "published accumulator",
+                    _ => "own blocks",
+                },
+                "epoch": match f.verified { Verified::Published { epoch } => Some(epoch), _ => None },
             })).collect::<Vec<_>>(),
             "imported": imported, "skipped": skipped, "seconds": secs, "bytes": total_bytes,
             "peak_run_bytes": report.peak_run_bytes, "spilled_runs": report.spilled_runs,
@@ -70,10 +76,11 @@ pub(crate) fn import<B: Backend, M: NodeModel>(
                     f.imported.to_string(),
                     f.skipped.to_string(),
                     f.summary.accumulator.to_string(),
+                    f.verified.to_string(),
                 ]
             })
             .collect();
-        table(&["file", "blocks", "imported", "skipped", "accumulator (verified)"], &rows);
+        table(&["file", "blocks", "imported", "skipped", "accumulator", "verified"], &rows);
         println!(
             "{imported} blocks imported, {skipped} already present, in {secs:.1} s ({:.0} blocks/s, {}/s); sorted runs peaked at {} in memory, {} spilled",
             imported as f64 / secs.max(1e-9),

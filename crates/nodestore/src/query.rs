@@ -5,13 +5,15 @@ use anyhow::Context;
 use node_storage::chain::{AddressQuery, LogFilter};
 use node_storage::dag::VertexHash;
 use node_storage::model::LogView;
-use node_storage::{Backend, NodeModel, NodeReader};
+use node_storage::{Backend, InclusionProofs, Item, NodeModel, NodeReader};
 use serde_json::json;
 
 use crate::cli::GetCmd;
 use crate::output::{hex, json, parse_hex, parse_id, table};
 
-/// `logs`: logs matching a filter (eth_getLogs semantics).
+/// `logs`: logs matching a filter (eth_getLogs semantics), each with its receipt's inclusion
+/// proof if asked.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn logs<B: Backend, M: NodeModel>(
     r: &NodeReader<B, M>,
     from: u64,
@@ -19,6 +21,7 @@ pub(crate) fn logs<B: Backend, M: NodeModel>(
     address: &[String],
     topic0: &[String],
     limit: usize,
+    proof: bool,
     as_json: bool,
 ) -> anyhow::Result<()> {
     let mut filter = LogFilter::range(from, to);
@@ -32,10 +35,25 @@ pub(crate) fn logs<B: Backend, M: NodeModel>(
         filter = filter.topic(0, t);
     }
     let logs = r.logs(&filter, limit)?;
+    // One proof per transaction (a receipt proves every log it holds).
+    let mut proofs = std::collections::HashMap::new();
+    if proof {
+        for m in &logs {
+            if !proofs.contains_key(m.tx_hash.as_ref()) {
+                proofs.insert(m.tx_hash.as_ref().to_vec(), inclusion_proof(r, &m.tx_hash, Item::Receipt)?);
+            }
+        }
+    }
     if as_json {
-        json(&serde_json::to_value(logs.iter().map(|m| json!({
-            "block": m.block_number, "tx": hex(m.tx_hash.as_ref()), "log_index": m.log_index, "log": m.log.json(),
-        })).collect::<Vec<_>>())?);
+        json(&serde_json::to_value(logs.iter().map(|m| {
+            let mut v = json!({
+                "block": m.block_number, "tx": hex(m.tx_hash.as_ref()), "log_index": m.log_index, "log": m.log.json(),
+            });
+            if let Some(p) = proofs.get(m.tx_hash.as_ref()) {
+                v["receipt_proof"] = p.clone();
+            }
+            v
+        }).collect::<Vec<_>>())?);
     } else {
         let rows: Vec<Vec<String>> = logs
             .iter()
@@ -50,6 +68,9 @@ pub(crate) fn logs<B: Backend, M: NodeModel>(
             .collect();
         table(&["block", "log", "tx", "address"], &rows);
         println!("{} log(s)", logs.len());
+        if proof {
+            println!("{} receipt proof(s) verified (--json prints them)", proofs.len());
+        }
     }
     Ok(())
 }
@@ -81,6 +102,18 @@ pub(crate) fn address_transactions<B: Backend, M: NodeModel>(
     Ok(())
 }
 
+/// The verified inclusion proof of a transaction or its receipt, as JSON.
+fn inclusion_proof<B: Backend, M: NodeModel>(
+    r: &NodeReader<B, M>,
+    hash: &M::Hash,
+    item: Item,
+) -> anyhow::Result<serde_json::Value> {
+    let proof = r.inclusion_proof(hash, item)?.with_context(|| format!("no transaction {}", hex(hash.as_ref())))?;
+    let mut v = M::Inclusion::json(&proof);
+    v["verified"] = json!(true);
+    Ok(v)
+}
+
 /// `get …`: one object.
 pub(crate) fn get<B: Backend, M: NodeModel>(r: &NodeReader<B, M>, what: GetCmd, as_json: bool) -> anyhow::Result<()> {
     let value = match what {
@@ -91,17 +124,24 @@ pub(crate) fn get<B: Backend, M: NodeModel>(r: &NodeReader<B, M>, what: GetCmd, 
             };
             M::block_json(&block.with_context(|| format!("no block {id}"))?)
         }
-        GetCmd::Tx { hash } => {
+        GetCmd::Tx { hash, proof } => {
             let h = parse_id::<M::Hash>(&hash, "tx hash")?;
             let (tx, at) = r.transaction(&h)?.with_context(|| format!("no transaction {hash}"))?;
             let sender = r.sender(&h)?.map(|(s, _)| hex(s.as_ref()));
-            json!({ "tx": M::tx_json(&tx), "sender": sender, "block": at.number, "index": at.index })
+            let mut v = json!({ "tx": M::tx_json(&tx), "sender": sender, "block": at.number, "index": at.index });
+            if proof {
+                v["proof"] = inclusion_proof(r, &h, Item::Transaction)?;
+            }
+            v
         }
-        GetCmd::Receipt { hash } => {
-            let (receipt, at) = r
-                .receipt(&parse_id::<M::Hash>(&hash, "tx hash")?)?
-                .with_context(|| format!("no receipt for {hash}"))?;
-            json!({ "receipt": M::receipt_json(&receipt), "block": at.number, "index": at.index })
+        GetCmd::Receipt { hash, proof } => {
+            let h = parse_id::<M::Hash>(&hash, "tx hash")?;
+            let (receipt, at) = r.receipt(&h)?.with_context(|| format!("no receipt for {hash}"))?;
+            let mut v = json!({ "receipt": M::receipt_json(&receipt), "block": at.number, "index": at.index });
+            if proof {
+                v["proof"] = inclusion_proof(r, &h, Item::Receipt)?;
+            }
+            v
         }
         GetCmd::Vertex { hash } => {
             let v = r

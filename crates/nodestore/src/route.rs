@@ -64,7 +64,7 @@ pub(crate) enum Read {
     /// `get …`.
     Get(GetCmd),
     /// `logs`.
-    Logs { from: u64, to: u64, address: Vec<String>, topic0: Vec<String>, limit: usize },
+    Logs { from: u64, to: u64, address: Vec<String>, topic0: Vec<String>, limit: usize, proof: bool },
     /// `history ADDRESS`.
     AddressTransactions { address: String, limit: usize },
     /// `archive status`.
@@ -93,7 +93,7 @@ pub(crate) enum Local {
     /// `recover --from-backup`.
     RecoverFromBackup { id: Option<String>, at: Option<String>, dry_run: bool, force: bool },
     /// `import era1`.
-    ImportEra1 { paths: Vec<PathBuf>, memory_mib: usize },
+    ImportEra1 { paths: Vec<PathBuf>, memory_mib: usize, checks: node_storage::Era1Checks },
     /// `export era1`.
     ExportEra1 { from: u64, to: u64, network: String, dir: PathBuf },
     /// `archive upload`.
@@ -126,8 +126,8 @@ impl Plan {
                 Plan::Operate(Operation::ReplayDeadLetters { ids: if ids.is_empty() { None } else { Some(ids) } })
             }
             Cmd::Get { what } => Plan::Read(Read::Get(what)),
-            Cmd::Logs { from, to, address, topic0, limit } => {
-                Plan::Read(Read::Logs { from, to, address, topic0, limit })
+            Cmd::Logs { from, to, address, topic0, limit, proof } => {
+                Plan::Read(Read::Logs { from, to, address, topic0, limit, proof })
             }
             Cmd::History { address, limit } => Plan::Read(Read::AddressTransactions { address, limit }),
             Cmd::Archive { what: ArchiveCmd::Status } => Plan::Read(Read::ArchiveStatus),
@@ -166,8 +166,9 @@ impl Plan {
                     Plan::Local(Local::RecoverWal)
                 }
             },
-            Cmd::Import { what: ImportCmd::Era1 { paths, memory_mib } } => {
-                Plan::Local(Local::ImportEra1 { paths, memory_mib })
+            Cmd::Import { what: ImportCmd::Era1 { paths, memory_mib, network, skip_published_check } } => {
+                let checks = node_storage::Era1Checks { network, skip_published: skip_published_check };
+                Plan::Local(Local::ImportEra1 { paths, memory_mib, checks })
             }
             Cmd::Export { what: ExportCmd::Era1 { from, to, network, dir } } => {
                 Plan::Local(Local::ExportEra1 { from, to, network, dir })
@@ -336,8 +337,8 @@ impl ReadOn {
     fn on<B: Backend, M: NodeModel>(self, reader: &NodeReader<B, M>) -> anyhow::Result<()> {
         match self.read {
             Read::Get(what) => query::get(reader, what, self.as_json),
-            Read::Logs { from, to, address, topic0, limit } => {
-                query::logs(reader, from, to, &address, &topic0, limit, self.as_json)
+            Read::Logs { from, to, address, topic0, limit, proof } => {
+                query::logs(reader, from, to, &address, &topic0, limit, proof, self.as_json)
             }
             Read::AddressTransactions { address, limit } => {
                 query::address_transactions(reader, &address, limit, self.as_json)
@@ -396,7 +397,9 @@ impl NodeVisitor for LocalRun {
             Local::RecoverFromBackup { id, at, dry_run, force } => {
                 runtime()?.block_on(backup::recover::<B, M>(&config, id, at, dry_run, force, as_json))
             }
-            Local::ImportEra1 { paths, memory_mib } => era1::import::<B, M>(&config, &paths, memory_mib, as_json),
+            Local::ImportEra1 { paths, memory_mib, checks } => {
+                era1::import::<B, M>(&config, &paths, &checks, memory_mib, as_json)
+            }
             Local::ExportEra1 { from, to, network, dir } => {
                 era1::export::<B, M>(&config, from, to, &dir, &network, as_json)
             }

@@ -6,14 +6,15 @@ use chain_eth::alloy_consensus::{self, Transaction as _};
 use chain_eth::alloy_primitives::{self, Address};
 use chain_eth::era1::Era1Summary;
 use chain_eth::generator::{EthGenerator, MAINNET_LONDON};
-use chain_eth::import::{Era1ImportError, FileImport};
+use chain_eth::import::{Era1Checks, Era1ImportError, FileImport};
+use chain_eth::inclusion::{self, InclusionProof};
 use chain_eth::senders::Recovery;
 use chain_eth::{Eth, EthHeader, EthLog, EthReceipt, EthStateKey, EthStateValue, EthTx};
-use chain_store::{Block, BulkImport, ChainStore, NewBlock};
+use chain_store::{Block, BulkImport, ChainError, ChainStore, NewBlock};
 use serde_json::{Value, json};
 use storage_api::{KvIngest, KvReader, KvStore};
 
-use super::{DemoChain, Era1Files, Era1Format, LogView, NodeModel, hex};
+use super::{DemoChain, Era1Files, Era1Format, InclusionProofs, LogView, NodeModel, ProvenItem, hex};
 use crate::config::ModelKind;
 use crate::error::StorageError;
 
@@ -49,6 +50,7 @@ impl NodeModel for Eth {
     const KIND: ModelKind = ModelKind::Ethereum;
     type Demo = EthDemo;
     type Era1 = Era1Files;
+    type Inclusion = EthInclusion;
 
     fn demo() -> EthDemo {
         EthDemo(EthGenerator::new(MAINNET_LONDON, 7))
@@ -116,17 +118,23 @@ impl Era1Format<Eth> for Era1Files {
         Ok(())
     }
 
-    fn init_from<S: KvStore>(chain: &ChainStore<S, Eth>, path: &Path, recovery: Recovery) -> Result<u64, StorageError> {
-        chain_eth::import::init_from(chain, path, recovery).map_err(era1_error)
+    fn init_from<S: KvStore>(
+        chain: &ChainStore<S, Eth>,
+        path: &Path,
+        recovery: Recovery,
+        checks: &Era1Checks,
+    ) -> Result<u64, StorageError> {
+        chain_eth::import::init_from(chain, path, recovery, checks).map_err(era1_error)
     }
 
     fn import_file<S: KvIngest>(
         bulk: &mut BulkImport<'_, S, Eth>,
         path: &Path,
         recovery: Recovery,
+        checks: &Era1Checks,
         progress: &mut dyn FnMut(u64),
     ) -> Result<FileImport, StorageError> {
-        chain_eth::import::import_file(bulk, path, recovery, progress).map_err(era1_error)
+        chain_eth::import::import_file(bulk, path, recovery, checks, progress).map_err(era1_error)
     }
 
     fn export_range<S: KvReader>(
@@ -138,5 +146,35 @@ impl Era1Format<Eth> for Era1Files {
         progress: &mut dyn FnMut(u64),
     ) -> Result<Vec<(PathBuf, Era1Summary)>, StorageError> {
         chain_eth::import::export_range(chain, from, to, dir, network, progress).map_err(era1_error)
+    }
+}
+
+/// The Ethereum model's inclusion proofs (chain-eth's [`inclusion`](chain_eth::inclusion)).
+#[derive(Debug)]
+pub struct EthInclusion;
+
+impl InclusionProofs<Eth> for EthInclusion {
+    type Proof = InclusionProof;
+
+    fn prove(block: &Block<Eth>, item: ProvenItem<'_, Eth>, index: u32) -> Result<InclusionProof, StorageError> {
+        let header = &block.header;
+        let proof = match item {
+            ProvenItem::Transaction => inclusion::transaction_proof(header, &block.transactions, index.into()),
+            ProvenItem::Receipt(receipts) => inclusion::receipt_proof(header, receipts, index.into()),
+        };
+        let bad = |e: inclusion::InclusionError| {
+            StorageError::Chain(ChainError::BadRecord { number: header.header.number, reason: e.to_string() })
+        };
+        let proof = proof.map_err(bad)?;
+        proof.verify().map_err(bad)?;
+        Ok(proof)
+    }
+
+    fn json(p: &InclusionProof) -> Value {
+        json!({
+            "item": p.item.to_string(), "block": p.header.header.number, "block_hash": p.block_hash.to_string(),
+            "index": p.index, "root": p.item.root_in(&p.header).to_string(), "header_rlp": hex(&p.header.rlp()),
+            "value": hex(&p.value), "nodes": p.nodes.iter().map(|n| hex(n)).collect::<Vec<_>>(),
+        })
     }
 }

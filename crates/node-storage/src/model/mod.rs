@@ -13,7 +13,7 @@ mod synthetic;
 use std::path::{Path, PathBuf};
 
 use chain_eth::era1::Era1Summary;
-use chain_eth::import::FileImport;
+use chain_eth::import::{Era1Checks, FileImport};
 use chain_eth::senders::Recovery;
 use chain_store::{Block, BulkImport, ChainModel, ChainStore, NewBlock};
 use serde_json::Value;
@@ -37,6 +37,10 @@ pub trait NodeModel: ChainModel<Log: LogView> {
 
     /// era1 history files: [`Era1Files`] for Ethereum, [`NoEra1`] otherwise.
     type Era1: Era1Format<Self>;
+
+    /// Inclusion proofs of a block's transactions and receipts: [`EthInclusion`] for
+    /// Ethereum, [`NoInclusion`] otherwise.
+    type Inclusion: InclusionProofs<Self>;
 
     /// A fresh demo chain.
     fn demo() -> Self::Demo;
@@ -90,14 +94,21 @@ pub trait Era1Format<M: ChainModel> {
     fn require(operation: &'static str) -> Result<(), StorageError>;
 
     /// Initialises the empty `chain` from the first block of the era1 file at `path`, after
-    /// verifying the whole file; returns that block's number.
-    fn init_from<S: KvStore>(chain: &ChainStore<S, M>, path: &Path, recovery: Recovery) -> Result<u64, StorageError>;
+    /// verifying the whole file (with `checks`); returns that block's number.
+    fn init_from<S: KvStore>(
+        chain: &ChainStore<S, M>,
+        path: &Path,
+        recovery: Recovery,
+        checks: &Era1Checks,
+    ) -> Result<u64, StorageError>;
 
-    /// Imports the era1 file at `path` through `bulk`; `progress` gets the blocks read so far.
+    /// Imports the era1 file at `path` through `bulk`, verified with `checks`; `progress`
+    /// gets the blocks read so far.
     fn import_file<S: KvIngest>(
         bulk: &mut BulkImport<'_, S, M>,
         path: &Path,
         recovery: Recovery,
+        checks: &Era1Checks,
         progress: &mut dyn FnMut(u64),
     ) -> Result<FileImport, StorageError>;
 
@@ -125,7 +136,7 @@ impl<M: NodeModel> Era1Format<M> for NoEra1 {
         Err(StorageError::WrongModel { operation, needs: ModelKind::Ethereum, model: M::KIND })
     }
 
-    fn init_from<S: KvStore>(_: &ChainStore<S, M>, _: &Path, _: Recovery) -> Result<u64, StorageError> {
+    fn init_from<S: KvStore>(_: &ChainStore<S, M>, _: &Path, _: Recovery, _: &Era1Checks) -> Result<u64, StorageError> {
         Err(StorageError::WrongModel { operation: "an era1 import", needs: ModelKind::Ethereum, model: M::KIND })
     }
 
@@ -133,6 +144,7 @@ impl<M: NodeModel> Era1Format<M> for NoEra1 {
         _: &mut BulkImport<'_, S, M>,
         _: &Path,
         _: Recovery,
+        _: &Era1Checks,
         _: &mut dyn FnMut(u64),
     ) -> Result<FileImport, StorageError> {
         Err(StorageError::WrongModel { operation: "an era1 import", needs: ModelKind::Ethereum, model: M::KIND })
@@ -147,6 +159,44 @@ impl<M: NodeModel> Era1Format<M> for NoEra1 {
         _: &mut dyn FnMut(u64),
     ) -> Result<Vec<(PathBuf, Era1Summary)>, StorageError> {
         Err(StorageError::WrongModel { operation: "an era1 export", needs: ModelKind::Ethereum, model: M::KIND })
+    }
+}
+
+/// Which of a block's items a proof is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvenItem<'a, M: ChainModel> {
+    /// Its transaction (the block's transactions are the block's own).
+    Transaction,
+    /// Its receipt, among the block's receipts.
+    Receipt(&'a [M::Receipt]),
+}
+
+/// Inclusion proofs of a model's blocks' items.
+pub trait InclusionProofs<M: ChainModel> {
+    /// A proof, verifiable without a store.
+    type Proof: std::fmt::Debug + Clone + Send;
+
+    /// The proof of item `index` of `block`, verified before it is returned; a block whose
+    /// data does not prove against its header is [`ChainError::BadRecord`](chain_store::ChainError::BadRecord).
+    fn prove(block: &Block<M>, item: ProvenItem<'_, M>, index: u32) -> Result<Self::Proof, StorageError>;
+
+    /// The proof as JSON (hex bytes: the header's RLP, the value, the nodes root first).
+    fn json(proof: &Self::Proof) -> Value;
+}
+
+/// A model without inclusion proofs: every proof is refused ([`StorageError::WrongModel`]).
+#[derive(Debug)]
+pub struct NoInclusion;
+
+impl<M: NodeModel> InclusionProofs<M> for NoInclusion {
+    type Proof = std::convert::Infallible;
+
+    fn prove(_: &Block<M>, _: ProvenItem<'_, M>, _: u32) -> Result<Self::Proof, StorageError> {
+        Err(StorageError::WrongModel { operation: "an inclusion proof", needs: ModelKind::Ethereum, model: M::KIND })
+    }
+
+    fn json(proof: &Self::Proof) -> Value {
+        match *proof {}
     }
 }
 

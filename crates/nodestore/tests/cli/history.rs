@@ -30,6 +30,7 @@ fn era1_import_export_and_kill_resume() {
     let report = json(&out.stdout);
     assert_eq!(report["imported"], 299, "genesis starts the chain; the other 299 blocks are imported");
     assert_eq!(report["check_ok"], true);
+    assert_eq!(report["files"][0]["verified"], "own blocks", "generated files are of no published history");
     let stats = {
         let mut c = nodestore(dir.path());
         eth(&mut c);
@@ -62,6 +63,28 @@ fn era1_import_export_and_kill_resume() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.era1"), "{err}");
+
+    // A file named as mainnet's: checked against the published accumulator, which holds whole
+    // epochs only — refused with nothing stored; imported when the check is skipped.
+    let named_dir = dir.path().join("named");
+    std::fs::create_dir(&named_dir).unwrap();
+    let accumulator = report["files"][0]["accumulator"].as_str().unwrap().parse().unwrap();
+    let name = chain_eth::era1::file_name("mainnet", 0, accumulator);
+    std::fs::copy(&files[0], named_dir.join(&name)).unwrap();
+    let fresh = dir.path().join("fresh-named");
+    std::fs::create_dir(&fresh).unwrap();
+    let mut c = nodestore(&fresh);
+    eth(&mut c);
+    let out = c.args(["import", "era1"]).arg(&named_dir).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&name) && err.contains("published accumulator") && err.contains("epoch 0"), "{err}");
+    let mut c = nodestore(&fresh);
+    eth(&mut c);
+    let out = c.args(["import", "era1", "--skip-published-check"]).arg(&named_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("verified against its own blocks only"), "{text}");
 
     // SIGKILL part-way through, then the same command again.
     let killed = dir.path().join("killed");

@@ -647,6 +647,36 @@ fn the_ethereum_model_runs_the_demo_and_the_reads() {
     let receipt = json(&eth(&["--json", "get", "receipt", &tx]).stdout);
     assert_eq!(receipt["receipt"]["status"], true);
     let hash = block["hash"].as_str().unwrap().to_owned();
+    // Inclusion proofs: verified by the command, and their bytes checked here again.
+    let keccak = |v: &serde_json::Value| {
+        let bytes = chain_eth::alloy_primitives::hex::decode(v.as_str().unwrap()).unwrap();
+        chain_eth::alloy_primitives::keccak256(bytes).to_string()
+    };
+    for what in ["tx", "receipt"] {
+        let out = eth(&["--json", "get", what, &tx, "--proof"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let proof = &json(&out.stdout)["proof"];
+        assert_eq!(
+            (proof["verified"].as_bool(), proof["block"].as_u64(), proof["index"].as_u64()),
+            (Some(true), Some(10), Some(3))
+        );
+        assert_eq!(proof["item"], if what == "tx" { "transaction" } else { "receipt" });
+        assert_eq!(keccak(&proof["header_rlp"]), hash, "the header proven is block 10's");
+        assert!(!proof["nodes"].as_array().unwrap().is_empty(), "{proof}");
+        if what == "tx" {
+            assert_eq!(keccak(&proof["value"]), tx, "the value proven is the transaction");
+        }
+    }
+    // A log filter with each log's receipt proof.
+    let out = eth(&["--json", "logs", "--from", "10", "--to", "10", "--proof"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let logs = json(&out.stdout);
+    assert!(!logs.as_array().unwrap().is_empty(), "{logs}");
+    for log in logs.as_array().unwrap() {
+        let proof = &log["receipt_proof"];
+        assert_eq!((proof["verified"].as_bool(), proof["item"].as_str()), (Some(true), Some("receipt")), "{log}");
+        assert_eq!(keccak(&proof["header_rlp"]), hash);
+    }
     assert_eq!(json(&eth(&["--json", "get", "block", &hash]).stdout)["number"], 10);
     let check = eth(&["check"]);
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
