@@ -397,6 +397,11 @@ impl Era1Reader {
         Ok(Era1Summary { start, count: count as u64, accumulator: computed, bytes: self.len })
     }
 
+    /// The (block hash, total difficulty) records of the blocks read so far.
+    pub fn records(&self) -> &[(B256, U256)] {
+        &self.records
+    }
+
     /// Blocks read so far.
     pub fn blocks_read(&self) -> usize {
         self.offsets.len()

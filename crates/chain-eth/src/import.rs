@@ -237,6 +237,7 @@ pub fn import_file<S: KvIngest>(
             progress(imported + skipped.load(Ordering::Relaxed));
         },
     );
+    let records = reader.records().to_vec();
     let result = match pushed {
         Ok(_) => reader
             .finish()
@@ -250,6 +251,14 @@ pub fn import_file<S: KvIngest>(
         Ok((summary, verified)) => {
             progress(imported + skipped);
             bulk.commit().map_err(chain_err)?;
+            // A whole epoch: its accumulator tree's nodes, for header proofs (after the
+            // blocks committed; a resumed import writes them again).
+            let whole = matches!(verified, Verified::Published { .. })
+                || (summary.start.is_multiple_of(MAX_BLOCKS as u64) && summary.count == MAX_BLOCKS as u64);
+            if whole {
+                crate::header_proof::store_epoch(bulk.chain(), summary.start / MAX_BLOCKS as u64, &records)
+                    .map_err(chain_err)?;
+            }
             Ok(FileImport { summary, verified, imported, skipped })
         }
         Err(e) => {

@@ -15,12 +15,15 @@
 //! * [`era1`] reads and writes era1 archives (accumulator and index checked); [`import`]
 //!   moves them in and out of a chain store through its bulk path, checking mainnet's files
 //!   against the published pre-merge [`accumulator`].
+//! * [`header_proof`] keeps the nodes of pre-merge epoch accumulator trees beside the chain
+//!   ([`Eth`]'s own table) and proves headers as the Portal network does.
 //! * [`inclusion`] proves a block's transactions and receipts (Merkle-Patricia proofs against
 //!   the header's roots) and verifies such proofs without a store.
 
 pub mod accumulator;
 pub mod era1;
 pub mod generator;
+pub mod header_proof;
 pub mod import;
 pub mod inclusion;
 pub mod portal;
@@ -153,6 +156,10 @@ impl ChainModel for Eth {
 
     fn header_state_root(header: &EthHeader) -> Option<[u8; 32]> {
         Some(header.header.state_root.0)
+    }
+
+    fn with_model_tables(schema: storage_api::Schema) -> storage_api::Schema {
+        schema.with::<header_proof::EpochNodes>()
     }
 }
 

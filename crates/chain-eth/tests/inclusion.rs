@@ -6,7 +6,13 @@
 use std::io::Read;
 use std::path::Path;
 
-use chain_eth::inclusion::{InclusionError, InclusionProof, Item, prove_in, receipt_proof, transaction_proof};
+use alloy_primitives::Bytes;
+use alloy_trie::proof::ProofRetainer;
+use alloy_trie::root::adjust_index_for_rlp;
+use alloy_trie::{HashBuilder, Nibbles};
+use chain_eth::inclusion::{
+    InclusionError, InclusionProof, Item, TrieCache, prove_in, prove_in_with, receipt_proof, transaction_proof,
+};
 use chain_eth::senders::{Recovery, recover_all};
 use chain_eth::{Eth, EthHeader, portal};
 use chain_store::{Block, ChainStore, NewBlock, chain_schema};
@@ -75,6 +81,47 @@ fn every_item_proves_rocksdb() {
 #[test]
 fn every_item_proves_redb() {
     every_item_proves_on(|p| Redb::open(p, chain_schema::<Eth>()).unwrap());
+}
+
+/// The proof of item `target` as alloy-trie's retainer gives it for that one key (the
+/// reference the cached tries' proofs must equal node for node).
+fn reference_nodes(values: &[Vec<u8>], target: usize) -> Vec<Bytes> {
+    let key = |i: usize| Nibbles::unpack(alloy_rlp::encode_fixed_size(&i));
+    let mut hb = HashBuilder::default().with_proof_retainer(ProofRetainer::new(vec![key(target)]));
+    for i in 0..values.len() {
+        let index = adjust_index_for_rlp(i, values.len());
+        hb.add_leaf(key(index), &values[index]);
+    }
+    hb.root();
+    hb.take_proof_nodes().into_nodes_sorted().into_iter().map(|(_, node)| node).collect()
+}
+
+/// Proofs from a block's cached trie (built once, then no item hashed) are node for node the
+/// retainer's proof of that one item, cold and warm, for every item of the three blocks.
+#[test]
+fn cached_tries_give_the_retainers_proofs() {
+    use alloy_eips::eip2718::Encodable2718;
+    let blocks = london();
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainStore::<_, Eth>::new(Rocks::open(&dir.path().join("db"), chain_schema::<Eth>()).unwrap())
+        .unwrap()
+        .with_insert_durability(Durability::Buffered);
+    chain.init(&blocks[0]).unwrap();
+    chain.insert_blocks(&blocks[1..]).unwrap();
+    let cache = TrieCache::new(1 << 20);
+    for b in &blocks {
+        let txs: Vec<Vec<u8>> = b.block.transactions.iter().map(|t| t.0.encoded_2718()).collect();
+        let receipts: Vec<Vec<u8>> = b.receipts.iter().map(|r| r.to_envelope().encoded_2718()).collect();
+        for (i, tx) in b.block.transactions.iter().enumerate() {
+            for (item, values) in [(Item::Transaction, &txs), (Item::Receipt, &receipts)] {
+                let expected = reference_nodes(values, i);
+                let cold = prove_in_with(&chain, &TrieCache::new(1 << 20), &tx.hash(), item).unwrap().unwrap();
+                let warm = prove_in_with(&chain, &cache, &tx.hash(), item).unwrap().unwrap();
+                assert_eq!(cold.nodes, expected, "block {} {item} {i}", b.block.number());
+                assert_eq!(warm, cold);
+            }
+        }
+    }
 }
 
 #[test]

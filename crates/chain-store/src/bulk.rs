@@ -300,6 +300,12 @@ impl<'c, S: KvIngest, M: ChainModel> BulkImport<'c, S, M> {
         self.head
     }
 
+    /// The chain store being imported into (for a model's own tables, written beside the
+    /// import: see [`ChainModel::with_model_tables`]).
+    pub fn chain(&self) -> &'c ChainStore<S, M> {
+        self.chain
+    }
+
     /// The last committed head (what a restarted import resumes after).
     pub fn committed_head(&self) -> Option<BlockRef<M::Hash>> {
         self.chain.head()

@@ -140,6 +140,13 @@ pub trait ChainModel: Sized + Send + Sync + 'static {
     fn decode_v1_transactions(payload: &[u8]) -> Result<Vec<Self::Tx>, storage_api::codec::CodecError> {
         storage_api::codec::postcard_decode(payload)
     }
+
+    /// `schema` with the model's own tables added (kept beside the chain store's, written and
+    /// read by the model's crate: Ethereum keeps its header accumulator's nodes). A model
+    /// without tables of its own returns `schema` as it is.
+    fn with_model_tables(schema: storage_api::Schema) -> storage_api::Schema {
+        schema
+    }
 }
 
 /// What the store needs from a block header.

@@ -233,6 +233,11 @@ pub enum MetaValue<H> {
 
 /// The chain schema for model `M`, to open a backend with.
 pub fn chain_schema<M: ChainModel>() -> Schema {
+    M::with_model_tables(chain_tables::<M>())
+}
+
+/// The chain store's own tables (without the model's).
+fn chain_tables<M: ChainModel>() -> Schema {
     Schema::new(M::SCHEMA_NAME, SCHEMA_VERSION)
         .with::<Headers<M>>()
         .with::<Bodies<M>>()

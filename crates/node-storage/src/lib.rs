@@ -84,7 +84,7 @@ pub use legacy::{LegacyImportReport, import_legacy, write_legacy_fixture};
 pub use migrate::{
     CopyReport, MigrateOptions, MigrateProgress, MigrationReport, StoreMigration, copy_node, migrate_node, plan_node,
 };
-pub use model::{InclusionProofs, NodeModel, NodeVisitor, ReplicaNodeVisitor, with_node, with_replica_node};
+pub use model::{HistoryProofs, NodeModel, NodeVisitor, ReplicaNodeVisitor, with_node, with_replica_node};
 pub use offline::execute_stopped;
 pub use ops::{Operation, Outcome};
 pub use reader::NodeReader;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use chain_eth::inclusion::Item;
 use chain_store::synthetic::Synthetic;
-use chain_store::{ChainError, ChainModel, ChainStore, IntegrityReport as ChainReport};
+use chain_store::{ChainModel, ChainStore, IntegrityReport as ChainReport};
 use dag_store::{DagStore, IntegrityReport as DagReport};
 use storage_api::{Direction, KvRead, KvStats, OpenError, ReadExt, TableStats};
 
@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::deadletter::{self, DeadLetter, DeadLetters};
 use crate::error::StorageError;
 use crate::history::{ArchiveReport, ArchiveStatus, History, Through, UploadRound};
-use crate::model::{InclusionProofs, NodeModel, ProvenItem};
+use crate::model::{HistoryProofs, NodeModel};
 use crate::ops::{MAX_DEAD_LETTERS_PER_PAGE, Operation, Outcome};
 use crate::store_id::StoreId;
 use crate::stores::Stores;
@@ -43,24 +43,18 @@ impl<B: Backend, M: NodeModel> NodeReader<B, M> {
         &self,
         tx_hash: &M::Hash,
         item: Item,
-    ) -> Result<Option<<M::Inclusion as InclusionProofs<M>>::Proof>, StorageError> {
-        let Some(at) = self.stores.chain.tx_location(tx_hash)? else { return Ok(None) };
-        let through = self.through();
-        let missing = || {
-            StorageError::Chain(ChainError::BadRecord {
-                number: at.number,
-                reason: "the transaction index names a block the store does not hold".into(),
-            })
-        };
-        let block = through.block(&at.block)?.ok_or_else(missing)?;
-        let proof = match item {
-            Item::Transaction => M::Inclusion::prove(&block, ProvenItem::Transaction, at.index)?,
-            Item::Receipt => {
-                let receipts = through.receipts(&at.block)?.ok_or_else(missing)?;
-                M::Inclusion::prove(&block, ProvenItem::Receipt(&receipts), at.index)?
-            }
-        };
-        Ok(Some(proof))
+    ) -> Result<Option<<M::Proofs as HistoryProofs<M>>::Proof>, StorageError> {
+        self.through().inclusion_proof(tx_hash, item)
+    }
+
+    /// The header proof of the canonical block `number` (a pre-merge Ethereum block whose epoch
+    /// the store imported whole, or whose Portal proof it was given); `Ok(None)` where it has
+    /// none. Ethereum only (another model is [`StorageError::WrongModel`]).
+    pub fn header_proof(
+        &self,
+        number: u64,
+    ) -> Result<Option<<M::Proofs as HistoryProofs<M>>::HeaderProof>, StorageError> {
+        M::Proofs::header_proof(&self.stores.chain, number)
     }
 }
 

@@ -544,3 +544,47 @@ fn history_upload_survives_sigkill() {
         h.shutdown().await;
     });
 }
+
+/// Ethereum blocks pruned locally are still proven: the inclusion proof of a transaction and
+/// of its receipt reads the block through the archive (checked against the local chain) and
+/// verifies against the header; a block of an epoch never imported whole has no header proof.
+#[test]
+fn pruned_ethereum_history_is_proven_through_the_archive() {
+    use chain_eth::generator::{EthGenerator, EthShape, MAINNET_LONDON};
+    use node_storage::Item;
+    type EthHandle = StorageHandle<RocksStore, chain_eth::Eth>;
+    let (dir, archive) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut g = EthGenerator::new(EthShape { txs_per_block: 4, ..MAINNET_LONDON }, 21);
+    let blocks: Vec<NewBlock<chain_eth::Eth>> = (0..200).map(|_| g.next_block()).collect();
+    let mut config = node_config(dir.path(), local_segments(archive.path()));
+    config.model = node_storage::ModelKind::Ethereum;
+    rt().block_on(async {
+        let h = EthHandle::open(config).unwrap();
+        h.init_chain(blocks[0].clone()).await.unwrap();
+        for r in h.insert_blocks(blocks[1..].to_vec()).await {
+            r.unwrap();
+        }
+        h.set_finalized(blocks[195].block.hash()).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while h.archive_status().await.unwrap().chain_lag().unwrap_or(u64::MAX) >= 64 {
+            assert!(Instant::now() < deadline, "uploads did not catch up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let report = h.prune_chain(50).await.unwrap();
+        assert!(report.pruned_below > 10, "block 10 is pruned locally: {report:?}");
+        let block = &blocks[10];
+        let tx = block.block.transactions[2].hash();
+        let proof = h.inclusion_proof(tx, Item::Transaction).await.unwrap().expect("through the archive");
+        proof.verify().unwrap();
+        assert_eq!(
+            (proof.block_hash, proof.index, proof.transaction().map(|t| t.hash())),
+            (block.block.hash(), 2, Some(tx))
+        );
+        let proof = h.inclusion_proof(tx, Item::Receipt).await.unwrap().expect("through the archive");
+        proof.verify().unwrap();
+        let expected = chain_eth::inclusion::receipt_proof(&block.block.header, &block.receipts, 2).unwrap();
+        assert_eq!(proof, expected);
+        assert_eq!(h.header_proof(10).await.unwrap(), None, "no whole epoch was imported");
+        h.shutdown().await;
+    });
+}

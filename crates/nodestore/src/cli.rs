@@ -291,6 +291,10 @@ pub(crate) enum GetCmd {
     Block {
         /// Height, or block hash (hex).
         id: String,
+        /// Add the header's accumulator proof (pre-merge Ethereum: the Portal network's
+        /// `BlockHeaderWithProof`), checked against mainnet's published accumulator.
+        #[arg(long)]
+        proof: bool,
     },
     /// A transaction by hash.
     Tx {

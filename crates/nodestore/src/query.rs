@@ -5,7 +5,7 @@ use anyhow::Context;
 use node_storage::chain::{AddressQuery, LogFilter};
 use node_storage::dag::VertexHash;
 use node_storage::model::LogView;
-use node_storage::{Backend, InclusionProofs, Item, NodeModel, NodeReader};
+use node_storage::{Backend, HistoryProofs, Item, NodeModel, NodeReader};
 use serde_json::json;
 
 use crate::cli::GetCmd;
@@ -109,20 +109,42 @@ fn inclusion_proof<B: Backend, M: NodeModel>(
     item: Item,
 ) -> anyhow::Result<serde_json::Value> {
     let proof = r.inclusion_proof(hash, item)?.with_context(|| format!("no transaction {}", hex(hash.as_ref())))?;
-    let mut v = M::Inclusion::json(&proof);
+    let mut v = M::Proofs::json(&proof);
     v["verified"] = json!(true);
+    // The header's own proof where the store has one (pre-merge blocks of whole epochs).
+    if let Some(number) = v["block"].as_u64()
+        && let Some(header) = r.header_proof(number)?
+    {
+        v["header_proof"] = M::Proofs::header_json(&header);
+    }
     Ok(v)
 }
 
 /// `get …`: one object.
 pub(crate) fn get<B: Backend, M: NodeModel>(r: &NodeReader<B, M>, what: GetCmd, as_json: bool) -> anyhow::Result<()> {
     let value = match what {
-        GetCmd::Block { id } => {
+        GetCmd::Block { id, proof } => {
             let block = match id.parse::<u64>() {
                 Ok(n) => r.block_by_number(n)?,
                 Err(_) => r.block(&parse_id::<M::Hash>(&id, "block hash")?)?,
             };
-            M::block_json(&block.with_context(|| format!("no block {id}"))?)
+            let block = block.with_context(|| format!("no block {id}"))?;
+            let mut v = M::block_json(&block);
+            if proof {
+                let number = block.number();
+                anyhow::ensure!(
+                    r.chain().canonical_hash(number)? == Some(block.hash()),
+                    "block {id} is not canonical: only canonical blocks have header proofs"
+                );
+                let p = r.header_proof(number)?.with_context(|| {
+                    format!(
+                        "no header proof of block {number}: the store holds its epoch's accumulator nodes only for \
+                         whole epochs imported from era1 files (or proofs it was given)"
+                    )
+                })?;
+                v["header_proof"] = M::Proofs::header_json(&p);
+            }
+            v
         }
         GetCmd::Tx { hash, proof } => {
             let h = parse_id::<M::Hash>(&hash, "tx hash")?;

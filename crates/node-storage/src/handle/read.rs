@@ -214,3 +214,26 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         self.read("next_sequence", |s| Ok(s.stores.dag.next_sequence()?)).await
     }
 }
+
+impl<B: Backend, M: crate::model::NodeModel> StorageHandle<B, M> {
+    /// The verified proof that a canonical transaction (`Item::Transaction`) or its receipt
+    /// (`Item::Receipt`) is in its block's trie, the block read through the archive if pruned
+    /// locally (see [`crate::NodeReader::inclusion_proof`]). Ethereum only.
+    pub async fn inclusion_proof(
+        &self,
+        tx_hash: M::Hash,
+        item: chain_eth::inclusion::Item,
+    ) -> Result<Option<<M::Proofs as crate::model::HistoryProofs<M>>::Proof>, StorageError> {
+        self.read("inclusion_proof", move |s| s.through().inclusion_proof(&tx_hash, item)).await
+    }
+
+    /// The header proof of canonical block `number` (see [`crate::NodeReader::header_proof`]).
+    /// Ethereum only.
+    pub async fn header_proof(
+        &self,
+        number: u64,
+    ) -> Result<Option<<M::Proofs as crate::model::HistoryProofs<M>>::HeaderProof>, StorageError> {
+        use crate::model::HistoryProofs;
+        self.read("header_proof", move |s| M::Proofs::header_proof(&s.stores.chain, number)).await
+    }
+}

@@ -7,6 +7,7 @@
 //! node serve a transaction, receipt or log the chain does not hold. An archive that is down is
 //! `StorageError::History(Unavailable)`, never "not found".
 
+use chain_eth::inclusion::Item;
 use chain_store::{
     Block, Bloom, BloomBits, ChainError, ChainModel, ChainStore, Located, LogFilter, LogMatchOf, LogSource, Unarchived,
     filter_logs,
@@ -17,6 +18,7 @@ use storage_history::HistoryTier;
 
 use super::History;
 use crate::error::StorageError;
+use crate::model::{HistoryProofs, NodeModel, ProvenItem};
 
 /// The local stores with the archive behind them (when one is configured for reading).
 pub(crate) struct Through<'a, S, M: ChainModel> {
@@ -279,3 +281,30 @@ fn verified<M: ChainModel>(number: u64, record: &[u8], hash: &M::Hash) -> Result
 
 /// Bytes of a bloom-bit vector.
 const SECTION_VECTOR: usize = chain_store::SECTION_SIZE as usize / 8;
+
+impl<S: KvReader, M: NodeModel> Through<'_, S, M> {
+    /// The proof that a canonical transaction or its receipt is in its block's trie, the
+    /// block read through the archive if pruned locally (see `NodeReader::inclusion_proof`).
+    pub(crate) fn inclusion_proof(
+        &self,
+        tx_hash: &M::Hash,
+        item: Item,
+    ) -> Result<Option<<M::Proofs as HistoryProofs<M>>::Proof>, StorageError> {
+        let Some(at) = self.chain.tx_location(tx_hash)? else { return Ok(None) };
+        let missing = || {
+            StorageError::Chain(ChainError::BadRecord {
+                number: at.number,
+                reason: "the transaction index names a block the store does not hold".into(),
+            })
+        };
+        let block = self.block(&at.block)?.ok_or_else(missing)?;
+        let proof = match item {
+            Item::Transaction => M::Proofs::prove(&block, ProvenItem::Transaction, at.index)?,
+            Item::Receipt => {
+                let receipts = self.receipts(&at.block)?.ok_or_else(missing)?;
+                M::Proofs::prove(&block, ProvenItem::Receipt(&receipts), at.index)?
+            }
+        };
+        Ok(Some(proof))
+    }
+}

@@ -2,10 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use chain_eth::accumulator::Accumulator;
 use chain_eth::alloy_consensus::{self, Transaction as _};
 use chain_eth::alloy_primitives::{self, Address};
 use chain_eth::era1::Era1Summary;
 use chain_eth::generator::{EthGenerator, MAINNET_LONDON};
+use chain_eth::header_proof::HeaderProof;
 use chain_eth::import::{Era1Checks, Era1ImportError, FileImport};
 use chain_eth::inclusion::{self, InclusionProof};
 use chain_eth::senders::Recovery;
@@ -14,7 +16,7 @@ use chain_store::{Block, BulkImport, ChainError, ChainStore, NewBlock};
 use serde_json::{Value, json};
 use storage_api::{KvIngest, KvReader, KvStore};
 
-use super::{DemoChain, Era1Files, Era1Format, InclusionProofs, LogView, NodeModel, ProvenItem, hex};
+use super::{DemoChain, Era1Files, Era1Format, HistoryProofs, LogView, NodeModel, ProvenItem, hex};
 use crate::config::ModelKind;
 use crate::error::StorageError;
 
@@ -50,7 +52,7 @@ impl NodeModel for Eth {
     const KIND: ModelKind = ModelKind::Ethereum;
     type Demo = EthDemo;
     type Era1 = Era1Files;
-    type Inclusion = EthInclusion;
+    type Proofs = EthProofs;
 
     fn demo() -> EthDemo {
         EthDemo(EthGenerator::new(MAINNET_LONDON, 7))
@@ -151,22 +153,24 @@ impl Era1Format<Eth> for Era1Files {
 
 /// The Ethereum model's inclusion proofs (chain-eth's [`inclusion`](chain_eth::inclusion)).
 #[derive(Debug)]
-pub struct EthInclusion;
+pub struct EthProofs;
 
-impl InclusionProofs<Eth> for EthInclusion {
+impl HistoryProofs<Eth> for EthProofs {
     type Proof = InclusionProof;
 
     fn prove(block: &Block<Eth>, item: ProvenItem<'_, Eth>, index: u32) -> Result<InclusionProof, StorageError> {
         let header = &block.header;
-        let proof = match item {
-            ProvenItem::Transaction => inclusion::transaction_proof(header, &block.transactions, index.into()),
-            ProvenItem::Receipt(receipts) => inclusion::receipt_proof(header, receipts, index.into()),
-        };
         let bad = |e: inclusion::InclusionError| {
             StorageError::Chain(ChainError::BadRecord { number: header.header.number, reason: e.to_string() })
         };
-        let proof = proof.map_err(bad)?;
-        proof.verify().map_err(bad)?;
+        // The block's trie from the process-wide cache (built, and checked against the
+        // header, on the first proof of the block); the proof verified.
+        let items = match item {
+            ProvenItem::Transaction => inclusion::Items::Transactions(&block.transactions),
+            ProvenItem::Receipt(receipts) => inclusion::Items::Receipts(receipts),
+        };
+        let proof =
+            inclusion::cached_proof(inclusion::TrieCache::shared(), header, items, index.into()).map_err(bad)?;
         Ok(proof)
     }
 
@@ -175,6 +179,28 @@ impl InclusionProofs<Eth> for EthInclusion {
             "item": p.item.to_string(), "block": p.header.header.number, "block_hash": p.block_hash.to_string(),
             "index": p.index, "root": p.item.root_in(&p.header).to_string(), "header_rlp": hex(&p.header.rlp()),
             "value": hex(&p.value), "nodes": p.nodes.iter().map(|n| hex(n)).collect::<Vec<_>>(),
+        })
+    }
+
+    type HeaderProof = HeaderProof;
+
+    fn header_proof<S: KvReader>(chain: &ChainStore<S, Eth>, number: u64) -> Result<Option<HeaderProof>, StorageError> {
+        Ok(chain_eth::header_proof::header_proof(chain, number)?)
+    }
+
+    fn header_json(p: &HeaderProof) -> Value {
+        let epoch = p.header.header.number / chain_eth::era1::MAX_BLOCKS as u64;
+        let mainnet = p.verify(Accumulator::mainnet());
+        json!({
+            "block": p.header.header.number, "hash": p.header.hash.to_string(), "epoch": epoch,
+            "epoch_root": p.epoch_root().to_string(), "total_difficulty": p.total_difficulty().to_string(),
+            "proof": p.proof.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "portal_block_header_with_proof": hex(&p.portal_bytes()),
+            "mainnet_published_accumulator": mainnet.is_ok(),
+            "verified_against": match mainnet {
+                Ok(_) => format!("mainnet's published accumulator (epoch {epoch})"),
+                Err(e) => format!("the epoch root the store holds only (not mainnet's: {e})"),
+            },
         })
     }
 }

@@ -38,9 +38,9 @@ pub trait NodeModel: ChainModel<Log: LogView> {
     /// era1 history files: [`Era1Files`] for Ethereum, [`NoEra1`] otherwise.
     type Era1: Era1Format<Self>;
 
-    /// Inclusion proofs of a block's transactions and receipts: [`EthInclusion`] for
-    /// Ethereum, [`NoInclusion`] otherwise.
-    type Inclusion: InclusionProofs<Self>;
+    /// Proofs of history (a block's transactions and receipts, pre-merge headers):
+    /// [`EthProofs`] for Ethereum, [`NoProofs`] otherwise.
+    type Proofs: HistoryProofs<Self>;
 
     /// A fresh demo chain.
     fn demo() -> Self::Demo;
@@ -171,8 +171,8 @@ pub enum ProvenItem<'a, M: ChainModel> {
     Receipt(&'a [M::Receipt]),
 }
 
-/// Inclusion proofs of a model's blocks' items.
-pub trait InclusionProofs<M: ChainModel> {
+/// Proofs of a model's history: inclusion proofs of its blocks' items, header proofs.
+pub trait HistoryProofs<M: ChainModel> {
     /// A proof, verifiable without a store.
     type Proof: std::fmt::Debug + Clone + Send;
 
@@ -182,13 +182,27 @@ pub trait InclusionProofs<M: ChainModel> {
 
     /// The proof as JSON (hex bytes: the header's RLP, the value, the nodes root first).
     fn json(proof: &Self::Proof) -> Value;
+
+    /// A header proof, verifiable without a store.
+    type HeaderProof: std::fmt::Debug + Clone + Send;
+
+    /// The header proof of the canonical block `number` from what `chain` holds; `Ok(None)`
+    /// where it holds none (no such block, or an epoch it never saw whole nor was given the
+    /// proof of).
+    fn header_proof<S: KvReader>(
+        chain: &ChainStore<S, M>,
+        number: u64,
+    ) -> Result<Option<Self::HeaderProof>, StorageError>;
+
+    /// The header proof as JSON, with what it verifies against.
+    fn header_json(proof: &Self::HeaderProof) -> Value;
 }
 
-/// A model without inclusion proofs: every proof is refused ([`StorageError::WrongModel`]).
+/// A model without proofs of history: every proof is refused ([`StorageError::WrongModel`]).
 #[derive(Debug)]
-pub struct NoInclusion;
+pub struct NoProofs;
 
-impl<M: NodeModel> InclusionProofs<M> for NoInclusion {
+impl<M: NodeModel> HistoryProofs<M> for NoProofs {
     type Proof = std::convert::Infallible;
 
     fn prove(_: &Block<M>, _: ProvenItem<'_, M>, _: u32) -> Result<Self::Proof, StorageError> {
@@ -196,6 +210,16 @@ impl<M: NodeModel> InclusionProofs<M> for NoInclusion {
     }
 
     fn json(proof: &Self::Proof) -> Value {
+        match *proof {}
+    }
+
+    type HeaderProof = std::convert::Infallible;
+
+    fn header_proof<S: KvReader>(_: &ChainStore<S, M>, _: u64) -> Result<Option<Self::HeaderProof>, StorageError> {
+        Err(StorageError::WrongModel { operation: "a header proof", needs: ModelKind::Ethereum, model: M::KIND })
+    }
+
+    fn header_json(proof: &Self::HeaderProof) -> Value {
         match *proof {}
     }
 }

@@ -5,7 +5,7 @@ use chain_store::synthetic::{Address, B256, Synthetic, SyntheticHeader, Syntheti
 use chain_store::{Block, NewBlock};
 use serde_json::{Value, json};
 
-use super::{DemoChain, LogView, NoEra1, NoInclusion, NodeModel, hex};
+use super::{DemoChain, LogView, NoEra1, NoProofs, NodeModel, hex};
 use crate::config::ModelKind;
 
 /// The synthetic model's demo chain: 20 transactions a block, a fork now and then.
@@ -38,7 +38,7 @@ impl NodeModel for Synthetic {
     const KIND: ModelKind = ModelKind::Synthetic;
     type Demo = SyntheticDemo;
     type Era1 = NoEra1;
-    type Inclusion = NoInclusion;
+    type Proofs = NoProofs;
 
     fn demo() -> SyntheticDemo {
         SyntheticDemo(ChainGenerator::new(GenConfig {

@@ -181,3 +181,52 @@ fn archive_commands_and_a_replica_of_a_running_node() {
     // the state as of opening; it is not refused.
     assert!(locked.status.success(), "{}", String::from_utf8_lossy(&locked.stderr));
 }
+
+/// Header proofs through the CLI: a whole epoch imported from an era1 file proves its blocks
+/// (against the file's root: a generated chain, not mainnet's — and the output says so); a
+/// block of an epoch imported in part has none, said plainly.
+#[test]
+fn era1_header_proofs() {
+    use chain_eth::import::write_generated;
+    use node_storage::eth::generator::{EthShape, MAINNET_LONDON};
+    let dir = tempfile::tempdir().unwrap();
+    let archives = dir.path().join("archives");
+    std::fs::create_dir(&archives).unwrap();
+    let shape = EthShape { txs_per_block: 1, ..MAINNET_LONDON };
+    write_generated(&archives, shape.clone(), 9, 1, 8192).unwrap();
+    let eth = |args: &[&str]| nodestore(dir.path()).args(["--model", "ethereum"]).args(args).output().unwrap();
+    let out = eth(&["--json", "import", "era1", archives.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let root = json(&out.stdout)["files"][0]["accumulator"].as_str().unwrap().to_owned();
+    for n in ["0", "4321", "8191"] {
+        let out = eth(&["--json", "get", "block", n, "--proof"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let block = json(&out.stdout);
+        let proof = &block["header_proof"];
+        assert_eq!(proof["epoch_root"], root.as_str(), "{proof}");
+        assert_eq!(proof["hash"], block["hash"]);
+        assert_eq!(proof["proof"].as_array().unwrap().len(), 15);
+        assert_eq!(proof["mainnet_published_accumulator"], false, "a generated chain is not mainnet's");
+        assert!(proof["verified_against"].as_str().unwrap().contains("not mainnet's"), "{proof}");
+    }
+    // A transaction's proof comes with its header's.
+    let block = json(&eth(&["--json", "get", "block", "4321"]).stdout);
+    let tx = block["transactions"][0].as_str().unwrap().to_owned();
+    let out = eth(&["--json", "get", "tx", &tx, "--proof"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let proof = &json(&out.stdout)["proof"];
+    assert_eq!((proof["verified"].as_bool(), proof["block"].as_u64()), (Some(true), Some(4321)), "{proof}");
+    assert_eq!(proof["header_proof"]["epoch_root"], root.as_str(), "{proof}");
+
+    // An epoch imported in part: no proof, and the reason.
+    let part = tempfile::tempdir().unwrap();
+    let archives = part.path().join("archives");
+    std::fs::create_dir(&archives).unwrap();
+    write_generated(&archives, shape, 9, 1, 50).unwrap();
+    let eth = |args: &[&str]| nodestore(part.path()).args(["--model", "ethereum"]).args(args).output().unwrap();
+    assert!(eth(&["import", "era1", archives.to_str().unwrap()]).status.success());
+    let out = eth(&["get", "block", "10", "--proof"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no header proof of block 10") && err.contains("whole epochs"), "{err}");
+}
