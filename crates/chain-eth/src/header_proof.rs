@@ -154,15 +154,20 @@ pub fn header_proof<S: KvReader>(chain: &ChainStore<S, Eth>, number: u64) -> Res
     let epoch = number / EPOCH_BLOCKS as u64;
     let index = (number % EPOCH_BLOCKS as u64) as usize;
     let store = chain.store();
+    // A store written before the table existed, opened read-only, lacks it: no nodes.
+    let node = |g: u32| match store.get::<EpochNodes>(&(epoch, g)) {
+        Err(storage_api::ReadError::UnknownTable(_)) => Ok(None),
+        other => other.map_err(read_err),
+    };
     let mut proof = [B256::ZERO; 15];
     for (slot, g) in proof.iter_mut().zip(proof_indexes(index)) {
-        match store.get::<EpochNodes>(&(epoch, g)).map_err(read_err)? {
+        match node(g)? {
             Some(node) => *slot = node.0,
             None => return Ok(None),
         }
     }
     // The stored record must be this header's (a canonical block replaced since would not be).
-    let stored = store.get::<EpochNodes>(&(epoch, leaf(index))).map_err(read_err)?;
+    let stored = node(leaf(index))?;
     let record = header_record_root(header.hash, U256::from_le_bytes(proof[0].0));
     if stored.map(|n| n.0) != Some(record) {
         return Err(ChainError::BadRecord {

@@ -165,3 +165,27 @@ fn a_whole_epoch_proves_every_block_rocksdb() {
 fn a_whole_epoch_proves_every_block_redb() {
     epoch_on(|p| Redb::open(p, chain_schema::<Eth>()).unwrap());
 }
+
+/// A store written before Ethereum's epoch table existed (the chain store's own tables only),
+/// opened read-only by this build: the table is not there, and a header proof is "none", not an
+/// error; opened for writing, the table is created and an epoch's nodes can be stored.
+#[test]
+fn a_store_older_than_the_epoch_table_reads_as_having_no_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut g = chain_eth::generator::EthGenerator::new(EthShape { txs_per_block: 1, ..MAINNET_LONDON }, 3);
+    let genesis = g.next_block();
+    {
+        let old = ChainStore::<_, Eth>::new(Rocks::open(&path, chain_store::chain_tables::<Eth>()).unwrap()).unwrap();
+        old.init(&genesis).unwrap();
+    }
+    let reader = Rocks::open_reader(&path, chain_schema::<Eth>()).unwrap();
+    let chain = ChainStore::<_, Eth>::new(reader).unwrap();
+    assert!(chain.head().is_some());
+    assert_eq!(header_proof(&chain, 0).unwrap(), None);
+    drop(chain);
+    let chain = ChainStore::<_, Eth>::new(Rocks::open(&path, chain_schema::<Eth>()).unwrap()).unwrap();
+    let td = genesis.block.header.header.difficulty;
+    chain_eth::header_proof::store_epoch(&chain, 0, &[(genesis.block.header.hash, td)]).unwrap();
+    assert_eq!(header_proof(&chain, 0).unwrap().unwrap().total_difficulty(), td);
+}

@@ -58,8 +58,8 @@ pub use model::{
 pub use prune::PruneReport;
 pub use read::Located;
 pub use reorg::Reorg;
-pub use schema::chain_schema;
 use schema::{ChainMeta, MetaKey, MetaValue};
+pub use schema::{chain_schema, chain_tables};
 use storage_api::{Durability, KvReader, ReadExt};
 pub use trie::{ProofError, StateProof, TrieBuildReport, TriePlace};
 

@@ -236,8 +236,9 @@ pub fn chain_schema<M: ChainModel>() -> Schema {
     M::with_model_tables(chain_tables::<M>())
 }
 
-/// The chain store's own tables (without the model's).
-fn chain_tables<M: ChainModel>() -> Schema {
+/// The chain store's own tables, without the model's (the schema of a store written before a
+/// model added tables of its own).
+pub fn chain_tables<M: ChainModel>() -> Schema {
     Schema::new(M::SCHEMA_NAME, SCHEMA_VERSION)
         .with::<Headers<M>>()
         .with::<Bodies<M>>()

@@ -75,6 +75,11 @@ impl Rocks {
     pub fn test_config(dir: &Path) -> RocksConfig {
         RocksConfig { write_buffer_size: 1 << 20, block_cache_size: 8 << 20, ..RocksConfig::at(dir) }
     }
+
+    /// The store in `dir` opened read-only (nothing on disk changes), with the test settings.
+    pub fn open_reader(dir: &Path, schema: Schema) -> Result<storage_rocksdb::RocksReader, OpenError> {
+        storage_rocksdb::RocksReader::open(&Self::test_config(dir), schema, storage_api::VersionPolicy::Exact)
+    }
 }
 
 impl TestEngine for Rocks {
