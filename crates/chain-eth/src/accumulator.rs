@@ -86,7 +86,8 @@ pub enum AccumulatorError {
 #[error("accumulator: {0}")]
 pub struct AccumulatorDecodeError(String);
 
-fn sha_pair(a: &B256, b: &B256) -> B256 {
+/// SHA-256 of two 32-byte nodes: an SSZ tree's inner node.
+pub(crate) fn sha_pair(a: &B256, b: &B256) -> B256 {
     let mut h = Sha256::new();
     h.update(a);
     h.update(b);
@@ -107,10 +108,15 @@ fn merkleize(leaves: &[B256], depth: u32) -> B256 {
     layer.first().copied().unwrap_or(zero)
 }
 
-fn mix_in_length(root: B256, len: usize) -> B256 {
+/// The chunk of an SSZ list's length (mixed into its root).
+pub(crate) fn length_chunk(len: usize) -> B256 {
     let mut length = B256::ZERO;
     length[..8].copy_from_slice(&(len as u64).to_le_bytes());
-    sha_pair(&root, &length)
+    length
+}
+
+fn mix_in_length(root: B256, len: usize) -> B256 {
+    sha_pair(&root, &length_chunk(len))
 }
 
 /// SSZ `hash_tree_root` of a header record: `sha256(block_hash ‖ le256(total_difficulty))`.

@@ -19,7 +19,7 @@ use chain_store::{ChainError, ChainStore};
 use storage_api::codec::CodecError;
 use storage_api::{Durability, KvReader, KvStore, ReadExt, ValueCodec};
 
-use crate::accumulator::{Accumulator, AccumulatorError, EPOCH_BLOCKS, header_record_root};
+use crate::accumulator::{Accumulator, AccumulatorError, EPOCH_BLOCKS, header_record_root, length_chunk, sha_pair};
 use crate::{Eth, EthHeader};
 
 /// A node of an epoch's accumulator tree (32 bytes, behind a format-version byte).
@@ -196,18 +196,8 @@ fn epoch_nodes(records: &[(B256, U256)]) -> Vec<(u32, B256)> {
         layer = layer.chunks_exact(2).map(|p| sha_pair(&p[0], &p[1])).collect();
         first /= 2;
     }
-    let mut length = B256::ZERO;
-    length[..8].copy_from_slice(&(records.len() as u64).to_le_bytes());
-    out.push((3, length));
+    out.push((3, length_chunk(records.len())));
     out
-}
-
-fn sha_pair(a: &B256, b: &B256) -> B256 {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(a);
-    h.update(b);
-    B256::from_slice(&h.finalize())
 }
 
 /// Stores every node of epoch `epoch`'s tree, given all its records (block hash, total

@@ -4,8 +4,9 @@
 //! mainnet's are refused with nothing stored, on every engine with the ingest path; a file
 //! whose name contradicts its contents or the import's network is refused.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
+
+mod common;
 
 use chain_eth::accumulator::{Accumulator, AccumulatorError};
 use chain_eth::era1::{self, Era1Error, Era1Reader, Era1Summary, Era1Writer, MAX_BLOCKS};
@@ -18,14 +19,7 @@ use engine_test::{Redb, Rocks, TestEngine};
 use storage_api::mem::MemStore;
 use storage_api::{KvIngest, KvStore};
 
-const LONDON: [u64; 3] = [15_040_708, 15_040_709, 15_040_710];
-
-fn data(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(format!("{name}.bin.zst"));
-    let mut out = Vec::new();
-    zstd::Decoder::new(std::fs::File::open(&path).unwrap()).unwrap().read_to_end(&mut out).unwrap();
-    out
-}
+use common::{LONDON, data};
 
 #[test]
 fn the_london_proofs_lead_to_the_published_root_of_their_epoch() {

@@ -4,8 +4,9 @@
 //! with the ingest capability, exported byte-identically; damaged files refused with nothing
 //! stored.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
+
+mod common;
 
 use alloy_primitives::{B256, U256};
 use chain_eth::accumulator;
@@ -18,14 +19,9 @@ use engine_test::{Redb, Rocks, TestEngine};
 use storage_api::mem::MemStore;
 use storage_api::{KvIngest, KvStore};
 
-const NUMBERS: [u64; 3] = [15_040_708, 15_040_709, 15_040_710];
+use common::data;
 
-fn data(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(format!("{name}.bin.zst"));
-    let mut out = Vec::new();
-    zstd::Decoder::new(std::fs::File::open(&path).unwrap()).unwrap().read_to_end(&mut out).unwrap();
-    out
-}
+const NUMBERS: [u64; 3] = [15_040_708, 15_040_709, 15_040_710];
 
 /// The blocks with their total difficulty (from the proofs) and each proof's epoch root.
 fn blocks() -> Vec<(Era1Block, B256)> {

@@ -3,29 +3,23 @@
 //! a whole epoch imported from an era1 file proves each of its blocks against the file's
 //! accumulator root (a synthetic chain: not mainnet's); a part of an epoch proves nothing.
 
-use std::io::Read;
 use std::path::Path;
+
+mod common;
 
 use chain_eth::accumulator::{Accumulator, AccumulatorError};
 use chain_eth::era1::{Era1Reader, Era1Writer, MAX_BLOCKS};
 use chain_eth::generator::{EthShape, MAINNET_LONDON};
 use chain_eth::header_proof::{EpochNodes, HeaderProofError, header_proof, store_portal_proof};
 use chain_eth::import::{Era1Checks, import_file, init_from, write_generated};
-use chain_eth::senders::{Recovery, recover_all};
+use chain_eth::senders::Recovery;
 use chain_eth::{Eth, portal};
-use chain_store::{Block, BulkOptions, ChainStore, NewBlock, chain_schema};
+use chain_store::{BulkOptions, ChainStore, NewBlock, chain_schema};
 use engine_test::{Redb, Rocks, TestEngine};
 use storage_api::mem::MemStore;
 use storage_api::{Durability, KvIngest, KvStore, ReadExt};
 
-const LONDON: [u64; 3] = [15_040_708, 15_040_709, 15_040_710];
-
-fn data(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(format!("{name}.bin.zst"));
-    let mut out = Vec::new();
-    zstd::Decoder::new(std::fs::File::open(&path).unwrap()).unwrap().read_to_end(&mut out).unwrap();
-    out
-}
+use common::{LONDON, data, london_block};
 
 fn nodes<S: KvStore>(chain: &ChainStore<S, Eth>) -> usize {
     chain.store().iter::<EpochNodes>(.., storage_api::Direction::Forward).unwrap().count()
@@ -40,13 +34,9 @@ fn london_on<S: KvStore>(open: impl Fn(&Path) -> S) {
         .iter()
         .map(|n| {
             let file = data(&format!("{n}-header_with_proof"));
-            let (header, proof) = portal::header_and_proof(&file).unwrap();
+            let (_, proof) = portal::header_and_proof(&file).unwrap();
             portal_files.push((file, proof));
-            let (transactions, ommers) = portal::body_legacy(&data(&format!("{n}-body"))).unwrap();
-            let receipts = portal::receipts(&data(&format!("{n}-receipts"))).unwrap();
-            let senders = recover_all(&transactions, Recovery::default(), 0).unwrap();
-            let extra = chain_eth::EthBody { ommers, withdrawals: None, total_difficulty: None };
-            NewBlock { block: Block { header, transactions, extra }, receipts, senders, state: Vec::new() }
+            london_block(*n)
         })
         .collect();
     chain.init(&blocks[0]).unwrap();

@@ -3,8 +3,9 @@
 //! verified on its own; any flipped byte of a proof node, of the value or of the header (its
 //! roots included) fails verification (proptest), as do another index and a wrong block.
 
-use std::io::Read;
 use std::path::Path;
+
+mod common;
 
 use alloy_primitives::Bytes;
 use alloy_trie::proof::ProofRetainer;
@@ -13,36 +14,14 @@ use alloy_trie::{HashBuilder, Nibbles};
 use chain_eth::inclusion::{
     InclusionError, InclusionProof, Item, TrieCache, prove_in, prove_in_with, receipt_proof, transaction_proof,
 };
-use chain_eth::senders::{Recovery, recover_all};
-use chain_eth::{Eth, EthHeader, portal};
-use chain_store::{Block, ChainStore, NewBlock, chain_schema};
+use chain_eth::{Eth, EthHeader};
+use chain_store::{ChainStore, chain_schema};
 use engine_test::{Redb, Rocks, TestEngine};
 use proptest::prelude::*;
 use storage_api::mem::MemStore;
 use storage_api::{Durability, KvStore};
 
-const LONDON: [u64; 3] = [15_040_708, 15_040_709, 15_040_710];
-
-fn data(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(format!("{name}.bin.zst"));
-    let mut out = Vec::new();
-    zstd::Decoder::new(std::fs::File::open(&path).unwrap()).unwrap().read_to_end(&mut out).unwrap();
-    out
-}
-
-fn london() -> Vec<NewBlock<Eth>> {
-    LONDON
-        .iter()
-        .map(|n| {
-            let header = portal::header_with_proof(&data(&format!("{n}-header_with_proof"))).unwrap();
-            let (transactions, ommers) = portal::body_legacy(&data(&format!("{n}-body"))).unwrap();
-            let receipts = portal::receipts(&data(&format!("{n}-receipts"))).unwrap();
-            let senders = recover_all(&transactions, Recovery::default(), 0).unwrap();
-            let extra = chain_eth::EthBody { ommers, withdrawals: None, total_difficulty: None };
-            NewBlock { block: Block { header, transactions, extra }, receipts, senders, state: Vec::new() }
-        })
-        .collect()
-}
+use common::london;
 
 fn every_item_proves_on<S: KvStore>(open: impl Fn(&Path) -> S) {
     let blocks = london();

@@ -4,14 +4,15 @@
 //! brute-force scan, the integrity check — and tampered copies refused.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
+
+mod common;
 
 use alloy_primitives::{Address, B256, b256};
 use chain_eth::generator::{EthGenerator, MAINNET_LONDON};
 use chain_eth::senders::{Recovery, recover_all};
-use chain_eth::{Eth, EthTx, portal};
-use chain_store::{Block, BlockHeader, ChainError, ChainStore, LogFilter, NewBlock, Receipt, chain_schema};
+use chain_eth::{Eth, EthTx};
+use chain_store::{BlockHeader, ChainError, ChainStore, LogFilter, NewBlock, Receipt, chain_schema};
 use engine_test::{Redb, Rocks, TestEngine};
 use storage_api::mem::MemStore;
 use storage_api::{Durability, KvStore};
@@ -23,26 +24,9 @@ const HASHES: [(u64, B256); 3] = [
     (15_040_710, b256!("cad658a2b1f548725f74bee3de843e5126e4857ebe437b860706e7bb10ff277d")),
 ];
 
-fn data(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(format!("{name}.bin.zst"));
-    let mut out = Vec::new();
-    zstd::Decoder::new(std::fs::File::open(&path).unwrap()).unwrap().read_to_end(&mut out).unwrap();
-    out
-}
-
 /// The three blocks, decoded, with their senders recovered.
 fn mainnet() -> Vec<NewBlock<Eth>> {
-    HASHES
-        .iter()
-        .map(|(n, _)| {
-            let header = portal::header_with_proof(&data(&format!("{n}-header_with_proof"))).unwrap();
-            let (transactions, ommers) = portal::body_legacy(&data(&format!("{n}-body"))).unwrap();
-            let receipts = portal::receipts(&data(&format!("{n}-receipts"))).unwrap();
-            let senders = recover_all(&transactions, Recovery::default(), 0).unwrap();
-            let extra = chain_eth::EthBody { ommers, withdrawals: None, total_difficulty: None };
-            NewBlock { block: Block { header, transactions, extra }, receipts, senders, state: Vec::new() }
-        })
-        .collect()
+    HASHES.iter().map(|(n, _)| common::london_block(*n)).collect()
 }
 
 #[test]
