@@ -182,6 +182,36 @@ fn ensure_azurite() {
     }
 }
 
+/// ethers (the JSON-RPC endpoint's real-client test), where that test looks for it.
+fn ethers_present() -> bool {
+    std::env::var_os("ETHERS_NODE_PATH").is_some()
+        || tools_root().join("ethers/node_modules/ethers/package.json").is_file()
+}
+
+/// ethers v6 from the npm registry, pinned, into `~/.cache/node-storage/ethers`. Without
+/// Node.js and npm the test skips, saying so.
+fn ensure_ethers() {
+    if ethers_present() {
+        return;
+    }
+    if on_path("npm") && on_path("node") {
+        eprintln!("setup: installing ethers 6.17.0 with npm (the JSON-RPC endpoint's client test)");
+        let dir = tools_root().join("ethers");
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(&dir)
+            .arg("ethers@6.17.0")
+            .status();
+    }
+    if !ethers_present() {
+        eprintln!(
+            "setup: warning: ethers is not installed (needs Node.js and npm: npm install --prefix \
+             ~/.cache/node-storage/ethers ethers@6.17.0); the JSON-RPC client test will print SKIPPED."
+        );
+    }
+}
+
 /// gcp-storage-emulator (the GCS backup tests), where the testkit looks for it.
 fn gcs_emulator_present() -> bool {
     std::env::var_os("GCS_EMULATOR_BIN").is_some()
@@ -219,6 +249,7 @@ pub(crate) fn ensure(purpose: Purpose) -> Result<()> {
     if purpose == Purpose::Test {
         ensure_bigtable_emulator();
         ensure_azurite();
+        ensure_ethers();
         ensure_gcs_emulator();
     }
     let wanted: Vec<&Prerequisite> =

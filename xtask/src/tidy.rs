@@ -15,7 +15,9 @@
 //! 7. the facade (`node-storage`) re-exports chosen items, never a whole workspace crate;
 //! 8. `workspace-hack` pins exactly the features the workspace enables on the crates it pins;
 //! 9. no import loops inside a crate: at every level of its module tree, sibling modules
-//!    import each other one way only (see [`crate::cycles`]).
+//!    import each other one way only (see [`crate::cycles`]);
+//! 10. the surface crates (the JSON-RPC endpoint) sit between the models and the facade:
+//!     they depend on no backend, engine or the facade, which composes them.
 //!
 //! Every crate must also opt into the workspace lints.
 
@@ -38,6 +40,8 @@ const MODELS: [&str; 1] = ["chain-eth"];
 /// The service crates: generic over storage-api, used by the facade.
 const SERVICES: [&str; 5] =
     ["storage-cache", "storage-metrics", "storage-backup", "storage-migrate", "storage-history"];
+/// Surface crates: serve a model's data to the outside; composed by the facade.
+const SURFACES: [&str; 1] = ["eth-rpc"];
 /// Crates that may depend on a backend crate.
 const ENGINE_USERS: [&str; 3] = ["engine-test", "node-storage", "node-storage-benches"];
 /// The dev-only crate that opens engines for tests and benchmarks.
@@ -222,6 +226,13 @@ pub(crate) fn rules(crates: &BTreeMap<String, Crate>) -> Vec<String> {
                 {
                     problems.push(format!("{what}: domain crates depend on storage-api only, never a backend"));
                 }
+                surface
+                    if SURFACES.contains(&surface)
+                        && kind == "normal"
+                        && (dep == "node-storage" || is_backend(dep) || is_engine(dep)) =>
+                {
+                    problems.push(format!("{what}: a surface crate is composed by the facade, below it"));
+                }
                 "nodestore" if is_member(dep) && dep != "node-storage" && kind == "normal" => {
                     problems.push(format!("{what}: nodestore may use the workspace only through node-storage"));
                 }
@@ -290,6 +301,7 @@ mod tests {
         ws.insert("chain-eth".to_string(), krate(&[("chain-store", "normal"), ("engine-test", "normal")]));
         ws.insert("storage-backup".to_string(), krate(&[("tokio", "normal"), ("chain-store", "normal")]));
         ws.insert("nodestore".to_string(), krate(&[("node-storage", "normal"), ("chain-store", "normal")]));
+        ws.insert("eth-rpc".to_string(), krate(&[("chain-eth", "normal"), ("node-storage", "normal")]));
         let mut unlinted = krate(&[]);
         unlinted.workspace_lints = false;
         ws.insert("xtask".to_string(), unlinted);
@@ -301,6 +313,7 @@ mod tests {
         assert!(has("storage-redb has a dev dependency on `storage-rocksdb`"));
         assert!(has("chain-store has a normal dependency on `storage-rocksdb`"));
         assert!(has("nodestore has a normal dependency on `chain-store`"));
+        assert!(has("eth-rpc has a normal dependency on `node-storage`: a surface crate"));
         assert!(has("xtask: Cargo.toml lacks"));
         assert!(has("chain-store has a dev dependency on `storage-redb`: tests and benchmarks open engines through"));
         assert!(has("dag-store has a normal dependency on `tokio`: no async below the facade"));
@@ -310,6 +323,6 @@ mod tests {
         assert!(!has("node-storage has"), "{problems:#?}");
         assert!(!has("dag-store has a dev dependency on `engine-test`"), "{problems:#?}");
         assert!(!has("storage-backup has a normal dependency on `tokio`"), "{problems:#?}");
-        assert_eq!(problems.len(), 12, "{problems:#?}");
+        assert_eq!(problems.len(), 13, "{problems:#?}");
     }
 }

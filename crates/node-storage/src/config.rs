@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use eth_rpc::RpcConfig;
 use serde::{Deserialize, Serialize};
 use storage_backup::BackupConfig;
 use storage_cache::CacheConfig;
@@ -157,6 +158,8 @@ pub struct Config {
     pub state: StateConfig,
     /// The admin endpoint: a Unix socket through which `nodestore` operates the running node.
     pub admin: AdminConfig,
+    /// The read-only Ethereum JSON-RPC endpoint (off by default).
+    pub rpc: RpcConfig,
 }
 
 /// The admin endpoint (off by default): a Unix socket, readable and writable by the node's own
@@ -247,6 +250,7 @@ impl Default for Config {
             replica: ReplicaConfig::default(),
             state: StateConfig::default(),
             admin: AdminConfig::default(),
+            rpc: RpcConfig::default(),
         }
     }
 }
@@ -477,6 +481,7 @@ impl Config {
             .validate()
             .map_err(|(key, reason)| ConfigError::Invalid { key: format!("history.{key}"), reason })?;
         within("replica.catch_up_interval_ms", self.replica.catch_up_interval_ms, 0, 3_600_000)?;
+        self.rpc.validate().map_err(|(key, reason)| ConfigError::Invalid { key: format!("rpc.{key}"), reason })?;
         Ok(())
     }
 

@@ -53,6 +53,7 @@ mod recover;
 mod replica;
 mod request;
 mod restore;
+mod rpc_source;
 mod schedule;
 mod shared;
 mod store_id;
@@ -100,6 +101,16 @@ pub use storage_rocksdb::{RocksStore, WalLoss};
 #[cfg(feature = "sled")]
 pub use storage_sled::SledStore;
 pub use store_id::{StoreId, node_schema};
+
+/// The read-only Ethereum JSON-RPC endpoint (the `eth-rpc` crate): [`rpc::serve`] on a
+/// [`StorageHandle`] or a [`ReplicaHandle`] (both are its [`rpc::EthSource`]), or
+/// [`rpc::module`] to mount its methods on a server of the node's own; `[rpc]` configures it.
+pub mod rpc {
+    pub use eth_rpc::{
+        EthSource, HISTORY_UNAVAILABLE, LIMIT_EXCEEDED, METHODS, NOT_FOUND, Read, RpcConfig, RpcError, RpcServer,
+        ServeError, SourceError, TIMEOUT, module, serve,
+    };
+}
 
 /// The linear chain's vocabulary (chain-store): blocks and the model trait, what writes and
 /// queries return, and the synthetic EVM-style model with its generator.

@@ -109,6 +109,16 @@ impl<B: Backend, M: ChainModel> NodeReader<B, M> {
         self.through().receipt(tx_hash)
     }
 
+    /// The receipts of block `hash`, from the archive if pruned locally.
+    pub fn receipts(&self, hash: &M::Hash) -> Result<Option<Vec<M::Receipt>>, StorageError> {
+        self.through().receipts(hash)
+    }
+
+    /// The senders of block `at`'s transactions, from the archive if pruned locally.
+    pub fn block_senders(&self, at: &chain_store::BlockRef<M::Hash>) -> Result<Vec<M::Address>, StorageError> {
+        self.through().block_senders(at)
+    }
+
     /// Logs matching `filter` (pruned heights from the archive), at most `cap`.
     pub fn logs(
         &self,

@@ -221,8 +221,14 @@ pub(crate) enum Cmd {
         what: ArchiveCmd,
     },
     /// Run the store with maintenance, scheduled backups, history uploads and /metrics until
-    /// Ctrl-C.
-    Serve,
+    /// Ctrl-C; with `--rpc`, also the read-only Ethereum JSON-RPC endpoint (`--replica`: only
+    /// the endpoint, on a replica of the running node).
+    Serve {
+        /// Serve JSON-RPC (Ethereum model) on ADDR, or on `[rpc] listen` (default
+        /// 127.0.0.1:8545) without one.
+        #[arg(long, value_name = "ADDR", num_args = 0..=1)]
+        rpc: Option<Option<std::net::SocketAddr>>,
+    },
     /// Print the effective configuration.
     Config,
 }
@@ -472,6 +478,12 @@ impl Cli {
         }
         if let Some(m) = self.model {
             config.model = m.into();
+        }
+        if let Cmd::Serve { rpc: Some(listen) } = &self.command {
+            config.rpc.enabled = true;
+            if let Some(addr) = listen {
+                config.rpc.listen = *addr;
+            }
         }
         if let Cmd::Backup { destination: Some(d), .. }
         | Cmd::Migrate { backup_destination: Some(d), .. }

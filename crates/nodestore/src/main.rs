@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let migrate_cmd = cli.migrate_command();
     let filter = tracing_subscriber::EnvFilter::try_from_env("NODESTORE_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if matches!(cli.command, Cmd::Serve) { "info" } else { "warn" })
+        tracing_subscriber::EnvFilter::new(if matches!(cli.command, Cmd::Serve { .. }) { "info" } else { "warn" })
     });
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = (|| {

@@ -18,10 +18,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use node_storage::admin::{AdminClient, MAX_DEAD_LETTERS_PER_PAGE};
+use node_storage::eth::Eth;
 use node_storage::ops::Access;
 use node_storage::{
-    Backend, Config, MigrateOptions, NodeModel, NodeReader, NodeVisitor, Operation, Outcome, ReplicaBackend,
-    ReplicaNodeVisitor, StorageError, with_node, with_replica_node,
+    Backend, BackendVisitor, Config, MigrateOptions, ModelKind, NodeModel, NodeReader, NodeVisitor, Operation, Outcome,
+    ReplicaBackend, ReplicaNodeVisitor, ReplicaVisitor, StorageError, with_backend, with_node, with_replica_backend,
+    with_replica_node,
 };
 
 use crate::cli::{
@@ -108,7 +110,7 @@ impl Plan {
         Ok(match cmd {
             Cmd::Config => Plan::Free(Free::Config),
             Cmd::Demo { blocks, vertices } => Plan::Local(Local::Demo { blocks, vertices }),
-            Cmd::Serve => Plan::Local(Local::Serve),
+            Cmd::Serve { .. } => Plan::Local(Local::Serve),
             Cmd::Stats => Plan::Operate(Operation::Stats),
             Cmd::Check { state } => Plan::Operate(Operation::Check { state }),
             Cmd::Compact => Plan::Operate(Operation::Compact),
@@ -198,8 +200,8 @@ impl Local {
 pub(crate) fn run(plan: Plan, config: Config, replica: bool, as_json: bool) -> anyhow::Result<()> {
     let replica_refusal = || {
         anyhow::anyhow!(
-            "--replica reads a running node: it works with stats, get, logs, history, check, dead-letter list and \
-             archive status|verify"
+            "--replica reads a running node: it works with stats, get, logs, history, check, dead-letter list, \
+             archive status|verify and serve --rpc"
         )
     };
     match plan {
@@ -213,6 +215,10 @@ pub(crate) fn run(plan: Plan, config: Config, replica: bool, as_json: bool) -> a
                 with_node(&config.clone(), ReadOn { read, config, as_json })?
             }
         }
+        Plan::Local(Local::Serve) if config.rpc.enabled => {
+            exists(&config)?;
+            serve_rpc(config, replica)
+        }
         Plan::Local(local) if !replica => {
             if local.needs_data() {
                 exists(&config)?;
@@ -220,6 +226,39 @@ pub(crate) fn run(plan: Plan, config: Config, replica: bool, as_json: bool) -> a
             with_node(&config.clone(), LocalRun { local, config, as_json })?
         }
         Plan::Free(_) | Plan::Local(_) => Err(replica_refusal()),
+    }
+}
+
+/// `serve` with the JSON-RPC endpoint, which serves the Ethereum model: the node runs here
+/// with it, or (`--replica`) only the endpoint runs, on a replica of the running node.
+fn serve_rpc(config: Config, replica: bool) -> anyhow::Result<()> {
+    if config.model != ModelKind::Ethereum {
+        return Err(StorageError::WrongModel {
+            operation: "the JSON-RPC endpoint",
+            needs: ModelKind::Ethereum,
+            model: config.model,
+        }
+        .into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    struct OnNode(Config, tokio::runtime::Runtime);
+    impl BackendVisitor for OnNode {
+        type Output = anyhow::Result<()>;
+        fn visit<B: Backend>(self) -> anyhow::Result<()> {
+            self.1.block_on(serve::run::<B, Eth, _>(self.0, serve::EthRpc))
+        }
+    }
+    struct OnReplica(Config, tokio::runtime::Runtime);
+    impl ReplicaVisitor for OnReplica {
+        type Output = anyhow::Result<()>;
+        fn visit<B: ReplicaBackend>(self) -> anyhow::Result<()> {
+            self.1.block_on(serve::replica::<B>(self.0))
+        }
+    }
+    if replica {
+        with_replica_backend(&config.clone(), OnReplica(config, rt))?
+    } else {
+        with_backend(&config.clone(), OnNode(config, rt))?
     }
 }
 
@@ -386,7 +425,7 @@ impl NodeVisitor for LocalRun {
             Local::Demo { blocks, vertices } => {
                 runtime()?.block_on(demo::run::<B, M>(config, blocks, vertices, as_json))
             }
-            Local::Serve => runtime()?.block_on(serve::run::<B, M>(config)),
+            Local::Serve => runtime()?.block_on(serve::run::<B, M, _>(config, serve::NoRpc)),
             Local::RepairStateTrie { dry_run } => {
                 runtime()?.block_on(recover::repair_state_trie::<B, M>(config, dry_run, as_json))
             }

@@ -118,6 +118,8 @@ pub(crate) struct Instruments {
     slo_observed: Gauge<f64>,
     backup_uploaded: Counter<u64>,
     backup_size: Gauge<f64>,
+    rpc: Histogram<f64>,
+    rpc_errors: Counter<u64>,
     pre: Prebuilt,
 }
 
@@ -178,6 +180,11 @@ impl Instruments {
                 .f64_gauge("node_storage_backup_last_size_bytes")
                 .with_description("Raw and stored bytes of the last successful backup, by kind")
                 .build(),
+            rpc: histogram("node_storage_rpc_seconds", "JSON-RPC request latency by method", &SECONDS),
+            rpc_errors: meter
+                .u64_counter("node_storage_rpc_errors")
+                .with_description("JSON-RPC error replies by method and error code")
+                .build(),
             pre: Prebuilt { lanes: [Lane::High, Lane::Normal, Lane::Low].map(|l| [KeyValue::new("lane", l.as_str())]) },
         }
     }
@@ -223,6 +230,14 @@ impl Instruments {
         self.backup_uploaded.add(uploaded, &[KeyValue::new("kind", kind)]);
         self.backup_size.record(raw as f64, &[KeyValue::new("kind", kind), KeyValue::new("bytes", "raw")]);
         self.backup_size.record(stored as f64, &[KeyValue::new("kind", kind), KeyValue::new("bytes", "stored")]);
+    }
+
+    pub(crate) fn rpc(&self, method: &'static str, seconds: f64, error_code: Option<i32>) {
+        let method = KeyValue::new("method", method);
+        if let Some(code) = error_code {
+            self.rpc_errors.add(1, &[method.clone(), KeyValue::new("code", i64::from(code))]);
+        }
+        self.rpc.record(seconds, &[method]);
     }
 
     pub(crate) fn slo(&self, report: &SloReport) {

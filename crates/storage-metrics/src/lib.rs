@@ -119,6 +119,12 @@ impl Metrics {
         self.inner.slo.read(s);
     }
 
+    /// Records a JSON-RPC request of `method` that took `seconds`, and its error code if it
+    /// failed (the endpoint's own instruments: not part of the storage read latency SLO).
+    pub fn rpc(&self, method: &'static str, seconds: f64, error_code: Option<i32>) {
+        self.inner.instruments.rpc(method, seconds, error_code);
+    }
+
     /// Records a write of operation `op` that took `seconds` (from submission to durable).
     pub fn write(&self, op: &'static str, seconds: f64) {
         self.inner.instruments.write(op, seconds);

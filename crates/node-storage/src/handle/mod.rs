@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use chain_store::synthetic::Synthetic;
 use chain_store::{
-    AddressPage, AddressQuery, Block, ChainModel, IntegrityReport as ChainReport, Located, LogFilter, LogMatchOf,
-    NewBlock, Pointers, PruneReport as ChainPruneReport, Reorg, TxLocation,
+    AddressPage, AddressQuery, Block, BlockRef, ChainModel, IntegrityReport as ChainReport, Located, LogFilter,
+    LogMatchOf, NewBlock, Pointers, PruneReport as ChainPruneReport, Reorg, TxLocation,
 };
 use dag_store::{IntegrityReport as DagReport, PruneReport as DagPruneReport, StoredVertex, Vertex, VertexHash};
 use storage_metrics::{Event, Health, Metrics, MetricsServer};

@@ -92,6 +92,12 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         self.read("tx_location", move |s| Ok(s.stores.chain.tx_location(&tx_hash)?)).await
     }
 
+    /// The senders of block `at`'s transactions, in order (as stored; an archived block's
+    /// checked against the local address index).
+    pub async fn block_senders(&self, at: BlockRef<M::Hash>) -> Result<Vec<M::Address>, StorageError> {
+        self.read("block_senders", move |s| s.through().block_senders(&at)).await
+    }
+
     /// A canonical transaction by hash, with its location.
     pub async fn transaction(&self, tx_hash: M::Hash) -> Result<Option<Located<M::Tx, M>>, StorageError> {
         self.read("transaction", move |s| s.through().transaction(&tx_hash)).await

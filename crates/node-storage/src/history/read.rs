@@ -9,8 +9,8 @@
 
 use chain_eth::inclusion::Item;
 use chain_store::{
-    Block, Bloom, BloomBits, ChainError, ChainModel, ChainStore, Located, LogFilter, LogMatchOf, LogSource, Unarchived,
-    filter_logs,
+    Block, BlockRef, Bloom, BloomBits, ChainError, ChainModel, ChainStore, Located, LogFilter, LogMatchOf, LogSource,
+    Unarchived, filter_logs,
 };
 use dag_store::{DagError, DagStore, StoredVertex, VertexHash};
 use storage_api::KvReader;
@@ -123,6 +123,25 @@ impl<'a, S: KvReader, M: ChainModel> Through<'a, S, M> {
                 });
             }
             Ok(Some(sender))
+        })
+    }
+
+    /// The senders of block `at`'s transactions, in order; an archived block's each checked
+    /// against the local address index (as [`Through::sender`] does).
+    pub(crate) fn block_senders(&self, at: &BlockRef<M::Hash>) -> Result<Vec<M::Address>, StorageError> {
+        let chain = self.chain;
+        self.or_archived(chain.block_senders(at), &at.hash, |u| {
+            let count = u.block()?.transactions.len() as u32;
+            (0..count)
+                .map(|i| {
+                    let bad = |reason: String| ChainError::BadRecord { number: at.number, reason };
+                    let sender = u.sender(i)?.ok_or_else(|| bad(format!("has no sender of transaction {i}")))?;
+                    if !chain.indexes_address(&sender, at.number, i)? {
+                        return Err(bad(format!("its sender of transaction {i} is not the one this node indexed")));
+                    }
+                    Ok(sender)
+                })
+                .collect()
         })
     }
 

@@ -91,3 +91,42 @@ fn the_ethereum_model_runs_the_demo_and_the_reads() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("chain-eth"), "{err}");
 }
+
+/// `serve --rpc` on a node, and `--replica serve --rpc` beside it: both answer from the same
+/// data; the synthetic model is refused with the fix.
+#[test]
+fn the_json_rpc_endpoint_serves_a_node_and_a_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let eth = |args: &[&str]| nodestore(dir.path()).args(["--model", "ethereum"]).args(args).output().unwrap();
+    assert!(eth(&["demo", "--blocks", "16", "--vertices", "50"]).status.success());
+    let block = json(&eth(&["--json", "get", "block", "10"]).stdout);
+    let out = nodestore(dir.path()).args(["serve", "--rpc"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--model ethereum"), "{err}");
+
+    // Off the default ports (the default-configuration test binds them).
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "[metrics]\nenabled = false\n[rpc]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let command = |replica: bool| {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("nodestore"));
+        c.env_remove("NODE_STORAGE_BACKEND").arg("--data-dir").arg(dir.path().join("db")).arg("--config").arg(&config);
+        c.args(["--model", "ethereum"]);
+        if replica {
+            c.arg("--replica");
+        }
+        c.args(["serve", "--rpc"]);
+        c
+    };
+    let (node, node_addr, node_log) = super::serve_rpc(command(false));
+    let (replica, replica_addr, replica_log) = super::serve_rpc(command(true));
+    assert_ne!(node_addr, replica_addr);
+    for addr in [&node_addr, &replica_addr] {
+        let got = super::rpc(addr, "eth_getBlockByNumber", serde_json::json!(["0xa", false]));
+        assert_eq!(got["hash"], block["hash"], "{addr}");
+        let tx = block["transactions"][2].as_str().unwrap();
+        let receipt = super::rpc(addr, "eth_getTransactionReceipt", serde_json::json!([tx]));
+        assert_eq!(receipt["blockNumber"], "0xa");
+    }
+    super::interrupt(replica, replica_log);
+    super::interrupt(node, node_log);
+}
