@@ -92,6 +92,7 @@ const HELP: &str = "usage: cargo xtask <command>
                                          log filters, replica freshness)
                                          --only-trie: the state trie (from-scratch and incremental
                                          roots, bytes written, proofs)
+                                         --only-rpc: the JSON-RPC endpoint under 64 clients
                                          --only-chain / --only-dag: those comparison workloads only
   prometheus                             a real Prometheus scrapes node-storage; every dashboard query
                                          must return data (needs the `prometheus` binary)";
@@ -176,6 +177,7 @@ fn bench(args: &[String]) -> Result<()> {
     let bulk_only = args.iter().any(|a| a == "--only-bulk");
     let history_only = args.iter().any(|a| a == "--only-history");
     let trie_only = args.iter().any(|a| a == "--only-trie");
+    let rpc_only = args.iter().any(|a| a == "--only-rpc");
     // `--only-chain` / `--only-dag` select workloads of the backend comparison alone.
     let compare_only = args.iter().any(|a| a == "--only-chain" || a == "--only-dag");
     let rest: Vec<&String> = args
@@ -190,6 +192,7 @@ fn bench(args: &[String]) -> Result<()> {
                     | "--only-bulk"
                     | "--only-history"
                     | "--only-trie"
+                    | "--only-rpc"
             )
         })
         .collect();
@@ -223,6 +226,16 @@ fn bench(args: &[String]) -> Result<()> {
     if trie_only {
         return trie();
     }
+    let rpc = || {
+        // The JSON-RPC endpoint: 64 clients on loopback, and the same reads through the handle.
+        let mut cmd = cargo();
+        cmd.args(["run", "-p", "node-storage-benches", "--bin", "rpc", "--"]);
+        cmd.args(rest.iter().filter(|a| matches!(a.as_str(), "--quick" | "--no-write")));
+        run(&mut cmd)
+    };
+    if rpc_only {
+        return rpc();
+    }
     let eth = || {
         // The Ethereum model: sender recovery, import of mainnet-shaped blocks end to end.
         let mut cmd = cargo();
@@ -251,6 +264,7 @@ fn bench(args: &[String]) -> Result<()> {
             return Ok(());
         }
         eth()?;
+        rpc()?;
         bulk()?;
         history()?;
         trie()?;

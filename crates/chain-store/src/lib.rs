@@ -56,7 +56,7 @@ pub use model::{
     TxLocation,
 };
 pub use prune::PruneReport;
-pub use read::Located;
+pub use read::{Located, TxInBlock};
 pub use reorg::Reorg;
 use schema::{ChainMeta, MetaKey, MetaValue};
 pub use schema::{chain_schema, chain_tables};

@@ -18,6 +18,20 @@ use crate::schema::{
 /// A transaction or receipt with its location.
 pub type Located<T, M> = (T, TxLocation<<M as ChainModel>::Hash>);
 
+/// A canonical transaction with what a reply about it needs besides: where it is, its sender
+/// and its block's header.
+#[derive(Debug, Clone)]
+pub struct TxInBlock<M: ChainModel> {
+    /// The transaction.
+    pub tx: M::Tx,
+    /// Its block and position.
+    pub location: TxLocation<M::Hash>,
+    /// Its sender (as stored; never recovered again).
+    pub sender: M::Address,
+    /// Its block's header.
+    pub header: M::Header,
+}
+
 impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     /// The header of block `hash` (stored for every block, never pruned).
     pub fn header(&self, hash: &M::Hash) -> Result<Option<M::Header>, ChainError> {
@@ -136,9 +150,36 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         Ok(Some((self.tx_part::<Senders<M>, _>(&loc)?, loc)))
     }
 
-    /// The senders of block `at`'s transactions, in order.
+    /// A canonical transaction with its location, sender and block header: point reads of the
+    /// index, the one transaction (and sender), and the header; nothing else of the block is
+    /// decoded. `Pruned` for a pruned block's transaction.
+    pub fn transaction_in_block(&self, tx_hash: &M::Hash) -> Result<Option<TxInBlock<M>>, ChainError> {
+        let Some(location) = self.tx_location(tx_hash)? else { return Ok(None) };
+        let tx: M::Tx = self.tx_part::<Transactions<M>, _>(&location)?;
+        let sender = match tx.sender() {
+            Some(s) => s,
+            None => self.tx_part::<Senders<M>, _>(&location)?,
+        };
+        let header = self.header_of_canonical(location.number, &location.block)?;
+        Ok(Some(TxInBlock { tx, location, sender, header }))
+    }
+
+    /// The senders of block `at`'s transactions, in order. Where the model's transactions do
+    /// not carry theirs (Ethereum's), the block's packed senders alone are read; the
+    /// transactions are decoded only where they carry them.
     pub fn block_senders(&self, at: &BlockRef<M::Hash>) -> Result<Vec<M::Address>, ChainError> {
-        Ok(self.tx_entries(at)?.into_iter().map(|e| e.sender).collect())
+        let record = self.body_record(at)?;
+        let key = storage_api::KeyCodec::to_key_bytes(&block_key::<M>(at));
+        match self.store.get_raw_with(Senders::<M>::NAME, &key, crate::packed::unpack_bytes::<M::Address>)? {
+            Some(senders) => {
+                let senders = senders.map_err(decode_error::<Senders<M>>)?;
+                if senders.len() != record.tx_count as usize {
+                    return Err(self.missing::<Senders<M>>(at.number, &at.hash));
+                }
+                Ok(senders)
+            }
+            None => Ok(self.tx_entries(at)?.into_iter().map(|e| e.sender).collect()),
+        }
     }
 
     fn header_of_canonical(&self, number: u64, hash: &M::Hash) -> Result<M::Header, ChainError> {

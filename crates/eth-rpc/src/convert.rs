@@ -8,7 +8,7 @@ use alloy_eips::eip7840::BlobParams;
 use alloy_primitives::{Address, B256, U256};
 use alloy_rlp::Encodable;
 use alloy_rpc_types_eth as rpc;
-use chain_eth::{Eth, EthLog, EthReceipt, EthTx};
+use chain_eth::{Eth, EthHeader, EthReceipt, EthTx};
 use chain_store::{Block, LogMatchOf};
 
 /// The chain id whose fork schedule [`blob_params`] knows.
@@ -60,7 +60,7 @@ pub(crate) fn block(block: &Block<Eth>, senders: Option<&[Address]>) -> rpc::Blo
                 .iter()
                 .zip(senders)
                 .enumerate()
-                .map(|(i, (tx, from))| transaction(block, tx, *from, i))
+                .map(|(i, (tx, from))| transaction(&block.header, tx, *from, i))
                 .collect(),
         ),
         None => rpc::BlockTransactions::Hashes(block.transactions.iter().map(EthTx::hash).collect()),
@@ -73,26 +73,26 @@ pub(crate) fn block(block: &Block<Eth>, senders: Option<&[Address]>) -> rpc::Blo
     }
 }
 
-/// Transaction `index` of `block`, sent by `from`.
-pub(crate) fn transaction(block: &Block<Eth>, tx: &EthTx, from: Address, index: usize) -> rpc::Transaction {
-    let h = &block.header;
+/// Transaction `index` of the block of `header`, sent by `from`.
+pub(crate) fn transaction(header: &EthHeader, tx: &EthTx, from: Address, index: usize) -> rpc::Transaction {
+    let h = &header.header;
     rpc::Transaction {
         inner: alloy_consensus::transaction::Recovered::new_unchecked(tx.0.clone(), from),
-        block_hash: Some(h.hash),
-        block_number: Some(h.header.number),
+        block_hash: Some(header.hash),
+        block_number: Some(h.number),
         transaction_index: Some(index as u64),
-        effective_gas_price: Some(tx.0.effective_gas_price(h.header.base_fee_per_gas)),
-        block_timestamp: Some(h.header.timestamp),
+        effective_gas_price: Some(tx.0.effective_gas_price(h.base_fee_per_gas)),
+        block_timestamp: Some(h.timestamp),
     }
 }
 
-/// A log of `block` at `log_index`, in transaction `tx_index`.
-fn log(block: &Block<Eth>, tx_hash: B256, tx_index: usize, log_index: u64, log: &EthLog) -> rpc::Log {
+/// A log of the block of `header` at `log_index`, in transaction `tx_index`.
+fn log(header: &EthHeader, tx_hash: B256, tx_index: usize, log_index: u64, log: alloy_primitives::Log) -> rpc::Log {
     rpc::Log {
-        inner: log.0.clone(),
-        block_hash: Some(block.header.hash),
-        block_number: Some(block.header.header.number),
-        block_timestamp: Some(block.header.header.timestamp),
+        inner: log,
+        block_hash: Some(header.hash),
+        block_number: Some(header.header.number),
+        block_timestamp: Some(header.header.timestamp),
         transaction_hash: Some(tx_hash),
         transaction_index: Some(tx_index as u64),
         log_index: Some(log_index),
@@ -114,11 +114,13 @@ pub(crate) fn matched_log(m: LogMatchOf<Eth>) -> rpc::Log {
     }
 }
 
-/// The receipt of transaction `index` of `block`: its own gas is the difference of the
-/// cumulative figures, its logs are numbered after the earlier receipts' logs.
+/// The receipt of transaction `tx` (at `index`) of the block of `header`, whose receipts
+/// are `receipts`: its own gas is the difference of the cumulative figures, its logs are
+/// numbered after the earlier receipts' logs.
 pub(crate) fn receipt(
     chain_id: u64,
-    block: &Block<Eth>,
+    header: &EthHeader,
+    tx: &EthTx,
     receipts: &[EthReceipt],
     from: Address,
     index: usize,
@@ -126,7 +128,8 @@ pub(crate) fn receipt(
     let before = &receipts[..index];
     let first_log = before.iter().map(|r| r.logs.len() as u64).sum();
     let gas_before = before.last().map_or(0, |r| r.cumulative_gas_used);
-    receipt_with(chain_id, block, &receipts[index], from, index, first_log, gas_before)
+    let place = Place { chain_id, header, index, first_log, gas_before };
+    receipt_with(&place, tx, &receipts[index], from)
 }
 
 /// Every receipt of `block`, in order.
@@ -139,46 +142,46 @@ pub(crate) fn receipts(
     let (mut first_log, mut gas_before) = (0, 0);
     receipts
         .iter()
-        .zip(senders)
+        .zip(block.transactions.iter().zip(senders))
         .enumerate()
-        .map(|(i, (r, from))| {
-            let out = receipt_with(chain_id, block, r, *from, i, first_log, gas_before);
+        .map(|(index, (r, (tx, from)))| {
+            let place = Place { chain_id, header: &block.header, index, first_log, gas_before };
             first_log += r.logs.len() as u64;
             gas_before = r.cumulative_gas_used;
-            out
+            receipt_with(&place, tx, r, *from)
         })
         .collect()
 }
 
-fn receipt_with(
+/// Where a receipt is: its block, its position, the logs and gas before it.
+struct Place<'a> {
     chain_id: u64,
-    block: &Block<Eth>,
-    r: &EthReceipt,
-    from: Address,
+    header: &'a EthHeader,
     index: usize,
     first_log: u64,
     gas_before: u64,
-) -> rpc::TransactionReceipt {
-    let tx = &block.transactions[index];
-    let h = &block.header.header;
+}
+
+fn receipt_with(p: &Place<'_>, tx: &EthTx, r: &EthReceipt, from: Address) -> rpc::TransactionReceipt {
+    let h = &p.header.header;
     let tx_hash = tx.hash();
-    let mut next_log = first_log;
+    let mut next_log = p.first_log;
     let inner = r.to_envelope().map_logs(|l| {
-        let out = log(block, tx_hash, index, next_log, &EthLog(l));
+        let out = log(p.header, tx_hash, p.index, next_log, l);
         next_log += 1;
         out
     });
     let blob_gas_used = tx.0.blob_gas_used();
     let blob_gas_price = blob_gas_used
         .and(h.excess_blob_gas())
-        .and_then(|excess| Some(blob_params(chain_id, h.timestamp)?.calc_blob_fee(excess)));
+        .and_then(|excess| Some(blob_params(p.chain_id, h.timestamp)?.calc_blob_fee(excess)));
     rpc::TransactionReceipt {
         inner,
         transaction_hash: tx_hash,
-        transaction_index: Some(index as u64),
-        block_hash: Some(block.header.hash),
+        transaction_index: Some(p.index as u64),
+        block_hash: Some(p.header.hash),
         block_number: Some(h.number),
-        gas_used: r.cumulative_gas_used.saturating_sub(gas_before),
+        gas_used: r.cumulative_gas_used.saturating_sub(p.gas_before),
         effective_gas_price: tx.0.effective_gas_price(h.base_fee_per_gas),
         blob_gas_used,
         blob_gas_price,

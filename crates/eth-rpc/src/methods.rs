@@ -108,8 +108,8 @@ pub(crate) fn module<S: EthSource>(source: S, config: &RpcConfig, metrics: Optio
     });
     register(&mut m, "eth_getTransactionByHash", |c, p| async move {
         let hash: B256 = one(&p)?;
-        let Some((b, i)) = located(&c, hash).await? else { return Ok(None) };
-        Ok(Some(tx_reply(&c, &b, i).await?))
+        let Some(t) = c.source.transaction(hash).await? else { return Ok(None) };
+        Ok(Some(convert::transaction(&t.header, &t.tx, t.sender, t.location.index as usize)))
     });
     register(&mut m, "eth_getTransactionByBlockNumberAndIndex", |c, p| async move {
         let (tag, index): (BlockNumberOrTag, U64) = two(&p)?;
@@ -123,10 +123,18 @@ pub(crate) fn module<S: EthSource>(source: S, config: &RpcConfig, metrics: Optio
     });
     register(&mut m, "eth_getTransactionReceipt", |c, p| async move {
         let hash: B256 = one(&p)?;
-        let Some((b, i)) = located(&c, hash).await? else { return Ok(None) };
-        let receipts = block_receipts_of(&c, &b).await?;
-        let from = senders(&c, &b).await?[i];
-        Ok(Some(convert::receipt(c.config.chain_id, &b, &receipts, from, i)))
+        let Some(t) = c.source.transaction(hash).await? else { return Ok(None) };
+        let (number, block) = (t.location.number, t.location.block);
+        let receipts = c
+            .source
+            .receipts(block)
+            .await?
+            .ok_or_else(|| RpcError::HeaderNotFound(format!("receipts of block {number}")))?;
+        let i = t.location.index as usize;
+        if i >= receipts.len() {
+            return Err(RpcError::Storage(format!("block {number} has no receipt {i}")));
+        }
+        Ok(Some(convert::receipt(c.config.chain_id, &t.header, &t.tx, &receipts, t.sender, i)))
     });
     register(&mut m, "eth_getBlockReceipts", |c, p| async move {
         let id: BlockId = one(&p)?;
@@ -330,24 +338,9 @@ async fn block_receipts_of<S: EthSource>(c: &Ctx<S>, b: &Block<Eth>) -> Reply<Ar
         .ok_or_else(|| RpcError::HeaderNotFound(format!("receipts of block {number}")))
 }
 
-/// The block holding canonical transaction `hash`, and its index there.
-async fn located<S: EthSource>(c: &Ctx<S>, hash: B256) -> Reply<Option<(Arc<Block<Eth>>, usize)>> {
-    let Some(loc) = c.source.tx_location(hash).await? else { return Ok(None) };
-    let b =
-        c.source.block(loc.block).await?.ok_or_else(|| RpcError::HeaderNotFound(format!("block {}", loc.number)))?;
-    let i = loc.index as usize;
-    if b.transactions.get(i).map(chain_eth::EthTx::hash) != Some(hash) {
-        return Err(RpcError::Storage(format!(
-            "the transaction index points {hash} at block {} position {i}, which holds another",
-            loc.number
-        )));
-    }
-    Ok(Some((b, i)))
-}
-
 async fn tx_reply<S: EthSource>(c: &Ctx<S>, b: &Block<Eth>, i: usize) -> Reply<rpc::Transaction> {
     let from = senders(c, b).await?[i];
-    Ok(convert::transaction(b, &b.transactions[i], from, i))
+    Ok(convert::transaction(&b.header, &b.transactions[i], from, i))
 }
 
 async fn at_index<S: EthSource>(c: &Ctx<S>, b: &Block<Eth>, index: U64) -> Reply<Option<rpc::Transaction>> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
 use chain_eth::{Eth, EthReceipt, EthStateKey, EthStateValue};
-use chain_store::{Block, BlockRef, ChainError, LogFilter, LogMatchOf, Pointers, StateProof, TxLocation};
+use chain_store::{Block, BlockRef, ChainError, LogFilter, LogMatchOf, Pointers, StateProof, TxInBlock};
 
 /// What a read returns.
 pub type Read<T> = Result<T, SourceError>;
@@ -43,8 +43,8 @@ pub trait EthSource: Send + Sync + 'static {
     /// The senders of block `at`'s transactions, in order.
     fn block_senders(&self, at: BlockRef<B256>) -> impl Future<Output = Read<Vec<Address>>> + Send;
 
-    /// Where a canonical transaction is.
-    fn tx_location(&self, tx_hash: B256) -> impl Future<Output = Read<Option<TxLocation<B256>>>> + Send;
+    /// A canonical transaction with its location, sender and block header.
+    fn transaction(&self, tx_hash: B256) -> impl Future<Output = Read<Option<TxInBlock<Eth>>>> + Send;
 
     /// Logs matching `filter`, at most `cap` (more: `TooManyLogs`).
     fn logs(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
 use chain_eth::{Eth, EthReceipt, EthStateKey, EthStateValue};
-use chain_store::{Block, BlockRef, LogFilter, LogMatchOf, Pointers, StateProof, TxLocation};
+use chain_store::{Block, BlockRef, LogFilter, LogMatchOf, Pointers, StateProof, TxInBlock};
 use common::*;
 use eth_rpc::{EthSource, Read};
 use serde_json::{Value, json};
@@ -115,8 +115,8 @@ impl<S: EthSource> EthSource for Slow<S> {
     async fn block_senders(&self, at: BlockRef<B256>) -> Read<Vec<Address>> {
         self.inner.block_senders(at).await
     }
-    async fn tx_location(&self, tx_hash: B256) -> Read<Option<TxLocation<B256>>> {
-        self.inner.tx_location(tx_hash).await
+    async fn transaction(&self, tx_hash: B256) -> Read<Option<TxInBlock<Eth>>> {
+        self.inner.transaction(tx_hash).await
     }
     async fn logs(&self, filter: LogFilter<Address, B256>, cap: usize) -> Read<Vec<LogMatchOf<Eth>>> {
         self.inner.logs(filter, cap).await

@@ -119,7 +119,7 @@ pub mod chain {
         AddressCursor, AddressPage, AddressQuery, AddressTx, Block, BlockHeader, BlockRef, ChainError, ChainModel, Id,
         Inserted, IntegrityReport, Located, Log, LogFilter, LogMatch, LogMatchOf, NewBlock, Order, Pointers, Problem,
         ProofError, PruneReport, Receipt, Reorg, StateProof, StateWrite, Transaction, TrieBuildReport, TriePlace,
-        TxLocation,
+        TxInBlock, TxLocation,
     };
     pub use chain_store::{generator, synthetic, trie};
 }

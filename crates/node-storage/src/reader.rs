@@ -109,6 +109,12 @@ impl<B: Backend, M: ChainModel> NodeReader<B, M> {
         self.through().receipt(tx_hash)
     }
 
+    /// A canonical transaction with its location, sender and block header, from the archive
+    /// if pruned locally.
+    pub fn transaction_in_block(&self, tx_hash: &M::Hash) -> Result<Option<chain_store::TxInBlock<M>>, StorageError> {
+        self.through().transaction_in_block(tx_hash)
+    }
+
     /// The receipts of block `hash`, from the archive if pruned locally.
     pub fn receipts(&self, hash: &M::Hash) -> Result<Option<Vec<M::Receipt>>, StorageError> {
         self.through().receipts(hash)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
 use chain_eth::{Eth, EthReceipt, EthStateKey, EthStateValue};
-use chain_store::{Block, BlockRef, LogFilter, LogMatchOf, Pointers, StateProof, TxLocation};
+use chain_store::{Block, BlockRef, LogFilter, LogMatchOf, Pointers, StateProof, TxInBlock};
 use eth_rpc::{EthSource, Read, SourceError};
 
 use crate::backend::{Backend, ReplicaBackend};
@@ -47,8 +47,8 @@ impl<B: Backend> EthSource for StorageHandle<B, Eth> {
         Ok(StorageHandle::block_senders(self, at).await?)
     }
 
-    async fn tx_location(&self, tx_hash: B256) -> Read<Option<TxLocation<B256>>> {
-        Ok(StorageHandle::tx_location(self, tx_hash).await?)
+    async fn transaction(&self, tx_hash: B256) -> Read<Option<TxInBlock<Eth>>> {
+        Ok(StorageHandle::transaction_in_block(self, tx_hash).await?)
     }
 
     async fn logs(&self, filter: LogFilter<Address, B256>, cap: usize) -> Read<Vec<LogMatchOf<Eth>>> {
@@ -90,8 +90,8 @@ impl<B: ReplicaBackend> EthSource for ReplicaHandle<B, Eth> {
         Ok(self.read(move |r| r.block_senders(&at)).await?)
     }
 
-    async fn tx_location(&self, tx_hash: B256) -> Read<Option<TxLocation<B256>>> {
-        Ok(self.read(move |r| Ok(r.chain().tx_location(&tx_hash)?)).await?)
+    async fn transaction(&self, tx_hash: B256) -> Read<Option<TxInBlock<Eth>>> {
+        Ok(self.read(move |r| r.transaction_in_block(&tx_hash)).await?)
     }
 
     async fn logs(&self, filter: LogFilter<Address, B256>, cap: usize) -> Read<Vec<LogMatchOf<Eth>>> {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chain_store::synthetic::Synthetic;
 use chain_store::{
     AddressPage, AddressQuery, Block, BlockRef, ChainModel, IntegrityReport as ChainReport, Located, LogFilter,
-    LogMatchOf, NewBlock, Pointers, PruneReport as ChainPruneReport, Reorg, TxLocation,
+    LogMatchOf, NewBlock, Pointers, PruneReport as ChainPruneReport, Reorg, TxInBlock, TxLocation,
 };
 use dag_store::{IntegrityReport as DagReport, PruneReport as DagPruneReport, StoredVertex, Vertex, VertexHash};
 use storage_metrics::{Event, Health, Metrics, MetricsServer};

@@ -92,6 +92,13 @@ impl<B: Backend, M: ChainModel> StorageHandle<B, M> {
         self.read("tx_location", move |s| Ok(s.stores.chain.tx_location(&tx_hash)?)).await
     }
 
+    /// A canonical transaction with its location, sender and block header, in one read of
+    /// the blocking pool (what a reply about one transaction needs; see
+    /// [`ChainStore::transaction_in_block`](chain_store::ChainStore::transaction_in_block)).
+    pub async fn transaction_in_block(&self, tx_hash: M::Hash) -> Result<Option<TxInBlock<M>>, StorageError> {
+        self.read("transaction_in_block", move |s| s.through().transaction_in_block(&tx_hash)).await
+    }
+
     /// The senders of block `at`'s transactions, in order (as stored; an archived block's
     /// checked against the local address index).
     pub async fn block_senders(&self, at: BlockRef<M::Hash>) -> Result<Vec<M::Address>, StorageError> {

@@ -10,7 +10,7 @@
 use chain_eth::inclusion::Item;
 use chain_store::{
     Block, BlockRef, Bloom, BloomBits, ChainError, ChainModel, ChainStore, Located, LogFilter, LogMatchOf, LogSource,
-    Unarchived, filter_logs,
+    TxInBlock, Unarchived, filter_logs,
 };
 use dag_store::{DagError, DagStore, StoredVertex, VertexHash};
 use storage_api::KvReader;
@@ -124,6 +124,23 @@ impl<'a, S: KvReader, M: ChainModel> Through<'a, S, M> {
             }
             Ok(Some(sender))
         })
+    }
+
+    /// A canonical transaction with its location, sender and block header (see
+    /// [`ChainStore::transaction_in_block`]); a pruned block's from the archive (the header is
+    /// never pruned).
+    pub(crate) fn transaction_in_block(&self, tx_hash: &M::Hash) -> Result<Option<TxInBlock<M>>, StorageError> {
+        match self.chain.transaction_in_block(tx_hash) {
+            Err(ChainError::Pruned { .. }) => {}
+            local => return Ok(local?),
+        }
+        let Some((tx, location)) = self.transaction(tx_hash)? else { return Ok(None) };
+        let Some((sender, _)) = self.sender(tx_hash)? else { return Ok(None) };
+        let header = self
+            .chain
+            .header(&location.block)?
+            .ok_or_else(|| ChainError::BadRecord { number: location.number, reason: "its header is missing".into() })?;
+        Ok(Some(TxInBlock { tx, location, sender, header }))
     }
 
     /// The senders of block `at`'s transactions, in order; an archived block's each checked
