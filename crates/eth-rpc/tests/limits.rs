@@ -34,6 +34,11 @@ fn log_range_and_count_limits() {
             assert!(msg.contains("max_logs"), "{msg}");
             let hash = london_block(LONDON[2]).block.header.hash;
             assert_eq!(error(addr, "eth_getLogs", json!([{"blockHash": hash}])).0, -32005, "by hash too");
+            let backwards = json!([{"fromBlock": hex(LONDON[2]), "toBlock": hex(LONDON[1])}]);
+            let (code, msg) = error(addr, "eth_getLogs", backwards);
+            assert_eq!(code, -32602, "{msg}");
+            let future = json!([{"fromBlock": hex(LONDON[2] + 1), "toBlock": hex(LONDON[2] + 5)}]);
+            assert_eq!(result(addr, "eth_getLogs", future), json!([]), "above the head: nothing yet");
             // Within both limits: a filter that matches nothing much.
             let none =
                 json!([{"fromBlock": hex(LONDON[1]), "toBlock": hex(LONDON[2]), "address": Address::repeat_byte(9)}]);

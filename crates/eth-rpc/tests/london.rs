@@ -33,6 +33,16 @@ fn london_blocks_read_back_through_the_endpoint() {
                 // The header's fields hash to the block's hash: every field came back as stored.
                 assert_eq!(full.header.hash, b.header.hash);
                 assert_eq!(full.header.inner.hash_slow(), b.header.hash);
+                // `size`: the block's RLP length, as alloy encodes the whole block.
+                let whole = alloy_consensus::Block {
+                    header: b.header.header.clone(),
+                    body: alloy_consensus::BlockBody {
+                        transactions: b.transactions.iter().map(|t| t.0.clone()).collect::<Vec<_>>(),
+                        ommers: b.extra.ommers.clone(),
+                        withdrawals: b.extra.withdrawals.clone(),
+                    },
+                };
+                assert_eq!(full.header.size, Some(alloy_primitives::U256::from(alloy_rlp::encode(&whole).len())));
                 let txs = full.transactions.as_transactions().unwrap();
                 assert_eq!(txs.len(), b.transactions.len());
                 for (i, (got, want)) in txs.iter().zip(&b.transactions).enumerate() {

@@ -63,3 +63,24 @@ fn the_state_trie_switch_reads_and_checks() {
     let e = Config::from_toml("[state]\ntrie = \"off\"\ncheck_roots = true\n").unwrap_err().to_string();
     assert!(e.contains("state.check_roots"), "{e}");
 }
+
+/// `[rpc]`: off on loopback by default; TOML and the environment set it; a limit out of range
+/// is refused by its key.
+#[test]
+fn the_json_rpc_section_reads_and_checks() {
+    let d = Config::default().rpc;
+    assert!(!d.enabled);
+    assert_eq!(d.listen.to_string(), "127.0.0.1:8545");
+    let c = Config::from_toml_and_env(
+        "[rpc]\nenabled = true\nlisten = \"0.0.0.0:9545\"\nmax_batch = 5\n",
+        env(&[("NODE_STORAGE_RPC__MAX_LOGS", "7")]),
+    )
+    .unwrap();
+    assert!(c.rpc.enabled);
+    assert_eq!((c.rpc.listen.port(), c.rpc.max_batch, c.rpc.max_logs), (9545, 5, 7));
+    assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    let e = Config::from_toml("[rpc]\nmax_batch = 0\n").unwrap_err().to_string();
+    assert_eq!(e, "config: `rpc.max_batch` must be within 1..=100000, not 0");
+    let e = Config::from_toml("[rpc]\nlisten = \"localhost\"\n").unwrap_err().to_string();
+    assert!(e.contains("rpc") || e.contains("socket address"), "{e}");
+}

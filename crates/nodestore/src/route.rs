@@ -8,7 +8,9 @@
 //! * a [`Read`] (get, logs, history, archive status|verify) runs on a replica with
 //!   `--replica`, else on the stores opened read-only;
 //! * [`Local`] work (demo, serve, repair, migrations, recovery, import, export, restore,
-//!   archive upload) opens the stopped node's stores here;
+//!   archive upload) opens the stopped node's stores here; `serve` with the JSON-RPC endpoint
+//!   takes the Ethereum model's path (the endpoint serves it alone), and with `--replica` runs
+//!   only the endpoint, on a replica;
 //! * [`Free`] commands need no node at all.
 //!
 //! The engine and the model become types in one place, [`node_storage::with_node`]; every
