@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 /// The JSON-RPC endpoint (off by default): Ethereum's read methods over HTTP on the node's
-/// handle or on a replica, with the limits an operator sets. Every limit is refused with a
-/// JSON-RPC error that names it; see docs/OPERATIONS.md.
+/// handle or on a replica, with the limits an operator sets (see docs/OPERATIONS.md for the
+/// error each gives).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RpcConfig {

@@ -12,9 +12,10 @@
 //!   block it was started from — is the EIP-4444 error (code 4444), never an empty or partial
 //!   answer. State methods answer only where the store's state is the chain's (the head's
 //!   state root in its trie equals the head header's).
-//! * The limits of `[rpc]` ([`RpcConfig`]) are each refused with an error that names them:
-//!   request and response size and batch length by the server, concurrent calls, the
-//!   per-call timeout and the `eth_getLogs` range and result count here.
+//! * The limits of `[rpc]` ([`RpcConfig`]): concurrent calls, the per-call timeout and the
+//!   `eth_getLogs` range and result count are enforced here, each with an error that names
+//!   its key; request and response size, batch length and connections by the server, with
+//!   jsonrpsee's standard errors (HTTP 413, -32008, -32010).
 //! * Each call is timed and its errors counted by method in the node's metrics
 //!   (`node_storage_rpc_seconds`, `node_storage_rpc_errors`).
 //!
