@@ -4,10 +4,9 @@
 //! written), reorgs restore the previous root, proofs verify, and a rebuild from the flat
 //! state gives the same trie.
 
-use std::collections::BTreeMap;
+mod common;
 
 use alloy_primitives::{Address, B256, U256};
-use alloy_trie::TrieAccount;
 use chain_eth::generator::{EthGenerator, EthShape, MAINNET_LONDON};
 use chain_eth::{Eth, EthHeader, EthStateKey, EthStateValue};
 use chain_store::schema::{ChainMeta, MetaKey, TrieLeaves, TrieNodes, TrieRoots};
@@ -16,38 +15,7 @@ use engine_test::{Redb, Rocks, TestEngine};
 use storage_api::mem::MemStore;
 use storage_api::{Durability, KvStore, KvWrite};
 
-type State = BTreeMap<EthStateKey, EthStateValue>;
-
-/// The state root computed here from the state alone (alloy-trie's helpers).
-fn root_of(state: &State) -> B256 {
-    let mut storage: BTreeMap<Address, Vec<(B256, U256)>> = BTreeMap::new();
-    for (k, v) in state {
-        if let (Some(slot), EthStateValue::Slot(value)) = (k.slot, v)
-            && !value.is_zero()
-        {
-            storage.entry(k.address).or_default().push((slot, *value));
-        }
-    }
-    let accounts = state.iter().filter_map(|(k, v)| match v {
-        EthStateValue::Account { nonce, balance, code_hash } if k.slot.is_none() => {
-            let storage_root = storage
-                .get(&k.address)
-                .map_or(alloy_trie::EMPTY_ROOT_HASH, |s| alloy_trie::root::storage_root_unhashed(s.clone()));
-            Some((k.address, TrieAccount { nonce: *nonce, balance: *balance, storage_root, code_hash: *code_hash }))
-        }
-        _ => None,
-    });
-    alloy_trie::root::state_root_unhashed(accounts)
-}
-
-fn apply(state: &mut State, block: &NewBlock<Eth>) {
-    for (k, v) in &block.state {
-        match v {
-            Some(v) => state.insert(*k, v.clone()),
-            None => state.remove(k),
-        };
-    }
-}
+use common::{State, apply, root_of};
 
 /// Seals `block` with the state root its writes give on `parent_state`.
 fn with_root(mut block: NewBlock<Eth>, parent_state: &State) -> (NewBlock<Eth>, State) {

@@ -1,5 +1,5 @@
-//! What the endpoint's tests share: the London blocks (chain-eth's test data), a node that
-//! stored them, and a minimal HTTP JSON-RPC client (std only, so what is tested is the
+//! What the endpoint's tests share: the London blocks (chain-eth's test module, included), a
+//! node that stored them, and a minimal HTTP JSON-RPC client (std only, so what is tested is the
 //! server, not a client library's leniency).
 #![allow(dead_code)] // each test binary uses a part
 
@@ -7,39 +7,19 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 
-use chain_eth::senders::{Recovery, recover_all};
-use chain_eth::{Eth, EthBody, portal};
-use chain_store::{Block, NewBlock};
+use chain_eth::Eth;
+use chain_store::NewBlock;
 use node_storage::{Config, ModelKind, RocksStore, StorageHandle};
 use serde_json::{Value, json};
 
+/// chain-eth's test data (the London blocks) and its independent state root.
+#[path = "../../../chain-eth/tests/common/mod.rs"]
+mod london_data;
+#[allow(unused_imports)] // each test binary uses a part
+pub(crate) use london_data::{LONDON, london, london_block};
+
 /// The running node's handle on RocksDB, Ethereum model.
 pub(crate) type Handle = StorageHandle<RocksStore, Eth>;
-
-/// The three London blocks' numbers.
-pub(crate) const LONDON: [u64; 3] = [15_040_708, 15_040_709, 15_040_710];
-
-fn data(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../chain-eth/tests/data").join(format!("{name}.bin.zst"));
-    let mut out = Vec::new();
-    zstd::Decoder::new(std::fs::File::open(&path).unwrap()).unwrap().read_to_end(&mut out).unwrap();
-    out
-}
-
-/// Block `n` as the store takes it (senders recovered).
-pub(crate) fn london_block(n: u64) -> NewBlock<Eth> {
-    let header = portal::header_with_proof(&data(&format!("{n}-header_with_proof"))).unwrap();
-    let (transactions, ommers) = portal::body_legacy(&data(&format!("{n}-body"))).unwrap();
-    let receipts = portal::receipts(&data(&format!("{n}-receipts"))).unwrap();
-    let senders = recover_all(&transactions, Recovery::default(), 0).unwrap();
-    let extra = EthBody { ommers, withdrawals: None, total_difficulty: None };
-    NewBlock { block: Block { header, transactions, extra }, receipts, senders, state: Vec::new() }
-}
-
-/// The three blocks.
-pub(crate) fn london() -> Vec<NewBlock<Eth>> {
-    LONDON.iter().map(|n| london_block(*n)).collect()
-}
 
 /// The default configuration for the Ethereum model in `dir`, the endpoint on a free
 /// loopback port.
@@ -110,42 +90,13 @@ pub(crate) fn hex(n: u64) -> Value {
     Value::String(format!("{n:#x}"))
 }
 
-/// The state root of `state` computed with alloy-trie alone (independent of the store).
-fn root_of(
-    state: &std::collections::BTreeMap<chain_eth::EthStateKey, chain_eth::EthStateValue>,
-) -> alloy_primitives::B256 {
-    use alloy_primitives::{Address, B256, U256};
-    use chain_eth::EthStateValue;
-    let mut storage: std::collections::BTreeMap<Address, Vec<(B256, U256)>> = Default::default();
-    for (k, v) in state {
-        if let (Some(slot), EthStateValue::Slot(value)) = (k.slot, v)
-            && !value.is_zero()
-        {
-            storage.entry(k.address).or_default().push((slot, *value));
-        }
-    }
-    let accounts = state.iter().filter_map(|(k, v)| match v {
-        EthStateValue::Account { nonce, balance, code_hash } if k.slot.is_none() => {
-            let storage_root = storage
-                .get(&k.address)
-                .map_or(alloy_trie::EMPTY_ROOT_HASH, |s| alloy_trie::root::storage_root_unhashed(s.clone()));
-            Some((
-                k.address,
-                alloy_trie::TrieAccount { nonce: *nonce, balance: *balance, storage_root, code_hash: *code_hash },
-            ))
-        }
-        _ => None,
-    });
-    alloy_trie::root::state_root_unhashed(accounts)
-}
-
 /// `blocks` (a chain from the generator) with each header's state root set to the real root
 /// of the state its writes make, and the parent hashes sealed again to match.
 /// A contract whose slots a block writes first is given its account record in that block
 /// (the generator writes contracts' slots only), so that its storage is in the state trie.
 pub(crate) fn with_state_roots(mut blocks: Vec<NewBlock<Eth>>) -> Vec<NewBlock<Eth>> {
     use chain_eth::{EthStateKey, EthStateValue};
-    let mut state = std::collections::BTreeMap::new();
+    let mut state = london_data::State::new();
     let mut parent = None;
     for b in &mut blocks {
         let mut new_contracts: Vec<alloy_primitives::Address> = Vec::new();
@@ -162,14 +113,9 @@ pub(crate) fn with_state_roots(mut blocks: Vec<NewBlock<Eth>>) -> Vec<NewBlock<E
                 Some(EthStateValue::Account { nonce: 1, balance: alloy_primitives::U256::ZERO, code_hash }),
             ));
         }
-        for (k, v) in &b.state {
-            match v {
-                Some(v) => state.insert(*k, v.clone()),
-                None => state.remove(k),
-            };
-        }
+        london_data::apply(&mut state, b);
         let mut h = b.block.header.header.clone();
-        h.state_root = root_of(&state);
+        h.state_root = london_data::root_of(&state);
         if let Some(p) = parent {
             h.parent_hash = p;
         }

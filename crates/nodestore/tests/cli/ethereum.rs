@@ -117,16 +117,16 @@ fn the_json_rpc_endpoint_serves_a_node_and_a_replica() {
         c.args(["serve", "--rpc"]);
         c
     };
-    let (node, node_addr, node_log) = super::serve_rpc(command(false));
-    let (replica, replica_addr, replica_log) = super::serve_rpc(command(true));
+    let (node, node_addr, node_log) = super::rpc::serve_rpc(command(false));
+    let (replica, replica_addr, replica_log) = super::rpc::serve_rpc(command(true));
     assert_ne!(node_addr, replica_addr);
     for addr in [&node_addr, &replica_addr] {
-        let got = super::rpc(addr, "eth_getBlockByNumber", serde_json::json!(["0xa", false]));
+        let got = super::rpc::call(addr, "eth_getBlockByNumber", serde_json::json!(["0xa", false]));
         assert_eq!(got["hash"], block["hash"], "{addr}");
         let tx = block["transactions"][2].as_str().unwrap();
-        let receipt = super::rpc(addr, "eth_getTransactionReceipt", serde_json::json!([tx]));
+        let receipt = super::rpc::call(addr, "eth_getTransactionReceipt", serde_json::json!([tx]));
         assert_eq!(receipt["blockNumber"], "0xa");
     }
-    super::interrupt(replica, replica_log);
-    super::interrupt(node, node_log);
+    super::rpc::interrupt(replica, replica_log);
+    super::rpc::interrupt(node, node_log);
 }
