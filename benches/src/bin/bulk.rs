@@ -9,9 +9,10 @@
 //!   rate measured in the same run; the import's peak memory (sorted runs, and the process's
 //!   peak resident set).
 //!
-//! `cargo xtask bench --only-bulk [--quick]`; prints Markdown. `--profile-bulk` runs the
-//! synthetic bulk import alone, `--profile-live` the live path with the state trie alone (for
-//! `perf record`).
+//! `cargo xtask bench --only-bulk [--quick]`; prints Markdown. For `perf record`, the binary
+//! runs one part alone: `--profile-bulk` the synthetic bulk import, `--profile-check` that
+//! import then the integrity check (timed), `--profile-live` the live path with the state
+//! trie, `--profile-verify` the era1 import's checks on blocks held in memory.
 
 use std::io::Write;
 use std::path::Path;
@@ -125,6 +126,49 @@ fn bulk_synthetic(
     (chain, (elapsed + started.elapsed()).as_secs_f64(), report)
 }
 
+/// The checks of the era1 import on mainnet-shaped blocks held in memory (senders recovered
+/// beforehand): the block hash and body roots, the receipts root, the bloom, and the whole
+/// `CheckedBlock::check`; microseconds per block for each.
+fn profile_verify(root: &Path, quick: bool) {
+    use chain_eth::Eth;
+    use chain_store::{Bloom, ChainModel};
+    let per_file = if quick { 50 } else { 250 };
+    let paths = write_generated(root, MAINNET_LONDON, 11, 1, per_file).expect("era1 file");
+    let mut reader = Era1Reader::open(&paths[0]).expect("open");
+    let mut blocks = Vec::new();
+    while let Some(block) = reader.next_block().expect("read") {
+        blocks.push(new_block(block, &paths[0], Recovery::default()).expect("senders"));
+    }
+    let rounds = if quick { 2 } else { 8 };
+    let per_block = |f: &dyn Fn(&chain_store::NewBlock<Eth>)| {
+        let started = Instant::now();
+        for _ in 0..rounds {
+            for b in &blocks {
+                f(b);
+            }
+        }
+        started.elapsed().as_secs_f64() * 1e6 / (rounds * blocks.len()) as f64
+    };
+    let body = per_block(&|b| Eth::verify_body(&b.block.header, &b.block.transactions, &b.block.extra).expect("body"));
+    let receipts = per_block(&|b| {
+        std::hint::black_box(Eth::verify_receipts(&b.block.header, &b.receipts).expect("receipts"));
+    });
+    let bloom = per_block(&|b| {
+        std::hint::black_box(Bloom::of_receipts::<Eth>(&b.receipts));
+    });
+    let whole = per_block(&|b| {
+        std::hint::black_box(CheckedBlock::check(b.clone()).expect("check"));
+    });
+    let clone = per_block(&|b| {
+        std::hint::black_box(b.clone());
+    });
+    println!(
+        "verify, µs per {}-transaction block: body (hash, transactions, ommers, withdrawals) {body:.0}, \
+         receipts root (and the bloom, where the model returns it) {receipts:.0}, the store's own bloom of the receipts {bloom:.0}; CheckedBlock::check {whole:.0} (of which the block's clone {clone:.0})",
+        MAINNET_LONDON.txs_per_block
+    );
+}
+
 fn mib(b: u64) -> f64 {
     b as f64 / f64::from(1u32 << 20)
 }
@@ -149,6 +193,15 @@ fn main() {
         println!("bulk: {:.0} blocks/s", blocks as f64 / secs);
         return;
     }
+    // `--profile-check`: the synthetic bulk import, then the integrity check alone, timed.
+    if std::env::args().any(|a| a == "--profile-check") {
+        let (chain, _, _) = bulk_synthetic(root, blocks, BUDGET);
+        let started = Instant::now();
+        let report = chain.check().expect("check");
+        assert!(report.is_ok(), "{report}");
+        println!("integrity check of {blocks} blocks: {:.1} s", started.elapsed().as_secs_f64());
+        return;
+    }
     // `--profile-live`: the live path with the state trie alone.
     if std::env::args().any(|a| a == "--profile-live") {
         let (chain, secs) = live_synthetic(root, "live", blocks, true);
@@ -157,6 +210,12 @@ fn main() {
         return;
     }
 
+    // `--profile-verify`: the era1 import's checks alone, each part timed, on blocks read once
+    // (for `perf record`), then stop.
+    if std::env::args().any(|a| a == "--profile-verify") {
+        profile_verify(root, quick);
+        return;
+    }
     // Raw RocksDB floor: the overhead benchmark's block (header, 100 transactions, canonical).
     let raw_store = open(&root.join("raw"), schema());
     let db = raw_store.raw_db();

@@ -54,7 +54,22 @@ pub fn transactions_root(txs: &[EthTx]) -> B256 {
 
 /// The receipts root of `receipts`.
 pub fn receipts_root(receipts: &[EthReceipt]) -> B256 {
-    ordered_trie_root_with_encoder(receipts, |r, buf| r.to_envelope().encode_2718(buf))
+    receipts_root_and_bloom(receipts).0
+}
+
+/// The receipts root of `receipts` and the block's logs bloom: each receipt's bloom is
+/// computed once (Keccak-256 of every log address and topic) for both its encoding under the
+/// root and the block's bloom, their union; each receipt is encoded in place
+/// ([`EthReceipt::encode_2718_with_bloom`]).
+pub fn receipts_root_and_bloom(receipts: &[EthReceipt]) -> (B256, alloy_primitives::Bloom) {
+    let blooms: Vec<alloy_primitives::Bloom> = receipts.iter().map(EthReceipt::bloom).collect();
+    let mut block = alloy_primitives::Bloom::ZERO;
+    for b in &blooms {
+        block.accrue_bloom(b);
+    }
+    let items: Vec<(&EthReceipt, &alloy_primitives::Bloom)> = receipts.iter().zip(&blooms).collect();
+    let root = ordered_trie_root_with_encoder(&items, |(r, bloom), buf| r.encode_2718_with_bloom(bloom, buf));
+    (root, block)
 }
 
 impl ChainModel for Eth {
@@ -104,13 +119,14 @@ impl ChainModel for Eth {
         Ok(())
     }
 
-    /// The receipts root against the receipts (each re-encoded with its bloom).
-    fn verify_receipts(header: &EthHeader, receipts: &[EthReceipt]) -> Result<(), Mismatch> {
-        let root = receipts_root(receipts);
+    /// The receipts root against the receipts (each encoded with its bloom); returns the
+    /// block's bloom, computed on the way (Ethereum's bloom bytes are the store's).
+    fn verify_receipts(header: &EthHeader, receipts: &[EthReceipt]) -> Result<Option<Bloom>, Mismatch> {
+        let (root, bloom) = receipts_root_and_bloom(receipts);
         if root != header.header.receipts_root {
             return Err(mismatch("the receipts root", header.header.receipts_root, root));
         }
-        Ok(())
+        Ok(Some(Bloom::from_bytes(bloom.0.0)))
     }
 
     /// Ethereum's three 11-bit slices of the item's Keccak-256, mirrored (`2047 - b`) into the

@@ -149,6 +149,22 @@ impl EthReceipt {
         }
     }
 
+    /// Appends this receipt's EIP-2718 encoding with `bloom` (its own logs' bloom, which the
+    /// caller computed) to `out`: what the receipts root covers, the bytes of
+    /// [`EthReceipt::to_envelope`]'s encoding, written from the receipt in place (no envelope,
+    /// no copy of the logs).
+    pub fn encode_2718_with_bloom(&self, bloom: &EthBloom, out: &mut Vec<u8>) {
+        if self.tx_type != TxType::Legacy {
+            out.push(self.tx_type as u8);
+        }
+        let payload = self.status.length() + self.cumulative_gas_used.length() + bloom.length() + self.logs.length();
+        alloy_rlp::Header { list: true, payload_length: payload }.encode(out);
+        self.status.encode(out);
+        self.cumulative_gas_used.encode(out);
+        bloom.encode(out);
+        self.logs.encode(out);
+    }
+
     /// The logs bloom of this receipt.
     pub fn bloom(&self) -> EthBloom {
         let mut bloom = EthBloom::ZERO;
@@ -327,4 +343,38 @@ pub enum EthStateValue {
     },
     /// A storage slot's value.
     Slot(U256),
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::{Bytes, LogData};
+
+    use super::*;
+
+    /// The in-place encoding is the envelope's, for every transaction type and both kinds of
+    /// status (EIP-658 and the pre-Byzantium post-state root), with and without logs.
+    #[test]
+    fn receipt_encoded_in_place_is_the_envelopes_encoding() {
+        let log = |i: u8| {
+            let topics = (0..i % 5).map(|t| B256::repeat_byte(i.wrapping_add(t))).collect();
+            EthLog(Log {
+                address: Address::repeat_byte(i),
+                data: LogData::new_unchecked(topics, Bytes::from(vec![i; usize::from(i) * 7])),
+            })
+        };
+        let types = [TxType::Legacy, TxType::Eip2930, TxType::Eip1559, TxType::Eip4844, TxType::Eip7702];
+        let statuses =
+            [Eip658Value::Eip658(true), Eip658Value::Eip658(false), Eip658Value::PostState(B256::repeat_byte(9))];
+        for (i, (tx_type, status)) in types.iter().flat_map(|t| statuses.iter().map(move |s| (t, s))).enumerate() {
+            let receipt = EthReceipt {
+                tx_type: *tx_type,
+                status: *status,
+                cumulative_gas_used: (21_000 * (i as u64 + 1)) << (i % 40),
+                logs: (0..i as u8 % 4).map(|j| log(j * 13 + i as u8)).collect(),
+            };
+            let mut encoded = Vec::new();
+            receipt.encode_2718_with_bloom(&receipt.bloom(), &mut encoded);
+            assert_eq!(encoded, receipt.to_envelope().encoded_2718(), "{tx_type:?}, {status:?}");
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 mod common;
 
+use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, b256};
 use chain_eth::generator::{EthGenerator, MAINNET_LONDON};
 use chain_eth::senders::{Recovery, recover_all};
@@ -43,11 +44,21 @@ fn decoding_reproduces_every_hash_and_root() {
             <Eth as chain_store::ChainModel>::verify_body(&b.block.header, &b.block.transactions, &b.block.extra),
             Ok(())
         );
-        assert_eq!(<Eth as chain_store::ChainModel>::verify_receipts(&b.block.header, &b.receipts), Ok(()));
-        // The header's bloom is the union of the receipts' blooms, and the store's bloom of
-        // the receipts (Ethereum's bits, in the store's layout) is byte for byte the header's.
+        // The receipts' check returns the block's bloom it computed on the way: the union of
+        // the receipts' blooms, byte for byte the header's, and the store's own bloom of the
+        // receipts (Ethereum's bits, in the store's layout).
+        let checked = <Eth as chain_store::ChainModel>::verify_receipts(&b.block.header, &b.receipts)
+            .expect("receipts root")
+            .expect("Ethereum's check computes the bloom");
+        assert_eq!(checked.0[..], b.block.header.header.logs_bloom.0[..]);
         let store_bloom = chain_store::Bloom::of_receipts::<Eth>(&b.receipts);
-        assert_eq!(store_bloom.0[..], b.block.header.header.logs_bloom.0[..]);
+        assert_eq!(store_bloom, checked);
+        // Each receipt encoded in place is its envelope's EIP-2718 encoding.
+        for r in &b.receipts {
+            let mut encoded = Vec::new();
+            r.encode_2718_with_bloom(&r.bloom(), &mut encoded);
+            assert_eq!(encoded, r.to_envelope().encoded_2718(), "block {number}: a {:?} receipt", r.tx_type);
+        }
     }
     for w in blocks.windows(2) {
         assert_eq!(w[1].block.header.parent_hash(), w[0].block.hash());

@@ -287,9 +287,9 @@ pub(crate) fn check_contents<M: ChainModel>(new: &NewBlock<M>) -> Result<Bloom, 
     }
     M::verify_body(&block.header, &block.transactions, &block.extra)
         .map_err(|m| ChainError::BodyMismatch { block: shown(), mismatch: m })?;
-    M::verify_receipts(&block.header, &new.receipts)
-        .map_err(|m| ChainError::BodyMismatch { block: shown(), mismatch: m })?;
-    let bloom = Bloom::of_receipts::<M>(&new.receipts);
+    let bloom = M::verify_receipts(&block.header, &new.receipts)
+        .map_err(|m| ChainError::BodyMismatch { block: shown(), mismatch: m })?
+        .unwrap_or_else(|| Bloom::of_receipts::<M>(&new.receipts));
     if let Some(claimed) = M::header_bloom(&block.header)
         && claimed != bloom
     {

@@ -109,7 +109,13 @@ pub trait ChainModel: Sized + Send + Sync + 'static {
     fn verify_body(header: &Self::Header, transactions: &[Self::Tx], extra: &Self::BodyExtra) -> Result<(), Mismatch>;
 
     /// Checks a block's receipts against its header's commitment to them, where it has one.
-    fn verify_receipts(header: &Self::Header, receipts: &[Self::Receipt]) -> Result<(), Mismatch>;
+    ///
+    /// Returns the block's bloom where the check computed it on the way (Ethereum's receipts
+    /// root covers each receipt's bloom), so the store does not hash every log item again;
+    /// `None` lets the store compute it from the logs with [`ChainModel::bloom_positions`]. A
+    /// returned bloom must be that same computation (the store compares it with the header's
+    /// and stores it).
+    fn verify_receipts(header: &Self::Header, receipts: &[Self::Receipt]) -> Result<Option<Bloom>, Mismatch>;
 
     /// The three bits (of [`crate::BLOOM_BITS`]) that a log address or topic sets in a block's
     /// bloom. Part of the stored format of the bloom tables.
@@ -315,10 +321,12 @@ impl<H: Serialize + DeserializeOwned> PostcardValue for TxLocation<H> {}
 
 /// Lowercase hex with a `0x` prefix, for messages.
 pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(2 + bytes.len() * 2);
     s.push_str("0x");
     for b in bytes {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     s
 }
