@@ -139,7 +139,7 @@ impl EthReceipt {
             cumulative_gas_used: self.cumulative_gas_used,
             logs: self.logs.iter().map(|l| l.0.clone()).collect::<Vec<Log>>(),
         };
-        let with_bloom = ReceiptWithBloom::new(receipt.clone(), receipt.bloom_slow());
+        let with_bloom = ReceiptWithBloom::new(receipt, self.bloom());
         match self.tx_type {
             TxType::Legacy => ReceiptEnvelope::Legacy(with_bloom),
             TxType::Eip2930 => ReceiptEnvelope::Eip2930(with_bloom),

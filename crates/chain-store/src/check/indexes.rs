@@ -47,6 +47,13 @@ impl EntrySum {
     }
 }
 
+/// How many entries, and the digest: what a report says of sums that differ.
+impl std::fmt::Display for EntrySum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} entries, digest {:032x}", self.count, self.sum)
+    }
+}
+
 /// The sums of the transaction index and the address index: expected by the walk, or held.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct IndexSums {
