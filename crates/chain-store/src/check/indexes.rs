@@ -201,41 +201,39 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
                 }
             }
             if doubt.addresses {
-                let shown = |(party, number, index): &(Fixed<M::Address>, u64, u32)| {
-                    format!("{} {number} {index}", hex(party.0.as_ref()))
-                };
                 let keys: Vec<_> = expected.addresses.iter().map(|(k, _)| *k).collect();
                 let found = self.index_values::<AddressIndex<M>>(&keys)?;
                 for ((k, tx), stored) in expected.addresses.iter().zip(found) {
                     if stored.is_some_and(|t| t.is_none_or(|t| t.0 != *tx)) {
                         r.note(
                             AddressIndex::<M>::NAME,
-                            shown(k),
+                            address_key(&k.0.0, k.1, k.2),
                             format!("missing or wrong entry for tx {}", hex(tx.as_ref())),
                         );
                     }
                 }
             }
         }
-        let entries = self.store.iter_all::<TxIndex<M>>(Direction::Forward)?.filter_map(Result::ok);
-        for (tx, loc) in entries.filter(|_| doubt.txs) {
-            let at = BlockRef { number: loc.0.number, hash: loc.0.block };
-            if at.number >= ptrs.pruned_below && self.canonical_matches(at, head.number)? == Some(false) {
-                r.note(TxIndex::<M>::NAME, hex(tx.0.as_ref()), "points to a block that is not canonical");
+        // Each doubted index scanned once more (the other one not at all).
+        if doubt.txs {
+            for (tx, loc) in self.store.iter_all::<TxIndex<M>>(Direction::Forward)?.filter_map(Result::ok) {
+                let at = BlockRef { number: loc.0.number, hash: loc.0.block };
+                if at.number >= ptrs.pruned_below && self.canonical_matches(at, head.number)? == Some(false) {
+                    r.note(TxIndex::<M>::NAME, hex(tx.0.as_ref()), "points to a block that is not canonical");
+                }
             }
         }
-        let entries = self.store.iter_all::<AddressIndex<M>>(Direction::Forward)?.filter_map(Result::ok);
-        for ((party, number, index), tx) in entries.filter(|_| doubt.addresses) {
-            if number < ptrs.pruned_below {
-                continue;
-            }
-            let loc = self.store.get::<TxIndex<M>>(&Fixed(tx.0)).ok().flatten();
-            if !loc.is_some_and(|l| l.0.number == number && l.0.index == index) {
-                r.note(
-                    AddressIndex::<M>::NAME,
-                    format!("{} {number} {index}", hex(party.0.as_ref())),
-                    "entry for a transaction not at this canonical position",
-                );
+        if doubt.addresses {
+            let entries = self.store.iter_all::<AddressIndex<M>>(Direction::Forward)?.filter_map(Result::ok);
+            for ((party, number, index), tx) in entries.filter(|((_, number, _), _)| *number >= ptrs.pruned_below) {
+                let loc = self.store.get::<TxIndex<M>>(&Fixed(tx.0)).ok().flatten();
+                if !loc.is_some_and(|l| l.0.number == number && l.0.index == index) {
+                    r.note(
+                        AddressIndex::<M>::NAME,
+                        address_key(&party.0, number, index),
+                        "entry for a transaction not at this canonical position",
+                    );
+                }
             }
         }
         Ok(())
@@ -262,4 +260,9 @@ fn items<X: serde::Serialize + serde::de::DeserializeOwned>(
 ) -> Vec<(u32, X)> {
     let unpacked = value.ok().flatten().and_then(|p| p.unpack().ok()).unwrap_or_default();
     unpacked.into_iter().enumerate().map(|(i, x)| (i as u32, x)).collect()
+}
+
+/// An address-index key, readable: the party, the height, the index in the block.
+fn address_key<A: AsRef<[u8]>>(party: &A, number: u64, index: u32) -> String {
+    format!("{} {number} {index}", hex(party.as_ref()))
 }
