@@ -74,6 +74,8 @@ pub fn receipts_root_and_bloom(receipts: &[EthReceipt]) -> (B256, alloy_primitiv
 
 impl ChainModel for Eth {
     const SCHEMA_NAME: &'static str = "chain-eth";
+    /// Receipts are stored as their RLP encoding, which holds addresses and topics as they are.
+    const LOG_ITEMS_VERBATIM: bool = true;
     type Hash = B256;
     type Address = Address;
     type Header = EthHeader;

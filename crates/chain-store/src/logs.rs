@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use memchr::memmem;
+
 use storage_api::{Direction, KvReader, ReadExt};
 
 use crate::ChainStore;
@@ -252,10 +254,17 @@ impl<S: KvReader, M: ChainModel> LogSource<M> for ChainStore<S, M> {
         filter: &LogFilter<M::Address, M::Hash>,
         out: &mut Vec<LogMatchOf<M>>,
     ) -> Result<(), ChainError> {
+        let needles = Needles::of::<M>(filter);
         for &number in numbers {
             let Some(hash) = self.store.get::<Canonical<M>>(&number)? else { continue };
             let block = BlockRef { number, hash: hash.0 };
-            let receipts = self.block_receipts(&block)?;
+            let receipts = match &needles {
+                None => self.block_receipts(&block)?,
+                Some(n) => match self.block_receipts_if(&block, |bytes| n.may_match(bytes))? {
+                    Some(receipts) => receipts,
+                    None => continue,
+                },
+            };
             let tx_hash = |index: u32| {
                 let loc = TxLocation { number, block: block.hash, index };
                 Ok(self.tx_part::<Transactions<M>, _>(&loc)?.hash())
@@ -263,6 +272,39 @@ impl<S: KvReader, M: ChainModel> LogSource<M> for ChainStore<S, M> {
             push_matches::<M>(block, &receipts, tx_hash, filter, out)?;
         }
         Ok(())
+    }
+}
+
+/// The bytes a block's stored receipts must hold for any of its logs to match a filter, where
+/// the model stores log items verbatim ([`ChainModel::LOG_ITEMS_VERBATIM`]): per group of the
+/// filter (the addresses; each constrained topic position) one of its alternatives. A block
+/// lacking a group's every alternative has no match and is not decoded — most candidates of the
+/// bloom-bit sections are such false positives once blocks carry many logs.
+pub(crate) struct Needles {
+    groups: Vec<Vec<memchr::memmem::Finder<'static>>>,
+}
+
+impl Needles {
+    /// The needles of `filter`; `None` where the model's encoding does not allow the search
+    /// or the filter asks for nothing (every log matches).
+    pub(crate) fn of<M: ChainModel>(filter: &LogFilter<M::Address, M::Hash>) -> Option<Self> {
+        if !M::LOG_ITEMS_VERBATIM {
+            return None;
+        }
+        let finder = |item: &[u8]| memmem::Finder::new(item).into_owned();
+        let mut groups = Vec::new();
+        if !filter.addresses.is_empty() {
+            groups.push(filter.addresses.iter().map(|a| finder(a.as_ref())).collect::<Vec<_>>());
+        }
+        for alternatives in filter.topics.iter().filter(|t| !t.is_empty()) {
+            groups.push(alternatives.iter().map(|t| finder(t.as_ref())).collect());
+        }
+        (!groups.is_empty()).then_some(Needles { groups })
+    }
+
+    /// Whether `bytes` hold at least one alternative of every group.
+    pub(crate) fn may_match(&self, bytes: &[u8]) -> bool {
+        self.groups.iter().all(|group| group.iter().any(|f| f.find(bytes).is_some()))
     }
 }
 
@@ -274,4 +316,48 @@ pub(crate) fn log_matches<M: ChainModel>(log: &M::Log, filter: &LogFilter<M::Add
             .iter()
             .enumerate()
             .all(|(i, alts)| alts.is_empty() || log.topics().get(i).is_some_and(|t| alts.contains(t)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packed::Packed;
+    use crate::synthetic::{Address, B256, Synthetic, SyntheticLog, SyntheticReceipt};
+
+    fn receipt(logs: &[(u8, &[u8])]) -> SyntheticReceipt {
+        let logs = logs
+            .iter()
+            .map(|(a, topics)| SyntheticLog {
+                address: Address([*a; 20]),
+                topics: topics.iter().map(|t| B256([*t; 32])).collect(),
+                data: vec![0xee; 40],
+            })
+            .collect();
+        SyntheticReceipt { success: true, gas_used: 21_000, logs }
+    }
+
+    /// The stored bytes of a block's receipts hold every log item (the model's promise), and
+    /// a filter on an item nowhere in the block is refused without a decode.
+    #[test]
+    fn needles_find_every_stored_item_and_refuse_absent_ones() {
+        let receipts = [receipt(&[(1, &[10, 11]), (2, &[12])]), receipt(&[]), receipt(&[(3, &[13, 14, 15])])];
+        let mut bytes = Vec::new();
+        storage_api::ValueCodec::encode_value(&Packed::pack(receipts.iter()).unwrap(), &mut bytes).unwrap();
+        let filter = |addresses: &[u8], topic0: &[u8]| {
+            LogFilter::<Address, B256>::range(0, 10)
+                .addresses(addresses.iter().map(|a| Address([*a; 20])))
+                .topic(0, topic0.iter().map(|t| B256([*t; 32])))
+        };
+        let may = |f: &LogFilter<Address, B256>| Needles::of::<Synthetic>(f).expect("items asked").may_match(&bytes);
+        for log in receipts.iter().flat_map(|r| &r.logs) {
+            assert!(may(&filter(&[log.address.0[0]], &[])));
+            for t in &log.topics {
+                assert!(may(&filter(&[], &[t.0[0]])));
+            }
+        }
+        assert!(may(&filter(&[9, 2], &[99, 12])), "one alternative of each group is enough");
+        assert!(!may(&filter(&[9], &[])), "an address nowhere in the block");
+        assert!(!may(&filter(&[1], &[99])), "every group must be present");
+        assert!(Needles::of::<Synthetic>(&LogFilter::range(0, 10)).is_none(), "no item asked: every log matches");
+    }
 }

@@ -121,6 +121,14 @@ pub trait ChainModel: Sized + Send + Sync + 'static {
     /// bloom. Part of the stored format of the bloom tables.
     fn bloom_positions(item: &[u8]) -> [u16; 3];
 
+    /// Whether a receipt's stored encoding (its `Serialize` form in postcard) holds each of its
+    /// logs' address and topics byte for byte, as their `AsRef<[u8]>` gives them. Log filters
+    /// then pass over a candidate block whose stored receipts lack the bytes the filter asks
+    /// for without decoding them (a bloom false positive costs a byte search, not a decode of
+    /// every receipt). `false` for an encoding that transforms them (compression, say): every
+    /// candidate is decoded.
+    const LOG_ITEMS_VERBATIM: bool;
+
     /// The logs bloom the header carries, in the store's layout, if the model's headers carry
     /// one: inserts then check the receipts against it, and a block taken from a trusted header
     /// alone still has its bloom.

@@ -210,6 +210,25 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         self.all::<Receipts<M>, _>(at, None)
     }
 
+    /// The receipts of block `at` if `keep` accepts their stored bytes (the value as stored,
+    /// offset table included); `None` without decoding them if it does not.
+    pub(crate) fn block_receipts_if(
+        &self,
+        at: &BlockRef<M::Hash>,
+        keep: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<Option<Vec<M::Receipt>>, ChainError> {
+        self.not_pruned::<Receipts<M>>(at)?;
+        let key = storage_api::KeyCodec::to_key_bytes(&block_key::<M>(at));
+        let read = self.store.get_raw_with(Receipts::<M>::NAME, &key, |bytes| {
+            keep(bytes).then(|| crate::packed::unpack_bytes::<M::Receipt>(bytes))
+        })?;
+        match read {
+            Some(Some(items)) => items.map(Some).map_err(decode_error::<Receipts<M>>),
+            Some(None) => Ok(None),
+            None => Err(self.absent::<Receipts<M>>(at)),
+        }
+    }
+
     /// What the indexes hold for each transaction of block `at`: hash, sender, recipient.
     pub(crate) fn tx_entries(&self, at: &BlockRef<M::Hash>) -> Result<Vec<TxEntry<M>>, ChainError> {
         let record = self.body_record(at)?;

@@ -286,6 +286,8 @@ pub struct Synthetic;
 
 impl ChainModel for Synthetic {
     const SCHEMA_NAME: &'static str = crate::schema::SCHEMA_NAME;
+    /// Postcard writes the byte arrays of addresses and topics as they are.
+    const LOG_ITEMS_VERBATIM: bool = true;
     type Hash = B256;
     type Address = Address;
     type Header = SyntheticHeader;
