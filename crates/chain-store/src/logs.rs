@@ -278,8 +278,9 @@ impl<S: KvReader, M: ChainModel> LogSource<M> for ChainStore<S, M> {
 /// The bytes a block's stored receipts must hold for any of its logs to match a filter, where
 /// the model stores log items verbatim ([`ChainModel::LOG_ITEMS_VERBATIM`]): per group of the
 /// filter (the addresses; each constrained topic position) one of its alternatives. A block
-/// lacking a group's every alternative has no match and is not decoded — most candidates of the
-/// bloom-bit sections are such false positives once blocks carry many logs.
+/// lacking a group's every alternative has no match and is not decoded: a bloom false positive
+/// costs a byte search (most candidates are false positives once blooms fill up, as mainnet's
+/// do).
 pub(crate) struct Needles {
     groups: Vec<Vec<memchr::memmem::Finder<'static>>>,
 }

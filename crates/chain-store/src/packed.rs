@@ -117,6 +117,12 @@ pub fn unpack_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, CodecEr
     Ok(out)
 }
 
+/// Checks the offset table of the packed value `bytes`, as every decode does first (for a
+/// caller that looks at the bytes without decoding them).
+pub fn check_table(bytes: &[u8]) -> Result<(), CodecError> {
+    table(bytes).map(|_| ())
+}
+
 /// Item `i` of the packed value `bytes` (the others are not decoded); `None` past the end.
 pub fn item_from_bytes<T: DeserializeOwned>(bytes: &[u8], i: usize) -> Result<Option<T>, CodecError> {
     let (count, ends, items) = table(bytes)?;

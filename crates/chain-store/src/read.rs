@@ -211,7 +211,8 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     }
 
     /// The receipts of block `at` if `keep` accepts their stored bytes (the value as stored,
-    /// offset table included); `None` without decoding them if it does not.
+    /// offset table included); `None` without decoding them if it does not. A value whose
+    /// offset table is damaged is an error either way.
     pub(crate) fn block_receipts_if(
         &self,
         at: &BlockRef<M::Hash>,
@@ -219,9 +220,11 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     ) -> Result<Option<Vec<M::Receipt>>, ChainError> {
         self.not_pruned::<Receipts<M>>(at)?;
         let key = storage_api::KeyCodec::to_key_bytes(&block_key::<M>(at));
-        let read = self.store.get_raw_with(Receipts::<M>::NAME, &key, |bytes| {
-            keep(bytes).then(|| crate::packed::unpack_bytes::<M::Receipt>(bytes))
-        })?;
+        let read =
+            self.store.get_raw_with(Receipts::<M>::NAME, &key, |bytes| match crate::packed::check_table(bytes) {
+                Err(e) => Some(Err(e)),
+                Ok(()) => keep(bytes).then(|| crate::packed::unpack_bytes::<M::Receipt>(bytes)),
+            })?;
         match read {
             Some(Some(items)) => items.map(Some).map_err(decode_error::<Receipts<M>>),
             Some(None) => Ok(None),

@@ -141,11 +141,25 @@ fn damaged_values_are_found<S: KvStore>(fx: Fx<S>) {
     let tail = SECTION_SIZE + 5;
     let probe = Address([1; 20]);
     let bit = chain_store::bloom::bit_positions(&probe.0)[0];
+    // A block with a log: a filter for its emitter makes the block a candidate, and damaged
+    // receipts must fail the filter even where their bytes no longer hold the emitter.
+    let (ln, lh, emitter) = blocks
+        .iter()
+        .skip(1)
+        .find_map(|b| {
+            b.receipts.iter().flat_map(|r| &r.logs).next().map(|l| (b.block.number(), b.block.hash(), l.address))
+        })
+        .expect("the tiny chain has logs");
     let cases: Vec<(&'static str, Vec<u8>, Read<'_, S>)> = vec![
         (Headers::<Synthetic>::NAME, b1.to_key_bytes(), Box::new(move |c| c.header(&b1).map(drop))),
         (Bodies::<Synthetic>::NAME, (1u64, b1).to_key_bytes(), Box::new(move |c| c.block(&b1).map(drop))),
         (Transactions::<Synthetic>::NAME, (1u64, b1).to_key_bytes(), Box::new(move |c| c.block(&b1).map(drop))),
         (Receipts::<Synthetic>::NAME, (1u64, b1).to_key_bytes(), Box::new(|c| c.receipts_by_number(1).map(drop))),
+        (
+            Receipts::<Synthetic>::NAME,
+            (ln, lh).to_key_bytes(),
+            Box::new(move |c| c.logs(&LogFilter::range(ln, ln).addresses([emitter]), 10).map(drop)),
+        ),
         (Canonical::<Synthetic>::NAME, 1u64.to_key_bytes(), Box::new(|c| c.canonical_hash(1).map(drop))),
         (TxIndex::<Synthetic>::NAME, tx.hash.to_key_bytes(), Box::new(move |c| c.tx_location(&tx.hash).map(drop))),
         (
