@@ -282,7 +282,7 @@ impl<S: KvReader, M: ChainModel> LogSource<M> for ChainStore<S, M> {
 /// costs a byte search (most candidates are false positives once blooms fill up, as mainnet's
 /// do).
 pub(crate) struct Needles {
-    groups: Vec<Vec<memchr::memmem::Finder<'static>>>,
+    groups: Vec<Vec<memmem::Finder<'static>>>,
 }
 
 impl Needles {

@@ -211,25 +211,13 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
     }
 
     /// The receipts of block `at` if `keep` accepts their stored bytes (the value as stored,
-    /// offset table included); `None` without decoding them if it does not. A value whose
-    /// offset table is damaged is an error either way.
+    /// offset table included); `None` without decoding them if it does not.
     pub(crate) fn block_receipts_if(
         &self,
         at: &BlockRef<M::Hash>,
         keep: impl FnOnce(&[u8]) -> bool,
     ) -> Result<Option<Vec<M::Receipt>>, ChainError> {
-        self.not_pruned::<Receipts<M>>(at)?;
-        let key = storage_api::KeyCodec::to_key_bytes(&block_key::<M>(at));
-        let read =
-            self.store.get_raw_with(Receipts::<M>::NAME, &key, |bytes| match crate::packed::check_table(bytes) {
-                Err(e) => Some(Err(e)),
-                Ok(()) => keep(bytes).then(|| crate::packed::unpack_bytes::<M::Receipt>(bytes)),
-            })?;
-        match read {
-            Some(Some(items)) => items.map(Some).map_err(decode_error::<Receipts<M>>),
-            Some(None) => Ok(None),
-            None => Err(self.absent::<Receipts<M>>(at)),
-        }
+        self.all_if::<Receipts<M>, _>(at, None, keep)
     }
 
     /// What the indexes hold for each transaction of block `at`: hash, sender, recipient.
@@ -261,16 +249,39 @@ impl<S: KvReader, M: ChainModel> ChainStore<S, M> {
         T: Table<Key = (u64, Fixed<M::Hash>), Value = Packed<X>>,
         X: serde::Serialize + serde::de::DeserializeOwned,
     {
+        Ok(self.all_if::<T, X>(at, count, |_| true)?.unwrap_or_default())
+    }
+
+    /// [`Self::all`] if `keep` accepts the stored bytes; `None`, nothing decoded, if it does
+    /// not. A value whose offset table is damaged is an error either way.
+    fn all_if<T, X>(
+        &self,
+        at: &BlockRef<M::Hash>,
+        count: Option<u32>,
+        keep: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<Option<Vec<X>>, ChainError>
+    where
+        T: Table<Key = (u64, Fixed<M::Hash>), Value = Packed<X>>,
+        X: serde::Serialize + serde::de::DeserializeOwned,
+    {
         self.not_pruned::<T>(at)?;
         let key = storage_api::KeyCodec::to_key_bytes(&block_key::<M>(at));
-        let items = match self.store.get_raw_with(T::NAME, &key, crate::packed::unpack_bytes::<X>)? {
-            Some(items) => items.map_err(|source| decode_error::<T>(source))?,
+        let read = self.store.get_raw_with(T::NAME, &key, |bytes| {
+            if keep(bytes) {
+                Some(crate::packed::unpack_bytes::<X>(bytes))
+            } else {
+                crate::packed::check_table(bytes).err().map(Err)
+            }
+        })?;
+        let items = match read {
+            Some(Some(items)) => items.map_err(|source| decode_error::<T>(source))?,
+            Some(None) => return Ok(None),
             None => return Err(self.absent::<T>(at)),
         };
         if count.is_some_and(|c| items.len() != c as usize) {
             return Err(self.missing::<T>(at.number, &at.hash));
         }
-        Ok(items)
+        Ok(Some(items))
     }
 
     /// Item `loc.index` of the packed table `T` for the block at `loc`: one point read, that
